@@ -1,0 +1,9 @@
+// The subcommands of `tq`; each returns the process exit code.
+#pragma once
+
+namespace atb::tq {
+
+// Each command parses argv[2..]; argv[0] is the program, argv[1] the command name.
+int list_command(int argc, const char* const* argv);
+
+}  // namespace atb::tq

@@ -1,0 +1,37 @@
+// tq: the TurboQuant attention-backend tool.  One binary, one subcommand per job.
+#include <cstdio>
+#include <cstring>
+#include <string_view>
+
+#include "commands.hpp"
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*run)(int, const char* const*);
+  const char* summary;
+};
+
+constexpr Command kCommands[] = {
+    {"list", &atb::tq::list_command, "list the attention backends found in the plugin directories"},
+};
+
+void print_usage(std::FILE* out) {
+  std::fprintf(out, "usage: tq COMMAND [--help] [flags]\n\ncommands:\n");
+  for (const auto& command : kCommands) std::fprintf(out, "  %-10s %s\n", command.name, command.summary);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::string_view(argv[1]) == "--help" || std::string_view(argv[1]) == "-h") {
+    print_usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  for (const auto& command : kCommands)
+    if (std::string_view(argv[1]) == command.name) return command.run(argc, argv);
+  std::fprintf(stderr, "tq: unknown command '%s'\n", argv[1]);
+  print_usage(stderr);
+  return 2;
+}

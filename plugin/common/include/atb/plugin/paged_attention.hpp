@@ -1,0 +1,57 @@
+// The paged-attention driver shared by every backend: it walks each sequence's block table, applies
+// causality, the sliding window and the soft-cap, runs the online softmax in f32, splits long
+// contexts into fixed-size parts and merges their partial softmax states in a fixed order (so any
+// thread count gives bit-identical results).  A backend supplies only how to score a tile of keys
+// and how to accumulate a tile of values from its own page format: TileOps.
+#pragma once
+
+#include <atb/kit/forward_batch.hpp>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace atb::plugin {
+
+class TileOps {
+ public:
+  virtual ~TileOps() = default;
+
+  // Called once per (query token, KV head) on its group of `count` query rows (f32, already
+  // multiplied by the scale), e.g. to rotate them into the cache's domain.  Default: unchanged.
+  virtual void prepare_queries(int kv_head, float* rows, int count) const;
+
+  // scores[g * n + j] = <query row g, key of slot first_slot + j of `page`>, for g < count, j < n.
+  // Slots first_slot .. first_slot + n - 1 lie in one page.
+  virtual void score(const std::byte* page, int kv_head, int first_slot, int n,
+                     const float* queries, int count, float* scores) const = 0;
+
+  // acc[g * head_size_v + d] += sum_j probs[g * n + j] * value(slot first_slot + j)[d].
+  virtual void accumulate(const std::byte* page, int kv_head, int first_slot, int n,
+                          const float* probs, int count, float* acc) const = 0;
+
+  // Called on the `count` normalised output rows (f32) before they are stored, e.g. to rotate
+  // back.  Default: unchanged.
+  virtual void finish_outputs(int kv_head, float* rows, int count) const;
+};
+
+struct AttentionShape {
+  int num_query_heads;
+  int num_kv_heads;
+  int head_size_k;
+  int head_size_v;
+  int block_size;
+  int sliding_window;     // 0: none
+  float logits_soft_cap;  // 0: none
+  float scale;
+  int threads;
+};
+
+// Keys per context part when a short query (<= kMaxSplitQueryLen new tokens) is split over threads.
+inline constexpr int64_t kSplitKeys = 2048;
+inline constexpr int32_t kMaxSplitQueryLen = 16;
+
+// Computes attention for every query token of the batch and writes batch.output.
+void run_paged_attention(const kit::ForwardBatch& batch, const AttentionShape& shape,
+                         const TileOps& ops);
+
+}  // namespace atb::plugin

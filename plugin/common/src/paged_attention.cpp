@@ -1,0 +1,202 @@
+#include <atb/kit/half.hpp>
+#include <atb/kit/thread_pool.hpp>
+#include <atb/plugin/paged_attention.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+namespace atb::plugin {
+
+void TileOps::prepare_queries(int, float*, int) const {}
+void TileOps::finish_outputs(int, float*, int) const {}
+
+namespace {
+
+// One unit of work: one query token, one KV head (its whole GQA group), one part of the context.
+struct Item {
+  int32_t seq;
+  int32_t token;
+  int32_t kv_head;
+  int64_t key_begin;
+  int64_t key_end;
+  int64_t partial;  // index of its partial state, or -1 when it is the only part
+};
+
+// A (token, KV head) whose context was split into parts partial .. partial + parts - 1.
+struct Merge {
+  int32_t token;
+  int32_t kv_head;
+  int64_t partial;
+  int32_t parts;
+};
+
+struct Plan {
+  std::vector<Item> items;
+  std::vector<Merge> merges;
+  int64_t num_partials = 0;
+};
+
+Plan make_plan(const kit::ForwardBatch& batch, const AttentionShape& shape) {
+  Plan plan;
+  for (int32_t s = 0; s < batch.num_seqs; ++s) {
+    const int32_t q_len = batch.query_len(s);
+    const int64_t seq_len = batch.seq_lens[s];
+    for (int32_t i = 0; i < q_len; ++i) {
+      const int32_t token = batch.query_start_loc[s] + i;
+      const int64_t position = seq_len - q_len + i;
+      const int64_t lo = shape.sliding_window > 0 ? std::max<int64_t>(0, position - shape.sliding_window + 1) : 0;
+      const int64_t hi = position + 1;
+      const int64_t parts = q_len <= kMaxSplitQueryLen ? (hi - lo + kSplitKeys - 1) / kSplitKeys : 1;
+      for (int32_t h = 0; h < shape.num_kv_heads; ++h) {
+        if (parts == 1) {
+          plan.items.push_back({s, token, h, lo, hi, -1});
+          continue;
+        }
+        plan.merges.push_back({token, h, plan.num_partials, static_cast<int32_t>(parts)});
+        for (int64_t p = 0; p < parts; ++p) {
+          const int64_t begin = lo + p * kSplitKeys;
+          plan.items.push_back({s, token, h, begin, std::min(hi, begin + kSplitKeys), plan.num_partials++});
+        }
+      }
+    }
+  }
+  return plan;
+}
+
+// Online-softmax state of one item: per query head g, running max m[g], sum l[g], acc[g][Dv].
+struct Scratch {
+  std::vector<float> queries, scores, max, sum, acc;
+};
+
+void store_outputs(const kit::ForwardBatch& batch, const AttentionShape& shape, const TileOps& ops,
+                   int32_t token, int32_t kv_head, float* rows) {
+  const int group = shape.num_query_heads / shape.num_kv_heads;
+  ops.finish_outputs(kv_head, rows, group);
+  for (int g = 0; g < group; ++g) {
+    std::byte* out = batch.output.row(token, int64_t(kv_head) * group + g);
+    for (int d = 0; d < shape.head_size_v; ++d)
+      kit::store_from_f32(out, batch.output.dtype, d, rows[size_t(g) * shape.head_size_v + d]);
+  }
+}
+
+void run_item(const kit::ForwardBatch& batch, const AttentionShape& shape, const TileOps& ops,
+              const Item& item, Scratch& scratch, float* partials) {
+  const int group = shape.num_query_heads / shape.num_kv_heads;
+  const int dk = shape.head_size_k;
+  const int dv = shape.head_size_v;
+  const int bs = shape.block_size;
+  scratch.queries.resize(size_t(group) * dk);
+  scratch.scores.resize(size_t(group) * bs);
+  scratch.max.assign(group, -std::numeric_limits<float>::infinity());
+  scratch.sum.assign(group, 0.0f);
+  scratch.acc.assign(size_t(group) * dv, 0.0f);
+
+  for (int g = 0; g < group; ++g) {
+    const std::byte* row = batch.query.row(item.token, int64_t(item.kv_head) * group + g);
+    for (int d = 0; d < dk; ++d)
+      scratch.queries[size_t(g) * dk + d] = kit::load_as_f32(row, batch.query.dtype, d) * shape.scale;
+  }
+  ops.prepare_queries(item.kv_head, scratch.queries.data(), group);
+
+  const int32_t* table = batch.block_table(item.seq);
+  const float cap = shape.logits_soft_cap;
+  for (int64_t key = item.key_begin; key < item.key_end;) {
+    const int first_slot = static_cast<int>(key % bs);
+    const int n = static_cast<int>(std::min<int64_t>(bs - first_slot, item.key_end - key));
+    const std::byte* page = batch.page(table[key / bs]);
+    float* scores = scratch.scores.data();
+    ops.score(page, item.kv_head, first_slot, n, scratch.queries.data(), group, scores);
+    for (int g = 0; g < group; ++g) {
+      float* s = scores + size_t(g) * n;
+      float tile_max = -std::numeric_limits<float>::infinity();
+      for (int j = 0; j < n; ++j) {
+        if (cap > 0) s[j] = cap * std::tanh(s[j] / cap);
+        tile_max = std::max(tile_max, s[j]);
+      }
+      const float new_max = std::max(scratch.max[g], tile_max);
+      if (new_max > scratch.max[g]) {
+        const float correction = std::exp(scratch.max[g] - new_max);  // 0 on the first tile
+        scratch.sum[g] *= correction;
+        float* acc = scratch.acc.data() + size_t(g) * dv;
+        for (int d = 0; d < dv; ++d) acc[d] *= correction;
+        scratch.max[g] = new_max;
+      }
+      float tile_sum = 0.0f;
+      for (int j = 0; j < n; ++j) {
+        s[j] = std::exp(s[j] - new_max);
+        tile_sum += s[j];
+      }
+      scratch.sum[g] += tile_sum;
+    }
+    ops.accumulate(page, item.kv_head, first_slot, n, scores, group, scratch.acc.data());
+    key += n;
+  }
+
+  if (item.partial < 0) {
+    for (int g = 0; g < group; ++g) {
+      const float inverse = 1.0f / scratch.sum[g];
+      for (int d = 0; d < dv; ++d) scratch.acc[size_t(g) * dv + d] *= inverse;
+    }
+    store_outputs(batch, shape, ops, item.token, item.kv_head, scratch.acc.data());
+    return;
+  }
+  // Partial state layout per item: group x [max, sum, acc[dv]].
+  float* state = partials + item.partial * group * (dv + 2);
+  for (int g = 0; g < group; ++g) {
+    float* out = state + size_t(g) * (dv + 2);
+    out[0] = scratch.max[g];
+    out[1] = scratch.sum[g];
+    std::copy_n(scratch.acc.data() + size_t(g) * dv, dv, out + 2);
+  }
+}
+
+void run_merge(const kit::ForwardBatch& batch, const AttentionShape& shape, const TileOps& ops,
+               const Merge& merge, const float* partials, std::vector<float>& rows) {
+  const int group = shape.num_query_heads / shape.num_kv_heads;
+  const int dv = shape.head_size_v;
+  const size_t stride = size_t(group) * (dv + 2);
+  rows.assign(size_t(group) * dv, 0.0f);
+  for (int g = 0; g < group; ++g) {
+    float global_max = -std::numeric_limits<float>::infinity();
+    for (int p = 0; p < merge.parts; ++p)
+      global_max = std::max(global_max, partials[(merge.partial + p) * stride + size_t(g) * (dv + 2)]);
+    float total = 0.0f;
+    float* out = rows.data() + size_t(g) * dv;
+    for (int p = 0; p < merge.parts; ++p) {
+      const float* state = partials + (merge.partial + p) * stride + size_t(g) * (dv + 2);
+      const float weight = std::exp(state[0] - global_max);
+      total += state[1] * weight;
+      for (int d = 0; d < dv; ++d) out[d] += state[2 + d] * weight;
+    }
+    const float inverse = 1.0f / total;
+    for (int d = 0; d < dv; ++d) out[d] *= inverse;
+  }
+  store_outputs(batch, shape, ops, merge.token, merge.kv_head, rows.data());
+}
+
+}  // namespace
+
+void run_paged_attention(const kit::ForwardBatch& batch, const AttentionShape& shape,
+                         const TileOps& ops) {
+  const Plan plan = make_plan(batch, shape);
+  const int group = shape.num_query_heads / shape.num_kv_heads;
+  std::vector<float> partials(size_t(plan.num_partials) * group * (shape.head_size_v + 2));
+  // Items go to threads in fixed runs, each run reusing one scratch; every item computes the same
+  // values whichever thread runs it.
+  constexpr int64_t kItemsPerTask = 8;
+  const int64_t item_count = static_cast<int64_t>(plan.items.size());
+  kit::parallel_for((item_count + kItemsPerTask - 1) / kItemsPerTask, shape.threads, [&](int64_t task) {
+    Scratch scratch;
+    const int64_t end = std::min(item_count, (task + 1) * kItemsPerTask);
+    for (int64_t i = task * kItemsPerTask; i < end; ++i)
+      run_item(batch, shape, ops, plan.items[size_t(i)], scratch, partials.data());
+  });
+  kit::parallel_for(static_cast<int64_t>(plan.merges.size()), shape.threads, [&](int64_t i) {
+    std::vector<float> rows;
+    run_merge(batch, shape, ops, plan.merges[size_t(i)], partials.data(), rows);
+  });
+}
+
+}  // namespace atb::plugin

@@ -1,0 +1,85 @@
+#include "reference_backend.hpp"
+
+#include <atb/kit/half.hpp>
+
+#include <cstring>
+
+namespace atb::reference {
+
+ReferenceBackend::ReferenceBackend(const atb_layer_spec& spec, const ReferenceConfig& config)
+    : spec_(spec),
+      config_(config),
+      kernels_(plugin::select_row_kernels(config.cache_dtype, config.kernel)),
+      element_bytes_(kit::dtype_size(config.cache_dtype)),
+      key_region_bytes_(size_t(spec.block_size) * spec.num_kv_heads * spec.head_size_k * element_bytes_) {}
+
+atb_kv_cache_spec ReferenceBackend::cache_spec() const {
+  atb_kv_cache_spec cache{};
+  cache.k_bytes_per_token_per_head = uint64_t(spec_.head_size_k) * element_bytes_;
+  cache.v_bytes_per_token_per_head = uint64_t(spec_.head_size_v) * element_bytes_;
+  cache.page_bytes = uint64_t(spec_.block_size) * spec_.num_kv_heads *
+                     (cache.k_bytes_per_token_per_head + cache.v_bytes_per_token_per_head);
+  cache.page_alignment = 64;
+  cache.block_size = spec_.block_size;
+  cache.writes_kv = spec_.kv_shared_with_layer < 0 ? 1 : 0;
+  cache.workspace_bytes = 0;
+  return cache;
+}
+
+size_t ReferenceBackend::key_offset(int kv_head, int slot) const {
+  return (size_t(kv_head) * spec_.block_size + slot) * spec_.head_size_k * element_bytes_;
+}
+
+size_t ReferenceBackend::value_offset(int kv_head, int slot) const {
+  return key_region_bytes_ + (size_t(kv_head) * spec_.block_size + slot) * spec_.head_size_v * element_bytes_;
+}
+
+namespace {
+
+void copy_row(const std::byte* source, int32_t source_dtype, std::byte* destination,
+              int32_t destination_dtype, int elements) {
+  if (source_dtype == destination_dtype) {
+    std::memcpy(destination, source, size_t(elements) * kit::dtype_size(source_dtype));
+    return;
+  }
+  for (int i = 0; i < elements; ++i)
+    kit::store_from_f32(destination, destination_dtype, i, kit::load_as_f32(source, source_dtype, i));
+}
+
+}  // namespace
+
+void ReferenceBackend::write_kv(const kit::ForwardBatch& batch) const {
+  for (int32_t t = 0; t < batch.num_tokens; ++t) {
+    const int64_t slot = batch.slot_mapping[t];
+    if (slot < 0) continue;
+    std::byte* page = batch.page(slot / spec_.block_size);
+    const int offset = static_cast<int>(slot % spec_.block_size);
+    for (int h = 0; h < spec_.num_kv_heads; ++h) {
+      copy_row(batch.key.row(t, h), batch.key.dtype, page + key_offset(h, offset),
+               config_.cache_dtype, spec_.head_size_k);
+      copy_row(batch.value.row(t, h), batch.value.dtype, page + value_offset(h, offset),
+               config_.cache_dtype, spec_.head_size_v);
+    }
+  }
+}
+
+void ReferenceBackend::score(const std::byte* page, int kv_head, int first_slot, int n,
+                             const float* queries, int count, float* scores) const {
+  kernels_.dot(queries, count, page + key_offset(kv_head, first_slot), n, spec_.head_size_k, scores);
+}
+
+void ReferenceBackend::accumulate(const std::byte* page, int kv_head, int first_slot, int n,
+                                  const float* probs, int count, float* acc) const {
+  kernels_.accumulate(probs, count, page + value_offset(kv_head, first_slot), n, spec_.head_size_v, acc);
+}
+
+Status ReferenceBackend::forward(const kit::ForwardBatch& batch) {
+  if (spec_.kv_shared_with_layer < 0) write_kv(batch);
+  const plugin::AttentionShape shape{spec_.num_query_heads, spec_.num_kv_heads, spec_.head_size_k,
+                                     spec_.head_size_v, spec_.block_size, spec_.sliding_window,
+                                     spec_.logits_soft_cap, spec_.scale, config_.threads};
+  plugin::run_paged_attention(batch, shape, *this);
+  return Status::ok();
+}
+
+}  // namespace atb::reference

@@ -1,0 +1,57 @@
+// Entry point and configuration of the `reference` plugin.
+#include <atb/kit/json_config.hpp>
+#include <atb/kit/plugin_definition.hpp>
+#include <atb/kit/thread_pool.hpp>
+
+#include <array>
+#include <string_view>
+
+#include "reference_backend.hpp"
+
+namespace atb::reference {
+namespace {
+
+constexpr std::array<uint32_t, 11> kHeadSizes = {16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 256};
+constexpr std::array<std::string_view, 4> kCacheDtypes = {"auto", "f32", "f16", "bf16"};
+constexpr std::array<std::string_view, 3> kKernels = {"auto", "scalar", "avx2"};
+
+int32_t dtype_from_name(const std::string& name, int32_t layer_dtype) {
+  if (name == "f32") return ATB_DTYPE_F32;
+  if (name == "f16") return ATB_DTYPE_F16;
+  if (name == "bf16") return ATB_DTYPE_BF16;
+  return layer_dtype;
+}
+
+Expected<std::unique_ptr<kit::BackendImpl>> create(const atb_layer_spec& spec, const nlohmann::json& json) {
+  kit::ConfigReader reader(json);
+  int64_t threads = kit::hardware_threads();
+  std::string cache_dtype = "auto";
+  std::string kernel = "auto";
+  ATB_RETURN_IF_ERROR(reader.read_int("threads", 1, 1024, threads));
+  ATB_RETURN_IF_ERROR(reader.read_choice("cache_dtype", kCacheDtypes, cache_dtype));
+  ATB_RETURN_IF_ERROR(reader.read_choice("kernel", kKernels, kernel));
+  ATB_RETURN_IF_ERROR(reader.reject_unknown_keys());
+  const ReferenceConfig config{dtype_from_name(cache_dtype, spec.dtype), static_cast<int>(threads), kernel};
+  return std::unique_ptr<kit::BackendImpl>(new ReferenceBackend(spec, config));
+}
+
+}  // namespace
+
+const kit::PluginDefinition& definition() {
+  static const kit::PluginDefinition instance{
+      "reference",
+      "0.1.0",
+      "uncompressed paged KV cache (f32/f16/bf16) with exact attention: the baseline and oracle",
+      ATB_BIT(ATB_DEVICE_CPU),
+      ATB_BIT(ATB_DTYPE_F32) | ATB_BIT(ATB_DTYPE_F16) | ATB_BIT(ATB_DTYPE_BF16),
+      ATB_CAP_PAGED_KV_CACHE | ATB_CAP_GQA | ATB_CAP_CHUNKED_PREFILL | ATB_CAP_MIXED_BATCH |
+          ATB_CAP_SLIDING_WINDOW | ATB_CAP_LOGITS_SOFT_CAP | ATB_CAP_KV_SHARING | ATB_CAP_TENSOR_PARALLEL,
+      kHeadSizes,
+      &create,
+  };
+  return instance;
+}
+
+}  // namespace atb::reference
+
+ATB_DEFINE_PLUGIN(atb::reference::definition)

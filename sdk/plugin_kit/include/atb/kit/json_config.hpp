@@ -1,0 +1,41 @@
+// Reading a backend's JSON configuration strictly: every key must be known, every value of the
+// right type and range; each error names the key, the value and what is allowed.
+#pragma once
+
+#include <atb/status.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace atb::kit {
+
+// Parses a config string (NULL or empty means {}); it must be a JSON object.
+Expected<nlohmann::json> parse_config(const char* config_json);
+
+class ConfigReader {
+ public:
+  explicit ConfigReader(const nlohmann::json& object) : object_(object) {}
+
+  // Each getter leaves `value` untouched when the key is absent.
+  Status read_int(std::string_view key, int64_t min, int64_t max, int64_t& value);
+  Status read_bool(std::string_view key, bool& value);
+  Status read_choice(std::string_view key, std::span<const std::string_view> allowed,
+                     std::string& value);
+
+  // Error naming any key no getter asked for, listing the keys that were asked for.
+  Status reject_unknown_keys() const;
+
+ private:
+  const nlohmann::json* find(std::string_view key);
+  const nlohmann::json& object_;
+  std::set<std::string, std::less<>> known_;
+};
+
+// Joins names as "a, b, c" for messages.
+std::string join_names(std::span<const std::string_view> names);
+
+}  // namespace atb::kit

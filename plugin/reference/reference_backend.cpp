@@ -1,6 +1,6 @@
 #include "reference_backend.hpp"
 
-#include <atb/kit/half.hpp>
+#include <atb/half.hpp>
 
 #include <cstring>
 
@@ -10,7 +10,7 @@ ReferenceBackend::ReferenceBackend(const atb_layer_spec& spec, const ReferenceCo
     : spec_(spec),
       config_(config),
       kernels_(plugin::select_row_kernels(config.cache_dtype, config.kernel)),
-      element_bytes_(kit::dtype_size(config.cache_dtype)),
+      element_bytes_(dtype_size(config.cache_dtype)),
       key_region_bytes_(size_t(spec.block_size) * spec.num_kv_heads * spec.head_size_k * element_bytes_) {}
 
 atb_kv_cache_spec ReferenceBackend::cache_spec() const {
@@ -39,11 +39,11 @@ namespace {
 void copy_row(const std::byte* source, int32_t source_dtype, std::byte* destination,
               int32_t destination_dtype, int elements) {
   if (source_dtype == destination_dtype) {
-    std::memcpy(destination, source, size_t(elements) * kit::dtype_size(source_dtype));
+    std::memcpy(destination, source, size_t(elements) * dtype_size(source_dtype));
     return;
   }
   for (int i = 0; i < elements; ++i)
-    kit::store_from_f32(destination, destination_dtype, i, kit::load_as_f32(source, source_dtype, i));
+    store_from_f32(destination, destination_dtype, i, load_as_f32(source, source_dtype, i));
 }
 
 }  // namespace

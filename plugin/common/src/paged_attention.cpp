@@ -1,4 +1,4 @@
-#include <atb/kit/half.hpp>
+#include <atb/half.hpp>
 #include <atb/kit/thread_pool.hpp>
 #include <atb/plugin/paged_attention.hpp>
 
@@ -77,7 +77,7 @@ void store_outputs(const kit::ForwardBatch& batch, const AttentionShape& shape, 
   for (int g = 0; g < group; ++g) {
     std::byte* out = batch.output.row(token, int64_t(kv_head) * group + g);
     for (int d = 0; d < shape.head_size_v; ++d)
-      kit::store_from_f32(out, batch.output.dtype, d, rows[size_t(g) * shape.head_size_v + d]);
+      store_from_f32(out, batch.output.dtype, d, rows[size_t(g) * shape.head_size_v + d]);
   }
 }
 
@@ -96,7 +96,7 @@ void run_item(const kit::ForwardBatch& batch, const AttentionShape& shape, const
   for (int g = 0; g < group; ++g) {
     const std::byte* row = batch.query.row(item.token, int64_t(item.kv_head) * group + g);
     for (int d = 0; d < dk; ++d)
-      scratch.queries[size_t(g) * dk + d] = kit::load_as_f32(row, batch.query.dtype, d) * shape.scale;
+      scratch.queries[size_t(g) * dk + d] = load_as_f32(row, batch.query.dtype, d) * shape.scale;
   }
   ops.prepare_queries(item.kv_head, scratch.queries.data(), group);
 

@@ -1,5 +1,5 @@
 // Compiled with -mavx2 -mfma -mf16c; called only when cpu_has_avx2().
-#include <atb/kit/half.hpp>
+#include <atb/half.hpp>
 #include <atb/plugin/row_kernels.hpp>
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
@@ -44,7 +44,7 @@ void dot_avx2(const float* queries, int count, const void* rows, int n, int d, f
       }
       for (int g = 0; g < gn; ++g) {
         float sum = horizontal_sum(acc[g]);
-        for (int x = vector_end; x < d; ++x) sum += queries[(g0 + g) * d + x] * kit::load_as_f32(rows, Dtype, row + x);
+        for (int x = vector_end; x < d; ++x) sum += queries[(g0 + g) * d + x] * load_as_f32(rows, Dtype, row + x);
         scores[(g0 + g) * n + j] = sum;
       }
     }
@@ -68,7 +68,7 @@ void accumulate_avx2(const float* probs, int count, const void* rows, int n, int
     for (int g = g0; g < g0 + gn; ++g)
       for (int j = 0; j < n; ++j)
         for (int x = vector_end; x < d; ++x)
-          acc[g * d + x] += probs[g * n + j] * kit::load_as_f32(rows, Dtype, int64_t(j) * d + x);
+          acc[g * d + x] += probs[g * n + j] * load_as_f32(rows, Dtype, int64_t(j) * d + x);
   }
 }
 

@@ -1,4 +1,4 @@
-#include <atb/kit/half.hpp>
+#include <atb/half.hpp>
 #include <atb/plugin/row_kernels.hpp>
 
 namespace atb::plugin {
@@ -9,7 +9,7 @@ void dot_scalar(const float* queries, int count, const void* rows, int n, int d,
   for (int j = 0; j < n; ++j) {
     for (int g = 0; g < count; ++g) {
       float sum = 0.0f;
-      for (int x = 0; x < d; ++x) sum += queries[g * d + x] * kit::load_as_f32(rows, Dtype, int64_t(j) * d + x);
+      for (int x = 0; x < d; ++x) sum += queries[g * d + x] * load_as_f32(rows, Dtype, int64_t(j) * d + x);
       scores[g * n + j] = sum;
     }
   }
@@ -20,7 +20,7 @@ void accumulate_scalar(const float* probs, int count, const void* rows, int n, i
   for (int g = 0; g < count; ++g)
     for (int j = 0; j < n; ++j) {
       const float p = probs[g * n + j];
-      for (int x = 0; x < d; ++x) acc[g * d + x] += p * kit::load_as_f32(rows, Dtype, int64_t(j) * d + x);
+      for (int x = 0; x < d; ++x) acc[g * d + x] += p * load_as_f32(rows, Dtype, int64_t(j) * d + x);
     }
 }
 

@@ -1,6 +1,6 @@
 #include "forward_validation.hpp"
 
-#include <atb/kit/half.hpp>
+#include <atb/half.hpp>
 #include <atb/struct_io.hpp>
 
 #include <cstdint>
@@ -113,11 +113,14 @@ Expected<ForwardBatch> validate_forward(const atb_layer_spec& spec, const atb_kv
   if (args.block_table_stride < 1 && args.num_seqs > 0)
     return Status::invalid("forward_args.block_table_stride = " + str(args.block_table_stride) + "; allowed: >= 1");
   for (int32_t s = 0; s < args.num_seqs; ++s) {
+    if (args.query_start_loc[s + 1] < args.query_start_loc[s])
+      return Status::invalid(where("forward_args.query_start_loc", s + 1) + " = " + str(args.query_start_loc[s + 1]) +
+                             " is below entry " + str(s) + " (" + str(args.query_start_loc[s]) +
+                             "); allowed: non-decreasing offsets");
+  }
+  for (int32_t s = 0; s < args.num_seqs; ++s) {
     const int32_t begin = args.query_start_loc[s];
     const int32_t end = args.query_start_loc[s + 1];
-    if (end < begin)
-      return Status::invalid(where("forward_args.query_start_loc", s + 1) + " = " + str(end) +
-                             " is below entry " + str(s) + " (" + str(begin) + "); allowed: non-decreasing offsets");
     const int64_t q_len = end - begin;
     const int64_t seq_len = args.seq_lens[s];
     if (seq_len < q_len)

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <cstring>
 
-namespace atb::kit {
+namespace atb {
 
 inline float bf16_to_f32(uint16_t bits) { return std::bit_cast<float>(uint32_t(bits) << 16); }
 
@@ -93,4 +93,4 @@ inline float round_to_dtype(float value, int32_t dtype) {
   }
 }
 
-}  // namespace atb::kit
+}  // namespace atb

@@ -15,6 +15,9 @@ struct Command {
 
 constexpr Command kCommands[] = {
     {"list", &atb::tq::list_command, "list the attention backends found in the plugin directories"},
+#ifdef ATB_HAVE_BENCHMARK
+    {"bench", &atb::tq::bench_command, "decode-attention timings against the reference backend (Google Benchmark)"},
+#endif
 };
 
 void print_usage(std::FILE* out) {

@@ -75,6 +75,7 @@ void ReferenceBackend::accumulate(const std::byte* page, int kv_head, int first_
 
 Status ReferenceBackend::forward(const kit::ForwardBatch& batch) {
   if (spec_.kv_shared_with_layer < 0) write_kv(batch);
+  if (batch.write_kv_only) return Status::ok();
   const plugin::AttentionShape shape{spec_.num_query_heads, spec_.num_kv_heads, spec_.head_size_k,
                                      spec_.head_size_v, spec_.block_size, spec_.sliding_window,
                                      spec_.logits_soft_cap, spec_.scale, config_.threads};

@@ -219,5 +219,23 @@ TEST(ReferenceAttention, KvSharingReadsTheTargetLayersPages) {
   expect_within(scenario, shared, "KV-sharing layer");
 }
 
+TEST(ReferenceAttention, WriteKvOnlyFillsTheCacheWithoutAttention) {
+  LayerShape shape;
+  shape.num_query_heads = 4;
+  shape.num_kv_heads = 2;
+  shape.head_size_k = shape.head_size_v = 64;
+  const uint64_t seed = test_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  auto backend = create_backend("reference", shape.layer_spec(), "{}");
+  ASSERT_TRUE(backend);
+  Scenario scenario(shape, *backend, 64, seed);
+  scenario.set_write_kv_only(true);
+  ASSERT_TRUE(scenario.step({{0, 300}, {1, 17}}));
+  scenario.set_write_kv_only(false);
+  auto decode = scenario.step({{0, 1}, {1, 2}});
+  ASSERT_TRUE(decode) << decode.error().message();
+  expect_within(scenario, *decode, "decode after a write-only prefill");
+}
+
 }  // namespace
 }  // namespace atb::test

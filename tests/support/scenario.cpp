@@ -69,10 +69,11 @@ Expected<StepOutput> Scenario::step(const std::vector<host::PagedKvManager::Sequ
     }
   }
   atb_forward_args args = make_versioned<atb_forward_args>();
-  args.query = query.descriptor();
+  args.query = write_kv_only_ ? nullptr : query.descriptor();
   args.key = key.descriptor();
   args.value = value.descriptor();
-  args.output = output.descriptor();
+  args.output = write_kv_only_ ? nullptr : output.descriptor();
+  args.flags = write_kv_only_ ? ATB_FORWARD_WRITE_KV_ONLY : 0;
   args.kv_pages = pool_.data();
   args.num_pages = pool_.num_pages();
   args.page_stride_bytes = pool_.stride_bytes();

@@ -66,6 +66,8 @@ class Scenario {
   host::PagePool& pool() { return pool_; }
   std::mt19937_64& rng() { return rng_; }
   void set_generator(ValueGenerator generator) { generator_ = std::move(generator); }
+  // Steps pass ATB_FORWARD_WRITE_KV_ONLY with NULL query and output.
+  void set_write_kv_only(bool write_only) { write_kv_only_ = write_only; }
   const LayerShape& shape() const { return shape_; }
 
  private:
@@ -75,6 +77,7 @@ class Scenario {
   host::PagedKvManager manager_;
   std::mt19937_64 rng_;
   ValueGenerator generator_;
+  bool write_kv_only_ = false;
   struct History {
     std::vector<float> keys, values;  // [position][kv_head][d]
   };

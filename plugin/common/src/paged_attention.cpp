@@ -185,8 +185,8 @@ void run_paged_attention(const kit::ForwardBatch& batch, const AttentionShape& s
   std::vector<float> partials(size_t(plan.num_partials) * group * (shape.head_size_v + 2));
   // Items go to threads in fixed runs, each run reusing one scratch; every item computes the same
   // values whichever thread runs it.
-  constexpr int64_t kItemsPerTask = 8;
   const int64_t item_count = static_cast<int64_t>(plan.items.size());
+  const int64_t kItemsPerTask = std::clamp<int64_t>(item_count / (int64_t(shape.threads) * 8), 1, 8);
   kit::parallel_for((item_count + kItemsPerTask - 1) / kItemsPerTask, shape.threads, [&](int64_t task) {
     Scratch scratch;
     const int64_t end = std::min(item_count, (task + 1) * kItemsPerTask);

@@ -264,7 +264,13 @@ typedef struct atb_forward_args {
   int32_t block_table_stride;     /* entries per row, >= ceil(seq_len / block_size) */
   void* workspace;                /* scratch of >= workspace_bytes (spec); may be NULL if 0 */
   uint64_t workspace_bytes;       /* size of `workspace` */
+  uint32_t flags;                 /* ATB_FORWARD_* bits. Default 0 */
 } atb_forward_args;
+
+/* Bits of atb_forward_args.flags. */
+/* Write the new tokens' K/V and compute nothing else: query and output may be NULL and are not
+ * touched (importing a prefix, warming a cache, or a host that computes attention elsewhere). */
+#define ATB_FORWARD_WRITE_KV_ONLY (1u << 0)
 
 /* ------------------------------------------------------------------------------------------------
  * The function table

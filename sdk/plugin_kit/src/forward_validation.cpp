@@ -77,8 +77,16 @@ Expected<ForwardBatch> validate_forward(const atb_layer_spec& spec, const atb_kv
     return Status::invalid("forward_args.num_seqs = " + str(args.num_seqs) + "; allowed: >= 0");
   const int64_t tokens = args.num_tokens;
   const bool writes = cache.writes_kv != 0;
-  ATB_RETURN_IF_ERROR(check_tensor("query", args.query, {tokens, spec.num_query_heads, spec.head_size_k}, spec, batch.query));
-  ATB_RETURN_IF_ERROR(check_tensor("output", args.output, {tokens, spec.num_query_heads, spec.head_size_v}, spec, batch.output));
+  if (args.flags & ~uint32_t(ATB_FORWARD_WRITE_KV_ONLY))
+    return Status::invalid("forward_args.flags = " + str(args.flags) + "; allowed: 0 or ATB_FORWARD_WRITE_KV_ONLY (1)");
+  batch.write_kv_only = (args.flags & ATB_FORWARD_WRITE_KV_ONLY) != 0;
+  if (batch.write_kv_only && !writes)
+    return Status::invalid("forward_args.flags = ATB_FORWARD_WRITE_KV_ONLY on a layer that shares another's cache "
+                           "(kv_shared_with_layer) and writes nothing; allowed: 0");
+  if (!batch.write_kv_only) {
+    ATB_RETURN_IF_ERROR(check_tensor("query", args.query, {tokens, spec.num_query_heads, spec.head_size_k}, spec, batch.query));
+    ATB_RETURN_IF_ERROR(check_tensor("output", args.output, {tokens, spec.num_query_heads, spec.head_size_v}, spec, batch.output));
+  }
   if (writes) {
     ATB_RETURN_IF_ERROR(check_tensor("key", args.key, {tokens, spec.num_kv_heads, spec.head_size_k}, spec, batch.key));
     ATB_RETURN_IF_ERROR(check_tensor("value", args.value, {tokens, spec.num_kv_heads, spec.head_size_v}, spec, batch.value));

@@ -38,6 +38,20 @@ class Arguments {
   std::vector<std::string> positional_;
 };
 
+// The first error among Status and Expected<T> values (OK when there is none): lets a command read
+// all its flags, then report the first bad one.
+inline Status status_of(const Status& status) { return status; }
+template <class T>
+Status status_of(const Expected<T>& expected) {
+  return expected ? Status::ok() : expected.error();
+}
+template <class... Items>
+Status first_error(const Items&... items) {
+  Status result;
+  ((result = result.is_ok() ? status_of(items) : result), ...);
+  return result;
+}
+
 // "  --name VALUE   help" lines for --help output.
 std::string flags_help(const std::vector<FlagSpec>& flags);
 

@@ -40,6 +40,7 @@ struct ForwardBatch {
   int32_t block_table_stride = 0;
   void* workspace = nullptr;
   uint64_t workspace_bytes = 0;
+  bool write_kv_only = false;  // ATB_FORWARD_WRITE_KV_ONLY: query/output are not to be touched
 
   std::byte* page(int64_t page_id) const { return pages + page_id * static_cast<int64_t>(page_stride_bytes); }
   const int32_t* block_table(int32_t seq) const { return block_tables + int64_t(seq) * block_table_stride; }

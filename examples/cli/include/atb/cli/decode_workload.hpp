@@ -1,0 +1,59 @@
+// A decode workload on one layer of one backend: B sequences holding `context` cached tokens each,
+// then decode steps of one new token per sequence.  Backends are reached only through the SDK.
+#pragma once
+
+#include <atb/host/paged_kv.hpp>
+#include <atb/host/plugin.hpp>
+
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace atb::cli {
+
+struct WorkloadShape {
+  int num_query_heads = 32;
+  int num_kv_heads = 8;
+  int head_size = 128;
+  int block_size = 16;
+  int32_t dtype = ATB_DTYPE_F16;
+  int batch = 1;
+  int context = 1024;
+};
+
+class DecodeWorkload {
+ public:
+  static Expected<DecodeWorkload> create(const host::Plugin& plugin, const std::string& config_json,
+                                         const WorkloadShape& shape, uint64_t seed);
+
+  // Writes `context` tokens of N(0,1) K/V into every sequence (write-only forwards, in chunks).
+  Status fill();
+  // One forward: a new token for every sequence at position `context` (repeatable: it rewrites
+  // the same slots).
+  Status decode_step();
+
+  // KV-cache bytes a decode step must read: every cached token of every sequence and KV head.
+  uint64_t kv_bytes_per_step() const;
+  const atb_kv_cache_spec& spec() const { return spec_; }
+  const WorkloadShape& shape() const { return shape_; }
+
+ private:
+  DecodeWorkload(const WorkloadShape& shape, host::Backend backend, atb_kv_cache_spec spec, host::PagePool pool,
+                 uint64_t seed);
+  Status run(const host::StepBatch& batch, const host::HostTensor* query, const host::HostTensor& key,
+             const host::HostTensor& value, host::HostTensor* output, bool write_only);
+
+  WorkloadShape shape_;
+  host::Backend backend_;
+  atb_kv_cache_spec spec_;
+  host::PagePool pool_;
+  host::PagedKvManager manager_;
+  uint64_t seed_;
+  std::optional<host::StepBatch> decode_batch_;
+  std::optional<host::HostTensor> decode_query_, decode_key_, decode_value_, decode_output_;
+};
+
+// Fills a tensor with N(0,1) values from `seed`.
+void fill_normal(host::HostTensor& tensor, uint64_t seed);
+
+}  // namespace atb::cli

@@ -1,0 +1,107 @@
+#include <atb/cli/decode_workload.hpp>
+#include <atb/struct_io.hpp>
+
+#include <algorithm>
+#include <random>
+
+namespace atb::cli {
+
+void fill_normal(host::HostTensor& tensor, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal;
+  for (int64_t i = 0; i < tensor.size(0); ++i)
+    for (int64_t j = 0; j < tensor.size(1); ++j)
+      for (int64_t k = 0; k < tensor.size(2); ++k) tensor.set(i, j, k, normal(rng));
+}
+
+Expected<DecodeWorkload> DecodeWorkload::create(const host::Plugin& plugin, const std::string& config_json,
+                                                const WorkloadShape& shape, uint64_t seed) {
+  atb_layer_spec spec = make_versioned<atb_layer_spec>();
+  spec.attention_kind = ATB_ATTENTION_STANDARD;
+  spec.num_query_heads = shape.num_query_heads;
+  spec.num_kv_heads = shape.num_kv_heads;
+  spec.head_size_k = spec.head_size_v = shape.head_size;
+  spec.dtype = shape.dtype;
+  spec.block_size = shape.block_size;
+  spec.num_layers = 1;
+  spec.kv_shared_with_layer = -1;
+  spec.device_type = ATB_DEVICE_CPU;
+  auto backend = plugin.create_backend(spec, config_json);
+  if (!backend) return backend.error();
+  auto cache = backend->kv_cache_spec();
+  if (!cache) return cache.error();
+  const int64_t pages_per_seq = (int64_t(shape.context) + 1 + shape.block_size - 1) / shape.block_size;
+  auto pool = host::PagePool::allocate(*cache, pages_per_seq * shape.batch);
+  if (!pool) return pool.error();
+  return DecodeWorkload(shape, std::move(*backend), *cache, std::move(*pool), seed);
+}
+
+DecodeWorkload::DecodeWorkload(const WorkloadShape& shape, host::Backend backend, atb_kv_cache_spec spec,
+                               host::PagePool pool, uint64_t seed)
+    : shape_(shape),
+      backend_(std::move(backend)),
+      spec_(spec),
+      pool_(std::move(pool)),
+      manager_(shape.block_size, pool_.num_pages(), seed),
+      seed_(seed) {}
+
+Status DecodeWorkload::run(const host::StepBatch& batch, const host::HostTensor* query, const host::HostTensor& key,
+                           const host::HostTensor& value, host::HostTensor* output, bool write_only) {
+  atb_forward_args args = make_versioned<atb_forward_args>();
+  args.query = query ? query->descriptor() : nullptr;
+  args.key = key.descriptor();
+  args.value = value.descriptor();
+  args.output = output ? output->descriptor() : nullptr;
+  args.flags = write_only ? ATB_FORWARD_WRITE_KV_ONLY : 0;
+  args.kv_pages = pool_.data();
+  args.num_pages = pool_.num_pages();
+  args.page_stride_bytes = pool_.stride_bytes();
+  batch.fill(args);
+  return backend_.forward(args);
+}
+
+Status DecodeWorkload::fill() {
+  // One chunk of random K/V, written again and again: the values do not matter for speed.
+  constexpr int kChunk = 2048;
+  host::HostTensor key(shape_.dtype, kChunk, shape_.num_kv_heads, shape_.head_size);
+  host::HostTensor value(shape_.dtype, kChunk, shape_.num_kv_heads, shape_.head_size);
+  fill_normal(key, seed_ + 1);
+  fill_normal(value, seed_ + 2);
+  for (int s = 0; s < shape_.batch; ++s) {
+    for (int done = 0; done < shape_.context; done += kChunk) {
+      const int n = std::min(kChunk, shape_.context - done);
+      auto batch = manager_.schedule({{s, n}});
+      if (!batch) return batch.error();
+      host::HostTensor chunk_key(shape_.dtype, n, shape_.num_kv_heads, shape_.head_size);
+      host::HostTensor chunk_value(shape_.dtype, n, shape_.num_kv_heads, shape_.head_size);
+      std::copy_n(key.bytes(), chunk_key.byte_size(), chunk_key.bytes());
+      std::copy_n(value.bytes(), chunk_value.byte_size(), chunk_value.bytes());
+      ATB_RETURN_IF_ERROR(run(*batch, nullptr, chunk_key, chunk_value, nullptr, true));
+    }
+  }
+  std::vector<host::PagedKvManager::SequenceStep> steps;
+  for (int s = 0; s < shape_.batch; ++s) steps.push_back({s, 1});
+  auto decode = manager_.schedule(steps);
+  if (!decode) return decode.error();
+  decode_batch_ = std::move(*decode);
+  decode_query_.emplace(shape_.dtype, shape_.batch, shape_.num_query_heads, shape_.head_size);
+  decode_key_.emplace(shape_.dtype, shape_.batch, shape_.num_kv_heads, shape_.head_size);
+  decode_value_.emplace(shape_.dtype, shape_.batch, shape_.num_kv_heads, shape_.head_size);
+  decode_output_.emplace(shape_.dtype, shape_.batch, shape_.num_query_heads, shape_.head_size);
+  fill_normal(*decode_query_, seed_ + 3);
+  fill_normal(*decode_key_, seed_ + 4);
+  fill_normal(*decode_value_, seed_ + 5);
+  return Status::ok();
+}
+
+Status DecodeWorkload::decode_step() {
+  if (!decode_batch_) return Status::invalid("decode_step: fill() first");
+  return run(*decode_batch_, &*decode_query_, *decode_key_, *decode_value_, &*decode_output_, false);
+}
+
+uint64_t DecodeWorkload::kv_bytes_per_step() const {
+  const uint64_t per_token = uint64_t(shape_.num_kv_heads) * (spec_.k_bytes_per_token_per_head + spec_.v_bytes_per_token_per_head);
+  return per_token * uint64_t(shape_.context + 1) * uint64_t(shape_.batch);
+}
+
+}  // namespace atb::cli

@@ -10,6 +10,7 @@ ReferenceBackend::ReferenceBackend(const atb_layer_spec& spec, const ReferenceCo
     : spec_(spec),
       config_(config),
       kernels_(plugin::select_row_kernels(config.cache_dtype, config.kernel)),
+      math_(plugin::select_vector_math(config.kernel)),
       element_bytes_(dtype_size(config.cache_dtype)),
       key_region_bytes_(size_t(spec.block_size) * spec.num_kv_heads * spec.head_size_k * element_bytes_) {}
 
@@ -78,7 +79,7 @@ Status ReferenceBackend::forward(const kit::ForwardBatch& batch) {
   if (batch.write_kv_only) return Status::ok();
   const plugin::AttentionShape shape{spec_.num_query_heads, spec_.num_kv_heads, spec_.head_size_k,
                                      spec_.head_size_v, spec_.block_size, spec_.sliding_window,
-                                     spec_.logits_soft_cap, spec_.scale, config_.threads};
+                                     spec_.logits_soft_cap, spec_.scale, config_.threads, math_};
   plugin::run_paged_attention(batch, shape, *this);
   return Status::ok();
 }

@@ -39,6 +39,7 @@ class ReferenceBackend final : public kit::BackendImpl, private plugin::TileOps 
   atb_layer_spec spec_;
   ReferenceConfig config_;
   plugin::RowKernels kernels_;
+  plugin::VectorMath math_;
   size_t element_bytes_;
   size_t key_region_bytes_;  // bytes of all K rows of a page
 };

@@ -110,25 +110,16 @@ void run_item(const kit::ForwardBatch& batch, const AttentionShape& shape, const
     ops.score(page, item.kv_head, first_slot, n, scratch.queries.data(), group, scores);
     for (int g = 0; g < group; ++g) {
       float* s = scores + size_t(g) * n;
-      float tile_max = -std::numeric_limits<float>::infinity();
-      for (int j = 0; j < n; ++j) {
-        if (cap > 0) s[j] = cap * std::tanh(s[j] / cap);
-        tile_max = std::max(tile_max, s[j]);
-      }
-      const float new_max = std::max(scratch.max[g], tile_max);
+      if (cap > 0)
+        for (int j = 0; j < n; ++j) s[j] = cap * std::tanh(s[j] / cap);
+      const float new_max = std::max(scratch.max[g], shape.math.max(s, n));
       if (new_max > scratch.max[g]) {
         const float correction = std::exp(scratch.max[g] - new_max);  // 0 on the first tile
         scratch.sum[g] *= correction;
-        float* acc = scratch.acc.data() + size_t(g) * dv;
-        for (int d = 0; d < dv; ++d) acc[d] *= correction;
+        shape.math.scale(scratch.acc.data() + size_t(g) * dv, dv, correction);
         scratch.max[g] = new_max;
       }
-      float tile_sum = 0.0f;
-      for (int j = 0; j < n; ++j) {
-        s[j] = std::exp(s[j] - new_max);
-        tile_sum += s[j];
-      }
-      scratch.sum[g] += tile_sum;
+      scratch.sum[g] += shape.math.exp_shifted_sum(s, n, new_max);
     }
     ops.accumulate(page, item.kv_head, first_slot, n, scores, group, scratch.acc.data());
     key += n;

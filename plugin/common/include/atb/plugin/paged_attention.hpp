@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atb/kit/forward_batch.hpp>
+#include <atb/plugin/vector_math.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -44,6 +45,7 @@ struct AttentionShape {
   float logits_soft_cap;  // 0: none
   float scale;
   int threads;
+  VectorMath math;
 };
 
 // Keys per context part when a short query (<= kMaxSplitQueryLen new tokens) is split over threads.

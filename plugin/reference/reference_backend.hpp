@@ -31,6 +31,7 @@ class ReferenceBackend final : public kit::BackendImpl, private plugin::TileOps 
              int count, float* scores) const override;
   void accumulate(const std::byte* page, int kv_head, int first_slot, int n, const float* probs,
                   int count, float* acc) const override;
+  void prefetch(const std::byte* page, int kv_head, int first_slot, int n) const override;
 
   // Byte offsets of a K or V row inside a page.
   size_t key_offset(int kv_head, int slot) const;

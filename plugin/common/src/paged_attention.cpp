@@ -11,6 +11,7 @@ namespace atb::plugin {
 
 void TileOps::prepare_queries(int, float*, int) const {}
 void TileOps::finish_outputs(int, float*, int) const {}
+void TileOps::prefetch(const std::byte*, int, int, int) const {}
 
 namespace {
 
@@ -106,6 +107,9 @@ void run_item(const kit::ForwardBatch& batch, const AttentionShape& shape, const
     const int first_slot = static_cast<int>(key % bs);
     const int n = static_cast<int>(std::min<int64_t>(bs - first_slot, item.key_end - key));
     const std::byte* page = batch.page(table[key / bs]);
+    if (const int64_t next = key + n; next < item.key_end)
+      ops.prefetch(batch.page(table[next / bs]), item.kv_head, static_cast<int>(next % bs),
+                   static_cast<int>(std::min<int64_t>(bs - next % bs, item.key_end - next)));
     float* scores = scratch.scores.data();
     ops.score(page, item.kv_head, first_slot, n, scratch.queries.data(), group, scores);
     for (int g = 0; g < group; ++g) {

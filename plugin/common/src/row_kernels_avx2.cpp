@@ -29,46 +29,71 @@ inline float horizontal_sum(__m256 v) {
 
 constexpr int kGroupBlock = 4;
 
+// GN (1..4) query rows against one key row; GN is a template argument so the accumulators stay in
+// registers.
+template <int32_t Dtype, int GN>
+inline void dot_rows_block(const float* queries, int d, const void* rows, int64_t row, int vector_end, float* out,
+                           int out_stride) {
+  __m256 acc[GN];
+  for (int g = 0; g < GN; ++g) acc[g] = _mm256_setzero_ps();
+  for (int x = 0; x < vector_end; x += 8) {
+    const __m256 k = load8<Dtype>(rows, row + x);
+    for (int g = 0; g < GN; ++g) acc[g] = _mm256_fmadd_ps(_mm256_loadu_ps(queries + g * d + x), k, acc[g]);
+  }
+  for (int g = 0; g < GN; ++g) {
+    float sum = horizontal_sum(acc[g]);
+    for (int x = vector_end; x < d; ++x) sum += queries[g * d + x] * load_as_f32(rows, Dtype, row + x);
+    out[g * out_stride] = sum;
+  }
+}
+
 template <int32_t Dtype>
 void dot_avx2(const float* queries, int count, const void* rows, int n, int d, float* scores) {
   const int vector_end = d & ~7;
   for (int j = 0; j < n; ++j) {
     const int64_t row = int64_t(j) * d;
     for (int g0 = 0; g0 < count; g0 += kGroupBlock) {
-      const int gn = count - g0 < kGroupBlock ? count - g0 : kGroupBlock;
-      __m256 acc[kGroupBlock] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-      for (int x = 0; x < vector_end; x += 8) {
-        const __m256 k = load8<Dtype>(rows, row + x);
-        for (int g = 0; g < gn; ++g)
-          acc[g] = _mm256_fmadd_ps(_mm256_loadu_ps(queries + (g0 + g) * d + x), k, acc[g]);
-      }
-      for (int g = 0; g < gn; ++g) {
-        float sum = horizontal_sum(acc[g]);
-        for (int x = vector_end; x < d; ++x) sum += queries[(g0 + g) * d + x] * load_as_f32(rows, Dtype, row + x);
-        scores[(g0 + g) * n + j] = sum;
+      const float* q = queries + g0 * d;
+      float* out = scores + g0 * n + j;
+      switch (count - g0 < kGroupBlock ? count - g0 : kGroupBlock) {
+        case 1: dot_rows_block<Dtype, 1>(q, d, rows, row, vector_end, out, n); break;
+        case 2: dot_rows_block<Dtype, 2>(q, d, rows, row, vector_end, out, n); break;
+        case 3: dot_rows_block<Dtype, 3>(q, d, rows, row, vector_end, out, n); break;
+        default: dot_rows_block<Dtype, 4>(q, d, rows, row, vector_end, out, n); break;
       }
     }
   }
+}
+
+// acc rows g < GN += sum_j probs[g][j] * row j, over 8 columns at a time; GN as above.
+template <int32_t Dtype, int GN>
+inline void accumulate_block(const float* probs, int n, const void* rows, int d, int vector_end, float* acc) {
+  for (int x = 0; x < vector_end; x += 8) {
+    __m256 sums[GN];
+    for (int g = 0; g < GN; ++g) sums[g] = _mm256_loadu_ps(acc + g * d + x);
+    for (int j = 0; j < n; ++j) {
+      const __m256 v = load8<Dtype>(rows, int64_t(j) * d + x);
+      for (int g = 0; g < GN; ++g) sums[g] = _mm256_fmadd_ps(_mm256_broadcast_ss(probs + g * n + j), v, sums[g]);
+    }
+    for (int g = 0; g < GN; ++g) _mm256_storeu_ps(acc + g * d + x, sums[g]);
+  }
+  for (int g = 0; g < GN; ++g)
+    for (int j = 0; j < n; ++j)
+      for (int x = vector_end; x < d; ++x) acc[g * d + x] += probs[g * n + j] * load_as_f32(rows, Dtype, int64_t(j) * d + x);
 }
 
 template <int32_t Dtype>
 void accumulate_avx2(const float* probs, int count, const void* rows, int n, int d, float* acc) {
   const int vector_end = d & ~7;
   for (int g0 = 0; g0 < count; g0 += kGroupBlock) {
-    const int gn = count - g0 < kGroupBlock ? count - g0 : kGroupBlock;
-    for (int x = 0; x < vector_end; x += 8) {
-      __m256 sums[kGroupBlock];
-      for (int g = 0; g < gn; ++g) sums[g] = _mm256_loadu_ps(acc + (g0 + g) * d + x);
-      for (int j = 0; j < n; ++j) {
-        const __m256 v = load8<Dtype>(rows, int64_t(j) * d + x);
-        for (int g = 0; g < gn; ++g) sums[g] = _mm256_fmadd_ps(_mm256_set1_ps(probs[(g0 + g) * n + j]), v, sums[g]);
-      }
-      for (int g = 0; g < gn; ++g) _mm256_storeu_ps(acc + (g0 + g) * d + x, sums[g]);
+    const float* p = probs + g0 * n;
+    float* a = acc + g0 * d;
+    switch (count - g0 < kGroupBlock ? count - g0 : kGroupBlock) {
+      case 1: accumulate_block<Dtype, 1>(p, n, rows, d, vector_end, a); break;
+      case 2: accumulate_block<Dtype, 2>(p, n, rows, d, vector_end, a); break;
+      case 3: accumulate_block<Dtype, 3>(p, n, rows, d, vector_end, a); break;
+      default: accumulate_block<Dtype, 4>(p, n, rows, d, vector_end, a); break;
     }
-    for (int g = g0; g < g0 + gn; ++g)
-      for (int j = 0; j < n; ++j)
-        for (int x = vector_end; x < d; ++x)
-          acc[g * d + x] += probs[g * n + j] * load_as_f32(rows, Dtype, int64_t(j) * d + x);
   }
 }
 

@@ -30,6 +30,11 @@ class TileOps {
   virtual void accumulate(const std::byte* page, int kv_head, int first_slot, int n,
                           const float* probs, int count, float* acc) const = 0;
 
+  // A hint that slots first_slot .. first_slot + n - 1 of `page` come next: a backend may prefetch
+  // them while the current tile computes (pages are scattered, so hardware prefetchers cannot
+  // follow).  Default: nothing.
+  virtual void prefetch(const std::byte* page, int kv_head, int first_slot, int n) const;
+
   // Called on the `count` normalised output rows (f32) before they are stored, e.g. to rotate
   // back.  Default: unchanged.
   virtual void finish_outputs(int kv_head, float* rows, int count) const;

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <random>
 
+#include <sys/mman.h>
+
 namespace atb::host {
 namespace {
 
@@ -21,7 +23,7 @@ void PagePool::Free::operator()(std::byte* p) const { std::free(p); }
 Expected<PagePool> PagePool::allocate(const atb_kv_cache_spec& spec, int64_t num_pages,
                                       uint64_t guard_bytes, uint8_t fill) {
   if (num_pages < 1) return Status::invalid("page pool: num_pages = " + std::to_string(num_pages) + "; allowed: >= 1");
-  const uint64_t alignment = std::max<uint64_t>(spec.page_alignment, 64);
+  uint64_t alignment = std::max<uint64_t>(spec.page_alignment, 64);
   if ((alignment & (alignment - 1)) != 0)
     return Status::invalid("page pool: page_alignment = " + std::to_string(spec.page_alignment) + " is not a power of two");
   PagePool pool;
@@ -30,9 +32,13 @@ Expected<PagePool> PagePool::allocate(const atb_kv_cache_spec& spec, int64_t num
   pool.stride_ = round_up(spec.page_bytes + guard_bytes, alignment);
   pool.leading_bytes_ = round_up(guard_bytes, alignment);
   pool.total_bytes_ = pool.leading_bytes_ + pool.stride_ * uint64_t(num_pages) + guard_bytes;
+  constexpr uint64_t kHugePage = 2u << 20;
+  if (pool.total_bytes_ >= kHugePage) alignment = std::max(alignment, kHugePage);
   void* memory = std::aligned_alloc(alignment, round_up(pool.total_bytes_, alignment));
   if (memory == nullptr)
     return Status(ATB_ERR_OUT_OF_MEMORY, "page pool: cannot allocate " + std::to_string(pool.total_bytes_) + " bytes");
+  // Pools are large and read in scattered pages: transparent huge pages spare the TLB.
+  madvise(memory, round_up(pool.total_bytes_, alignment), MADV_HUGEPAGE);
   std::memset(memory, fill, pool.total_bytes_);
   pool.base_.reset(static_cast<std::byte*>(memory));
   return pool;

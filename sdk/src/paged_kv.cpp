@@ -149,4 +149,34 @@ void HostTensor::set(int64_t i, int64_t j, int64_t k, float value) {
   store_from_f32(storage_.data(), descriptor_.dtype, index(i, j, k), value);
 }
 
+atb_layer_spec standard_layer_spec(int num_query_heads, int num_kv_heads, int head_size, int32_t dtype,
+                                   int block_size) {
+  atb_layer_spec spec = make_versioned<atb_layer_spec>();
+  spec.attention_kind = ATB_ATTENTION_STANDARD;
+  spec.num_query_heads = num_query_heads;
+  spec.num_kv_heads = num_kv_heads;
+  spec.head_size_k = spec.head_size_v = head_size;
+  spec.dtype = dtype;
+  spec.block_size = block_size;
+  spec.layer_index = 0;
+  spec.num_layers = 1;
+  spec.kv_shared_with_layer = -1;
+  spec.device_type = ATB_DEVICE_CPU;
+  return spec;
+}
+
+atb_forward_args make_forward_args(const PagePool& pool, const StepBatch& batch, const atb_tensor* query,
+                                   const atb_tensor* key, const atb_tensor* value, const atb_tensor* output) {
+  atb_forward_args args = make_versioned<atb_forward_args>();
+  args.query = query;
+  args.key = key;
+  args.value = value;
+  args.output = output;
+  args.kv_pages = pool.data();
+  args.num_pages = pool.num_pages();
+  args.page_stride_bytes = pool.stride_bytes();
+  batch.fill(args);
+  return args;
+}
+
 }  // namespace atb::host

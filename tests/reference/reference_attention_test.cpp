@@ -204,13 +204,8 @@ TEST(ReferenceAttention, KvSharingReadsTheTargetLayersPages) {
   for (int t = 0; t < 200; ++t)
     for (int h = 0; h < shape.num_query_heads; ++h)
       for (int d = 0; d < shape.head_size_k; ++d) query.set(t, h, d, normal(rng));
-  atb_forward_args args = make_versioned<atb_forward_args>();
-  args.query = query.descriptor();
-  args.output = output.descriptor();
-  args.kv_pages = scenario.pool().data();
-  args.num_pages = scenario.pool().num_pages();
-  args.page_stride_bytes = scenario.pool().stride_bytes();
-  written->batch.fill(args);
+  const atb_forward_args args =
+      host::make_forward_args(scenario.pool(), written->batch, query.descriptor(), nullptr, nullptr, output.descriptor());
   const std::vector<std::byte> before(scenario.pool().data(), scenario.pool().data() + scenario.pool().stride_bytes() * 64);
   ASSERT_TRUE(sharer->forward(args));
   EXPECT_TRUE(std::equal(before.begin(), before.end(), scenario.pool().data())) << "a KV-sharing layer wrote pages";

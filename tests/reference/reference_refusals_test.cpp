@@ -76,16 +76,8 @@ class ReferenceForwardRefusals : public ::testing::Test {
   }
 
   atb_forward_args valid_args() {
-    atb_forward_args args = make_versioned<atb_forward_args>();
-    args.query = query_.descriptor();
-    args.key = key_.descriptor();
-    args.value = value_.descriptor();
-    args.output = output_.descriptor();
-    args.kv_pages = pool_->data();
-    args.num_pages = pool_->num_pages();
-    args.page_stride_bytes = pool_->stride_bytes();
-    batch_.fill(args);
-    return args;
+    return host::make_forward_args(*pool_, batch_, query_.descriptor(), key_.descriptor(), value_.descriptor(),
+                                   output_.descriptor());
   }
 
   // Forward with one field made bad must fail naming `message_part` and write nothing.

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atb/host/logging.hpp>
+#include <atb/host/paged_kv.hpp>
 #include <atb/host/registry.hpp>
 #include <atb/struct_io.hpp>
 
@@ -180,15 +181,7 @@ TEST(Registry, LibraryStaysOpenWhileABackendLives) {
   std::optional<Backend> backend;
   {
     const auto registry = Registry::scan({kRegistryDir}, false);
-    atb_layer_spec spec = make_versioned<atb_layer_spec>();
-    spec.attention_kind = ATB_ATTENTION_STANDARD;
-    spec.num_query_heads = spec.num_kv_heads = 1;
-    spec.head_size_k = spec.head_size_v = 64;
-    spec.dtype = ATB_DTYPE_F32;
-    spec.block_size = 16;
-    spec.num_layers = 1;
-    spec.kv_shared_with_layer = -1;
-    spec.device_type = ATB_DEVICE_CPU;
+    const atb_layer_spec spec = standard_layer_spec(1, 1, 64, ATB_DTYPE_F32, 16);
     auto created = (*registry.select("twin"))->create_backend(spec, "{}");
     ASSERT_TRUE(created) << created.error().message();
     backend.emplace(std::move(*created));

@@ -10,21 +10,13 @@
 namespace atb::test {
 
 atb_layer_spec LayerShape::layer_spec(int layer_index, int num_layers) const {
-  atb_layer_spec spec = make_versioned<atb_layer_spec>();
-  spec.attention_kind = ATB_ATTENTION_STANDARD;
-  spec.num_query_heads = num_query_heads;
-  spec.num_kv_heads = num_kv_heads;
-  spec.head_size_k = head_size_k;
+  atb_layer_spec spec = host::standard_layer_spec(num_query_heads, num_kv_heads, head_size_k, dtype, block_size);
   spec.head_size_v = head_size_v;
-  spec.dtype = dtype;
-  spec.block_size = block_size;
   spec.sliding_window = sliding_window;
   spec.logits_soft_cap = soft_cap;
   spec.scale = scale;
   spec.layer_index = layer_index;
   spec.num_layers = num_layers;
-  spec.kv_shared_with_layer = -1;
-  spec.device_type = ATB_DEVICE_CPU;
   return spec;
 }
 
@@ -68,16 +60,10 @@ Expected<StepOutput> Scenario::step(const std::vector<host::PagedKvManager::Sequ
       for (int d = 0; d < shape_.head_size_v; ++d) value.set(t, h, d, generator_(rng_, 2, h, d));
     }
   }
-  atb_forward_args args = make_versioned<atb_forward_args>();
-  args.query = write_kv_only_ ? nullptr : query.descriptor();
-  args.key = key.descriptor();
-  args.value = value.descriptor();
-  args.output = write_kv_only_ ? nullptr : output.descriptor();
+  atb_forward_args args =
+      host::make_forward_args(pool_, *batch, write_kv_only_ ? nullptr : query.descriptor(), key.descriptor(),
+                              value.descriptor(), write_kv_only_ ? nullptr : output.descriptor());
   args.flags = write_kv_only_ ? ATB_FORWARD_WRITE_KV_ONLY : 0;
-  args.kv_pages = pool_.data();
-  args.num_pages = pool_.num_pages();
-  args.page_stride_bytes = pool_.stride_bytes();
-  batch->fill(args);
   ATB_RETURN_IF_ERROR(backend_.forward(args));
 
   for (int32_t s = 0; s < batch->num_seqs; ++s) {

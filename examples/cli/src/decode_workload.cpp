@@ -16,16 +16,8 @@ void fill_normal(host::HostTensor& tensor, uint64_t seed) {
 
 Expected<DecodeWorkload> DecodeWorkload::create(const host::Plugin& plugin, const std::string& config_json,
                                                 const WorkloadShape& shape, uint64_t seed) {
-  atb_layer_spec spec = make_versioned<atb_layer_spec>();
-  spec.attention_kind = ATB_ATTENTION_STANDARD;
-  spec.num_query_heads = shape.num_query_heads;
-  spec.num_kv_heads = shape.num_kv_heads;
-  spec.head_size_k = spec.head_size_v = shape.head_size;
-  spec.dtype = shape.dtype;
-  spec.block_size = shape.block_size;
-  spec.num_layers = 1;
-  spec.kv_shared_with_layer = -1;
-  spec.device_type = ATB_DEVICE_CPU;
+  const atb_layer_spec spec =
+      host::standard_layer_spec(shape.num_query_heads, shape.num_kv_heads, shape.head_size, shape.dtype, shape.block_size);
   auto backend = plugin.create_backend(spec, config_json);
   if (!backend) return backend.error();
   auto cache = backend->kv_cache_spec();
@@ -47,16 +39,9 @@ DecodeWorkload::DecodeWorkload(const WorkloadShape& shape, host::Backend backend
 
 Status DecodeWorkload::run(const host::StepBatch& batch, const host::HostTensor* query, const host::HostTensor& key,
                            const host::HostTensor& value, host::HostTensor* output, bool write_only) {
-  atb_forward_args args = make_versioned<atb_forward_args>();
-  args.query = query ? query->descriptor() : nullptr;
-  args.key = key.descriptor();
-  args.value = value.descriptor();
-  args.output = output ? output->descriptor() : nullptr;
+  atb_forward_args args = host::make_forward_args(pool_, batch, query ? query->descriptor() : nullptr, key.descriptor(),
+                                                  value.descriptor(), output ? output->descriptor() : nullptr);
   args.flags = write_only ? ATB_FORWARD_WRITE_KV_ONLY : 0;
-  args.kv_pages = pool_.data();
-  args.num_pages = pool_.num_pages();
-  args.page_stride_bytes = pool_.stride_bytes();
-  batch.fill(args);
   return backend_.forward(args);
 }
 

@@ -82,14 +82,18 @@ Codebook fit_lloyd_max(const Density& density, int levels, double tolerance, int
     book.centroids[size_t(i)] = cell.m0 > 0 ? cell.m1 / cell.m0 : 0.5 * (cuts[size_t(i)] + cuts[size_t(i) + 1]);
   }
   book.boundaries.resize(size_t(levels - 1));
+  // Cell i of the current codebook: [boundary i-1, boundary i], the support's ends outside.
+  auto cell_moments = [&](int i) {
+    const double a = i == 0 ? density.lower : book.boundaries[size_t(i) - 1];
+    const double b = i + 1 == levels ? density.upper : book.boundaries[size_t(i)];
+    return integrate(density, a, b);
+  };
   for (book.iterations = 0; book.iterations < max_iterations; ++book.iterations) {
     for (int i = 0; i + 1 < levels; ++i)
       book.boundaries[size_t(i)] = 0.5 * (book.centroids[size_t(i)] + book.centroids[size_t(i) + 1]);
     double moved = 0;
     for (int i = 0; i < levels; ++i) {
-      const double a = i == 0 ? density.lower : book.boundaries[size_t(i) - 1];
-      const double b = i + 1 == levels ? density.upper : book.boundaries[size_t(i)];
-      const Moments cell = integrate(density, a, b);
+      const Moments cell = cell_moments(i);
       if (cell.m0 <= 0) continue;
       const double updated = cell.m1 / cell.m0;
       moved = std::max(moved, std::abs(updated - book.centroids[size_t(i)]));
@@ -101,9 +105,7 @@ Codebook fit_lloyd_max(const Density& density, int levels, double tolerance, int
     book.boundaries[size_t(i)] = 0.5 * (book.centroids[size_t(i)] + book.centroids[size_t(i) + 1]);
   double error = 0;
   for (int i = 0; i < levels; ++i) {
-    const double a = i == 0 ? density.lower : book.boundaries[size_t(i) - 1];
-    const double b = i + 1 == levels ? density.upper : book.boundaries[size_t(i)];
-    const Moments cell = integrate(density, a, b);
+    const Moments cell = cell_moments(i);
     const double c = book.centroids[size_t(i)];
     error += cell.m2 - 2 * c * cell.m1 + c * c * cell.m0;  // integral of (x - c)^2
   }

@@ -117,4 +117,13 @@ class HostTensor {
   atb_tensor descriptor_;
 };
 
+// A standard-attention layer spec (MHA/GQA/MQA) on the CPU with every other field at its default:
+// one layer of one, no window, no soft-cap, default scale, own cache, unsharded.
+atb_layer_spec standard_layer_spec(int num_query_heads, int num_kv_heads, int head_size, int32_t dtype,
+                                   int block_size);
+
+// Forward arguments over a pool and a step's batch arrays; query/output may be null (write-only).
+atb_forward_args make_forward_args(const PagePool& pool, const StepBatch& batch, const atb_tensor* query,
+                                   const atb_tensor* key, const atb_tensor* value, const atb_tensor* output);
+
 }  // namespace atb::host

@@ -130,10 +130,7 @@ void run_item(const kit::ForwardBatch& batch, const AttentionShape& shape, const
   }
 
   if (item.partial < 0) {
-    for (int g = 0; g < group; ++g) {
-      const float inverse = 1.0f / scratch.sum[g];
-      for (int d = 0; d < dv; ++d) scratch.acc[size_t(g) * dv + d] *= inverse;
-    }
+    for (int g = 0; g < group; ++g) shape.math.scale(scratch.acc.data() + size_t(g) * dv, dv, 1.0f / scratch.sum[g]);
     store_outputs(batch, shape, ops, item.token, item.kv_head, scratch.acc.data());
     return;
   }

@@ -30,8 +30,10 @@ struct Codebook {
   int iterations = 0;
 };
 
-// Lloyd–Max iteration from uniform quantiles until no centroid moves by more than `tolerance`.
+// The Lloyd–Max fixed point (every centroid the mean of its cell, every boundary the midpoint of its
+// centroids), solved by Newton iteration from the high-resolution (Panter–Dite) start until no
+// centroid moves by more than `tolerance`.
 // Integrals use composite Gauss–Legendre quadrature on each cell.
-Codebook fit_lloyd_max(const Density& density, int levels, double tolerance = 1e-12, int max_iterations = 20000);
+Codebook fit_lloyd_max(const Density& density, int levels, double tolerance = 1e-10, int max_iterations = 200);
 
 }  // namespace tq

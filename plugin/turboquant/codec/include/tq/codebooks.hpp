@@ -1,0 +1,36 @@
+// The codebooks the formats use, computed once per process from their density (never pasted in)
+// and cached.  Thread-safe; the references stay valid for the life of the process.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+namespace tq {
+
+// A codebook in the single precision the kernels use.
+struct ScalarCodebook {
+  int bits = 0;
+  std::vector<float> centroids;   // 2^bits, ascending
+  std::vector<float> boundaries;  // 2^bits - 1 midpoints
+  double distortion = 0;          // E[(X - Q(X))^2] of the density it was fitted to
+
+  // Index of the nearest centroid (ties go up).
+  int nearest(float x) const {
+    int lo = 0, hi = int(boundaries.size());  // answer in [lo, hi]
+    while (lo < hi) {
+      const int mid = (lo + hi) / 2;
+      if (x < boundaries[size_t(mid)]) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+};
+
+// Lloyd–Max for a unit normal: vllm-metal's V codebook (per-block RMS normalised coordinates).
+const ScalarCodebook& unit_normal_codebook(int bits);
+
+// Lloyd–Max for one coordinate of a uniform point on the sphere in R^dimension, scaled by
+// sqrt(dimension): the exact distribution of a rotated, norm-scaled head vector's coordinates.
+const ScalarCodebook& sphere_codebook(int dimension, int bits);
+
+}  // namespace tq

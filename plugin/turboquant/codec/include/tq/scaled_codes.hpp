@@ -1,0 +1,18 @@
+// Codes of a block of values under one scale and a codebook: x ~ scale * centroid[code].  Shared by
+// the per-32 Lloyd–Max V format and TurboQuant-MSE (whose block is the whole vector).
+#pragma once
+
+#include <tq/codebooks.hpp>
+
+#include <cstdint>
+
+namespace tq {
+
+// Chooses codes and a scale minimising sum (x_i - scale * centroid[code_i])^2: starting from the RMS
+// normalisation (the codebook's own scale), it alternates nearest-centroid codes and the
+// least-squares scale for those codes, keeping the best.  Both steps never increase the error, so
+// this is never worse than plain RMS-normalised quantisation, and the scale is the MSE-optimal one
+// for the codes stored.  Returns the scale rounded to fp16 (bits); a zero block gets scale 0.
+uint16_t fit_scaled_codes(const float* x, int count, const ScalarCodebook& codebook, uint8_t* codes);
+
+}  // namespace tq

@@ -1,0 +1,73 @@
+// K affine per block of 32 (vllm-metal's K formats): x ~ zero + scale * code with fp16 scale and
+// zero per block.  Unsigned codes run over [0, 2^b - 1] with the zero at the block's minimum;
+// signed 8-bit codes over [-127, 127] with the zero at the block's midpoint.
+//
+// Unlike vllm-metal, the zero point is stored as an fp16 value rather than rounded to a whole
+// number of steps, and the scale is rounded up to fp16 after the zero is fixed, so the block's range
+// is covered exactly and no code clips: same bytes, lower error.
+#include "quantizers.hpp"
+
+#include <tq/bit_packing.hpp>
+#include <tq/half_rounding.hpp>
+
+#include <algorithm>
+#include <cmath>
+
+namespace tq {
+namespace {
+
+class AffineBlockQuantizer final : public Quantizer {
+ public:
+  AffineBlockQuantizer(const Format& format, int head_size) : Quantizer(format, head_size) {}
+
+  void encode(const float* x, uint8_t* row) const override {
+    const RowLayout& layout = this->layout();
+    const bool is_signed = format().signed_codes;
+    const int top = is_signed ? (1 << (layout.code_bits - 1)) - 1 : (1 << layout.code_bits) - 1;
+    uint8_t codes[kMaxRotationSize];
+    for (int block = 0; block < layout.blocks; ++block) {
+      const int begin = block * layout.block_size;
+      const int end = std::min(layout.head_size, begin + layout.block_size);
+      const auto [low, high] = std::minmax_element(x + begin, x + end);
+      uint16_t zero_bits, scale_bits;
+      if (is_signed) {
+        zero_bits = f16_nearest_finite(0.5f * (*low + *high));
+        const float zero = atb::f16_to_f32(zero_bits);
+        scale_bits = f16_at_least(std::max(*high - zero, zero - *low) / float(top));
+      } else {
+        zero_bits = f16_at_most(*low);
+        scale_bits = f16_at_least((*high - atb::f16_to_f32(zero_bits)) / float(top));
+      }
+      const float zero = atb::f16_to_f32(zero_bits), scale = atb::f16_to_f32(scale_bits);
+      const float inverse = scale > 0 ? 1.0f / scale : 0.0f;
+      for (int i = begin; i < end; ++i) {
+        const float q = std::clamp(std::nearbyint((x[i] - zero) * inverse), is_signed ? -float(top) : 0.0f, float(top));
+        codes[i] = uint8_t(int(q));  // two's complement for signed codes
+      }
+      store_f16(row + layout.scales_offset + 4 * size_t(block), scale_bits);
+      store_f16(row + layout.scales_offset + 4 * size_t(block) + 2, zero_bits);
+    }
+    pack_codes(codes, layout.head_size, layout.code_bits, row + layout.codes_offset);
+  }
+
+  void decode(const uint8_t* row, float* x) const override {
+    const RowLayout& layout = this->layout();
+    uint8_t codes[kMaxRotationSize];
+    unpack_codes(row + layout.codes_offset, layout.head_size, layout.code_bits, codes);
+    for (int i = 0; i < layout.head_size; ++i) {
+      const size_t block = size_t(i / layout.block_size);
+      const float scale = load_f16(row + layout.scales_offset + 4 * block);
+      const float zero = load_f16(row + layout.scales_offset + 4 * block + 2);
+      const float q = format().signed_codes ? float(int8_t(codes[i])) : float(codes[i]);
+      x[i] = zero + scale * q;
+    }
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Quantizer> make_affine_block_quantizer(const Format& format, int head_size) {
+  return std::make_unique<AffineBlockQuantizer>(format, head_size);
+}
+
+}  // namespace tq

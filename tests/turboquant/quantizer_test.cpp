@@ -240,6 +240,39 @@ TEST(Quantizer, EveryRotatedFormatReconstructsCloselyAtEightBits) {
     }
 }
 
+TEST(Quantizer, APageOfEncodedRowsFillsItsLayoutAndNothingBeyond) {
+  // Every (head, slot) row of K and V encoded into one page between guard regions: the rows tile the
+  // page (apart from the alignment padding after each region) and no byte past page_bytes changes.
+  std::mt19937_64 rng(atb::test::test_seed());
+  for (const auto& [k_name, v_name] : {std::pair{"q4_0", "q3_0"}, {"tq3", "tq4"}, {"tqp4", "f16"}, {"uint2", "q2_0"}})
+    for (int d : {48, 80, 128}) {
+      const auto k = quantizer(Role::key, k_name, d);
+      const auto v = quantizer(Role::value, v_name, d);
+      const PageLayout page = page_layout(k->format(), v->format(), d, 3, 5);
+      constexpr size_t kGuard = 128;
+      std::vector<uint8_t> buffer(page.page_bytes + 2 * kGuard, 0x5a);
+      std::vector<int> writes(page.page_bytes, 0);
+      for (int head = 0; head < 3; ++head)
+        for (int slot = 0; slot < 5; ++slot) {
+          const auto x = random_vector(rng, d);
+          k->encode(x.data(), buffer.data() + kGuard + page.k_row_offset(head, slot));
+          v->encode(x.data(), buffer.data() + kGuard + page.v_row_offset(head, slot));
+          for (size_t i = 0; i < k->row_bytes(); ++i) ++writes[page.k_row_offset(head, slot) + i];
+          for (size_t i = 0; i < v->row_bytes(); ++i) ++writes[page.v_row_offset(head, slot) + i];
+        }
+      for (size_t i = 0; i < kGuard; ++i) {
+        ASSERT_EQ(buffer[i], 0x5a) << k_name << "/" << v_name << " d=" << d;
+        ASSERT_EQ(buffer[kGuard + page.page_bytes + i], 0x5a) << k_name << "/" << v_name << " d=" << d;
+      }
+      const size_t k_end = 15 * page.k_row_bytes, v_end = page.v_region_offset + 15 * page.v_row_bytes;
+      for (size_t i = 0; i < page.page_bytes; ++i) {
+        const bool in_rows = i < k_end || (i >= page.v_region_offset && i < v_end);
+        ASSERT_EQ(writes[i], in_rows ? 1 : 0) << "byte " << i << " of a " << k_name << "/" << v_name << " page, d=" << d;
+      }
+      EXPECT_LT(page.page_bytes - 15 * (page.k_row_bytes + page.v_row_bytes), 2 * kPageRegionAlignment);
+    }
+}
+
 TEST(Quantizer, UnsupportedHeadSizeIsAnErrorNotARefusalWithoutWords) {
   auto made = make_quantizer(*find_format(Role::key, "tq4"), 100);
   ASSERT_FALSE(made);

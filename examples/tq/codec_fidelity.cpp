@@ -28,8 +28,8 @@ LayerResult measure_layer(const ::tq::Quantizer& quantizer, const ::tq::Format& 
   // The other role stored as f16: only this role's rows are written, the rest must stay untouched.
   const ::tq::Format other = *::tq::find_format(role == Role::key ? Role::value : Role::key, "f16");
   const ::tq::PageLayout page = role == Role::key
-                                    ? ::tq::page_layout(format, other, shape.head_size, shape.kv_heads, shape.block_size)
-                                    : ::tq::page_layout(other, format, shape.head_size, shape.kv_heads, shape.block_size);
+                                    ? ::tq::page_layout(format, other, shape.head_size, shape.head_size, shape.kv_heads, shape.block_size)
+                                    : ::tq::page_layout(other, format, shape.head_size, shape.head_size, shape.kv_heads, shape.block_size);
   const int pages = (shape.tokens + shape.block_size - 1) / shape.block_size;
   std::vector<uint8_t> pool(size_t(pages) * page.page_bytes, kUntouched);
   std::vector<uint8_t> written(pool.size(), 0);

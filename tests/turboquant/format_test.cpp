@@ -77,7 +77,7 @@ TEST(Formats, PartialScaleBlocksForHeadSizesThatAreNotMultiplesOf32) {
 }
 
 TEST(Formats, PageLayoutPlacesRegionsOnAlignedBoundaries) {
-  const PageLayout page = page_layout(key("q4_0"), value("q3_0"), 128, 8, 16);
+  const PageLayout page = page_layout(key("q4_0"), value("q3_0"), 128, 128, 8, 16);
   EXPECT_EQ(page.k_row_bytes, 80u);
   EXPECT_EQ(page.v_row_bytes, 56u);
   EXPECT_EQ(page.v_region_offset, 8u * 16 * 80);
@@ -85,7 +85,7 @@ TEST(Formats, PageLayoutPlacesRegionsOnAlignedBoundaries) {
   EXPECT_EQ(page.k_row_offset(7, 15), (7u * 16 + 15) * 80);
   EXPECT_EQ(page.v_row_offset(0, 1), page.v_region_offset + 56);
 
-  const PageLayout odd = page_layout(key("tq3"), value("q3_0"), 80, 1, 3);  // 3 rows of 32 B, of 36 B
+  const PageLayout odd = page_layout(key("tq3"), value("q3_0"), 80, 80, 1, 3);  // 3 rows of 32 B, of 36 B
   EXPECT_EQ(odd.v_region_offset % kPageRegionAlignment, 0u);
   EXPECT_EQ(odd.v_region_offset, 128u);
   EXPECT_EQ(odd.page_bytes, 128u + 128u);

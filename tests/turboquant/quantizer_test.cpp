@@ -248,7 +248,7 @@ TEST(Quantizer, APageOfEncodedRowsFillsItsLayoutAndNothingBeyond) {
     for (int d : {48, 80, 128}) {
       const auto k = quantizer(Role::key, k_name, d);
       const auto v = quantizer(Role::value, v_name, d);
-      const PageLayout page = page_layout(k->format(), v->format(), d, 3, 5);
+      const PageLayout page = page_layout(k->format(), v->format(), d, d, 3, 5);
       constexpr size_t kGuard = 128;
       std::vector<uint8_t> buffer(page.page_bytes + 2 * kGuard, 0x5a);
       std::vector<int> writes(page.page_bytes, 0);

@@ -9,6 +9,7 @@
 
 namespace atb::plugin {
 
+int TileOps::query_stride(int head_size_k) const { return head_size_k; }
 void TileOps::prepare_queries(int, float*, int) const {}
 void TileOps::finish_outputs(int, float*, int) const {}
 void TileOps::prefetch(const std::byte*, int, int, int) const {}
@@ -88,7 +89,8 @@ void run_item(const kit::ForwardBatch& batch, const AttentionShape& shape, const
   const int dk = shape.head_size_k;
   const int dv = shape.head_size_v;
   const int bs = shape.block_size;
-  scratch.queries.resize(size_t(group) * dk);
+  const int stride = ops.query_stride(dk);
+  scratch.queries.assign(size_t(group) * stride, 0.0f);
   scratch.scores.resize(size_t(group) * bs);
   scratch.max.assign(group, -std::numeric_limits<float>::infinity());
   scratch.sum.assign(group, 0.0f);
@@ -97,7 +99,7 @@ void run_item(const kit::ForwardBatch& batch, const AttentionShape& shape, const
   for (int g = 0; g < group; ++g) {
     const std::byte* row = batch.query.row(item.token, int64_t(item.kv_head) * group + g);
     for (int d = 0; d < dk; ++d)
-      scratch.queries[size_t(g) * dk + d] = load_as_f32(row, batch.query.dtype, d) * shape.scale;
+      scratch.queries[size_t(g) * stride + d] = load_as_f32(row, batch.query.dtype, d) * shape.scale;
   }
   ops.prepare_queries(item.kv_head, scratch.queries.data(), group);
 

@@ -53,10 +53,11 @@ RowLayout row_layout(const Format& format, int head_size) {
   return layout;
 }
 
-PageLayout page_layout(const Format& key, const Format& value, int head_size, int kv_heads, int block_size) {
+PageLayout page_layout(const Format& key, const Format& value, int head_size_k, int head_size_v, int kv_heads,
+                       int block_size) {
   PageLayout page;
-  page.k_row_bytes = row_bytes(key, head_size);
-  page.v_row_bytes = row_bytes(value, head_size);
+  page.k_row_bytes = row_bytes(key, head_size_k);
+  page.v_row_bytes = row_bytes(value, head_size_v);
   page.kv_heads = kv_heads;
   page.block_size = block_size;
   const size_t rows = size_t(kv_heads) * size_t(block_size);

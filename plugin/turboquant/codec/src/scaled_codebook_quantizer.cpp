@@ -43,6 +43,8 @@ class ScaledCodebookQuantizer final : public Quantizer {
     }
   }
 
+  const ScalarCodebook* codebook() const override { return &codebook_; }
+
  private:
   const ScalarCodebook& codebook_;
 };

@@ -96,6 +96,9 @@ class TurboQuantProdQuantizer final : public Quantizer {
     }
   }
 
+  const ScalarCodebook* codebook() const override { return &codebook_; }
+  const float* sketch_matrix() const override { return sketch_.data(); }
+
  private:
   const ScalarCodebook& codebook_;
   std::vector<float> sketch_;  // S, row-major

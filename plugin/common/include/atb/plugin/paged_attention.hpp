@@ -17,12 +17,17 @@ class TileOps {
  public:
   virtual ~TileOps() = default;
 
+  // Floats per prepared query row, at least head_size_k: a backend may keep per-query data beside
+  // the query (e.g. block sums or a sketch of it) for score() to use.  Default: head_size_k.
+  virtual int query_stride(int head_size_k) const;
+
   // Called once per (query token, KV head) on its group of `count` query rows (f32, already
-  // multiplied by the scale), e.g. to rotate them into the cache's domain.  Default: unchanged.
+  // multiplied by the scale; row g starts at rows + g * query_stride), e.g. to rotate them into the
+  // cache's domain.  Default: unchanged.
   virtual void prepare_queries(int kv_head, float* rows, int count) const;
 
-  // scores[g * n + j] = <query row g, key of slot first_slot + j of `page`>, for g < count, j < n.
-  // Slots first_slot .. first_slot + n - 1 lie in one page.
+  // scores[g * n + j] = <query row g, key of slot first_slot + j of `page`>, for g < count, j < n;
+  // query rows at the query_stride.  Slots first_slot .. first_slot + n - 1 lie in one page.
   virtual void score(const std::byte* page, int kv_head, int first_slot, int n,
                      const float* queries, int count, float* scores) const = 0;
 

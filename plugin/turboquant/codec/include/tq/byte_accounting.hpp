@@ -55,7 +55,8 @@ struct PageLayout {
   }
 };
 
-PageLayout page_layout(const Format& key, const Format& value, int head_size, int kv_heads, int block_size);
+PageLayout page_layout(const Format& key, const Format& value, int head_size_k, int head_size_v, int kv_heads,
+                       int block_size);
 
 // Bytes per token per KV head of K and V together, and the ratio to an f16 cache of the same shape.
 inline double compression_vs_f16(const Format& key, const Format& value, int head_size) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <tq/byte_accounting.hpp>
+#include <tq/codebooks.hpp>
 #include <tq/format.hpp>
 #include <tq/rotation.hpp>
 
@@ -30,6 +31,12 @@ class Quantizer {
   virtual void encode(const float* x, uint8_t* row) const = 0;
   // Writes head_size() values.
   virtual void decode(const uint8_t* row, float* x) const = 0;
+
+  // What fused kernels need beyond the row layout: the codebook of the codebook formats (nullptr for
+  // affine and plain ones), and the QJL matrix S of turboquant_prod (row-major head_size^2, else
+  // nullptr).
+  virtual const ScalarCodebook* codebook() const { return nullptr; }
+  virtual const float* sketch_matrix() const { return nullptr; }
 
  protected:
   Quantizer(const Format& format, int head_size) : format_(format), layout_(row_layout(format, head_size)) {}

@@ -1,0 +1,48 @@
+#include "code_kernels.hpp"
+
+#include "scalar_code_kernels.hpp"
+
+namespace atb::turboquant {
+namespace {
+
+// Plain rows through the shared uncompressed kernels (the reference backend's own).
+class PlainKeyKernel final : public KeyKernel {
+ public:
+  PlainKeyKernel(const tq::Quantizer& quantizer, const std::string& kernel)
+      : kernels_(plugin::select_row_kernels(quantizer.format().plain_dtype, kernel)), head_size_(quantizer.head_size()) {}
+  void score(const uint8_t* rows, int n, const float* queries, int count, int stride, float* scores) const override {
+    (void)stride;  // plain keys keep no extra floats: the stride is the head size
+    kernels_.dot(queries, count, reinterpret_cast<const std::byte*>(rows), n, head_size_, scores);
+  }
+
+ private:
+  plugin::RowKernels kernels_;
+  int head_size_;
+};
+
+class PlainValueKernel final : public ValueKernel {
+ public:
+  PlainValueKernel(const tq::Quantizer& quantizer, const std::string& kernel)
+      : kernels_(plugin::select_row_kernels(quantizer.format().plain_dtype, kernel)), head_size_(quantizer.head_size()) {}
+  void accumulate(const uint8_t* rows, int n, const float* probs, int count, float* acc) const override {
+    kernels_.accumulate(probs, count, reinterpret_cast<const std::byte*>(rows), n, head_size_, acc);
+  }
+
+ private:
+  plugin::RowKernels kernels_;
+  int head_size_;
+};
+
+}  // namespace
+
+std::unique_ptr<KeyKernel> make_key_kernel(const tq::Quantizer& quantizer, const std::string& kernel) {
+  if (quantizer.format().scheme == tq::Scheme::plain) return std::make_unique<PlainKeyKernel>(quantizer, kernel);
+  return make_scalar_key_kernel(quantizer);
+}
+
+std::unique_ptr<ValueKernel> make_value_kernel(const tq::Quantizer& quantizer, const std::string& kernel) {
+  if (quantizer.format().scheme == tq::Scheme::plain) return std::make_unique<PlainValueKernel>(quantizer, kernel);
+  return make_scalar_value_kernel(quantizer);
+}
+
+}  // namespace atb::turboquant

@@ -1,0 +1,124 @@
+#include "turboquant_backend.hpp"
+
+#include <atb/half.hpp>
+#include <atb/kit/thread_pool.hpp>
+
+#include <algorithm>
+
+namespace atb::turboquant {
+
+Expected<std::unique_ptr<kit::BackendImpl>> TurboquantBackend::create(const atb_layer_spec& spec,
+                                                                      const TurboquantConfig& config) {
+  auto key = tq::make_quantizer(config.key, spec.head_size_k, config.rotation_seed);
+  if (!key) return key.error();
+  auto value = tq::make_quantizer(config.value, spec.head_size_v, config.rotation_seed);
+  if (!value) return value.error();
+  return std::unique_ptr<kit::BackendImpl>(new TurboquantBackend(spec, config, std::move(*key), std::move(*value)));
+}
+
+TurboquantBackend::TurboquantBackend(const atb_layer_spec& spec, const TurboquantConfig& config,
+                                     std::unique_ptr<tq::Quantizer> key, std::unique_ptr<tq::Quantizer> value)
+    : spec_(spec),
+      config_(config),
+      key_quantizer_(std::move(key)),
+      value_quantizer_(std::move(value)),
+      key_kernel_(make_key_kernel(*key_quantizer_, config.kernel)),
+      value_kernel_(make_value_kernel(*value_quantizer_, config.kernel)),
+      layout_(tq::page_layout(config.key, config.value, spec.head_size_k, spec.head_size_v, spec.num_kv_heads,
+                              spec.block_size)),
+      math_(plugin::select_vector_math(config.kernel)) {
+  for (int h = 0; h < spec.num_kv_heads; ++h) {
+    const int global_head = spec.first_global_kv_head + h;
+    key_rotations_.emplace_back(spec.head_size_k, config.rotation_seed, config.cache_layer, global_head);
+    value_rotations_.emplace_back(spec.head_size_v, config.rotation_seed, config.cache_layer, global_head);
+  }
+}
+
+atb_kv_cache_spec TurboquantBackend::cache_spec() const {
+  atb_kv_cache_spec cache{};
+  cache.page_bytes = layout_.page_bytes;
+  cache.page_alignment = tq::kPageRegionAlignment;
+  cache.k_bytes_per_token_per_head = layout_.k_row_bytes;
+  cache.v_bytes_per_token_per_head = layout_.v_row_bytes;
+  cache.block_size = spec_.block_size;
+  cache.writes_kv = spec_.kv_shared_with_layer < 0 ? 1 : 0;
+  cache.workspace_bytes = 0;
+  return cache;
+}
+
+void TurboquantBackend::encode_row(const std::byte* source, int32_t dtype, const tq::Quantizer& quantizer,
+                                   const tq::Rotation& rotation, std::byte* destination) const {
+  float x[tq::kMaxRotationSize];
+  for (int i = 0; i < quantizer.head_size(); ++i) x[i] = load_as_f32(source, dtype, i);
+  if (tq::is_rotated(quantizer.format())) rotation.rotate(x);
+  quantizer.encode(x, reinterpret_cast<uint8_t*>(destination));
+}
+
+void TurboquantBackend::write_kv(const kit::ForwardBatch& batch) const {
+  // Tokens in fixed chunks over the threads; every row is written by exactly one of them.
+  constexpr int64_t kTokensPerTask = 8;
+  const int64_t tasks = (int64_t(batch.num_tokens) + kTokensPerTask - 1) / kTokensPerTask;
+  kit::parallel_for(tasks, config_.threads, [&](int64_t task) {
+    const int32_t end = int32_t(std::min<int64_t>(batch.num_tokens, (task + 1) * kTokensPerTask));
+    for (int32_t t = int32_t(task * kTokensPerTask); t < end; ++t) {
+      const int64_t slot = batch.slot_mapping[t];
+      if (slot < 0) continue;
+      std::byte* page = batch.page(slot / spec_.block_size);
+      const int offset = static_cast<int>(slot % spec_.block_size);
+      for (int h = 0; h < spec_.num_kv_heads; ++h) {
+        encode_row(batch.key.row(t, h), batch.key.dtype, *key_quantizer_, key_rotations_[size_t(h)],
+                   page + layout_.k_row_offset(h, offset));
+        encode_row(batch.value.row(t, h), batch.value.dtype, *value_quantizer_, value_rotations_[size_t(h)],
+                   page + layout_.v_row_offset(h, offset));
+      }
+    }
+  });
+}
+
+int TurboquantBackend::query_stride(int head_size_k) const { return head_size_k + key_kernel_->extra_floats(); }
+
+void TurboquantBackend::prepare_queries(int kv_head, float* rows, int count) const {
+  const int stride = query_stride(spec_.head_size_k);
+  for (int g = 0; g < count; ++g) {
+    float* query = rows + size_t(g) * size_t(stride);
+    if (tq::is_rotated(config_.key)) key_rotations_[size_t(kv_head)].rotate(query);
+    key_kernel_->prepare(query);
+  }
+}
+
+void TurboquantBackend::score(const std::byte* page, int kv_head, int first_slot, int n, const float* queries,
+                              int count, float* scores) const {
+  const auto* rows = reinterpret_cast<const uint8_t*>(page + layout_.k_row_offset(kv_head, first_slot));
+  key_kernel_->score(rows, n, queries, count, query_stride(spec_.head_size_k), scores);
+}
+
+void TurboquantBackend::accumulate(const std::byte* page, int kv_head, int first_slot, int n, const float* probs,
+                                   int count, float* acc) const {
+  const auto* rows = reinterpret_cast<const uint8_t*>(page + layout_.v_row_offset(kv_head, first_slot));
+  value_kernel_->accumulate(rows, n, probs, count, acc);
+}
+
+void TurboquantBackend::prefetch(const std::byte* page, int kv_head, int first_slot, int n) const {
+  constexpr size_t kLine = 64;
+  const std::byte* keys = page + layout_.k_row_offset(kv_head, first_slot);
+  const std::byte* values = page + layout_.v_row_offset(kv_head, first_slot);
+  for (size_t offset = 0; offset < size_t(n) * layout_.k_row_bytes; offset += kLine) __builtin_prefetch(keys + offset);
+  for (size_t offset = 0; offset < size_t(n) * layout_.v_row_bytes; offset += kLine) __builtin_prefetch(values + offset);
+}
+
+void TurboquantBackend::finish_outputs(int kv_head, float* rows, int count) const {
+  if (!tq::is_rotated(config_.value)) return;
+  for (int g = 0; g < count; ++g) value_rotations_[size_t(kv_head)].unrotate(rows + size_t(g) * size_t(spec_.head_size_v));
+}
+
+Status TurboquantBackend::forward(const kit::ForwardBatch& batch) {
+  if (spec_.kv_shared_with_layer < 0) write_kv(batch);
+  if (batch.write_kv_only) return Status::ok();
+  const plugin::AttentionShape shape{spec_.num_query_heads, spec_.num_kv_heads, spec_.head_size_k,
+                                     spec_.head_size_v, spec_.block_size, spec_.sliding_window,
+                                     spec_.logits_soft_cap, spec_.scale, config_.threads, math_};
+  plugin::run_paged_attention(batch, shape, *this);
+  return Status::ok();
+}
+
+}  // namespace atb::turboquant

@@ -1,0 +1,57 @@
+// The `turboquant` backend: a paged cache of encoded rows and attention computed on the codes.
+//
+// Page layout (tq::page_layout): K rows of every (KV head, slot), head-major, then, from the next
+// 64-byte boundary, the V rows; each row is one token's vector of one KV head in its format.
+// Rotations are per (rotation seed, cache layer, global KV head), so tensor-parallel shards and
+// KV-sharing layers rotate exactly as the whole model's own layer does.
+#pragma once
+
+#include <atb/kit/plugin_definition.hpp>
+#include <atb/plugin/paged_attention.hpp>
+#include <tq/byte_accounting.hpp>
+#include <tq/quantizer.hpp>
+#include <tq/rotation.hpp>
+
+#include <memory>
+#include <vector>
+
+#include "code_kernels.hpp"
+#include "turboquant_config.hpp"
+
+namespace atb::turboquant {
+
+class TurboquantBackend final : public kit::BackendImpl, private plugin::TileOps {
+ public:
+  static Expected<std::unique_ptr<kit::BackendImpl>> create(const atb_layer_spec& spec, const TurboquantConfig& config);
+
+  atb_kv_cache_spec cache_spec() const override;
+  Status forward(const kit::ForwardBatch& batch) override;
+
+ private:
+  TurboquantBackend(const atb_layer_spec& spec, const TurboquantConfig& config, std::unique_ptr<tq::Quantizer> key,
+                    std::unique_ptr<tq::Quantizer> value);
+
+  void write_kv(const kit::ForwardBatch& batch) const;
+  void encode_row(const std::byte* source, int32_t dtype, const tq::Quantizer& quantizer, const tq::Rotation& rotation,
+                  std::byte* destination) const;
+
+  int query_stride(int head_size_k) const override;
+  void prepare_queries(int kv_head, float* rows, int count) const override;
+  void score(const std::byte* page, int kv_head, int first_slot, int n, const float* queries, int count,
+             float* scores) const override;
+  void accumulate(const std::byte* page, int kv_head, int first_slot, int n, const float* probs, int count,
+                  float* acc) const override;
+  void prefetch(const std::byte* page, int kv_head, int first_slot, int n) const override;
+  void finish_outputs(int kv_head, float* rows, int count) const override;
+
+  atb_layer_spec spec_;
+  TurboquantConfig config_;
+  std::unique_ptr<tq::Quantizer> key_quantizer_, value_quantizer_;
+  std::unique_ptr<KeyKernel> key_kernel_;
+  std::unique_ptr<ValueKernel> value_kernel_;
+  std::vector<tq::Rotation> key_rotations_, value_rotations_;  // per local KV head
+  tq::PageLayout layout_;
+  plugin::VectorMath math_;
+};
+
+}  // namespace atb::turboquant

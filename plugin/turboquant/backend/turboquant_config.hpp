@@ -1,0 +1,36 @@
+// The `turboquant` backend's JSON configuration, validated at create_backend.
+//
+//   turboquant                 bool     vllm-metal's switch; false stores every layer uncompressed
+//   k_quant                    string   K format (default "q8_0"); see tq::formats_for(Role::key)
+//   v_quant                    string   V format (default "q3_0")
+//   uncompressed_first_layers  int >= 0 layers 0 .. N-1 stored uncompressed (layer-adaptive precision)
+//   uncompressed_last_layers   int >= 0 the last N layers of num_layers stored uncompressed
+//   rotation_seed              int >= 0 seed of the rotations and the QJL sketch
+//   threads                    int      worker threads (default: hardware concurrency)
+//   kernel                     string   "auto" (AVX2 when the CPU has it), "scalar", "avx2"
+//
+// Uncompressed layers store the layer's own dtype, exactly as the reference backend does.
+#pragma once
+
+#include <atb/abi.h>
+#include <atb/status.hpp>
+#include <tq/format.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+namespace atb::turboquant {
+
+struct TurboquantConfig {
+  tq::Format key;    // the formats this layer uses (after layer-adaptive precision)
+  tq::Format value;
+  int cache_layer;  // the layer whose cache this one reads: its own, or the one it shares
+  uint64_t rotation_seed;
+  int threads;
+  std::string kernel;  // "scalar" or "avx2", resolved from "auto"
+};
+
+Expected<TurboquantConfig> read_config(const nlohmann::json& json, const atb_layer_spec& spec);
+
+}  // namespace atb::turboquant

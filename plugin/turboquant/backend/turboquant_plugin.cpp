@@ -1,0 +1,40 @@
+// Entry point of the `turboquant` plugin.
+#include <atb/kit/plugin_definition.hpp>
+
+#include <array>
+
+#include "turboquant_backend.hpp"
+#include "turboquant_config.hpp"
+
+namespace atb::turboquant {
+namespace {
+
+// Rotated formats need multiples of 8; these are the head sizes of real models.
+constexpr std::array<uint32_t, 10> kHeadSizes = {32, 48, 64, 80, 96, 112, 128, 160, 192, 256};
+
+Expected<std::unique_ptr<kit::BackendImpl>> create(const atb_layer_spec& spec, const nlohmann::json& json) {
+  auto config = read_config(json, spec);
+  if (!config) return config.error();
+  return TurboquantBackend::create(spec, *config);
+}
+
+}  // namespace
+
+const kit::PluginDefinition& definition() {
+  static const kit::PluginDefinition instance{
+      "turboquant",
+      "0.1.0",
+      "TurboQuant-compressed paged KV cache (rotated, quantised, bit-packed) with attention on the codes",
+      ATB_BIT(ATB_DEVICE_CPU),
+      ATB_BIT(ATB_DTYPE_F32) | ATB_BIT(ATB_DTYPE_F16) | ATB_BIT(ATB_DTYPE_BF16),
+      ATB_CAP_PAGED_KV_CACHE | ATB_CAP_GQA | ATB_CAP_CHUNKED_PREFILL | ATB_CAP_MIXED_BATCH |
+          ATB_CAP_SLIDING_WINDOW | ATB_CAP_LOGITS_SOFT_CAP | ATB_CAP_KV_SHARING | ATB_CAP_TENSOR_PARALLEL,
+      kHeadSizes,
+      &create,
+  };
+  return instance;
+}
+
+}  // namespace atb::turboquant
+
+ATB_DEFINE_PLUGIN(atb::turboquant::definition)

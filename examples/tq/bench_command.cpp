@@ -78,6 +78,11 @@ class CapturingReporter : public benchmark::ConsoleReporter {
 
 int bench_command(int argc, const char* const* argv) {
   auto flags = cli::host_flags("turboquant (when found), always with reference");
+  for (auto& flag : flags)
+    if (flag.name == "attention-config") {
+      flag.repeatable = true;
+      flag.help = "backend configuration, a JSON object; repeatable: one variant per config (default: {})";
+    }
   flags.push_back({"contexts", "LIST", "context lengths, comma-separated (default 1024,4096,16384,32768)"});
   flags.push_back({"batches", "LIST", "batch sizes, comma-separated (default 1,8)"});
   flags.push_back({"query-heads", "N", "query heads (default 32)"});
@@ -99,7 +104,7 @@ int bench_command(int argc, const char* const* argv) {
                 cli::flags_help(flags).c_str());
     return 0;
   }
-  auto options = cli::read_host_options(*arguments, "reference");
+  auto options = cli::read_host_options(*arguments, "");
   if (!options) {
     std::fprintf(stderr, "tq bench: %s\n", options.error().message().c_str());
     return 2;
@@ -124,6 +129,7 @@ int bench_command(int argc, const char* const* argv) {
 
   const auto registry = host::Registry::scan(options->plugin_dirs);
   auto reference = registry.select("reference");
+  if (options->backend.empty()) options->backend = registry.select("turboquant") ? "turboquant" : "reference";
   auto chosen = registry.select(options->backend);
   if (!reference || !chosen) {
     std::fprintf(stderr, "tq bench: %s\n", (!reference ? reference : chosen).error().message().c_str());
@@ -139,13 +145,16 @@ int bench_command(int argc, const char* const* argv) {
   std::vector<Variant> variants;
   auto reference_config = with_threads("{}");
   variants.push_back({"reference", *reference, *reference_config});
-  if (options->backend != "reference" || options->config_json != "{}") {
-    auto config = with_threads(options->config_json);
+  std::vector<std::string> configs = arguments->values("attention-config");
+  if (configs.empty()) configs.push_back("{}");
+  for (const std::string& config_json : configs) {
+    if (options->backend == "reference" && config_json == "{}") continue;
+    auto config = with_threads(config_json);
     if (!config) {
       std::fprintf(stderr, "tq bench: %s\n", config.error().message().c_str());
       return 2;
     }
-    variants.push_back({options->backend + " " + options->config_json, *chosen, *config});
+    variants.push_back({options->backend + " " + config_json, *chosen, *config});
   }
 
   const int bandwidth_threads = *threads > 0 ? int(*threads) : int(std::thread::hardware_concurrency());

@@ -70,8 +70,13 @@ Expected<StepOutput> Scenario::step(const std::vector<host::PagedKvManager::Sequ
     History& history = histories_[batch->sequence_ids[size_t(s)]];
     for (int32_t t = batch->query_start_loc[size_t(s)]; t < batch->query_start_loc[size_t(s) + 1]; ++t) {
       for (int h = 0; h < shape_.num_kv_heads; ++h) {
+        const size_t k_begin = history.keys.size(), v_begin = history.values.size();
         for (int d = 0; d < shape_.head_size_k; ++d) history.keys.push_back(key.get(t, h, d));
         for (int d = 0; d < shape_.head_size_v; ++d) history.values.push_back(value.get(t, h, d));
+        if (stored_row_) {
+          stored_row_(true, h, history.keys.data() + k_begin);
+          stored_row_(false, h, history.values.data() + v_begin);
+        }
       }
     }
   }

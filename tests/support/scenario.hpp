@@ -66,6 +66,10 @@ class Scenario {
   host::PagePool& pool() { return pool_; }
   std::mt19937_64& rng() { return rng_; }
   void set_generator(ValueGenerator generator) { generator_ = std::move(generator); }
+  // What the backend's cache holds of each K/V row (default: the row as the dtype stored it), for
+  // the oracle: a compressed backend's tests pass its codec's encode-then-decode here.
+  using StoredRow = std::function<void(bool is_key, int kv_head, float* row)>;
+  void set_stored_row(StoredRow stored_row) { stored_row_ = std::move(stored_row); }
   // Steps pass ATB_FORWARD_WRITE_KV_ONLY with NULL query and output.
   void set_write_kv_only(bool write_only) { write_kv_only_ = write_only; }
   const LayerShape& shape() const { return shape_; }
@@ -77,6 +81,7 @@ class Scenario {
   host::PagedKvManager manager_;
   std::mt19937_64 rng_;
   ValueGenerator generator_;
+  StoredRow stored_row_;
   bool write_kv_only_ = false;
   struct History {
     std::vector<float> keys, values;  // [position][kv_head][d]

@@ -1,0 +1,230 @@
+// The turboquant backend, loaded through the SDK registry, against a plain f64 attention over the
+// cache *as its codec decodes it*: proof that attention on the codes computes exactly the compressed
+// model.  Also: uncompressed layers match the reference bit for bit, and tensor-parallel shards
+// match the whole.
+#include <gtest/gtest.h>
+
+#include <tq/quantizer.hpp>
+#include <tq/rotation.hpp>
+
+#include <cstring>
+#include <memory>
+#include <random>
+
+#include "../support/plugins.hpp"
+#include "../support/scenario.hpp"
+
+namespace atb::test {
+namespace {
+
+template <class T>
+T pick(std::mt19937_64& rng, const std::vector<T>& choices) {
+  return choices[std::uniform_int_distribution<size_t>(0, choices.size() - 1)(rng)];
+}
+
+// Bounds: the oracle reads the decoded cache exactly; what remains is f32 rounding in the rotation
+// of queries and outputs and in the fused dot products (f32), and the output's rounding to f16/bf16.
+struct Bound {
+  double atol, rtol;
+};
+Bound bound_for(int32_t dtype) {
+  switch (dtype) {
+    case ATB_DTYPE_F16: return {2e-3, 1e-3};
+    case ATB_DTYPE_BF16: return {1.6e-2, 8e-3};
+    default: return {5e-5, 2e-5};
+  }
+}
+
+// The codec's view of a layer's cache: encode then decode each row, as the plugin stores it.
+class DecodedCache {
+ public:
+  DecodedCache(const LayerShape& shape, const std::string& k_name, const std::string& v_name, int layer,
+               int first_global_head, uint64_t seed = tq::kDefaultRotationSeed) {
+    key_ = std::move(*tq::make_quantizer(*tq::find_format(tq::Role::key, k_name), shape.head_size_k, seed));
+    value_ = std::move(*tq::make_quantizer(*tq::find_format(tq::Role::value, v_name), shape.head_size_v, seed));
+    for (int h = 0; h < shape.num_kv_heads; ++h) {
+      key_rotations_.emplace_back(shape.head_size_k, seed, layer, first_global_head + h);
+      value_rotations_.emplace_back(shape.head_size_v, seed, layer, first_global_head + h);
+    }
+  }
+  Scenario::StoredRow stored_row() {
+    return [this](bool is_key, int h, float* row) {
+      const tq::Quantizer& q = is_key ? *key_ : *value_;
+      const tq::Rotation& r = is_key ? key_rotations_[size_t(h)] : value_rotations_[size_t(h)];
+      std::vector<uint8_t> bytes(q.row_bytes());
+      std::vector<float> scratch(static_cast<size_t>(q.head_size()));
+      tq::encode_vector(q, r, row, bytes.data(), scratch.data());
+      tq::decode_vector(q, r, bytes.data(), row);
+    };
+  }
+
+ private:
+  std::unique_ptr<tq::Quantizer> key_, value_;
+  std::vector<tq::Rotation> key_rotations_, value_rotations_;
+};
+
+LayerShape random_shape(std::mt19937_64& rng) {
+  LayerShape shape;
+  shape.head_size_k = pick(rng, std::vector<int>{64, 128, 80, 96});
+  shape.head_size_v = std::bernoulli_distribution(0.8)(rng) ? shape.head_size_k : 64;
+  shape.num_kv_heads = pick(rng, std::vector<int>{1, 2});
+  shape.num_query_heads = shape.num_kv_heads * pick(rng, std::vector<int>{1, 4, 8});
+  shape.block_size = pick(rng, std::vector<int>{16, 32});
+  shape.sliding_window = std::bernoulli_distribution(0.3)(rng) ? pick(rng, std::vector<int>{1, 7, 64, 500}) : 0;
+  shape.soft_cap = std::bernoulli_distribution(0.3)(rng) ? pick(rng, std::vector<float>{2.0f, 30.0f}) : 0.0f;
+  shape.scale = std::bernoulli_distribution(0.3)(rng) ? 0.25f : 0.0f;
+  shape.dtype = pick(rng, std::vector<int32_t>{ATB_DTYPE_F32, ATB_DTYPE_F16, ATB_DTYPE_BF16});
+  return shape;
+}
+
+void expect_matches_decoded(const Scenario& scenario, const StepOutput& out, const std::string& what) {
+  const Bound bound = bound_for(scenario.shape().dtype);
+  const auto result = scenario.compare(out, bound.atol, bound.rtol);
+  EXPECT_LE(result.worst_ratio, 1.0) << what << ": max |error| " << result.max_abs_error << " over "
+                                     << result.checked_tokens << " tokens";
+  EXPECT_GT(result.checked_tokens, 0) << what;
+}
+
+void run_pair(std::mt19937_64& rng, const std::string& k_name, const std::string& v_name, uint64_t seed) {
+  const LayerShape shape = random_shape(rng);
+  const std::string config = "{\"k_quant\": \"" + k_name + "\", \"v_quant\": \"" + v_name + "\", \"threads\": " +
+                             std::to_string(pick(rng, std::vector<int>{1, 2, 3})) + ", \"kernel\": \"" +
+                             pick(rng, std::vector<std::string>{"auto", "scalar"}) + "\"}";
+  SCOPED_TRACE("seed " + std::to_string(seed) + ": " + shape.describe() + " " + config);
+  auto backend = create_backend("turboquant", shape.layer_spec(), config);
+  ASSERT_TRUE(backend) << backend.error().message();
+  DecodedCache decoded(shape, k_name, v_name, 0, 0);
+  Scenario scenario(shape, *backend, 256, rng(), rng());
+  scenario.set_stored_row(decoded.stored_row());
+
+  const int num_seqs = std::uniform_int_distribution<int>(1, 4)(rng);
+  std::vector<host::PagedKvManager::SequenceStep> prefill;
+  for (int s = 0; s < num_seqs; ++s) prefill.push_back({s, std::uniform_int_distribution<int32_t>(1, s == 0 ? 700 : 80)(rng)});
+  auto first = scenario.step(prefill);
+  ASSERT_TRUE(first) << first.error().message();
+  expect_matches_decoded(scenario, *first, "prefill");
+
+  std::vector<host::PagedKvManager::SequenceStep> mixed;
+  for (int s = 0; s < num_seqs; ++s)
+    mixed.push_back({s, std::bernoulli_distribution(0.5)(rng) ? 1 : std::uniform_int_distribution<int32_t>(2, 40)(rng)});
+  mixed.push_back({100, std::uniform_int_distribution<int32_t>(1, 30)(rng)});
+  std::shuffle(mixed.begin(), mixed.end(), rng);
+  auto second = scenario.step(mixed);
+  ASSERT_TRUE(second) << second.error().message();
+  expect_matches_decoded(scenario, *second, "decode / chunked prefill / new prefill");
+}
+
+TEST(TurboquantAttention, EveryKeyFormatMatchesF64OverTheDecodedCache) {
+  const uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  std::vector<std::string> values;
+  for (const auto& f : tq::formats_for(tq::Role::value)) values.emplace_back(f.name);
+  for (const auto& k : tq::formats_for(tq::Role::key)) run_pair(rng, std::string(k.name), pick(rng, values), seed);
+}
+
+TEST(TurboquantAttention, EveryValueFormatMatchesF64OverTheDecodedCache) {
+  const uint64_t seed = test_seed();
+  std::mt19937_64 rng(seed);
+  std::vector<std::string> keys;
+  for (const auto& f : tq::formats_for(tq::Role::key)) keys.emplace_back(f.name);
+  for (const auto& v : tq::formats_for(tq::Role::value)) run_pair(rng, pick(rng, keys), std::string(v.name), seed);
+}
+
+// The same schedule through two backends; outputs compared byte for byte.
+void expect_bit_identical(const LayerShape& shape, const std::string& reference_config, const atb_layer_spec& tq_spec,
+                          const std::string& tq_config, uint64_t seed) {
+  auto reference = create_backend("reference", shape.layer_spec(), reference_config);
+  auto turboquant = create_backend("turboquant", tq_spec, tq_config);
+  ASSERT_TRUE(reference && turboquant);
+  Scenario a(shape, *reference, 128, seed, 7), b(shape, *turboquant, 128, seed, 7);
+  for (const auto& steps : std::vector<std::vector<host::PagedKvManager::SequenceStep>>{
+           {{0, 300}, {1, 17}}, {{0, 1}, {1, 9}, {2, 40}}, {{0, 1}, {2, 1}}}) {
+    auto out_a = a.step(steps);
+    auto out_b = b.step(steps);
+    ASSERT_TRUE(out_a && out_b);
+    ASSERT_EQ(out_a->output.byte_size(), out_b->output.byte_size());
+    EXPECT_EQ(std::memcmp(out_a->output.bytes(), out_b->output.bytes(), out_a->output.byte_size()), 0) << tq_config;
+  }
+}
+
+TEST(TurboquantAttention, UncompressedLayersMatchTheReferenceBitForBit) {
+  const uint64_t seed = test_seed();
+  for (int32_t dtype : {ATB_DTYPE_F32, ATB_DTYPE_F16, ATB_DTYPE_BF16}) {
+    LayerShape shape;
+    shape.dtype = dtype;
+    shape.num_query_heads = 8;
+    shape.num_kv_heads = 2;
+    shape.head_size_k = shape.head_size_v = 80;
+    // Layer 0 of 4 and layer 3 of 4 fall under layer-adaptive precision; turboquant: false too.
+    expect_bit_identical(shape, "{}", shape.layer_spec(0, 4), R"({"uncompressed_first_layers": 1, "k_quant": "tq3"})", seed);
+    expect_bit_identical(shape, "{}", shape.layer_spec(3, 4), R"({"uncompressed_last_layers": 2, "v_quant": "q2_0"})", seed);
+    expect_bit_identical(shape, "{}", shape.layer_spec(1, 4), R"({"turboquant": false})", seed);
+  }
+  // f16 formats on an f16 layer are the reference's f16 cache.
+  LayerShape shape;
+  shape.dtype = ATB_DTYPE_F16;
+  expect_bit_identical(shape, "{}", shape.layer_spec(), R"({"k_quant": "f16", "v_quant": "f16"})", seed);
+  // f16 formats on an f32 layer equal the reference with an f16 cache.
+  shape.dtype = ATB_DTYPE_F32;
+  expect_bit_identical(shape, R"({"cache_dtype": "f16"})", shape.layer_spec(), R"({"k_quant": "f16", "v_quant": "f16"})", seed);
+}
+
+TEST(TurboquantAttention, TensorParallelShardsMatchTheWholeBitForBit) {
+  // 8 KV heads (32 query heads) in one backend, and split over two backends holding global KV heads
+  // 0-3 and 4-7: each shard rotates its heads as the whole does, so outputs are identical.
+  std::mt19937_64 rng(test_seed());
+  LayerShape whole;
+  whole.num_query_heads = 32;
+  whole.num_kv_heads = 8;
+  whole.head_size_k = whole.head_size_v = 128;
+  whole.dtype = ATB_DTYPE_F32;
+  LayerShape half = whole;
+  half.num_query_heads = 16;
+  half.num_kv_heads = 4;
+  const std::string config = R"({"k_quant": "q4_0", "v_quant": "tq3"})";
+  auto full = create_backend("turboquant", whole.layer_spec(2, 4), config);
+  atb_layer_spec shard_spec[2] = {half.layer_spec(2, 4), half.layer_spec(2, 4)};
+  shard_spec[1].first_global_kv_head = 4;
+  for (auto& spec : shard_spec) spec.num_global_kv_heads = 8;
+  auto shard0 = create_backend("turboquant", shard_spec[0], config);
+  auto shard1 = create_backend("turboquant", shard_spec[1], config);
+  ASSERT_TRUE(full && shard0 && shard1);
+
+  const int64_t pages = 64;
+  host::PagedKvManager manager(whole.block_size, pages, 3);
+  auto pool_full = host::PagePool::allocate(*full->kv_cache_spec(), pages);
+  auto pool0 = host::PagePool::allocate(*shard0->kv_cache_spec(), pages);
+  auto pool1 = host::PagePool::allocate(*shard1->kv_cache_spec(), pages);
+  ASSERT_TRUE(pool_full && pool0 && pool1);
+  std::normal_distribution<float> normal;
+  for (const auto& steps : std::vector<std::vector<host::PagedKvManager::SequenceStep>>{{{0, 200}, {1, 33}}, {{0, 1}, {1, 5}}}) {
+    auto batch = manager.schedule(steps);
+    ASSERT_TRUE(batch);
+    const int32_t tokens = batch->num_tokens;
+    host::HostTensor q(ATB_DTYPE_F32, tokens, 32, 128), k(ATB_DTYPE_F32, tokens, 8, 128), v(ATB_DTYPE_F32, tokens, 8, 128);
+    host::HostTensor out_full(ATB_DTYPE_F32, tokens, 32, 128), out_split(ATB_DTYPE_F32, tokens, 32, 128);
+    for (auto* tensor : {&q, &k, &v})
+      for (int32_t t = 0; t < tokens; ++t)
+        for (int64_t h = 0; h < tensor->size(1); ++h)
+          for (int d = 0; d < 128; ++d) tensor->set(t, h, d, normal(rng));
+    ASSERT_TRUE(full->forward(host::make_forward_args(*pool_full, *batch, q.descriptor(), k.descriptor(), v.descriptor(),
+                                                      out_full.descriptor())));
+    // Shard s sees query heads 16s .. 16s+15 and KV heads 4s .. 4s+3 of the same tensors.
+    for (int s = 0; s < 2; ++s) {
+      auto slice = [&](const host::HostTensor& tensor, int64_t first_head, int64_t heads) {
+        atb_tensor view = *tensor.descriptor();
+        view.data = static_cast<float*>(view.data) + first_head * view.strides[1];
+        view.shape[1] = heads;
+        return view;
+      };
+      const atb_tensor qs = slice(q, 16 * s, 16), ks = slice(k, 4 * s, 4), vs = slice(v, 4 * s, 4),
+                       os = slice(out_split, 16 * s, 16);
+      auto& backend = s == 0 ? *shard0 : *shard1;
+      ASSERT_TRUE(backend.forward(host::make_forward_args(s == 0 ? *pool0 : *pool1, *batch, &qs, &ks, &vs, &os)));
+    }
+    EXPECT_EQ(std::memcmp(out_full.bytes(), out_split.bytes(), out_full.byte_size()), 0);
+  }
+}
+
+}  // namespace
+}  // namespace atb::test

@@ -39,7 +39,7 @@ LayerResult measure_layer(const ::tq::Quantizer& quantizer, const ::tq::Format& 
   std::vector<float> scratch(static_cast<size_t>(d)), decoded(static_cast<size_t>(d));
   for (int head = 0; head < shape.kv_heads; ++head) {
     const ::tq::Rotation rotation(d, rotation_seed, layer, head);
-    const auto x = cli::synthetic_kv(data, role == Role::key, layer, head, shape.tokens, d, data_seed);
+    const auto x = cli::synthetic_kv(data, role == Role::key, layer, head, 0, shape.tokens, d, data_seed);
     const auto row_offset = [&](int token) {
       const size_t page_start = size_t(token / shape.block_size) * page.page_bytes;
       const int slot = token % shape.block_size;

@@ -7,5 +7,6 @@ namespace atb::tq {
 int list_command(int argc, const char* const* argv);
 int bench_command(int argc, const char* const* argv);
 int verify_command(int argc, const char* const* argv);
+int fidelity_command(int argc, const char* const* argv);
 
 }  // namespace atb::tq

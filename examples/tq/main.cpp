@@ -15,6 +15,7 @@ struct Command {
 
 constexpr Command kCommands[] = {
     {"list", &atb::tq::list_command, "list the attention backends found in the plugin directories"},
+    {"fidelity", &atb::tq::fidelity_command, "attention-output error of turboquant pairs against the reference backend"},
     {"verify", &atb::tq::verify_command, "compression and fidelity of every K/V format pair on a synthetic cache"},
 #ifdef ATB_HAVE_BENCHMARK
     {"bench", &atb::tq::bench_command, "decode-attention timings against the reference backend (Google Benchmark)"},

@@ -12,14 +12,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <cstdio>
 #include <iostream>
 #include <limits>
 #include <map>
 #include <tuple>
-#include <sstream>
 
 #include "codec_fidelity.hpp"
+#include "format_pairs.hpp"
 #include "commands.hpp"
 
 namespace atb::tq {
@@ -28,57 +29,12 @@ namespace {
 using ::tq::Format;
 using ::tq::Role;
 
-struct Pair {
-  Format key;
-  Format value;
-};
-
 // The seed's pairs, the other V widths, then TurboQuant at each width.
-constexpr const char* kDefaultPairs[][2] = {
+constexpr std::array<std::array<const char*, 2>, 24> kDefaultPairs = {{
     {"q8_0", "q3_0"}, {"int8", "q3_0"}, {"uint8", "q3_0"}, {"q5_0", "q3_0"}, {"q4_0", "q3_0"}, {"int4", "q3_0"},
     {"uint4", "q3_0"}, {"int2", "q3_0"}, {"uint2", "q3_0"}, {"q8_0", "q8_0"}, {"q8_0", "q5_0"}, {"q8_0", "q4_0"},
     {"q8_0", "q2_0"}, {"tq8", "tq8"}, {"tq6", "tq6"}, {"tq5", "tq5"}, {"tq4", "tq4"}, {"tq4", "tq3"},
-    {"tq3", "tq3"}, {"tq2", "tq2"}, {"tqp4", "tq3"}, {"tqp3", "tq3"}, {"f16", "tq3"}, {"f16", "f16"}};
-
-Expected<std::vector<Format>> parse_formats(Role role, const std::vector<std::string>& lists) {
-  std::vector<Format> formats;
-  for (const auto& list : lists) {
-    std::stringstream stream(list);
-    std::string name;
-    while (std::getline(stream, name, ',')) {
-      auto format = ::tq::find_format(role, name);
-      if (!format) return format.error();
-      formats.push_back(*format);
-    }
-  }
-  return formats;
-}
-
-// Pairs from --k-quant/--v-quant (each a filter; a missing one means every format of its role),
-// else from --attention-config's k_quant/v_quant, else the default list.
-Expected<std::vector<Pair>> select_pairs(const cli::Arguments& arguments, const nlohmann::json& config) {
-  std::vector<std::string> key_lists = arguments.values("k-quant"), value_lists = arguments.values("v-quant");
-  if (key_lists.empty() && value_lists.empty() && (config.contains("k_quant") || config.contains("v_quant"))) {
-    key_lists = {config.value("k_quant", std::string("q8_0"))};
-    value_lists = {config.value("v_quant", std::string("q3_0"))};
-  }
-  std::vector<Pair> pairs;
-  if (key_lists.empty() && value_lists.empty()) {
-    for (const auto& [k, v] : kDefaultPairs)
-      pairs.push_back({*::tq::find_format(Role::key, k), *::tq::find_format(Role::value, v)});
-    return pairs;
-  }
-  auto keys = parse_formats(Role::key, key_lists);
-  if (!keys) return keys.error();
-  auto values = parse_formats(Role::value, value_lists);
-  if (!values) return values.error();
-  if (key_lists.empty()) keys = std::vector<Format>(::tq::formats_for(Role::key).begin(), ::tq::formats_for(Role::key).end());
-  if (value_lists.empty())
-    values = std::vector<Format>(::tq::formats_for(Role::value).begin(), ::tq::formats_for(Role::value).end());
-  for (const Format& k : *keys)
-    for (const Format& v : *values) pairs.push_back({k, v});
-  return pairs;
-}
+    {"tq3", "tq3"}, {"tq2", "tq2"}, {"tqp4", "tq3"}, {"tqp3", "tq3"}, {"f16", "tq3"}, {"f16", "f16"}}};
 
 nlohmann::json stats_json(const FidelityStats& stats) {
   return {{"mse", stats.mse}, {"mean_cosine", stats.mean_cosine}, {"min_cosine", stats.min_cosine}};
@@ -115,7 +71,7 @@ void print_header(const Options& options) {
               s.head_size, s.layers, s.kv_heads, s.tokens, s.block_size, (unsigned long long)options.rotation_seed);
 }
 
-int run(const std::vector<Pair>& pairs, const Options& options) {
+int run(const std::vector<FormatPair>& pairs, const Options& options) {
   FidelityTable table(options);
   nlohmann::json out;
   out["shape"] = {{"layers", options.shape.layers}, {"kv_heads", options.shape.kv_heads},
@@ -132,7 +88,7 @@ int run(const std::vector<Pair>& pairs, const Options& options) {
       std::printf("%-6s %-6s %9s %7s | %10s %10s %10s | %10s %10s %10s\n", "K", "V", "bytes K+V", "vs f16", "K MSE",
                   "K cos mean", "K cos min", "V MSE", "V cos mean", "V cos min");
     }
-    for (const Pair& pair : pairs) {
+    for (const FormatPair& pair : pairs) {
       for (const auto& [format, role] : {std::pair{pair.key, Role::key}, std::pair{pair.value, Role::value}})
         if (std::string problem = ::tq::check_head_size(format, d); !problem.empty()) {
           std::fprintf(stderr, "tq verify: %s\n", problem.c_str());
@@ -185,8 +141,7 @@ int run(const std::vector<Pair>& pairs, const Options& options) {
 
 int verify_command(int argc, const char* const* argv) {
   auto flags = cli::host_flags("(none: verify tests the codecs, not a backend)");
-  flags.push_back({"k-quant", "LIST", "K formats, comma-separated (repeatable); default: a fixed list of pairs", true});
-  flags.push_back({"v-quant", "LIST", "V formats, comma-separated (repeatable)", true});
+  for (auto& flag : pair_flags()) flags.push_back(flag);
   flags.push_back({"head-size", "N", "head size (default 128)"});
   flags.push_back({"layers", "N", "layers of the synthetic cache (default 28, Qwen3-0.6B)"});
   flags.push_back({"kv-heads", "N", "KV heads per layer (default 4)"});
@@ -227,7 +182,7 @@ int verify_command(int argc, const char* const* argv) {
   auto page = arguments->integer_or("page-size", 16, 1, 4096);
   auto seed = arguments->integer_or("seed", 0, 0, std::numeric_limits<long long>::max());
   const std::string data = arguments->value_or("data", "both");
-  auto pairs = select_pairs(*arguments, config);
+  auto pairs = select_pairs(*arguments, config, kDefaultPairs);
   if (Status error = cli::first_error(head_size, layers, kv_heads, tokens, page, seed, pairs); !error) {
     std::fprintf(stderr, "tq verify: %s\n", error.message().c_str());
     return 2;

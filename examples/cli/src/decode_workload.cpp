@@ -6,6 +6,10 @@
 
 namespace atb::cli {
 
+namespace {
+constexpr int kFillChunk = 2048;
+}  // namespace
+
 void fill_normal(host::HostTensor& tensor, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> normal;
@@ -47,20 +51,49 @@ Status DecodeWorkload::run(const host::StepBatch& batch, const host::HostTensor*
 
 Status DecodeWorkload::fill() {
   // One chunk of random K/V, written again and again: the values do not matter for speed.
-  constexpr int kChunk = 2048;
-  host::HostTensor key(shape_.dtype, kChunk, shape_.num_kv_heads, shape_.head_size);
-  host::HostTensor value(shape_.dtype, kChunk, shape_.num_kv_heads, shape_.head_size);
+  host::HostTensor key(shape_.dtype, kFillChunk, shape_.num_kv_heads, shape_.head_size);
+  host::HostTensor value(shape_.dtype, kFillChunk, shape_.num_kv_heads, shape_.head_size);
   fill_normal(key, seed_ + 1);
   fill_normal(value, seed_ + 2);
+  ATB_RETURN_IF_ERROR(fill_with([&](int, int64_t, host::HostTensor& chunk_key, host::HostTensor& chunk_value) {
+    std::copy_n(key.bytes(), chunk_key.byte_size(), chunk_key.bytes());
+    std::copy_n(value.bytes(), chunk_value.byte_size(), chunk_value.bytes());
+  }));
+  fill_normal(*decode_key_, seed_ + 4);
+  fill_normal(*decode_value_, seed_ + 5);
+  return Status::ok();
+}
+
+Status DecodeWorkload::fill(KvData data, uint64_t data_seed) {
+  const int d = shape_.head_size;
+  const auto write = [&](int sequence, int64_t first_token, int64_t row, host::HostTensor& key, host::HostTensor& value,
+                         int tokens) {
+    for (int h = 0; h < shape_.num_kv_heads; ++h) {
+      const auto k = synthetic_kv(data, true, sequence, h, first_token, tokens, d, data_seed);
+      const auto v = synthetic_kv(data, false, sequence, h, first_token, tokens, d, data_seed);
+      for (int t = 0; t < tokens; ++t)
+        for (int i = 0; i < d; ++i) {
+          key.set(row + t, h, i, k[size_t(t) * size_t(d) + size_t(i)]);
+          value.set(row + t, h, i, v[size_t(t) * size_t(d) + size_t(i)]);
+        }
+    }
+  };
+  ATB_RETURN_IF_ERROR(fill_with([&](int sequence, int64_t first_token, host::HostTensor& key, host::HostTensor& value) {
+    write(sequence, first_token, 0, key, value, int(key.size(0)));
+  }));
+  for (int s = 0; s < shape_.batch; ++s) write(s, shape_.context, s, *decode_key_, *decode_value_, 1);
+  return Status::ok();
+}
+
+Status DecodeWorkload::fill_with(const ChunkWriter& write_chunk) {
   for (int s = 0; s < shape_.batch; ++s) {
-    for (int done = 0; done < shape_.context; done += kChunk) {
-      const int n = std::min(kChunk, shape_.context - done);
+    for (int done = 0; done < shape_.context; done += kFillChunk) {
+      const int n = std::min(kFillChunk, shape_.context - done);
       auto batch = manager_.schedule({{s, n}});
       if (!batch) return batch.error();
       host::HostTensor chunk_key(shape_.dtype, n, shape_.num_kv_heads, shape_.head_size);
       host::HostTensor chunk_value(shape_.dtype, n, shape_.num_kv_heads, shape_.head_size);
-      std::copy_n(key.bytes(), chunk_key.byte_size(), chunk_key.bytes());
-      std::copy_n(value.bytes(), chunk_value.byte_size(), chunk_value.bytes());
+      write_chunk(s, done, chunk_key, chunk_value);
       ATB_RETURN_IF_ERROR(run(*batch, nullptr, chunk_key, chunk_value, nullptr, true));
     }
   }
@@ -74,8 +107,6 @@ Status DecodeWorkload::fill() {
   decode_value_.emplace(shape_.dtype, shape_.batch, shape_.num_kv_heads, shape_.head_size);
   decode_output_.emplace(shape_.dtype, shape_.batch, shape_.num_query_heads, shape_.head_size);
   fill_normal(*decode_query_, seed_ + 3);
-  fill_normal(*decode_key_, seed_ + 4);
-  fill_normal(*decode_value_, seed_ + 5);
   return Status::ok();
 }
 

@@ -4,6 +4,7 @@
 
 #include <atb/host/paged_kv.hpp>
 #include <atb/host/plugin.hpp>
+#include <atb/cli/synthetic_kv.hpp>
 
 #include <functional>
 #include <optional>
@@ -26,8 +27,14 @@ class DecodeWorkload {
   static Expected<DecodeWorkload> create(const host::Plugin& plugin, const std::string& config_json,
                                          const WorkloadShape& shape, uint64_t seed);
 
-  // Writes `context` tokens of N(0,1) K/V into every sequence (write-only forwards, in chunks).
+  // Writes `context` tokens of N(0,1) K/V into every sequence (write-only forwards, in chunks; one
+  // chunk of values repeated, which is all a timing needs).
   Status fill();
+  // Writes the synthetic data set instead: every token of every sequence distinct and the same for
+  // every backend given the same seed (sequence s uses layer index s of the generator).
+  Status fill(KvData data, uint64_t data_seed);
+  // The output of the last decode_step, [batch][query heads][head size].
+  const host::HostTensor& output() const { return *decode_output_; }
   // One forward: a new token for every sequence at position `context` (repeatable: it rewrites
   // the same slots).
   Status decode_step();
@@ -40,6 +47,8 @@ class DecodeWorkload {
  private:
   DecodeWorkload(const WorkloadShape& shape, host::Backend backend, atb_kv_cache_spec spec, host::PagePool pool,
                  uint64_t seed);
+  using ChunkWriter = std::function<void(int sequence, int64_t first_token, host::HostTensor& key, host::HostTensor& value)>;
+  Status fill_with(const ChunkWriter& write_chunk);
   Status run(const host::StepBatch& batch, const host::HostTensor* query, const host::HostTensor& key,
              const host::HostTensor& value, host::HostTensor* output, bool write_only);
 

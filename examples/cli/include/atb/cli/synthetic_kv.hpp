@@ -20,8 +20,10 @@ inline constexpr int kOutlierChannels = 4;
 
 std::string_view kv_data_name(KvData data);
 
-// Row-major [token][head_size] vectors of one (layer, KV head) of K (is_key) or V.
-std::vector<float> synthetic_kv(KvData data, bool is_key, int layer, int kv_head, int tokens, int head_size,
-                                uint64_t seed);
+// Row-major [token][head_size] vectors of tokens first_token .. first_token + tokens - 1 of one
+// (layer, KV head) of K (is_key) or V.  Each token has its own random stream, so any range of
+// tokens regenerates identically.
+std::vector<float> synthetic_kv(KvData data, bool is_key, int layer, int kv_head, int64_t first_token, int tokens,
+                                int head_size, uint64_t seed);
 
 }  // namespace atb::cli

@@ -1,5 +1,6 @@
 #include "code_kernels.hpp"
 
+#include "avx2_code_kernels.hpp"
 #include "scalar_code_kernels.hpp"
 
 namespace atb::turboquant {
@@ -37,11 +38,15 @@ class PlainValueKernel final : public ValueKernel {
 
 std::unique_ptr<KeyKernel> make_key_kernel(const tq::Quantizer& quantizer, const std::string& kernel) {
   if (quantizer.format().scheme == tq::Scheme::plain) return std::make_unique<PlainKeyKernel>(quantizer, kernel);
+  if (kernel == "avx2")
+    if (auto fast = make_avx2_key_kernel(quantizer)) return fast;
   return make_scalar_key_kernel(quantizer);
 }
 
 std::unique_ptr<ValueKernel> make_value_kernel(const tq::Quantizer& quantizer, const std::string& kernel) {
   if (quantizer.format().scheme == tq::Scheme::plain) return std::make_unique<PlainValueKernel>(quantizer, kernel);
+  if (kernel == "avx2")
+    if (auto fast = make_avx2_value_kernel(quantizer)) return fast;
   return make_scalar_value_kernel(quantizer);
 }
 

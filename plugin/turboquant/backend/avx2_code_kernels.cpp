@@ -1,0 +1,347 @@
+// AVX2 kernels over encoded rows (compiled with -mavx2 -mfma -mf16c; chosen only when the CPU has
+// them).  Each row is decoded 8 coordinates at a time straight from its packed codes into registers
+// (shifts for the codes, a permute for codebooks of up to 16 entries, one FMA for the scale) and
+// used at once by every query head of the GQA group; no decoded row is ever stored.  The scalar
+// kernels are their oracle (tests/turboquant/code_kernels_test.cpp).
+#include "avx2_code_kernels.hpp"
+
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+namespace atb::turboquant {
+namespace {
+
+enum class Kind { affine_unsigned, affine_signed, codebook };
+
+inline float load_half(const uint8_t* at) {
+  uint16_t bits;
+  std::memcpy(&bits, at, 2);
+  return _cvtsh_ss(bits);
+}
+
+// Codes 8k .. 8k+7 of a row packed LSB-first at `Bits` bits each: Bits bytes.  `may_overread` says
+// the 4 (or 8) bytes from the group's start lie inside the row, so one whole-word load may be used.
+template <int Bits>
+inline __m256i unpack8(const uint8_t* codes, int k, bool may_overread = false) {
+  const uint8_t* at = codes + size_t(Bits) * size_t(k);
+  if constexpr (Bits == 8) {
+    int64_t word;
+    std::memcpy(&word, at, 8);
+    return _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(word));
+  } else if constexpr (Bits <= 4) {
+    uint32_t word = 0;
+    if (may_overread) std::memcpy(&word, at, 4);
+    else std::memcpy(&word, at, Bits);
+    const __m256i shifts = _mm256_setr_epi32(0, Bits, 2 * Bits, 3 * Bits, 4 * Bits, 5 * Bits, 6 * Bits, 7 * Bits);
+    return _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(int(word)), shifts), _mm256_set1_epi32((1 << Bits) - 1));
+  } else {
+    uint64_t word = 0;
+    if (may_overread) std::memcpy(&word, at, 8);
+    else std::memcpy(&word, at, Bits);
+    const __m256i all = _mm256_set1_epi64x(int64_t(word));
+    const __m256i low = _mm256_srlv_epi64(all, _mm256_setr_epi64x(0, Bits, 2 * Bits, 3 * Bits));
+    const __m256i high = _mm256_srlv_epi64(all, _mm256_setr_epi64x(4 * Bits, 5 * Bits, 6 * Bits, 7 * Bits));
+    // Lanes (0,4,1,5,2,6,3,7) in the low dwords, then back in order.
+    const __m256i mixed = _mm256_blend_epi32(low, _mm256_slli_epi64(high, 32), 0xaa);
+    const __m256i ordered = _mm256_permutevar8x32_epi32(mixed, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+    return _mm256_and_si256(ordered, _mm256_set1_epi32((1 << Bits) - 1));
+  }
+}
+
+// Decodes coordinates 8k .. 8k+7 of a row to floats, exactly as the codec's scalar decode does.
+template <Kind K, int Bits>
+class Decoder {
+ public:
+  static constexpr Kind kind = K;
+  explicit Decoder(const tq::Quantizer& quantizer) : layout_(quantizer.layout()) {
+    if constexpr (K == Kind::codebook) {
+      const auto& centroids = quantizer.codebook()->centroids;
+      centroids_ = centroids.data();
+      float table[16] = {};
+      for (size_t i = 0; i < centroids.size() && i < 16; ++i) table[i] = centroids[i];
+      low_ = _mm256_loadu_ps(table);
+      high_ = _mm256_loadu_ps(table + 8);
+    }
+  }
+  int head_size() const { return layout_.head_size; }
+  size_t row_bytes() const { return layout_.row_bytes; }
+
+  int blocks() const { return layout_.blocks; }
+  int groups_per_block() const { return layout_.block_size / 8; }
+  float block_scale(const uint8_t* row, int block) const { return load_half(row + layout_.scales_offset + 2 * size_t(block)); }
+  // Whether group k's codes can be read with one whole-word load without leaving the row.
+  bool may_overread(int k) const {
+    return layout_.codes_offset + size_t(Bits) * size_t(k) + (Bits <= 4 ? 4 : 8) <= layout_.row_bytes;
+  }
+  // Centroids of group k, before the row's scale (codebook kinds only).
+  __m256 centroids(const uint8_t* row, int k, bool may_overread) const {
+    return lookup(unpack8<Bits>(row + layout_.codes_offset, k, may_overread));
+  }
+
+  // A block's scale and zero (zero unused for codebooks), loaded once for its groups.
+  struct BlockParams {
+    __m256 scale, zero;
+  };
+  BlockParams block_params(const uint8_t* row, int block) const {
+    if constexpr (K == Kind::codebook) {
+      return {_mm256_set1_ps(load_half(row + layout_.scales_offset + 2 * size_t(block))), _mm256_setzero_ps()};
+    } else {
+      const uint8_t* meta = row + layout_.scales_offset + 4 * size_t(block);
+      return {_mm256_set1_ps(load_half(meta)), _mm256_set1_ps(load_half(meta + 2))};
+    }
+  }
+  __m256 group_in_block(const uint8_t* row, int k, const BlockParams& params, bool may_overread) const {
+    __m256i codes = unpack8<Bits>(row + layout_.codes_offset, k, may_overread);
+    if constexpr (K == Kind::codebook) {
+      return _mm256_mul_ps(lookup(codes), params.scale);
+    } else {
+      if constexpr (K == Kind::affine_signed) codes = _mm256_srai_epi32(_mm256_slli_epi32(codes, 24), 24);
+      return _mm256_fmadd_ps(_mm256_cvtepi32_ps(codes), params.scale, params.zero);
+    }
+  }
+
+  __m256 group(const uint8_t* row, int k) const {
+    const int block = (8 * k) / layout_.block_size;
+    if constexpr (K == Kind::codebook) {
+      const __m256 scale = _mm256_set1_ps(load_half(row + layout_.scales_offset + 2 * size_t(block)));
+      return _mm256_mul_ps(lookup(unpack8<Bits>(row + layout_.codes_offset, k)), scale);
+    } else {
+      const uint8_t* meta = row + layout_.scales_offset + 4 * size_t(block);
+      __m256i codes = unpack8<Bits>(row + layout_.codes_offset, k);
+      if constexpr (K == Kind::affine_signed) codes = _mm256_srai_epi32(_mm256_slli_epi32(codes, 24), 24);
+      return _mm256_fmadd_ps(_mm256_cvtepi32_ps(codes), _mm256_set1_ps(load_half(meta)), _mm256_set1_ps(load_half(meta + 2)));
+    }
+  }
+
+ private:
+  __m256 lookup(__m256i codes) const {
+    if constexpr (Bits <= 3) {
+      return _mm256_permutevar8x32_ps(low_, codes);
+    } else if constexpr (Bits == 4) {
+      const __m256 low = _mm256_permutevar8x32_ps(low_, codes), high = _mm256_permutevar8x32_ps(high_, codes);
+      return _mm256_blendv_ps(low, high, _mm256_castsi256_ps(_mm256_slli_epi32(codes, 28)));
+    } else {
+      return _mm256_i32gather_ps(centroids_, codes, 4);
+    }
+  }
+
+  tq::RowLayout layout_;
+  const float* centroids_ = nullptr;
+  __m256 low_ = _mm256_setzero_ps(), high_ = _mm256_setzero_ps();
+};
+
+inline float horizontal_sum(__m256 v) {
+  __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
+  sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
+  return _mm_cvtss_f32(sum);
+}
+
+// GN query heads (a template argument, so their accumulators stay in registers) against every row,
+// two rows at a time so each query load serves both and twice as many FMA chains run at once.
+template <class D, int GN, int Rows>
+inline void score_rows(const D& decoder, const uint8_t* first_row, int n, const float* queries, int stride,
+                       float* scores) {
+  const int per_block = decoder.groups_per_block();
+  __m256 acc[Rows][GN];
+  for (int r = 0; r < Rows; ++r)
+    for (int g = 0; g < GN; ++g) acc[r][g] = _mm256_setzero_ps();
+  if constexpr (D::kind == Kind::codebook) {
+    // K codebook formats (TurboQuant-MSE) have one scale per row: applied once to each score.
+    for (int k = 0; k < decoder.head_size() / 8; ++k) {
+      const bool overread = decoder.may_overread(k);
+      __m256 x[Rows];
+      for (int r = 0; r < Rows; ++r) x[r] = decoder.centroids(first_row + size_t(r) * decoder.row_bytes(), k, overread);
+      for (int g = 0; g < GN; ++g) {
+        const __m256 q = _mm256_loadu_ps(queries + size_t(g) * stride + 8 * k);
+        for (int r = 0; r < Rows; ++r) acc[r][g] = _mm256_fmadd_ps(q, x[r], acc[r][g]);
+      }
+    }
+    for (int r = 0; r < Rows; ++r) {
+      const float scale = decoder.block_scale(first_row + size_t(r) * decoder.row_bytes(), 0);
+      for (int g = 0; g < GN; ++g) scores[size_t(g) * size_t(n) + size_t(r)] = scale * horizontal_sum(acc[r][g]);
+    }
+    return;
+  }
+  for (int block = 0; block < decoder.blocks(); ++block) {
+    typename D::BlockParams params[Rows];
+    for (int r = 0; r < Rows; ++r) params[r] = decoder.block_params(first_row + size_t(r) * decoder.row_bytes(), block);
+    const int block_end = std::min((block + 1) * per_block, decoder.head_size() / 8);  // the last block may be short
+    for (int k = block * per_block; k < block_end; ++k) {
+      const bool overread = decoder.may_overread(k);
+      __m256 x[Rows];
+      for (int r = 0; r < Rows; ++r) x[r] = decoder.group_in_block(first_row + size_t(r) * decoder.row_bytes(), k, params[r], overread);
+      for (int g = 0; g < GN; ++g) {
+        const __m256 q = _mm256_loadu_ps(queries + size_t(g) * stride + 8 * k);
+        for (int r = 0; r < Rows; ++r) acc[r][g] = _mm256_fmadd_ps(q, x[r], acc[r][g]);
+      }
+    }
+  }
+  for (int r = 0; r < Rows; ++r)
+    for (int g = 0; g < GN; ++g) scores[size_t(g) * size_t(n) + size_t(r)] = horizontal_sum(acc[r][g]);
+}
+
+template <class D, int GN>
+void score_heads(const D& decoder, const uint8_t* rows, int n, const float* queries, int stride, float* scores) {
+  int j = 0;
+  for (; j + 2 <= n; j += 2) score_rows<D, GN, 2>(decoder, rows + size_t(j) * decoder.row_bytes(), n, queries, stride, scores + j);
+  if (j < n) score_rows<D, GN, 1>(decoder, rows + size_t(j) * decoder.row_bytes(), n, queries, stride, scores + j);
+}
+
+// acc[g] += sum_j p[g][j] * scale_b(row j) * centroids(row j): the scales are folded into the
+// weights first (w[b][g][j]), so the inner loop is a look-up and one FMA per head.
+template <class D, int GN>
+void accumulate_heads(const D& decoder, const uint8_t* rows, int n, const float* weights, int weights_stride,
+                      float* acc, int acc_stride) {
+  const int groups = decoder.head_size() / 8, per_block = decoder.groups_per_block();
+  for (int k = 0; k < groups; ++k) {
+    const bool overread = decoder.may_overread(k);
+    const float* w = weights + size_t(k / per_block) * size_t(weights_stride);  // [g][j] of this block
+    __m256 even[GN], odd[GN];
+    for (int g = 0; g < GN; ++g) {
+      even[g] = _mm256_loadu_ps(acc + size_t(g) * acc_stride + 8 * k);
+      odd[g] = _mm256_setzero_ps();
+    }
+    int j = 0;
+    for (; j + 2 <= n; j += 2) {
+      const __m256 x0 = decoder.centroids(rows + size_t(j) * decoder.row_bytes(), k, overread);
+      const __m256 x1 = decoder.centroids(rows + size_t(j + 1) * decoder.row_bytes(), k, overread);
+      for (int g = 0; g < GN; ++g) {
+        even[g] = _mm256_fmadd_ps(_mm256_broadcast_ss(w + size_t(g) * size_t(n) + size_t(j)), x0, even[g]);
+        odd[g] = _mm256_fmadd_ps(_mm256_broadcast_ss(w + size_t(g) * size_t(n) + size_t(j + 1)), x1, odd[g]);
+      }
+    }
+    if (j < n) {
+      const __m256 x0 = decoder.centroids(rows + size_t(j) * decoder.row_bytes(), k, overread);
+      for (int g = 0; g < GN; ++g) even[g] = _mm256_fmadd_ps(_mm256_broadcast_ss(w + size_t(g) * size_t(n) + size_t(j)), x0, even[g]);
+    }
+    for (int g = 0; g < GN; ++g) _mm256_storeu_ps(acc + size_t(g) * acc_stride + 8 * k, _mm256_add_ps(even[g], odd[g]));
+  }
+}
+
+template <class D>
+class Avx2KeyKernel final : public KeyKernel {
+ public:
+  explicit Avx2KeyKernel(const tq::Quantizer& quantizer) : decoder_(quantizer) {}
+  void score(const uint8_t* rows, int n, const float* queries, int count, int stride, float* scores) const override {
+    for (int g = 0; g < count;) {  // heads in runs of 8, 4, 2, 1
+      const float* q = queries + size_t(g) * stride;
+      float* out = scores + size_t(g) * size_t(n);
+      const int left = count - g;
+      if (left >= 8) score_heads<D, 8>(decoder_, rows, n, q, stride, out), g += 8;
+      else if (left >= 4) score_heads<D, 4>(decoder_, rows, n, q, stride, out), g += 4;
+      else if (left >= 2) score_heads<D, 2>(decoder_, rows, n, q, stride, out), g += 2;
+      else score_heads<D, 1>(decoder_, rows, n, q, stride, out), g += 1;
+    }
+  }
+
+ private:
+  D decoder_;
+};
+
+template <class D>
+class Avx2ValueKernel final : public ValueKernel {
+ public:
+  explicit Avx2ValueKernel(const tq::Quantizer& quantizer) : decoder_(quantizer) {}
+  void accumulate(const uint8_t* rows, int n, const float* probs, int count, float* acc) const override {
+    // Rows in chunks and heads in runs of at most 8, so the folded weights fit on the stack.
+    for (int j0 = 0; j0 < n; j0 += kChunkRows)
+      for (int g0 = 0; g0 < count; g0 += 8)
+        accumulate_chunk(rows + size_t(j0) * decoder_.row_bytes(), std::min(kChunkRows, n - j0), probs + j0, n,
+                         std::min(8, count - g0), g0, acc);
+  }
+
+ private:
+  static constexpr int kChunkRows = 32;
+  static constexpr int kMaxBlocks = tq::kMaxRotationSize / tq::kScaleBlock;  // blocks are 32 or the whole row
+
+  void accumulate_chunk(const uint8_t* rows, int n, const float* probs, int probs_stride, int count, int g0,
+                        float* acc) const {
+    const int d = decoder_.head_size(), blocks = decoder_.blocks();
+    // weights[b][g][j] = probs[g][j] * scale of block b of row j.
+    float weights[kMaxBlocks * 8 * kChunkRows];
+    const size_t per_block = size_t(count) * size_t(n);
+    for (int j = 0; j < n; ++j) {
+      const uint8_t* row = rows + size_t(j) * decoder_.row_bytes();
+      for (int b = 0; b < blocks; ++b) {
+        const float scale = decoder_.block_scale(row, b);
+        for (int g = 0; g < count; ++g)
+          weights[size_t(b) * per_block + size_t(g) * size_t(n) + size_t(j)] =
+              probs[size_t(g0 + g) * size_t(probs_stride) + size_t(j)] * scale;
+      }
+    }
+    for (int g = 0; g < count;) {
+      const float* w = weights + size_t(g) * size_t(n);
+      float* out = acc + size_t(g0 + g) * size_t(d);
+      const int left = count - g;
+      const int stride = int(per_block);
+      if (left >= 8) accumulate_heads<D, 8>(decoder_, rows, n, w, stride, out, d), g += 8;
+      else if (left >= 4) accumulate_heads<D, 4>(decoder_, rows, n, w, stride, out, d), g += 4;
+      else if (left >= 2) accumulate_heads<D, 2>(decoder_, rows, n, w, stride, out, d), g += 2;
+      else accumulate_heads<D, 1>(decoder_, rows, n, w, stride, out, d), g += 1;
+    }
+  }
+
+ public:
+
+ private:
+  D decoder_;
+};
+
+template <template <class> class Kernel, class Base, Kind K>
+std::unique_ptr<Base> with_bits(const tq::Quantizer& quantizer) {
+  switch (quantizer.layout().code_bits) {
+    case 1: return std::make_unique<Kernel<Decoder<K, 1>>>(quantizer);
+    case 2: return std::make_unique<Kernel<Decoder<K, 2>>>(quantizer);
+    case 3: return std::make_unique<Kernel<Decoder<K, 3>>>(quantizer);
+    case 4: return std::make_unique<Kernel<Decoder<K, 4>>>(quantizer);
+    case 5: return std::make_unique<Kernel<Decoder<K, 5>>>(quantizer);
+    case 6: return std::make_unique<Kernel<Decoder<K, 6>>>(quantizer);
+    case 7: return std::make_unique<Kernel<Decoder<K, 7>>>(quantizer);
+    case 8: return std::make_unique<Kernel<Decoder<K, 8>>>(quantizer);
+    default: return nullptr;
+  }
+}
+
+template <template <class> class Kernel, class Base>
+std::unique_ptr<Base> make_kernel(const tq::Quantizer& quantizer) {
+  switch (quantizer.format().scheme) {
+    case tq::Scheme::affine_block:
+      if (quantizer.format().signed_codes) {
+        if (quantizer.layout().code_bits != 8) return nullptr;
+        return std::make_unique<Kernel<Decoder<Kind::affine_signed, 8>>>(quantizer);
+      }
+      return with_bits<Kernel, Base, Kind::affine_unsigned>(quantizer);
+    case tq::Scheme::lloyd_max_block:
+    case tq::Scheme::turboquant_mse: return with_bits<Kernel, Base, Kind::codebook>(quantizer);
+    default: return nullptr;  // turboquant_prod and plain formats have kernels of their own
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<KeyKernel> make_avx2_key_kernel(const tq::Quantizer& quantizer) {
+  // Codebook keys are TurboQuant-MSE: one scale per row, which score_rows relies on.
+  if (quantizer.format().scheme == tq::Scheme::lloyd_max_block) return nullptr;
+  return make_kernel<Avx2KeyKernel, KeyKernel>(quantizer);
+}
+std::unique_ptr<ValueKernel> make_avx2_value_kernel(const tq::Quantizer& quantizer) {
+  if (quantizer.format().scheme != tq::Scheme::lloyd_max_block && quantizer.format().scheme != tq::Scheme::turboquant_mse)
+    return nullptr;  // V formats are codebook or plain
+  return with_bits<Avx2ValueKernel, ValueKernel, Kind::codebook>(quantizer);
+}
+
+}  // namespace atb::turboquant
+
+#else  // no AVX2 in this build: callers fall back to the scalar kernels
+
+namespace atb::turboquant {
+std::unique_ptr<KeyKernel> make_avx2_key_kernel(const tq::Quantizer&) { return nullptr; }
+std::unique_ptr<ValueKernel> make_avx2_value_kernel(const tq::Quantizer&) { return nullptr; }
+}  // namespace atb::turboquant
+
+#endif

@@ -1,0 +1,85 @@
+// The AVX2 kernels over encoded rows against the scalar ones (their oracle), for every format they
+// cover, on fresh random rows, for head sizes with short last blocks and GQA groups of 1 to 9 heads.
+#include <gtest/gtest.h>
+
+#include <atb/plugin/row_kernels.hpp>
+
+#include <cmath>
+#include <random>
+
+#include "../support/seed.hpp"
+#include "avx2_code_kernels.hpp"
+#include "scalar_code_kernels.hpp"
+
+namespace atb::turboquant {
+namespace {
+
+struct Rows {
+  std::vector<uint8_t> bytes;
+  int n;
+};
+
+Rows encode_rows(const tq::Quantizer& quantizer, int n, std::mt19937_64& rng) {
+  std::normal_distribution<float> normal;
+  Rows rows{std::vector<uint8_t>(quantizer.row_bytes() * size_t(n)), n};
+  std::vector<float> x(static_cast<size_t>(quantizer.head_size()));
+  for (int j = 0; j < n; ++j) {
+    const float scale = std::exp(normal(rng));
+    for (float& v : x) v = scale * normal(rng);
+    quantizer.encode(x.data(), rows.bytes.data() + size_t(j) * quantizer.row_bytes());
+  }
+  return rows;
+}
+
+void expect_close(const std::vector<float>& fast, const std::vector<float>& slow, const std::string& what) {
+  for (size_t i = 0; i < slow.size(); ++i)
+    ASSERT_NEAR(fast[i], slow[i], 1e-4f * (1 + std::abs(slow[i]))) << what << " at " << i;
+}
+
+TEST(CodeKernels, Avx2MatchesScalarForEveryCoveredFormat) {
+  if (!plugin::cpu_has_avx2()) GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C: the AVX2 kernels cannot run here";
+  std::mt19937_64 rng(test::test_seed());
+  std::normal_distribution<float> normal;
+  int covered = 0;
+  for (tq::Role role : {tq::Role::key, tq::Role::value})
+    for (const tq::Format& format : tq::formats_for(role))
+      for (int d : {48, 64, 80, 96, 128, 256}) {
+        auto quantizer = std::move(*tq::make_quantizer(format, d));
+        auto fast_key = role == tq::Role::key ? make_avx2_key_kernel(*quantizer) : nullptr;
+        auto fast_value = role == tq::Role::value ? make_avx2_value_kernel(*quantizer) : nullptr;
+        if (!fast_key && !fast_value) continue;
+        ++covered;
+        const auto slow_key = make_scalar_key_kernel(*quantizer);
+        const auto slow_value = make_scalar_value_kernel(*quantizer);
+        for (int count : {1, 2, 3, 4, 5, 8, 9})
+          for (int n : {1, 2, 7, 16, 33}) {
+            const std::string what = std::string(format.name) + " d=" + std::to_string(d) + " heads=" +
+                                     std::to_string(count) + " rows=" + std::to_string(n);
+            const Rows rows = encode_rows(*quantizer, n, rng);
+            if (fast_key) {
+              const int stride = d + slow_key->extra_floats();
+              std::vector<float> queries(size_t(count) * size_t(stride));
+              for (int g = 0; g < count; ++g) {
+                for (int i = 0; i < d; ++i) queries[size_t(g) * stride + i] = normal(rng);
+                slow_key->prepare(queries.data() + size_t(g) * stride);
+              }
+              std::vector<float> fast(size_t(count) * n), slow(size_t(count) * n);
+              fast_key->score(rows.bytes.data(), n, queries.data(), count, stride, fast.data());
+              slow_key->score(rows.bytes.data(), n, queries.data(), count, stride, slow.data());
+              expect_close(fast, slow, "score " + what);
+            } else {
+              std::vector<float> probs(size_t(count) * n), start(size_t(count) * d);
+              for (float& p : probs) p = std::abs(normal(rng));
+              for (float& a : start) a = normal(rng);
+              std::vector<float> fast = start, slow = start;
+              fast_value->accumulate(rows.bytes.data(), n, probs.data(), count, fast.data());
+              slow_value->accumulate(rows.bytes.data(), n, probs.data(), count, slow.data());
+              expect_close(fast, slow, "accumulate " + what);
+            }
+          }
+      }
+  EXPECT_GT(covered, 60);  // affine and codebook formats of both roles at six head sizes
+}
+
+}  // namespace
+}  // namespace atb::turboquant

@@ -193,33 +193,40 @@ void score_heads(const D& decoder, const uint8_t* rows, int n, const float* quer
 }
 
 // acc[g] += sum_j p[g][j] * scale_b(row j) * centroids(row j): the scales are folded into the
-// weights first (w[b][g][j]), so the inner loop is a look-up and one FMA per head.
+// weights first (w[b][g][j]); then two groups of 8 coordinates at a time, so each broadcast weight
+// serves both and the two groups' FMA chains interleave.
+template <class D, int GN, int Groups>
+inline void accumulate_groups(const D& decoder, const uint8_t* rows, int n, const float* w, float* acc, int acc_stride,
+                              int k) {
+  bool overread[Groups];
+  __m256 sum[Groups][GN];
+  for (int c = 0; c < Groups; ++c) {
+    overread[c] = decoder.may_overread(k + c);
+    for (int g = 0; g < GN; ++g) sum[c][g] = _mm256_loadu_ps(acc + size_t(g) * acc_stride + 8 * (k + c));
+  }
+  for (int j = 0; j < n; ++j) {
+    const uint8_t* row = rows + size_t(j) * decoder.row_bytes();
+    __m256 x[Groups];
+    for (int c = 0; c < Groups; ++c) x[c] = decoder.centroids(row, k + c, overread[c]);
+    for (int g = 0; g < GN; ++g) {
+      const __m256 weight = _mm256_broadcast_ss(w + size_t(g) * size_t(n) + size_t(j));
+      for (int c = 0; c < Groups; ++c) sum[c][g] = _mm256_fmadd_ps(weight, x[c], sum[c][g]);
+    }
+  }
+  for (int c = 0; c < Groups; ++c)
+    for (int g = 0; g < GN; ++g) _mm256_storeu_ps(acc + size_t(g) * acc_stride + 8 * (k + c), sum[c][g]);
+}
+
 template <class D, int GN>
 void accumulate_heads(const D& decoder, const uint8_t* rows, int n, const float* weights, int weights_stride,
                       float* acc, int acc_stride) {
   const int groups = decoder.head_size() / 8, per_block = decoder.groups_per_block();
-  for (int k = 0; k < groups; ++k) {
-    const bool overread = decoder.may_overread(k);
-    const float* w = weights + size_t(k / per_block) * size_t(weights_stride);  // [g][j] of this block
-    __m256 even[GN], odd[GN];
-    for (int g = 0; g < GN; ++g) {
-      even[g] = _mm256_loadu_ps(acc + size_t(g) * acc_stride + 8 * k);
-      odd[g] = _mm256_setzero_ps();
-    }
-    int j = 0;
-    for (; j + 2 <= n; j += 2) {
-      const __m256 x0 = decoder.centroids(rows + size_t(j) * decoder.row_bytes(), k, overread);
-      const __m256 x1 = decoder.centroids(rows + size_t(j + 1) * decoder.row_bytes(), k, overread);
-      for (int g = 0; g < GN; ++g) {
-        even[g] = _mm256_fmadd_ps(_mm256_broadcast_ss(w + size_t(g) * size_t(n) + size_t(j)), x0, even[g]);
-        odd[g] = _mm256_fmadd_ps(_mm256_broadcast_ss(w + size_t(g) * size_t(n) + size_t(j + 1)), x1, odd[g]);
-      }
-    }
-    if (j < n) {
-      const __m256 x0 = decoder.centroids(rows + size_t(j) * decoder.row_bytes(), k, overread);
-      for (int g = 0; g < GN; ++g) even[g] = _mm256_fmadd_ps(_mm256_broadcast_ss(w + size_t(g) * size_t(n) + size_t(j)), x0, even[g]);
-    }
-    for (int g = 0; g < GN; ++g) _mm256_storeu_ps(acc + size_t(g) * acc_stride + 8 * k, _mm256_add_ps(even[g], odd[g]));
+  for (int block = 0; block * per_block < groups; ++block) {
+    const float* w = weights + size_t(block) * size_t(weights_stride);  // [g][j] of this block
+    const int end = std::min(groups, (block + 1) * per_block);
+    int k = block * per_block;
+    for (; k + 2 <= end; k += 2) accumulate_groups<D, GN, 2>(decoder, rows, n, w, acc, acc_stride, k);
+    if (k < end) accumulate_groups<D, GN, 1>(decoder, rows, n, w, acc, acc_stride, k);
   }
 }
 

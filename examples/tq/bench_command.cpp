@@ -93,6 +93,10 @@ int bench_command(int argc, const char* const* argv) {
   flags.push_back({"threads", "N", "threads per backend (default: all cores); passed in each backend's config"});
   flags.push_back({"min-time", "SECONDS", "Google Benchmark minimum time per benchmark (default 0.5)"});
   flags.push_back({"bandwidth-mib", "MIB", "buffer for the read-bandwidth measurement (default 1024)"});
+  flags.push_back({"only", "LIST", "which timings: decode, encode, prefill, comma-separated (default all three)"});
+  flags.push_back({"encode-tokens", "N", "tokens per encode step, written on one thread (default 512)"});
+  flags.push_back({"prefill-chunk", "N", "new tokens of the prefill step (default 512)"});
+  flags.push_back({"prefill-context", "N", "cached tokens the prefill chunk attends to (default 8192)"});
   auto arguments = cli::Arguments::parse(argc, argv, 2, flags);
   if (!arguments) {
     std::fprintf(stderr, "tq bench: %s\n", arguments.error().message().c_str());
@@ -120,8 +124,14 @@ int bench_command(int argc, const char* const* argv) {
   auto threads = arguments->integer_or("threads", 0, 0, 1024);
   auto min_time = arguments->number_or("min-time", 0.5, 0.0, 1000.0);
   auto bandwidth_mib = arguments->integer_or("bandwidth-mib", 1024, 16, 65536);
+  auto encode_tokens = arguments->integer_or("encode-tokens", 512, 1, 1 << 16);
+  auto prefill_chunk = arguments->integer_or("prefill-chunk", 512, 1, 1 << 16);
+  auto prefill_context = arguments->integer_or("prefill-context", 8192, 0, 1 << 22);
+  const std::string only = "," + arguments->value_or("only", "decode,encode,prefill") + ",";
+  const bool run_decode = only.find(",decode,") != std::string::npos, run_encode = only.find(",encode,") != std::string::npos,
+             run_prefill = only.find(",prefill,") != std::string::npos;
   if (Status bad = cli::first_error(status, dtype, query_heads, kv_heads, head_size, block_size, threads, min_time,
-                               bandwidth_mib);
+                               bandwidth_mib, encode_tokens, prefill_chunk, prefill_context);
       !bad) {
     std::fprintf(stderr, "tq bench: %s\n", bad.message().c_str());
     return 2;
@@ -163,7 +173,7 @@ int bench_command(int argc, const char* const* argv) {
 
   // Workloads are built lazily inside each benchmark (and freed after it) to bound memory.
   std::vector<Result> results;
-  for (int batch : batches) {
+  for (int batch : run_decode ? batches : std::vector<int>{}) {
     for (int context : contexts) {
       for (size_t v = 0; v < variants.size(); ++v) {
         const Variant variant = variants[v];
@@ -193,6 +203,49 @@ int bench_command(int argc, const char* const* argv) {
           state.counters["KV_GB/s"] = benchmark::Counter(kv_bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
         })->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(*min_time);
       }
+    }
+  }
+
+  // Encode: write-only steps of encode_tokens new tokens on one thread.  Prefill: a chunk of new
+  // tokens onto a cached context, with attention, on all threads.
+  struct StepResult {
+    std::string kind, variant, name;
+  };
+  std::vector<StepResult> step_results;
+  const auto register_step = [&](const std::string& kind, const Variant& variant, const std::string& config,
+                                 cli::WorkloadShape shape, bool write_only) {
+    const std::string name = kind + "/" + variant.label;
+    step_results.push_back({kind, variant.label, name});
+    benchmark::RegisterBenchmark(name.c_str(), [shape, variant, config, write_only](benchmark::State& state) {
+      auto workload = cli::DecodeWorkload::create(*variant.plugin, config, shape, 99);
+      if (!workload) {
+        state.SkipWithError(workload.error().message().c_str());
+        return;
+      }
+      if (Status filled = workload->fill(); !filled) {
+        state.SkipWithError(filled.message().c_str());
+        return;
+      }
+      for (auto _ : state)
+        if (Status stepped = workload->decode_step(write_only); !stepped) {
+          state.SkipWithError(stepped.message().c_str());
+          break;
+        }
+    })->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(*min_time);
+  };
+  for (const Variant& variant : variants) {
+    cli::WorkloadShape shape{int(*query_heads), int(*kv_heads), int(*head_size), int(*block_size), *dtype, 1, 0};
+    if (run_encode) {
+      nlohmann::json one_thread = nlohmann::json::parse(variant.config);
+      one_thread["threads"] = 1;
+      shape.context = 0;
+      shape.step_tokens = int(*encode_tokens);
+      register_step("encode", variant, one_thread.dump(), shape, true);
+    }
+    if (run_prefill) {
+      shape.context = int(*prefill_context);
+      shape.step_tokens = int(*prefill_chunk);
+      register_step("prefill", variant, variant.config, shape, false);
     }
   }
 
@@ -232,8 +285,31 @@ int bench_command(int argc, const char* const* argv) {
                          {"bandwidth_floor_ms", floor_ms}, {"kv_gb_per_s", double(result.kv_bytes) / s / 1e9},
                          {"speedup_vs_reference", speedup}});
   }
+  nlohmann::json step_rows = nlohmann::json::array();
+  for (const char* kind : {"encode", "prefill"}) {
+    const std::string reference_name = std::string(kind) + "/reference";
+    const bool is_encode = std::string(kind) == "encode";
+    bool header = false;
+    for (const auto& result : step_results) {
+      if (result.kind != kind || !seconds.count(result.name)) continue;
+      if (!header) {
+        std::printf(is_encode ? "\n%-44s %12s %14s %8s\n" : "\n%-44s %12s %14s %8s\n",
+                    is_encode ? "encode (write-only step, 1 thread)" : "prefill (chunk onto cached context)",
+                    is_encode ? "us/token" : "ms/chunk", is_encode ? "tokens" : "chunk@context", "vs ref");
+        header = true;
+      }
+      const double s = seconds[result.name];
+      const double ref = seconds.count(reference_name) ? seconds[reference_name] : 0;
+      const std::string size = is_encode ? std::to_string(*encode_tokens)
+                                         : std::to_string(*prefill_chunk) + "@" + std::to_string(*prefill_context);
+      const double figure = is_encode ? s / double(*encode_tokens) * 1e6 : s * 1e3;
+      std::printf("%-44s %12.3f %14s %7.2fx\n", result.variant.substr(0, 44).c_str(), figure, size.c_str(), ref > 0 ? ref / s : 0);
+      step_rows.push_back({{"kind", kind}, {"backend", result.variant}, {is_encode ? "us_per_token" : "ms_per_chunk", figure},
+                           {"speedup_vs_reference", ref > 0 ? ref / s : 0}});
+    }
+  }
   if (options->json) {
-    nlohmann::json out{{"read_bandwidth_gb_per_s", bandwidth}, {"decode", json_rows}};
+    nlohmann::json out{{"read_bandwidth_gb_per_s", bandwidth}, {"decode", json_rows}, {"steps", step_rows}};
     std::cout << out.dump(2) << "\n";
   }
   return 0;

@@ -26,7 +26,7 @@ Expected<DecodeWorkload> DecodeWorkload::create(const host::Plugin& plugin, cons
   if (!backend) return backend.error();
   auto cache = backend->kv_cache_spec();
   if (!cache) return cache.error();
-  const int64_t pages_per_seq = (int64_t(shape.context) + 1 + shape.block_size - 1) / shape.block_size;
+  const int64_t pages_per_seq = (int64_t(shape.context) + shape.step_tokens + shape.block_size - 1) / shape.block_size;
   auto pool = host::PagePool::allocate(*cache, pages_per_seq * shape.batch);
   if (!pool) return pool.error();
   return DecodeWorkload(shape, std::move(*backend), *cache, std::move(*pool), seed);
@@ -81,7 +81,8 @@ Status DecodeWorkload::fill(KvData data, uint64_t data_seed) {
   ATB_RETURN_IF_ERROR(fill_with([&](int sequence, int64_t first_token, host::HostTensor& key, host::HostTensor& value) {
     write(sequence, first_token, 0, key, value, int(key.size(0)));
   }));
-  for (int s = 0; s < shape_.batch; ++s) write(s, shape_.context, s, *decode_key_, *decode_value_, 1);
+  for (int s = 0; s < shape_.batch; ++s)
+    write(s, shape_.context, int64_t(s) * shape_.step_tokens, *decode_key_, *decode_value_, shape_.step_tokens);
   return Status::ok();
 }
 
@@ -98,20 +99,22 @@ Status DecodeWorkload::fill_with(const ChunkWriter& write_chunk) {
     }
   }
   std::vector<host::PagedKvManager::SequenceStep> steps;
-  for (int s = 0; s < shape_.batch; ++s) steps.push_back({s, 1});
+  for (int s = 0; s < shape_.batch; ++s) steps.push_back({s, shape_.step_tokens});
   auto decode = manager_.schedule(steps);
   if (!decode) return decode.error();
   decode_batch_ = std::move(*decode);
-  decode_query_.emplace(shape_.dtype, shape_.batch, shape_.num_query_heads, shape_.head_size);
-  decode_key_.emplace(shape_.dtype, shape_.batch, shape_.num_kv_heads, shape_.head_size);
-  decode_value_.emplace(shape_.dtype, shape_.batch, shape_.num_kv_heads, shape_.head_size);
-  decode_output_.emplace(shape_.dtype, shape_.batch, shape_.num_query_heads, shape_.head_size);
+  const int64_t tokens = int64_t(shape_.batch) * shape_.step_tokens;
+  decode_query_.emplace(shape_.dtype, tokens, shape_.num_query_heads, shape_.head_size);
+  decode_key_.emplace(shape_.dtype, tokens, shape_.num_kv_heads, shape_.head_size);
+  decode_value_.emplace(shape_.dtype, tokens, shape_.num_kv_heads, shape_.head_size);
+  decode_output_.emplace(shape_.dtype, tokens, shape_.num_query_heads, shape_.head_size);
   fill_normal(*decode_query_, seed_ + 3);
   return Status::ok();
 }
 
-Status DecodeWorkload::decode_step() {
+Status DecodeWorkload::decode_step(bool write_only) {
   if (!decode_batch_) return Status::invalid("decode_step: fill() first");
+  if (write_only) return run(*decode_batch_, nullptr, *decode_key_, *decode_value_, nullptr, true);
   return run(*decode_batch_, &*decode_query_, *decode_key_, *decode_value_, &*decode_output_, false);
 }
 

@@ -129,8 +129,15 @@ void accumulate_avx2(const float* probs, int count, const void* rows, int n, int
 }
 
 template <int32_t Dtype>
+void to_f32_avx2(const void* row, int d, float* out) {
+  int x = 0;
+  for (; x + 8 <= d; x += 8) _mm256_storeu_ps(out + x, load8<Dtype>(row, x));
+  for (; x < d; ++x) out[x] = load_as_f32(row, Dtype, x);
+}
+
+template <int32_t Dtype>
 RowKernels make() {
-  return {&dot_avx2<Dtype>, &accumulate_avx2<Dtype>, "avx2"};
+  return {&dot_avx2<Dtype>, &accumulate_avx2<Dtype>, &to_f32_avx2<Dtype>, "avx2"};
 }
 
 }  // namespace

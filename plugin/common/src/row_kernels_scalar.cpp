@@ -25,8 +25,13 @@ void accumulate_scalar(const float* probs, int count, const void* rows, int n, i
 }
 
 template <int32_t Dtype>
+void to_f32_scalar(const void* row, int d, float* out) {
+  for (int x = 0; x < d; ++x) out[x] = load_as_f32(row, Dtype, x);
+}
+
+template <int32_t Dtype>
 RowKernels make() {
-  return {&dot_scalar<Dtype>, &accumulate_scalar<Dtype>, "scalar"};
+  return {&dot_scalar<Dtype>, &accumulate_scalar<Dtype>, &to_f32_scalar<Dtype>, "scalar"};
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <atb/half.hpp>
 #include <atb/kit/thread_pool.hpp>
+#include <atb/plugin/row_kernels.hpp>
 
 #include <algorithm>
 
@@ -49,7 +50,7 @@ atb_kv_cache_spec TurboquantBackend::cache_spec() const {
 void TurboquantBackend::encode_row(const std::byte* source, int32_t dtype, const tq::Quantizer& quantizer,
                                    const tq::Rotation& rotation, std::byte* destination) const {
   float x[tq::kMaxRotationSize];
-  for (int i = 0; i < quantizer.head_size(); ++i) x[i] = load_as_f32(source, dtype, i);
+  plugin::select_row_kernels(dtype, config_.kernel).to_f32(source, quantizer.head_size(), x);
   if (tq::is_rotated(quantizer.format())) rotation.rotate(x);
   quantizer.encode(x, reinterpret_cast<uint8_t*>(destination));
 }

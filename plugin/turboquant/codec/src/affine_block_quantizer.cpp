@@ -6,9 +6,11 @@
 // number of steps, and the scale is rounded up to fp16 after the zero is fixed, so the block's range
 // is covered exactly and no code clips: same bytes, lower error.
 #include "quantizers.hpp"
+#include "simd_kernels.hpp"
 
 #include <tq/bit_packing.hpp>
 #include <tq/half_rounding.hpp>
+#include <tq/simd.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -28,7 +30,18 @@ class AffineBlockQuantizer final : public Quantizer {
     for (int block = 0; block < layout.blocks; ++block) {
       const int begin = block * layout.block_size;
       const int end = std::min(layout.head_size, begin + layout.block_size);
-      const auto [low, high] = std::minmax_element(x + begin, x + end);
+      float low_value, high_value;
+      if (simd_enabled()) {
+        avx2::min_max(x + begin, end - begin, low_value, high_value);
+      } else {
+        const auto [low_at, high_at] = std::minmax_element(x + begin, x + end);
+        low_value = *low_at;
+        high_value = *high_at;
+      }
+      low_value += 0.0f;  // -0 becomes +0 on both paths, whichever zero each found first
+      high_value += 0.0f;
+      const float* low = &low_value;
+      const float* high = &high_value;
       uint16_t zero_bits, scale_bits;
       if (is_signed) {
         zero_bits = f16_nearest_finite(0.5f * (*low + *high));
@@ -40,9 +53,14 @@ class AffineBlockQuantizer final : public Quantizer {
       }
       const float zero = atb::f16_to_f32(zero_bits), scale = atb::f16_to_f32(scale_bits);
       const float inverse = scale > 0 ? 1.0f / scale : 0.0f;
-      for (int i = begin; i < end; ++i) {
-        const float q = std::clamp(std::nearbyint((x[i] - zero) * inverse), is_signed ? -float(top) : 0.0f, float(top));
-        codes[i] = uint8_t(int(q));  // two's complement for signed codes
+      const float low_code = is_signed ? -float(top) : 0.0f;
+      if (simd_enabled()) {
+        avx2::affine_codes(x + begin, end - begin, zero, inverse, low_code, float(top), codes + begin);
+      } else {
+        for (int i = begin; i < end; ++i) {
+          const float q = std::clamp(std::nearbyint((x[i] - zero) * inverse), low_code, float(top));
+          codes[i] = uint8_t(int(q));  // two's complement for signed codes
+        }
       }
       store_f16(row + layout.scales_offset + 4 * size_t(block), scale_bits);
       store_f16(row + layout.scales_offset + 4 * size_t(block) + 2, zero_bits);

@@ -15,6 +15,7 @@ ScalarCodebook to_scalar(const Codebook& book, int bits) {
   scalar.centroids.assign(book.centroids.begin(), book.centroids.end());
   scalar.boundaries.assign(book.boundaries.begin(), book.boundaries.end());
   scalar.distortion = book.distortion;
+  for (size_t i = 0; i < 16 && i < scalar.centroids.size(); ++i) scalar.first16[i] = scalar.centroids[i];
   return scalar;
 }
 

@@ -1,7 +1,10 @@
 #include <tq/half_rounding.hpp>
 #include <tq/scaled_codes.hpp>
+#include <tq/simd.hpp>
 
 #include <cmath>
+
+#include "simd_kernels.hpp"
 
 namespace tq {
 namespace {
@@ -9,43 +12,61 @@ namespace {
 // Refinement rounds after the RMS start: the error settles after one or two.
 constexpr int kRefinements = 2;
 
+float sum_of_squares(const float* x, int count) {
+  if (simd_enabled()) return avx2::sum_of_squares(x, count);
+  float lanes[8] = {};
+  for (int i = 0; i < count; ++i) lanes[i % 8] = std::fma(x[i], x[i], lanes[i % 8]);
+  return combine_lanes(lanes);
+}
+
+// Codes and, in the same pass, the lane sums of x * c and c * c (see the header).
+void nearest_codes(const float* x, int count, float inverse, const ScalarCodebook& codebook, uint8_t* codes,
+                   float& cross, float& self) {
+  if (simd_enabled()) return avx2::nearest_codes(x, count, inverse, codebook, codes, cross, self);
+  float cross_lanes[8] = {}, self_lanes[8] = {};
+  for (int i = 0; i < count; ++i) {
+    codes[i] = uint8_t(codebook.nearest(x[i] * inverse));
+    const float c = codebook.centroids[codes[i]];
+    cross_lanes[i % 8] = std::fma(x[i], c, cross_lanes[i % 8]);
+    self_lanes[i % 8] = std::fma(c, c, self_lanes[i % 8]);
+  }
+  cross = combine_lanes(cross_lanes);
+  self = combine_lanes(self_lanes);
+}
+
 }  // namespace
 
+float combine_lanes(const float lanes[8]) {
+  return ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
+}
+
 uint16_t fit_scaled_codes(const float* x, int count, const ScalarCodebook& codebook, uint8_t* codes) {
-  double energy = 0;
-  for (int i = 0; i < count; ++i) energy += double(x[i]) * x[i];
+  const float energy = sum_of_squares(x, count);
+  const uint8_t zero_code = uint8_t(codebook.nearest(0.0f));
   if (!(energy > 0)) {
-    const uint8_t zero_code = uint8_t(codebook.nearest(0.0f));
     for (int i = 0; i < count; ++i) codes[i] = zero_code;
     return 0;
   }
-  double best_error = energy;  // of the all-zero reconstruction
-  double best_scale = 0;
-  float scale = float(std::sqrt(energy / count));
+  float best_error = energy;  // of the all-zero reconstruction
+  float best_scale = 0;
+  float scale = std::sqrt(energy / float(count));
   uint8_t trial[1024];
   for (int round = 0; round <= kRefinements; ++round) {
-    const float inverse = 1.0f / scale;
-    double cross = 0, self = 0;
-    for (int i = 0; i < count; ++i) {
-      trial[i] = uint8_t(codebook.nearest(x[i] * inverse));
-      const double c = codebook.centroids[trial[i]];
-      cross += double(x[i]) * c;
-      self += c * c;
-    }
+    float cross, self;
+    nearest_codes(x, count, 1.0f / scale, codebook, trial, cross, self);
     if (!(self > 0) || !(cross > 0)) break;
-    const double fitted = cross / self;
-    const double error = energy - cross * fitted;  // at the least-squares scale
+    const float fitted = cross / self;
+    const float explained = cross * fitted;
+    const float error = energy - explained;  // at the least-squares scale
     if (!(error < best_error)) break;
     best_error = error;
     best_scale = fitted;
     for (int i = 0; i < count; ++i) codes[i] = trial[i];
-    scale = float(fitted);
+    scale = fitted;
   }
-  if (best_scale == 0) {  // no round beat zero (cannot happen for finite non-zero input)
-    const uint8_t zero_code = uint8_t(codebook.nearest(0.0f));
+  if (best_scale == 0)
     for (int i = 0; i < count; ++i) codes[i] = zero_code;
-  }
-  return f16_nearest_finite(float(best_scale));
+  return f16_nearest_finite(best_scale);
 }
 
 }  // namespace tq

@@ -20,6 +20,7 @@ struct WorkloadShape {
   int32_t dtype = ATB_DTYPE_F16;
   int batch = 1;
   int context = 1024;
+  int step_tokens = 1;  // new tokens per sequence in each step: 1 for decode, a chunk for prefill
 };
 
 class DecodeWorkload {
@@ -35,9 +36,9 @@ class DecodeWorkload {
   Status fill(KvData data, uint64_t data_seed);
   // The output of the last decode_step, [batch][query heads][head size].
   const host::HostTensor& output() const { return *decode_output_; }
-  // One forward: a new token for every sequence at position `context` (repeatable: it rewrites
-  // the same slots).
-  Status decode_step();
+  // One forward: step_tokens new tokens for every sequence at positions context .. (repeatable: it
+  // rewrites the same slots).  `write_only` stores the new K/V without attending (encode only).
+  Status decode_step(bool write_only = false);
 
   // KV-cache bytes a decode step must read: every cached token of every sequence and KV head.
   uint64_t kv_bytes_per_step() const;

@@ -12,6 +12,8 @@ struct RowKernels {
   void (*dot)(const float* queries, int count, const void* rows, int n, int d, float* scores);
   // acc[g * d + x] += sum_j probs[g * n + j] * rows[j * d + x].
   void (*accumulate)(const float* probs, int count, const void* rows, int n, int d, float* acc);
+  // out[x] = row[x] as f32, x < d (the conversion is exact for every dtype).
+  void (*to_f32)(const void* row, int d, float* out);
   const char* name;
 };
 

@@ -13,6 +13,7 @@ struct ScalarCodebook {
   std::vector<float> centroids;   // 2^bits, ascending
   std::vector<float> boundaries;  // 2^bits - 1 midpoints
   double distortion = 0;          // E[(X - Q(X))^2] of the density it was fitted to
+  float first16[16] = {};         // the first 16 centroids, zero-padded: permute tables for SIMD look-ups
 
   // Index of the nearest centroid (ties go up).
   int nearest(float x) const {

@@ -5,6 +5,7 @@ namespace atb::tq {
 
 // Each command parses argv[2..]; argv[0] is the program, argv[1] the command name.
 int list_command(int argc, const char* const* argv);
+int run_command(int argc, const char* const* argv);
 int bench_command(int argc, const char* const* argv);
 int verify_command(int argc, const char* const* argv);
 int fidelity_command(int argc, const char* const* argv);

@@ -14,6 +14,7 @@ struct Command {
 };
 
 constexpr Command kCommands[] = {
+    {"run", &atb::tq::run_command, "the main job: serve a model's shape with turboquant and the reference, compare"},
     {"list", &atb::tq::list_command, "list the attention backends found in the plugin directories"},
     {"fidelity", &atb::tq::fidelity_command, "attention-output error of turboquant pairs against the reference backend"},
     {"verify", &atb::tq::verify_command, "compression and fidelity of every K/V format pair on a synthetic cache"},

@@ -75,22 +75,14 @@ void ReferenceBackend::accumulate(const std::byte* page, int kv_head, int first_
 }
 
 void ReferenceBackend::prefetch(const std::byte* page, int kv_head, int first_slot, int n) const {
-  constexpr size_t kLine = 64;
-  const std::byte* keys = page + key_offset(kv_head, first_slot);
-  const std::byte* values = page + value_offset(kv_head, first_slot);
-  const size_t key_bytes = size_t(n) * spec_.head_size_k * element_bytes_;
-  const size_t value_bytes = size_t(n) * spec_.head_size_v * element_bytes_;
-  for (size_t offset = 0; offset < key_bytes; offset += kLine) __builtin_prefetch(keys + offset);
-  for (size_t offset = 0; offset < value_bytes; offset += kLine) __builtin_prefetch(values + offset);
+  plugin::prefetch_bytes(page + key_offset(kv_head, first_slot), size_t(n) * spec_.head_size_k * element_bytes_);
+  plugin::prefetch_bytes(page + value_offset(kv_head, first_slot), size_t(n) * spec_.head_size_v * element_bytes_);
 }
 
 Status ReferenceBackend::forward(const kit::ForwardBatch& batch) {
   if (spec_.kv_shared_with_layer < 0) write_kv(batch);
   if (batch.write_kv_only) return Status::ok();
-  const plugin::AttentionShape shape{spec_.num_query_heads, spec_.num_kv_heads, spec_.head_size_k,
-                                     spec_.head_size_v, spec_.block_size, spec_.sliding_window,
-                                     spec_.logits_soft_cap, spec_.scale, config_.threads, math_};
-  plugin::run_paged_attention(batch, shape, *this);
+  plugin::run_paged_attention(batch, plugin::attention_shape(spec_, config_.threads, math_), *this);
   return Status::ok();
 }
 

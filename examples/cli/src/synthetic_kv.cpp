@@ -1,18 +1,14 @@
 #include <atb/cli/synthetic_kv.hpp>
 
 #include <atb/half.hpp>
+#include <tq/splitmix64.hpp>
 
 #include <cmath>
 
 namespace atb::cli {
 namespace {
 
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
+using ::tq::splitmix64;
 
 // An independent stream per (seed, role, layer, head, index): any token range regenerates alike.
 uint64_t stream(uint64_t seed, bool is_key, int layer, int kv_head, int64_t index) {

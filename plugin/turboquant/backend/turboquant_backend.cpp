@@ -100,11 +100,8 @@ void TurboquantBackend::accumulate(const std::byte* page, int kv_head, int first
 }
 
 void TurboquantBackend::prefetch(const std::byte* page, int kv_head, int first_slot, int n) const {
-  constexpr size_t kLine = 64;
-  const std::byte* keys = page + layout_.k_row_offset(kv_head, first_slot);
-  const std::byte* values = page + layout_.v_row_offset(kv_head, first_slot);
-  for (size_t offset = 0; offset < size_t(n) * layout_.k_row_bytes; offset += kLine) __builtin_prefetch(keys + offset);
-  for (size_t offset = 0; offset < size_t(n) * layout_.v_row_bytes; offset += kLine) __builtin_prefetch(values + offset);
+  plugin::prefetch_bytes(page + layout_.k_row_offset(kv_head, first_slot), size_t(n) * layout_.k_row_bytes);
+  plugin::prefetch_bytes(page + layout_.v_row_offset(kv_head, first_slot), size_t(n) * layout_.v_row_bytes);
 }
 
 void TurboquantBackend::finish_outputs(int kv_head, float* rows, int count) const {
@@ -115,10 +112,7 @@ void TurboquantBackend::finish_outputs(int kv_head, float* rows, int count) cons
 Status TurboquantBackend::forward(const kit::ForwardBatch& batch) {
   if (spec_.kv_shared_with_layer < 0) write_kv(batch);
   if (batch.write_kv_only) return Status::ok();
-  const plugin::AttentionShape shape{spec_.num_query_heads, spec_.num_kv_heads, spec_.head_size_k,
-                                     spec_.head_size_v, spec_.block_size, spec_.sliding_window,
-                                     spec_.logits_soft_cap, spec_.scale, config_.threads, math_};
-  plugin::run_paged_attention(batch, shape, *this);
+  plugin::run_paged_attention(batch, plugin::attention_shape(spec_, config_.threads, math_), *this);
   return Status::ok();
 }
 

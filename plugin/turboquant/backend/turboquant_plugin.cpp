@@ -27,8 +27,7 @@ const kit::PluginDefinition& definition() {
       "TurboQuant-compressed paged KV cache (rotated, quantised, bit-packed) with attention on the codes",
       ATB_BIT(ATB_DEVICE_CPU),
       ATB_BIT(ATB_DTYPE_F32) | ATB_BIT(ATB_DTYPE_F16) | ATB_BIT(ATB_DTYPE_BF16),
-      ATB_CAP_PAGED_KV_CACHE | ATB_CAP_GQA | ATB_CAP_CHUNKED_PREFILL | ATB_CAP_MIXED_BATCH |
-          ATB_CAP_SLIDING_WINDOW | ATB_CAP_LOGITS_SOFT_CAP | ATB_CAP_KV_SHARING | ATB_CAP_TENSOR_PARALLEL,
+      plugin::kDriverCapabilities,
       kHeadSizes,
       &create,
   };

@@ -1,4 +1,5 @@
 #include <tq/rotation.hpp>
+#include <tq/splitmix64.hpp>
 #include <tq/simd.hpp>
 
 #include "simd_kernels.hpp"
@@ -8,13 +9,6 @@
 
 namespace tq {
 namespace {
-
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
 
 // Unnormalised in-place Walsh–Hadamard transform of n = 2^k values.
 void hadamard(float* x, int n) {

@@ -15,19 +15,13 @@
 #include <tq/codebooks.hpp>
 #include <tq/half_rounding.hpp>
 #include <tq/scaled_codes.hpp>
+#include <tq/splitmix64.hpp>
 
 #include <cmath>
 #include <vector>
 
 namespace tq {
 namespace {
-
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
 
 uint64_t qjl_stream_seed(uint64_t seed, int head_size) {
   uint64_t state = seed ^ 0x514a4c0000000000ull ^ uint64_t(uint32_t(head_size));  // "QJL"

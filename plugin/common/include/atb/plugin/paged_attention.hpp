@@ -45,6 +45,17 @@ class TileOps {
   virtual void finish_outputs(int kv_head, float* rows, int count) const;
 };
 
+// Prefetches `bytes` bytes from `data`, one cache line at a time (for TileOps::prefetch).
+inline void prefetch_bytes(const std::byte* data, size_t bytes) {
+  constexpr size_t kLine = 64;
+  for (size_t offset = 0; offset < bytes; offset += kLine) __builtin_prefetch(data + offset);
+}
+
+// What the shared driver gives every backend built on it (plugin-info capability flags).
+inline constexpr uint32_t kDriverCapabilities = ATB_CAP_PAGED_KV_CACHE | ATB_CAP_GQA | ATB_CAP_CHUNKED_PREFILL |
+                                                ATB_CAP_MIXED_BATCH | ATB_CAP_SLIDING_WINDOW |
+                                                ATB_CAP_LOGITS_SOFT_CAP | ATB_CAP_KV_SHARING | ATB_CAP_TENSOR_PARALLEL;
+
 struct AttentionShape {
   int num_query_heads;
   int num_kv_heads;
@@ -61,6 +72,12 @@ struct AttentionShape {
 // Keys per context part when a short query (<= kMaxSplitQueryLen new tokens) is split over threads.
 inline constexpr int64_t kSplitKeys = 2048;
 inline constexpr int32_t kMaxSplitQueryLen = 16;
+
+// The shape of a layer as the driver needs it.
+inline AttentionShape attention_shape(const atb_layer_spec& spec, int threads, VectorMath math) {
+  return {spec.num_query_heads, spec.num_kv_heads, spec.head_size_k, spec.head_size_v, spec.block_size,
+          spec.sliding_window, spec.logits_soft_cap, spec.scale, threads, math};
+}
 
 // Computes attention for every query token of the batch and writes batch.output.
 void run_paged_attention(const kit::ForwardBatch& batch, const AttentionShape& shape,

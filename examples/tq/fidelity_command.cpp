@@ -58,7 +58,7 @@ Expected<host::HostTensor> run_decode(const host::Plugin& plugin, const std::str
   ATB_RETURN_IF_ERROR(workload->decode_step());
   const auto& out = workload->output();
   host::HostTensor copy(out.dtype(), out.size(0), out.size(1), out.size(2));
-  std::copy_n(const_cast<host::HostTensor&>(out).bytes(), out.byte_size(), copy.bytes());
+  std::copy_n(out.bytes(), out.byte_size(), copy.bytes());
   return copy;
 }
 

@@ -109,6 +109,7 @@ class HostTensor {
   int64_t size(int d) const { return descriptor_.shape[d]; }
   int32_t dtype() const { return descriptor_.dtype; }
   std::byte* bytes() { return storage_.data(); }
+  const std::byte* bytes() const { return storage_.data(); }
   size_t byte_size() const { return storage_.size(); }
 
  private:

@@ -1,0 +1,29 @@
+// The ABI conformance suite: what any attention-backend plugin must honour before an engine loads it.
+// Each check loads the plugin through the SDK (as a real engine does) and runs in a child process of
+// its own, so a plugin that aborts, exits or crashes fails that check instead of the host.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace atb::mock_host {
+
+struct CheckResult {
+  std::string check;
+  bool passed = false;
+  std::string message;  // why it failed, or what was verified
+};
+
+struct ConformanceOptions {
+  int churn_cycles = 1000;  // create/destroy cycles of the churn check
+  bool isolate = true;      // run each check in a forked child
+};
+
+// The checks, in the order they run.
+const std::vector<std::string>& check_names();
+
+CheckResult run_check(const std::string& check, const std::filesystem::path& plugin_path, const ConformanceOptions& options);
+std::vector<CheckResult> run_conformance(const std::filesystem::path& plugin_path, const ConformanceOptions& options);
+
+}  // namespace atb::mock_host

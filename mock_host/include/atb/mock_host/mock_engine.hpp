@@ -1,0 +1,90 @@
+// A mock engine: one layer of one backend, its paged pool sized from the plugin's spec entry point
+// and surrounded by guard regions, driven through scripted serving schedules (prefill, decode,
+// chunked prefill, mixed batches, sequences ending and their pages reused).  Every output buffer
+// has guard rows before and after it.  Reached only through the SDK (host::Plugin).
+#pragma once
+
+#include <atb/host/paged_kv.hpp>
+#include <atb/host/plugin.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace atb::mock_host {
+
+struct EngineShape {
+  int num_query_heads = 4;
+  int num_kv_heads = 2;
+  int head_size = 128;
+  int block_size = 16;
+  int32_t dtype = ATB_DTYPE_F32;
+  int layer_index = 0;
+  int num_layers = 1;
+
+  atb_layer_spec layer_spec() const;
+};
+
+// One step of a script: sequences to end first, then the new tokens of each sequence.
+struct ScriptStep {
+  std::vector<int64_t> release;
+  std::vector<host::PagedKvManager::SequenceStep> tokens;
+};
+
+// Prefill of two sequences, decode, chunked prefill with a new sequence, a sequence ending and a new
+// one reusing its pages: every kind of step a serving engine sends.
+std::vector<ScriptStep> standard_script();
+
+inline constexpr uint64_t kGuardBytes = 256;
+inline constexpr uint8_t kCanary = 0xa5;
+
+// The buffers of one prepared forward; `args` points into them, so it lives where it was made.
+struct PreparedStep {
+  PreparedStep(host::StepBatch step_batch, host::HostTensor guarded_output)
+      : batch(std::move(step_batch)), output(std::move(guarded_output)) {}
+  PreparedStep(const PreparedStep&) = delete;
+  PreparedStep& operator=(const PreparedStep&) = delete;
+
+  host::StepBatch batch;
+  std::optional<host::HostTensor> query, key, value;
+  host::HostTensor output;  // kGuardRows rows of canary before and after the output rows
+  atb_tensor output_view{};
+  atb_forward_args args{};
+};
+
+class MockEngine {
+ public:
+  static Expected<MockEngine> create(const host::Plugin& plugin, const EngineShape& shape, const std::string& config,
+                                     int64_t num_pages = 64, uint64_t seed = 1);
+
+  // Schedules a step and fills its inputs (from the engine's seeded stream) without running it.
+  Expected<std::unique_ptr<PreparedStep>> prepare(const ScriptStep& step);
+  Status run(PreparedStep& step) { return backend_.forward(step.args); }
+  // prepare + run; returns the output rows' bytes (guards excluded).
+  Expected<std::vector<std::byte>> step(const ScriptStep& step);
+  // Runs a whole script; the outputs of every step, concatenated.
+  Expected<std::vector<std::byte>> run_script(const std::vector<ScriptStep>& script);
+
+  // Empty when every guard byte of the pool and of `step`'s output is intact; else what changed.
+  std::string check_guards(const PreparedStep* step = nullptr) const;
+
+  const atb_kv_cache_spec& spec() const { return spec_; }
+  const host::PagePool& pool() const { return pool_; }
+  host::Backend& backend() { return backend_; }
+
+ private:
+  MockEngine(const EngineShape& shape, host::Backend backend, atb_kv_cache_spec spec, host::PagePool pool, uint64_t seed);
+
+  EngineShape shape_;
+  host::Backend backend_;
+  atb_kv_cache_spec spec_;
+  host::PagePool pool_;
+  host::PagedKvManager manager_;
+  uint64_t stream_;
+};
+
+inline constexpr int kGuardRows = 1;
+
+}  // namespace atb::mock_host

@@ -1,0 +1,28 @@
+// The individual conformance checks (one file per group); each loads the plugin itself.
+#pragma once
+
+#include <atb/host/plugin.hpp>
+#include <atb/mock_host/conformance.hpp>
+#include <atb/mock_host/mock_engine.hpp>
+
+namespace atb::mock_host {
+
+using CheckFn = CheckResult (*)(const std::filesystem::path&, const ConformanceOptions&);
+
+CheckResult check_version_negotiation(const std::filesystem::path& path, const ConformanceOptions& options);
+CheckResult check_plugin_info(const std::filesystem::path& path, const ConformanceOptions& options);
+CheckResult check_spec_and_guards(const std::filesystem::path& path, const ConformanceOptions& options);
+CheckResult check_bad_arguments(const std::filesystem::path& path, const ConformanceOptions& options);
+CheckResult check_determinism(const std::filesystem::path& path, const ConformanceOptions& options);
+CheckResult check_concurrency(const std::filesystem::path& path, const ConformanceOptions& options);
+CheckResult check_churn(const std::filesystem::path& path, const ConformanceOptions& options);
+CheckResult check_no_exceptions(const std::filesystem::path& path, const ConformanceOptions& options);
+
+// The engine shape a plugin's info says it serves: head size 128 when listed (else its first),
+// f32 when listed (else its first dtype).
+EngineShape shape_for(const host::PluginInfo& info);
+
+// "the plugin threw an exception across the ABI" in any status means an exception escaped.
+bool exception_escaped(const Status& status);
+
+}  // namespace atb::mock_host

@@ -1,0 +1,47 @@
+#include <atb/mock_host/conformance.hpp>
+
+#include <utility>
+
+#include "checks.hpp"
+#include "isolation.hpp"
+
+namespace atb::mock_host {
+namespace {
+
+const std::vector<std::pair<std::string, CheckFn>>& checks() {
+  static const std::vector<std::pair<std::string, CheckFn>> all = {
+      {"version_negotiation", &check_version_negotiation}, {"plugin_info", &check_plugin_info},
+      {"spec_and_guards", &check_spec_and_guards},         {"bad_arguments", &check_bad_arguments},
+      {"determinism", &check_determinism},                 {"concurrency", &check_concurrency},
+      {"churn", &check_churn},                             {"no_exceptions", &check_no_exceptions},
+  };
+  return all;
+}
+
+}  // namespace
+
+const std::vector<std::string>& check_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> list;
+    for (const auto& [name, fn] : checks()) list.push_back(name);
+    return list;
+  }();
+  return names;
+}
+
+CheckResult run_check(const std::string& check, const std::filesystem::path& plugin_path, const ConformanceOptions& options) {
+  for (const auto& [name, fn] : checks()) {
+    if (name != check) continue;
+    const auto body = [&, fn = fn] { return fn(plugin_path, options); };
+    return options.isolate ? run_isolated(name, body) : body();
+  }
+  return {check, false, "no check named '" + check + "'"};
+}
+
+std::vector<CheckResult> run_conformance(const std::filesystem::path& plugin_path, const ConformanceOptions& options) {
+  std::vector<CheckResult> results;
+  for (const std::string& name : check_names()) results.push_back(run_check(name, plugin_path, options));
+  return results;
+}
+
+}  // namespace atb::mock_host

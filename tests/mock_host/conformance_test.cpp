@@ -1,0 +1,78 @@
+// The conformance suite as GoogleTest: every check against every backend the build's plugin
+// directory holds (value-parameterised), and each deliberately broken plugin caught by the check
+// meant for it.
+#include <gtest/gtest.h>
+
+#include <atb/host/registry.hpp>
+#include <atb/mock_host/conformance.hpp>
+
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace atb::mock_host {
+namespace {
+
+struct Case {
+  std::string backend;
+  std::filesystem::path path;
+  std::string check;
+};
+
+std::vector<Case> shipped_cases() {
+  std::vector<Case> cases;
+  const auto registry = host::Registry::scan({ATB_TEST_PLUGIN_DIR});
+  for (const auto& plugin : registry.plugins())
+    for (const auto& check : check_names()) cases.push_back({plugin.info().backend_name, plugin.path(), check});
+  return cases;
+}
+
+class ShippedPlugins : public testing::TestWithParam<Case> {};
+
+TEST_P(ShippedPlugins, PassTheCheck) {
+  const CheckResult result = run_check(GetParam().check, GetParam().path, {});
+  EXPECT_TRUE(result.passed) << GetParam().backend << " / " << result.check << ": " << result.message;
+  EXPECT_FALSE(result.message.empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Conformance, ShippedPlugins, testing::ValuesIn(shipped_cases()),
+                         [](const testing::TestParamInfo<Case>& param_info) { return param_info.param.backend + "_" + param_info.param.check; });
+
+TEST(ShippedPlugins, BothBackendsAreFound) {
+  std::vector<std::string> names;
+  for (const Case& c : shipped_cases()) names.push_back(c.backend);
+  EXPECT_NE(std::find(names.begin(), names.end(), "reference"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "turboquant"), names.end());
+}
+
+void expect_caught(const std::filesystem::path& plugin, const std::string& check, const std::string& message_part) {
+  const CheckResult result = run_check(check, plugin, {});
+  EXPECT_FALSE(result.passed) << plugin << " passed " << check << ": " << result.message;
+  EXPECT_NE(result.message.find(message_part), std::string::npos) << plugin << " / " << check << ": " << result.message;
+}
+
+TEST(BrokenPlugins, ALiarAboutItsPageSizeFailsTheGuardCheck) {
+  expect_caught(std::filesystem::path(ATB_TEST_BROKEN_DIR) / "broken_1.so", "spec_and_guards", "wrote past page");
+}
+
+TEST(BrokenPlugins, AWriterPastTheOutputFailsTheGuardCheck) {
+  expect_caught(std::filesystem::path(ATB_TEST_BROKEN_DIR) / "broken_2.so", "spec_and_guards", "outside the output tensor");
+}
+
+TEST(BrokenPlugins, AnotherAbiMajorFailsVersionNegotiation) {
+  expect_caught(std::filesystem::path(ATB_TEST_REGISTRY_DIR) / "other_major.so", "version_negotiation", "ABI");
+}
+
+TEST(BrokenPlugins, AThrowingPluginFailsTheExceptionCheck) {
+  expect_caught(std::filesystem::path(ATB_TEST_REGISTRY_DIR) / "throwing.so", "no_exceptions",
+                "threw an exception across the ABI");
+}
+
+TEST(Isolation, AnAbortInACheckFailsItInsteadOfTheHost) {
+  // The isolation layer itself: a body that aborts is reported, and the test process survives.
+  const CheckResult aborted = run_check("no_such_check", ATB_TEST_REGISTRY_DIR "/throwing.so", {});
+  EXPECT_FALSE(aborted.passed);
+}
+
+}  // namespace
+}  // namespace atb::mock_host

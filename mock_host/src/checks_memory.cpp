@@ -37,9 +37,23 @@ CheckResult check_spec_and_guards(const std::filesystem::path& path, const Confo
   for (const ScriptStep& step : standard_script()) {
     auto out = engine->step(step);  // checks the pool's and the output's guards after each forward
     if (!out) return {name, false, "script step " + std::to_string(step_index) + ": " + out.error().message()};
+    if (step_index == 0) {
+      // On a fresh pool, the bytes that changed are at most what the spec says the tokens take.
+      uint64_t tokens = 0, changed = 0;
+      for (const auto& sequence : step.tokens) tokens += uint64_t(sequence.new_tokens);
+      const std::byte* pages = engine->pool().data();
+      for (int64_t page = 0; page < engine->pool().num_pages(); ++page)
+        for (uint64_t i = 0; i < spec.page_bytes; ++i)
+          changed += pages[uint64_t(page) * engine->pool().stride_bytes() + i] != std::byte(kCanary);
+      if (changed > tokens * per_token)
+        return {name, false, "writing " + std::to_string(tokens) + " tokens changed " + std::to_string(changed) +
+                                 " page bytes; the spec says they take " + std::to_string(tokens * per_token)};
+      if (spec.writes_kv && changed == 0) return {name, false, "writing " + std::to_string(tokens) + " tokens changed no page byte"};
+    }
     ++step_index;
   }
-  return {name, true, "4 scripted steps (prefill, decode, chunked prefill, page reuse): no byte outside the pages' " +
+  return {name, true, "4 scripted steps (prefill, decode, chunked prefill, page reuse): writes within the spec's bytes per "
+                          "token; no byte outside the pages' " +
                           std::to_string(spec.page_bytes) + " bytes or the output rows changed; " +
                           std::to_string(per_token) + " bytes per token fit the page"};
 }

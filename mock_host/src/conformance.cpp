@@ -1,5 +1,6 @@
 #include <atb/mock_host/conformance.hpp>
 
+#include <cstdlib>
 #include <utility>
 
 #include "checks.hpp"
@@ -19,6 +20,11 @@ const std::vector<std::pair<std::string, CheckFn>>& checks() {
 }
 
 }  // namespace
+
+bool ConformanceOptions::isolation_default() {
+  const char* setting = std::getenv("ATB_CONFORMANCE_ISOLATE");
+  return setting == nullptr || std::string(setting) != "0";
+}
 
 const std::vector<std::string>& check_names() {
   static const std::vector<std::string> names = [] {

@@ -17,7 +17,10 @@ struct CheckResult {
 
 struct ConformanceOptions {
   int churn_cycles = 1000;  // create/destroy cycles of the churn check
-  bool isolate = true;      // run each check in a forked child
+  // Run each check in a forked child.  ATB_CONFORMANCE_ISOLATE=0 turns it off (ThreadSanitizer does
+  // not follow threads started after a fork in a process that had threads).
+  bool isolate = isolation_default();
+  static bool isolation_default();
 };
 
 // The checks, in the order they run.

@@ -9,5 +9,7 @@ int run_command(int argc, const char* const* argv);
 int bench_command(int argc, const char* const* argv);
 int verify_command(int argc, const char* const* argv);
 int fidelity_command(int argc, const char* const* argv);
+int perplexity_command(int argc, const char* const* argv);
+int generate_command(int argc, const char* const* argv);
 
 }  // namespace atb::tq

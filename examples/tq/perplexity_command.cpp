@@ -12,6 +12,8 @@
 #include <iostream>
 #include <sstream>
 
+#include <atb/engine/evaluation.hpp>
+
 #include "commands.hpp"
 #include "model_session.hpp"
 
@@ -24,39 +26,6 @@ struct Evaluation {
   uint64_t predictions = 0;
   uint64_t bytes_per_token_per_head = 0;
 };
-
-Expected<Evaluation> evaluate(engine::Engine& engine, const std::vector<int>& tokens, int window, int batch) {
-  Evaluation result;
-  const int vocab = engine.config().vocab_size;
-  const int64_t n = int64_t(tokens.size());
-  int64_t next_id = 0;
-  for (int64_t start = 0; start + 1 < n;) {
-    std::vector<engine::SequenceInput> inputs;
-    std::vector<int64_t> starts;
-    for (int b = 0; b < batch && start + 1 < n; ++b, start += window) {
-      const int64_t length = std::min<int64_t>(window, n - 1 - start);
-      inputs.push_back({next_id++, std::vector<int>(tokens.begin() + start, tokens.begin() + start + length)});
-      starts.push_back(start);
-    }
-    auto logits = engine.forward(inputs);
-    if (!logits) return logits.error();
-    size_t row = 0;
-    for (size_t s = 0; s < inputs.size(); ++s) {
-      for (size_t p = 0; p < inputs[s].tokens.size(); ++p, ++row) {
-        const float* l = logits->data() + row * size_t(vocab);
-        double max = l[0], sum = 0;
-        for (int i = 1; i < vocab; ++i) max = std::max(max, double(l[i]));
-        for (int i = 0; i < vocab; ++i) sum += std::exp(double(l[i]) - max);
-        const int target = tokens[size_t(starts[s]) + p + 1];
-        result.nats -= double(l[target]) - max - std::log(sum);
-        ++result.predictions;
-      }
-      engine.release(inputs[s].id);
-    }
-  }
-  result.bytes_per_token_per_head = engine.kv_bytes_per_token_per_head();
-  return result;
-}
 
 }  // namespace
 
@@ -109,13 +78,13 @@ int perplexity_command(int argc, const char* const* argv) {
       std::fprintf(stderr, "tq perplexity: %s: %s\n", backend.c_str(), engine.error().message().c_str());
       return 1;
     }
-    auto result = evaluate(*engine, *tokens, int(*window), int(*batch));
+    auto result = engine::evaluate(*engine, *tokens, int(*window), int(*batch));
     if (!result) {
       std::fprintf(stderr, "tq perplexity: %s: %s\n", backend.c_str(), result.error().message().c_str());
       return 1;
     }
-    result->backend = backend + (config == "{}" ? "" : " " + config);
-    results.push_back(*result);
+    results.push_back({backend + (config == "{}" ? "" : " " + config), result->nats, result->predictions,
+                       engine->kv_bytes_per_token_per_head()});
   }
   nlohmann::json rows = nlohmann::json::array();
   const double baseline = results.back().nats / double(results.back().predictions);

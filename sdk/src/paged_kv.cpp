@@ -123,19 +123,23 @@ int32_t PagedKvManager::length(int64_t sequence_id) const {
   return it == sequences_.end() ? 0 : it->second.length;
 }
 
-HostTensor::HostTensor(int32_t dtype, int64_t d0, int64_t d1, int64_t d2)
-    : storage_(size_t(d0 * d1 * d2) * dtype_size(dtype)), descriptor_(make_versioned<atb_tensor>()) {
-  descriptor_.data = storage_.data();
-  descriptor_.dtype = dtype;
-  descriptor_.device_type = ATB_DEVICE_CPU;
-  descriptor_.ndim = 3;
-  descriptor_.shape[0] = d0;
-  descriptor_.shape[1] = d1;
-  descriptor_.shape[2] = d2;
-  descriptor_.strides[0] = d1 * d2;
-  descriptor_.strides[1] = d2;
-  descriptor_.strides[2] = 1;
+atb_tensor dense_tensor(void* data, int32_t dtype, int64_t d0, int64_t d1, int64_t d2) {
+  atb_tensor tensor = make_versioned<atb_tensor>();
+  tensor.data = data;
+  tensor.dtype = dtype;
+  tensor.device_type = ATB_DEVICE_CPU;
+  tensor.ndim = 3;
+  tensor.shape[0] = d0;
+  tensor.shape[1] = d1;
+  tensor.shape[2] = d2;
+  tensor.strides[0] = d1 * d2;
+  tensor.strides[1] = d2;
+  tensor.strides[2] = 1;
+  return tensor;
 }
+
+HostTensor::HostTensor(int32_t dtype, int64_t d0, int64_t d1, int64_t d2)
+    : storage_(size_t(d0 * d1 * d2) * dtype_size(dtype)), descriptor_(dense_tensor(storage_.data(), dtype, d0, d1, d2)) {}
 
 int64_t HostTensor::index(int64_t i, int64_t j, int64_t k) const {
   return i * descriptor_.strides[0] + j * descriptor_.strides[1] + k;

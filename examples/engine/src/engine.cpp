@@ -4,25 +4,6 @@
 #include <algorithm>
 
 namespace atb::engine {
-namespace {
-
-atb_tensor view(float* data, int64_t tokens, int64_t heads, int64_t head_size) {
-  atb_tensor t{};
-  t.struct_size = sizeof(t);
-  t.data = data;
-  t.dtype = ATB_DTYPE_F32;
-  t.device_type = ATB_DEVICE_CPU;
-  t.ndim = 3;
-  t.shape[0] = tokens;
-  t.shape[1] = heads;
-  t.shape[2] = head_size;
-  t.strides[0] = heads * head_size;
-  t.strides[1] = head_size;
-  t.strides[2] = 1;
-  return t;
-}
-
-}  // namespace
 
 Expected<Engine> Engine::create(Checkpoint checkpoint, const host::Plugin& plugin, const std::string& config,
                                 uint64_t kv_memory, int threads) {
@@ -109,8 +90,10 @@ Expected<std::vector<float>> Engine::forward(const std::vector<SequenceInput>& i
       rope(q.data() + size_t(t) * D, c.n_heads, hd, cos_row, sin_row);
       rope(k.data() + size_t(t) * KV, c.n_kv_heads, hd, cos_row, sin_row);
     }
-    const atb_tensor tq = view(q.data(), T, c.n_heads, hd), tk = view(k.data(), T, c.n_kv_heads, hd),
-                     tv = view(v.data(), T, c.n_kv_heads, hd), to = view(attention.data(), T, c.n_heads, hd);
+    const atb_tensor tq = host::dense_tensor(q.data(), ATB_DTYPE_F32, T, c.n_heads, hd),
+                     tk = host::dense_tensor(k.data(), ATB_DTYPE_F32, T, c.n_kv_heads, hd),
+                     tv = host::dense_tensor(v.data(), ATB_DTYPE_F32, T, c.n_kv_heads, hd),
+                     to = host::dense_tensor(attention.data(), ATB_DTYPE_F32, T, c.n_heads, hd);
     ATB_RETURN_IF_ERROR(layers_[L].forward(host::make_forward_args(pools_[L], *batch, &tq, &tk, &tv, &to)));
     matmul(attention.data(), w.wo.data() + L * D * D, delta.data(), T, D, D, threads_);
     for (size_t i = 0; i < x.size(); ++i) x[i] += delta[i];

@@ -93,6 +93,9 @@ class PagedKvManager {
   std::map<int64_t, Sequence> sequences_;
 };
 
+// The ABI descriptor of a contiguous CPU tensor [d0, d1, d2] the caller owns.
+atb_tensor dense_tensor(void* data, int32_t dtype, int64_t d0, int64_t d1, int64_t d2);
+
 // A dense host tensor [d0, d1, d2] in f32/f16/bf16, contiguous, with its ABI descriptor.
 class HostTensor {
  public:

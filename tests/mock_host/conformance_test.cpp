@@ -6,6 +6,7 @@
 #include <atb/host/registry.hpp>
 #include <atb/mock_host/conformance.hpp>
 
+#include <ostream>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -18,6 +19,8 @@ struct Case {
   std::filesystem::path path;
   std::string check;
 };
+
+void PrintTo(const Case& c, std::ostream* out) { *out << c.backend << " / " << c.check; }
 
 std::vector<Case> shipped_cases() {
   std::vector<Case> cases;

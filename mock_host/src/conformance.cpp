@@ -4,7 +4,7 @@
 #include <utility>
 
 #include "checks.hpp"
-#include "isolation.hpp"
+#include <atb/mock_host/isolation.hpp>
 
 namespace atb::mock_host {
 namespace {

@@ -1,4 +1,4 @@
-#include "isolation.hpp"
+#include <atb/mock_host/isolation.hpp>
 
 #include <sys/wait.h>
 #include <unistd.h>

@@ -5,6 +5,9 @@
 
 #include <atb/host/registry.hpp>
 #include <atb/mock_host/conformance.hpp>
+#include <atb/mock_host/isolation.hpp>
+
+#include <cstdlib>
 
 #include <ostream>
 #include <string>
@@ -71,10 +74,17 @@ TEST(BrokenPlugins, AThrowingPluginFailsTheExceptionCheck) {
                 "threw an exception across the ABI");
 }
 
-TEST(Isolation, AnAbortInACheckFailsItInsteadOfTheHost) {
-  // The isolation layer itself: a body that aborts is reported, and the test process survives.
-  const CheckResult aborted = run_check("no_such_check", ATB_TEST_REGISTRY_DIR "/throwing.so", {});
+TEST(Isolation, AnAbortOrExitInACheckFailsItInsteadOfTheHost) {
+  const CheckResult aborted = run_isolated("aborts", []() -> CheckResult { std::abort(); });
   EXPECT_FALSE(aborted.passed);
+  EXPECT_NE(aborted.message.find("signal"), std::string::npos) << aborted.message;
+  const CheckResult exited = run_isolated("exits", []() -> CheckResult { std::exit(3); });
+  EXPECT_FALSE(exited.passed);
+  EXPECT_NE(exited.message.find("exit"), std::string::npos) << exited.message;
+  const CheckResult fine = run_isolated("passes", [] { return CheckResult{"passes", true, "all good"}; });
+  EXPECT_TRUE(fine.passed);
+  EXPECT_EQ(fine.message, "all good");
+  EXPECT_FALSE(run_check("no_such_check", ATB_TEST_REGISTRY_DIR "/throwing.so", {}).passed);
 }
 
 }  // namespace

@@ -169,6 +169,44 @@ TEST(TurboquantAttention, UncompressedLayersMatchTheReferenceBitForBit) {
   expect_bit_identical(shape, R"({"cache_dtype": "f16"})", shape.layer_spec(), R"({"k_quant": "f16", "v_quant": "f16"})", seed);
 }
 
+// A layer sharing layer 1's cache decodes it with layer 1's rotations and formats, even where its own
+// index would pick others (layer-adaptive precision).
+TEST(TurboquantAttention, KvSharingLayersDecodeTheTargetLayersCache) {
+  const uint64_t seed = test_seed();
+  LayerShape shape;
+  shape.num_query_heads = 4;
+  shape.num_kv_heads = 2;
+  shape.head_size_k = shape.head_size_v = 64;
+  for (const bool target_uncompressed : {false, true}) {
+    const std::string config = std::string(R"({"k_quant": "tq4", "v_quant": "q3_0", "uncompressed_first_layers": )") +
+                               (target_uncompressed ? "2" : "0") + "}";
+    SCOPED_TRACE(config);
+    auto owner = create_backend("turboquant", shape.layer_spec(1, 4), config);
+    atb_layer_spec shared_spec = shape.layer_spec(3, 4);
+    shared_spec.kv_shared_with_layer = 1;
+    auto sharer = create_backend("turboquant", shared_spec, config);
+    ASSERT_TRUE(owner && sharer);
+    EXPECT_EQ(sharer->kv_cache_spec()->writes_kv, 0);
+    EXPECT_EQ(sharer->kv_cache_spec()->page_bytes, owner->kv_cache_spec()->page_bytes);
+    Scenario scenario(shape, *owner, 64, seed);
+    DecodedCache decoded(shape, "tq4", "q3_0", 1, 0);
+    if (!target_uncompressed) scenario.set_stored_row(decoded.stored_row());
+    auto written = scenario.step({{0, 150}});
+    ASSERT_TRUE(written);
+    host::HostTensor query(shape.dtype, 150, shape.num_query_heads, shape.head_size_k);
+    host::HostTensor output(shape.dtype, 150, shape.num_query_heads, shape.head_size_v);
+    std::mt19937_64 rng(seed + 1);
+    std::normal_distribution<float> normal;
+    for (int t = 0; t < 150; ++t)
+      for (int h = 0; h < shape.num_query_heads; ++h)
+        for (int d = 0; d < shape.head_size_k; ++d) query.set(t, h, d, normal(rng));
+    ASSERT_TRUE(sharer->forward(
+        host::make_forward_args(scenario.pool(), written->batch, query.descriptor(), nullptr, nullptr, output.descriptor())));
+    StepOutput shared{written->batch, std::move(query), std::move(output)};
+    expect_matches_decoded(scenario, shared, "KV-sharing layer");
+  }
+}
+
 TEST(TurboquantAttention, TensorParallelShardsMatchTheWholeBitForBit) {
   // 8 KV heads (32 query heads) in one backend, and split over two backends holding global KV heads
   // 0-3 and 4-7: each shard rotates its heads as the whole does, so outputs are identical.

@@ -293,7 +293,7 @@ int bench_command(int argc, const char* const* argv) {
     for (const auto& result : step_results) {
       if (result.kind != kind || !seconds.count(result.name)) continue;
       if (!header) {
-        std::printf(is_encode ? "\n%-44s %12s %14s %8s\n" : "\n%-44s %12s %14s %8s\n",
+        std::printf("\n%-44s %12s %14s %8s\n",
                     is_encode ? "encode (write-only step, 1 thread)" : "prefill (chunk onto cached context)",
                     is_encode ? "us/token" : "ms/chunk", is_encode ? "tokens" : "chunk@context", "vs ref");
         header = true;

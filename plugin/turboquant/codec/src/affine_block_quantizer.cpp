@@ -30,26 +30,24 @@ class AffineBlockQuantizer final : public Quantizer {
     for (int block = 0; block < layout.blocks; ++block) {
       const int begin = block * layout.block_size;
       const int end = std::min(layout.head_size, begin + layout.block_size);
-      float low_value, high_value;
+      float low, high;
       if (simd_enabled()) {
-        avx2::min_max(x + begin, end - begin, low_value, high_value);
+        avx2::min_max(x + begin, end - begin, low, high);
       } else {
         const auto [low_at, high_at] = std::minmax_element(x + begin, x + end);
-        low_value = *low_at;
-        high_value = *high_at;
+        low = *low_at;
+        high = *high_at;
       }
-      low_value += 0.0f;  // -0 becomes +0 on both paths, whichever zero each found first
-      high_value += 0.0f;
-      const float* low = &low_value;
-      const float* high = &high_value;
+      low += 0.0f;  // -0 becomes +0 on both paths, whichever zero each found first
+      high += 0.0f;
       uint16_t zero_bits, scale_bits;
       if (is_signed) {
-        zero_bits = f16_nearest_finite(0.5f * (*low + *high));
+        zero_bits = f16_nearest_finite(0.5f * (low + high));
         const float zero = atb::f16_to_f32(zero_bits);
-        scale_bits = f16_at_least(std::max(*high - zero, zero - *low) / float(top));
+        scale_bits = f16_at_least(std::max(high - zero, zero - low) / float(top));
       } else {
-        zero_bits = f16_at_most(*low);
-        scale_bits = f16_at_least((*high - atb::f16_to_f32(zero_bits)) / float(top));
+        zero_bits = f16_at_most(low);
+        scale_bits = f16_at_least((high - atb::f16_to_f32(zero_bits)) / float(top));
       }
       const float zero = atb::f16_to_f32(zero_bits), scale = atb::f16_to_f32(scale_bits);
       const float inverse = scale > 0 ? 1.0f / scale : 0.0f;

@@ -33,16 +33,26 @@ inline __m256i unpack8(const uint8_t* codes, int k, bool may_overread = false) {
     std::memcpy(&word, at, 8);
     return _mm256_cvtepu8_epi32(_mm_cvtsi64_si128(word));
   } else if constexpr (Bits <= 4) {
-    uint32_t word = 0;
-    if (may_overread) std::memcpy(&word, at, 4);
-    else std::memcpy(&word, at, Bits);
+    // A broadcast straight from memory is a load, not two vector operations.
+    __m256i all;
+    if (may_overread) {
+      all = _mm256_castps_si256(_mm256_broadcast_ss(reinterpret_cast<const float*>(at)));
+    } else {
+      uint32_t word = 0;
+      std::memcpy(&word, at, Bits);
+      all = _mm256_set1_epi32(int(word));
+    }
     const __m256i shifts = _mm256_setr_epi32(0, Bits, 2 * Bits, 3 * Bits, 4 * Bits, 5 * Bits, 6 * Bits, 7 * Bits);
-    return _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(int(word)), shifts), _mm256_set1_epi32((1 << Bits) - 1));
+    return _mm256_and_si256(_mm256_srlv_epi32(all, shifts), _mm256_set1_epi32((1 << Bits) - 1));
   } else {
-    uint64_t word = 0;
-    if (may_overread) std::memcpy(&word, at, 8);
-    else std::memcpy(&word, at, Bits);
-    const __m256i all = _mm256_set1_epi64x(int64_t(word));
+    __m256i all;
+    if (may_overread) {
+      all = _mm256_castpd_si256(_mm256_broadcast_sd(reinterpret_cast<const double*>(at)));
+    } else {
+      uint64_t word = 0;
+      std::memcpy(&word, at, Bits);
+      all = _mm256_set1_epi64x(int64_t(word));
+    }
     const __m256i low = _mm256_srlv_epi64(all, _mm256_setr_epi64x(0, Bits, 2 * Bits, 3 * Bits));
     const __m256i high = _mm256_srlv_epi64(all, _mm256_setr_epi64x(4 * Bits, 5 * Bits, 6 * Bits, 7 * Bits));
     // Lanes (0,4,1,5,2,6,3,7) in the low dwords, then back in order.
@@ -73,6 +83,7 @@ class Decoder {
   int blocks() const { return layout_.blocks; }
   int groups_per_block() const { return layout_.block_size / 8; }
   float block_scale(const uint8_t* row, int block) const { return load_half(row + layout_.scales_offset + 2 * size_t(block)); }
+  size_t scales_offset() const { return layout_.scales_offset; }
   // Whether group k's codes can be read with one whole-word load without leaving the row.
   bool may_overread(int k) const {
     return layout_.codes_offset + size_t(Bits) * size_t(k) + (Bits <= 4 ? 4 : 8) <= layout_.row_bytes;
@@ -134,11 +145,20 @@ class Decoder {
   __m256 low_ = _mm256_setzero_ps(), high_ = _mm256_setzero_ps();
 };
 
-inline float horizontal_sum(__m256 v) {
-  __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
-  sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
-  return _mm_cvtss_f32(sum);
+// out[i] = the sum of v[i]'s lanes for i < Count: eight at a time by a tree of horizontal adds, which
+// costs about one operation per vector instead of five for a reduction each.
+template <int Count>
+inline void horizontal_sums(const __m256 (&v)[Count], float* out) {
+  for (int base = 0; base < Count; base += 8) {
+    __m256 x[8];
+    for (int i = 0; i < 8; ++i) x[i] = base + i < Count ? v[base + i] : _mm256_setzero_ps();
+    const __m256 low = _mm256_hadd_ps(_mm256_hadd_ps(x[0], x[1]), _mm256_hadd_ps(x[2], x[3]));
+    const __m256 high = _mm256_hadd_ps(_mm256_hadd_ps(x[4], x[5]), _mm256_hadd_ps(x[6], x[7]));
+    const __m256 sums = _mm256_add_ps(_mm256_permute2f128_ps(low, high, 0x20), _mm256_permute2f128_ps(low, high, 0x31));
+    float lanes[8];
+    _mm256_storeu_ps(lanes, sums);
+    std::copy_n(lanes, std::min(8, Count - base), out + base);
+  }
 }
 
 // GN query heads (a template argument, so their accumulators stay in registers) against every row,
@@ -161,9 +181,11 @@ inline void score_rows(const D& decoder, const uint8_t* first_row, int n, const 
         for (int r = 0; r < Rows; ++r) acc[r][g] = _mm256_fmadd_ps(q, x[r], acc[r][g]);
       }
     }
+    float sums[Rows * GN];
+    horizontal_sums(reinterpret_cast<const __m256(&)[Rows * GN]>(acc), sums);
     for (int r = 0; r < Rows; ++r) {
       const float scale = decoder.block_scale(first_row + size_t(r) * decoder.row_bytes(), 0);
-      for (int g = 0; g < GN; ++g) scores[size_t(g) * size_t(n) + size_t(r)] = scale * horizontal_sum(acc[r][g]);
+      for (int g = 0; g < GN; ++g) scores[size_t(g) * size_t(n) + size_t(r)] = scale * sums[r * GN + g];
     }
     return;
   }
@@ -181,8 +203,10 @@ inline void score_rows(const D& decoder, const uint8_t* first_row, int n, const 
       }
     }
   }
+  float sums[Rows * GN];
+  horizontal_sums(reinterpret_cast<const __m256(&)[Rows * GN]>(acc), sums);
   for (int r = 0; r < Rows; ++r)
-    for (int g = 0; g < GN; ++g) scores[size_t(g) * size_t(n) + size_t(r)] = horizontal_sum(acc[r][g]);
+    for (int g = 0; g < GN; ++g) scores[size_t(g) * size_t(n) + size_t(r)] = sums[r * GN + g];
 }
 
 template <class D, int GN>
@@ -192,11 +216,18 @@ void score_heads(const D& decoder, const uint8_t* rows, int n, const float* quer
   if (j < n) score_rows<D, GN, 1>(decoder, rows + size_t(j) * decoder.row_bytes(), n, queries, stride, scores + j);
 }
 
-// acc[g] += sum_j p[g][j] * scale_b(row j) * centroids(row j): the scales are folded into the
-// weights first (w[b][g][j]); then two groups of 8 coordinates at a time, so each broadcast weight
-// serves both and the two groups' FMA chains interleave.
+// Where the folded weights p[g][j] * scale_b(row j) lie: weights[(j * heads + g) * blocks + b], so one
+// row's weights for every head and block are written together with a few vector operations.
+struct WeightLayout {
+  int heads, blocks;
+  size_t at(int j, int g) const { return (size_t(j) * size_t(heads) + size_t(g)) * size_t(blocks); }
+};
+
+// acc[g] += sum_j p[g][j] * scale_b(row j) * centroids(row j), with the scales folded into the
+// weights first; two groups of 8 coordinates at a time, so each broadcast weight serves both and the
+// two groups' FMA chains interleave.  `w` points at head 0, block b of row 0.
 template <class D, int GN, int Groups>
-inline void accumulate_groups(const D& decoder, const uint8_t* rows, int n, const float* w, float* acc, int acc_stride,
+inline void accumulate_groups(const D& decoder, const uint8_t* rows, int n, const float* w, WeightLayout layout, float* acc, int acc_stride,
                               int k) {
   bool overread[Groups];
   __m256 sum[Groups][GN];
@@ -209,7 +240,7 @@ inline void accumulate_groups(const D& decoder, const uint8_t* rows, int n, cons
     __m256 x[Groups];
     for (int c = 0; c < Groups; ++c) x[c] = decoder.centroids(row, k + c, overread[c]);
     for (int g = 0; g < GN; ++g) {
-      const __m256 weight = _mm256_broadcast_ss(w + size_t(g) * size_t(n) + size_t(j));
+      const __m256 weight = _mm256_broadcast_ss(w + layout.at(j, g));
       for (int c = 0; c < Groups; ++c) sum[c][g] = _mm256_fmadd_ps(weight, x[c], sum[c][g]);
     }
   }
@@ -218,15 +249,15 @@ inline void accumulate_groups(const D& decoder, const uint8_t* rows, int n, cons
 }
 
 template <class D, int GN>
-void accumulate_heads(const D& decoder, const uint8_t* rows, int n, const float* weights, int weights_stride,
+void accumulate_heads(const D& decoder, const uint8_t* rows, int n, const float* weights, WeightLayout layout,
                       float* acc, int acc_stride) {
   const int groups = decoder.head_size() / 8, per_block = decoder.groups_per_block();
   for (int block = 0; block * per_block < groups; ++block) {
-    const float* w = weights + size_t(block) * size_t(weights_stride);  // [g][j] of this block
+    const float* w = weights + block;
     const int end = std::min(groups, (block + 1) * per_block);
     int k = block * per_block;
-    for (; k + 2 <= end; k += 2) accumulate_groups<D, GN, 2>(decoder, rows, n, w, acc, acc_stride, k);
-    if (k < end) accumulate_groups<D, GN, 1>(decoder, rows, n, w, acc, acc_stride, k);
+    for (; k + 2 <= end; k += 2) accumulate_groups<D, GN, 2>(decoder, rows, n, w, layout, acc, acc_stride, k);
+    if (k < end) accumulate_groups<D, GN, 1>(decoder, rows, n, w, layout, acc, acc_stride, k);
   }
 }
 
@@ -268,28 +299,37 @@ class Avx2ValueKernel final : public ValueKernel {
 
   void accumulate_chunk(const uint8_t* rows, int n, const float* probs, int probs_stride, int count, int g0,
                         float* acc) const {
-    const int d = decoder_.head_size(), blocks = decoder_.blocks();
-    // weights[b][g][j] = probs[g][j] * scale of block b of row j.
+    const int d = decoder_.head_size();
+    const WeightLayout layout{count, decoder_.blocks()};
     float weights[kMaxBlocks * 8 * kChunkRows];
-    const size_t per_block = size_t(count) * size_t(n);
-    for (int j = 0; j < n; ++j) {
-      const uint8_t* row = rows + size_t(j) * decoder_.row_bytes();
-      for (int b = 0; b < blocks; ++b) {
-        const float scale = decoder_.block_scale(row, b);
-        for (int g = 0; g < count; ++g)
-          weights[size_t(b) * per_block + size_t(g) * size_t(n) + size_t(j)] =
-              probs[size_t(g0 + g) * size_t(probs_stride) + size_t(j)] * scale;
-      }
-    }
+    for (int j = 0; j < n; ++j) fold_row_weights(rows + size_t(j) * decoder_.row_bytes(), probs + j, probs_stride, g0, weights + layout.at(j, 0), layout);
     for (int g = 0; g < count;) {
-      const float* w = weights + size_t(g) * size_t(n);
+      const float* w = weights + layout.at(0, g);
       float* out = acc + size_t(g0 + g) * size_t(d);
       const int left = count - g;
-      const int stride = int(per_block);
-      if (left >= 8) accumulate_heads<D, 8>(decoder_, rows, n, w, stride, out, d), g += 8;
-      else if (left >= 4) accumulate_heads<D, 4>(decoder_, rows, n, w, stride, out, d), g += 4;
-      else if (left >= 2) accumulate_heads<D, 2>(decoder_, rows, n, w, stride, out, d), g += 2;
-      else accumulate_heads<D, 1>(decoder_, rows, n, w, stride, out, d), g += 1;
+      if (left >= 8) accumulate_heads<D, 8>(decoder_, rows, n, w, layout, out, d), g += 8;
+      else if (left >= 4) accumulate_heads<D, 4>(decoder_, rows, n, w, layout, out, d), g += 4;
+      else if (left >= 2) accumulate_heads<D, 2>(decoder_, rows, n, w, layout, out, d), g += 2;
+      else accumulate_heads<D, 1>(decoder_, rows, n, w, layout, out, d), g += 1;
+    }
+  }
+
+  // out[g * blocks + b] = probs[(g0 + g) * probs_stride] * scale of block b of `row`, for every head of
+  // the run: four blocks' fp16 scales converted at once where the row has whole fours of them.
+  void fold_row_weights(const uint8_t* row, const float* probs, int probs_stride, int g0, float* out,
+                        WeightLayout layout) const {
+    int b = 0;
+    for (; b + 4 <= layout.blocks; b += 4) {
+      const __m128i halves = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + decoder_.scales_offset() + 2 * size_t(b)));
+      const __m128 scales = _mm_cvtph_ps(halves);
+      for (int g = 0; g < layout.heads; ++g)
+        _mm_storeu_ps(out + size_t(g) * size_t(layout.blocks) + size_t(b),
+                      _mm_mul_ps(_mm_set1_ps(probs[size_t(g0 + g) * size_t(probs_stride)]), scales));
+    }
+    for (; b < layout.blocks; ++b) {
+      const float scale = decoder_.block_scale(row, b);
+      for (int g = 0; g < layout.heads; ++g)
+        out[size_t(g) * size_t(layout.blocks) + size_t(b)] = probs[size_t(g0 + g) * size_t(probs_stride)] * scale;
     }
   }
 

@@ -1,0 +1,86 @@
+// Per-row cost of the turboquant plugin's kernels over encoded rows, AVX2 against the scalar oracle in
+// the same run: one GQA group (4 query heads), head size 128, a page tile of 16 rows that stays in L1,
+// so these are the compute costs that decode attention pays per cached token and KV head.
+//
+//   build/release/bin/code-kernels-bench [--benchmark_filter=...]
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <string>
+#include <vector>
+
+#include "avx2_code_kernels.hpp"
+#include "scalar_code_kernels.hpp"
+
+namespace atb::turboquant {
+namespace {
+
+constexpr int kHeadSize = 128;
+constexpr int kGroup = 4;
+constexpr int kTileRows = 16;
+
+std::unique_ptr<tq::Quantizer> quantizer_for(const std::string& name, tq::Role role) {
+  return std::move(*tq::make_quantizer(*tq::find_format(role, name), kHeadSize));
+}
+
+std::vector<uint8_t> encoded_tile(const tq::Quantizer& quantizer) {
+  std::mt19937_64 rng(7);
+  std::normal_distribution<float> normal;
+  std::vector<uint8_t> rows(quantizer.row_bytes() * kTileRows);
+  std::vector<float> x(kHeadSize);
+  for (int j = 0; j < kTileRows; ++j) {
+    for (float& v : x) v = normal(rng);
+    quantizer.encode(x.data(), rows.data() + size_t(j) * quantizer.row_bytes());
+  }
+  return rows;
+}
+
+void score(benchmark::State& state, const std::string& format, bool avx2) {
+  const auto quantizer = quantizer_for(format, tq::Role::key);
+  const auto kernel = avx2 ? make_avx2_key_kernel(*quantizer) : make_scalar_key_kernel(*quantizer);
+  if (!kernel) return state.SkipWithError(("no kernel for " + format).c_str());
+  const std::vector<uint8_t> rows = encoded_tile(*quantizer);
+  const int stride = kHeadSize + kernel->extra_floats();
+  std::vector<float> queries(size_t(kGroup) * stride, 0.25f), scores(size_t(kGroup) * kTileRows);
+  for (int g = 0; g < kGroup; ++g) kernel->prepare(queries.data() + size_t(g) * stride);
+  for (auto _ : state) {
+    kernel->score(rows.data(), kTileRows, queries.data(), kGroup, stride, scores.data());
+    benchmark::DoNotOptimize(scores.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["ns/row"] = benchmark::Counter(double(state.iterations()) * kTileRows,
+                                                benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+void accumulate(benchmark::State& state, const std::string& format, bool avx2) {
+  const auto quantizer = quantizer_for(format, tq::Role::value);
+  const auto kernel = avx2 ? make_avx2_value_kernel(*quantizer) : make_scalar_value_kernel(*quantizer);
+  if (!kernel) return state.SkipWithError(("no kernel for " + format).c_str());
+  const std::vector<uint8_t> rows = encoded_tile(*quantizer);
+  std::vector<float> probs(size_t(kGroup) * kTileRows, 0.01f), acc(size_t(kGroup) * kHeadSize);
+  for (auto _ : state) {
+    kernel->accumulate(rows.data(), kTileRows, probs.data(), kGroup, acc.data());
+    benchmark::DoNotOptimize(acc.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["ns/row"] = benchmark::Counter(double(state.iterations()) * kTileRows,
+                                                benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+}
+
+int register_all() {
+  for (const char* format : {"q8_0", "q4_0", "uint2", "tq4", "tq3"})
+    for (bool avx2 : {false, true})
+      benchmark::RegisterBenchmark((std::string("score/") + format + (avx2 ? "/avx2" : "/scalar")).c_str(),
+                                   [=](benchmark::State& state) { score(state, format, avx2); });
+  for (const char* format : {"q3_0", "q4_0", "tq3", "tq4"})
+    for (bool avx2 : {false, true})
+      benchmark::RegisterBenchmark((std::string("accumulate/") + format + (avx2 ? "/avx2" : "/scalar")).c_str(),
+                                   [=](benchmark::State& state) { accumulate(state, format, avx2); });
+  return 0;
+}
+const int registered = register_all();
+
+}  // namespace
+}  // namespace atb::turboquant
+
+BENCHMARK_MAIN();

@@ -9,6 +9,9 @@
 #include <string>
 #include <vector>
 
+#include <tq/rotation.hpp>
+#include <tq/simd.hpp>
+
 #include "avx2_code_kernels.hpp"
 #include "scalar_code_kernels.hpp"
 
@@ -67,7 +70,36 @@ void accumulate(benchmark::State& state, const std::string& format, bool avx2) {
                                                 benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
+// One row's encode as the backend writes it: rotate (for rotated formats), then quantize and pack.
+void encode(benchmark::State& state, const std::string& format, tq::Role role, bool avx2) {
+  const auto quantizer = quantizer_for(format, role);
+  const tq::Rotation rotation(kHeadSize, 1, 0, 0);
+  std::unique_ptr<tq::ScopedScalarCodec> scalar = avx2 ? nullptr : std::make_unique<tq::ScopedScalarCodec>();
+  std::mt19937_64 rng(11);
+  std::normal_distribution<float> normal;
+  constexpr int kInputs = 64;
+  std::vector<float> inputs(size_t(kInputs) * kHeadSize), x(kHeadSize);
+  for (float& v : inputs) v = normal(rng);
+  std::vector<uint8_t> row(quantizer->row_bytes());
+  int i = 0;
+  for (auto _ : state) {
+    std::copy_n(inputs.data() + size_t(i++ % kInputs) * kHeadSize, kHeadSize, x.data());
+    if (tq::is_rotated(quantizer->format())) rotation.rotate(x.data());
+    quantizer->encode(x.data(), row.data());
+    benchmark::DoNotOptimize(row.data());
+    benchmark::ClobberMemory();
+  }
+}
+
 int register_all() {
+  for (const char* format : {"q8_0", "q4_0", "tq4"})
+    for (bool avx2 : {false, true})
+      benchmark::RegisterBenchmark((std::string("encode/K/") + format + (avx2 ? "/avx2" : "/scalar")).c_str(),
+                                   [=](benchmark::State& state) { encode(state, format, tq::Role::key, avx2); });
+  for (const char* format : {"q3_0", "tq3"})
+    for (bool avx2 : {false, true})
+      benchmark::RegisterBenchmark((std::string("encode/V/") + format + (avx2 ? "/avx2" : "/scalar")).c_str(),
+                                   [=](benchmark::State& state) { encode(state, format, tq::Role::value, avx2); });
   for (const char* format : {"q8_0", "q4_0", "uint2", "tq4", "tq3"})
     for (bool avx2 : {false, true})
       benchmark::RegisterBenchmark((std::string("score/") + format + (avx2 ? "/avx2" : "/scalar")).c_str(),

@@ -84,3 +84,19 @@ TEST(Rotation, UnsupportedSizesAreRefusedWithAMessage) {
 
 }  // namespace
 }  // namespace tq
+
+// The closed form the CUDA kernels use for the signs agrees with the rotation: R e_i = s_i H e_i / sqrt(d),
+// whose first coordinate is s_i / sqrt(d).
+TEST(Rotation, SignBitClosedFormMatchesTheRotation) {
+  for (int d : {64, 128, 256})
+    for (int head : {0, 5}) {
+      const tq::Rotation rotation(d, 1234, 3, head);
+      const uint64_t stream = tq::rotation_stream_seed(1234, 3, head, 0);
+      for (int i = 0; i < d; ++i) {
+        std::vector<float> x(size_t(d), 0.0f);
+        x[size_t(i)] = 1.0f;
+        rotation.rotate(x.data());
+        EXPECT_EQ(x[0] < 0, tq::rotation_sign_bit(stream, i)) << "d=" << d << " head=" << head << " i=" << i;
+      }
+    }
+}

@@ -245,7 +245,14 @@ typedef struct atb_tensor {
  * query token over the cached keys of its sequence, found through block_tables.
  *
  * Owner: host.  Who writes: host; the plugin writes output elements and the pages of written slots.
- * Integer arrays live on the same device as the tensors. */
+ * Integer arrays live on the same device as the tensors.
+ *
+ * CUDA (device_type 2): forward only enqueues work on the tensors' stream (never synchronises,
+ * allocates nothing, so it can be captured in a CUDA graph).  The integer arrays are then on the
+ * device and forward cannot read them: their contents are checked by the kernels, which never
+ * touch memory outside the pool, the tensors or the workspace; a token whose slot is outside the
+ * pool is not written, and a sequence whose block table names a page outside the pool gets NaN
+ * outputs (loud, never silently plausible). */
 typedef struct atb_forward_args {
   size_t struct_size;
   const atb_tensor* query;  /* [num_tokens, num_query_heads, head_size_k] */

@@ -61,6 +61,16 @@ Status check_tensor(const char* name, const atb_tensor* tensor, const int64_t (&
   return Status::ok();
 }
 
+// The host's stream: the one its tensors name (all of them live on the layer's device).
+void* stream_of(const atb_forward_args& args) {
+  for (const atb_tensor* tensor : {args.query, args.key, args.value, args.output}) {
+    if (tensor == nullptr) continue;
+    atb_tensor read = make_versioned<atb_tensor>();
+    if (read_versioned(tensor, read) && read.stream != nullptr) return read.stream;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 Expected<ForwardBatch> validate_forward(const atb_layer_spec& spec, const atb_kv_cache_spec& cache,
@@ -112,21 +122,30 @@ Expected<ForwardBatch> validate_forward(const atb_layer_spec& spec, const atb_kv
     if (args.block_tables == nullptr) return Status::invalid("forward_args.block_tables is NULL");
     if (writes && tokens > 0 && args.slot_mapping == nullptr)
       return Status::invalid("forward_args.slot_mapping is NULL");
+  }
+  if (args.block_table_stride < 1 && args.num_seqs > 0)
+    return Status::invalid("forward_args.block_table_stride = " + str(args.block_table_stride) + "; allowed: >= 1");
+  if (cache.workspace_bytes > 0 && (args.workspace == nullptr || args.workspace_bytes < cache.workspace_bytes))
+    return Status::invalid("forward_args.workspace_bytes = " + str(int64_t(args.workspace_bytes)) +
+                           (args.workspace == nullptr ? " with a NULL workspace" : "") +
+                           "; allowed: a workspace of >= " + str(int64_t(cache.workspace_bytes)) + " bytes");
+  // Device arrays cannot be read here without synchronising the host's stream: on CUDA their
+  // contents are range-checked by the kernels instead (see abi.h).
+  const bool host_arrays = spec.device_type == ATB_DEVICE_CPU;
+  if (host_arrays && (args.num_seqs > 0 || tokens > 0)) {
     if (args.query_start_loc[0] != 0)
       return Status::invalid(where("forward_args.query_start_loc", 0) + " = " + str(args.query_start_loc[0]) + "; allowed: 0");
     if (args.query_start_loc[args.num_seqs] != tokens)
       return Status::invalid(where("forward_args.query_start_loc", args.num_seqs) + " = " +
                              str(args.query_start_loc[args.num_seqs]) + "; allowed: num_tokens (" + str(tokens) + ")");
   }
-  if (args.block_table_stride < 1 && args.num_seqs > 0)
-    return Status::invalid("forward_args.block_table_stride = " + str(args.block_table_stride) + "; allowed: >= 1");
-  for (int32_t s = 0; s < args.num_seqs; ++s) {
+  for (int32_t s = 0; host_arrays && s < args.num_seqs; ++s) {
     if (args.query_start_loc[s + 1] < args.query_start_loc[s])
       return Status::invalid(where("forward_args.query_start_loc", s + 1) + " = " + str(args.query_start_loc[s + 1]) +
                              " is below entry " + str(s) + " (" + str(args.query_start_loc[s]) +
                              "); allowed: non-decreasing offsets");
   }
-  for (int32_t s = 0; s < args.num_seqs; ++s) {
+  for (int32_t s = 0; host_arrays && s < args.num_seqs; ++s) {
     const int32_t begin = args.query_start_loc[s];
     const int32_t end = args.query_start_loc[s + 1];
     const int64_t q_len = end - begin;
@@ -163,11 +182,9 @@ Expected<ForwardBatch> validate_forward(const atb_layer_spec& spec, const atb_kv
                                str(position) + " lives in slot " + str(expected));
     }
   }
-  if (cache.workspace_bytes > 0 && (args.workspace == nullptr || args.workspace_bytes < cache.workspace_bytes))
-    return Status::invalid("forward_args.workspace_bytes = " + str(int64_t(args.workspace_bytes)) +
-                           (args.workspace == nullptr ? " with a NULL workspace" : "") +
-                           "; allowed: a workspace of >= " + str(int64_t(cache.workspace_bytes)) + " bytes");
 
+  batch.device_type = spec.device_type;
+  batch.stream = stream_of(args);
   batch.pages = static_cast<std::byte*>(args.kv_pages);
   batch.num_pages = args.num_pages;
   batch.page_stride_bytes = args.page_stride_bytes;

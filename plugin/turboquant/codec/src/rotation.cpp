@@ -23,15 +23,6 @@ void hadamard(float* x, int n) {
 
 }  // namespace
 
-uint64_t rotation_stream_seed(uint64_t seed, int layer_index, int global_kv_head, int round) {
-  uint64_t state = seed;
-  uint64_t mixed = splitmix64(state);
-  state = mixed ^ (uint64_t(uint32_t(layer_index)) << 32 | uint32_t(global_kv_head));
-  mixed = splitmix64(state);
-  state = mixed ^ uint64_t(round);
-  return splitmix64(state);
-}
-
 std::string Rotation::check_dimension(int dimension) {
   if (dimension < 2 || dimension > kMaxRotationSize)
     return "head size " + std::to_string(dimension) + " cannot be rotated; allowed: 2 .. " +

@@ -9,6 +9,8 @@
 // permutation mixes coordinates across blocks.
 #pragma once
 
+#include <tq/rotation_seed.hpp>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -47,9 +49,5 @@ class Rotation {
   std::vector<int> blocks_;  // power-of-two block sizes summing to dimension_, largest first
   std::vector<Round> rounds_;
 };
-
-// The signs' random stream: SplitMix64 over (seed, layer, head, round); documented so other
-// implementations can reproduce the rotation.
-uint64_t rotation_stream_seed(uint64_t seed, int layer_index, int global_kv_head, int round);
 
 }  // namespace tq

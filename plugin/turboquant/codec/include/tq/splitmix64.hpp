@@ -6,7 +6,14 @@
 
 namespace tq {
 
-inline uint64_t splitmix64(uint64_t& state) {
+#if defined(__CUDACC__)
+#define TQ_HOST_DEVICE __host__ __device__
+#else
+#define TQ_HOST_DEVICE
+#endif
+
+// Also compiled for the device: the CUDA kernels derive the same rotation signs.
+TQ_HOST_DEVICE inline uint64_t splitmix64(uint64_t& state) {
   uint64_t z = (state += 0x9e3779b97f4a7c15ull);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;

@@ -1,5 +1,5 @@
-// A forward call after validation: every pointer checked, every index range-checked, so kernels
-// can trust it.  Built only by validate_forward() (plugin_definition.cpp).
+// A forward call after validation: every pointer checked and, for host (CPU) arrays, every index
+// range-checked, so kernels can trust it.  Device arrays are range-checked by the device kernels.  Built only by validate_forward() (plugin_definition.cpp).
 #pragma once
 
 #include <atb/abi.h>
@@ -41,6 +41,8 @@ struct ForwardBatch {
   void* workspace = nullptr;
   uint64_t workspace_bytes = 0;
   bool write_kv_only = false;  // ATB_FORWARD_WRITE_KV_ONLY: query/output are not to be touched
+  int32_t device_type = ATB_DEVICE_CPU;  // where every pointer above lives
+  void* stream = nullptr;                // cudaStream_t to enqueue on (CUDA); NULL: the default stream
 
   std::byte* page(int64_t page_id) const { return pages + page_id * static_cast<int64_t>(page_stride_bytes); }
   const int32_t* block_table(int32_t seq) const { return block_tables + int64_t(seq) * block_table_stride; }

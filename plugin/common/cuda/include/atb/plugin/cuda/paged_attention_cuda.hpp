@@ -1,0 +1,80 @@
+// The CUDA path shared by the plugins: paged attention over rows that a RowCodec describes (plain
+// f32/f16/bf16 rows for `reference`, packed codes for `turboquant`), split over the context with a
+// merge of partial softmax states.  Everything here only enqueues work on the caller's stream:
+// nothing is allocated and nothing synchronises, so a forward can be captured in a CUDA graph.
+//
+// Plain host types only, so the plugins' C++ sources can fill them; the kernels live in
+// paged_attention_cuda.cu.
+#pragma once
+
+#include <atb/status.hpp>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace atb::plugin::cuda {
+
+// How one K or V row of head_size coordinates is stored.
+enum RowKind : int32_t {
+  kPlainF32 = 0,
+  kPlainF16 = 1,
+  kPlainBf16 = 2,
+  kAffineUnsigned = 3,  // x = zero + scale * code, fp16 (scale, zero) per block
+  kAffineSigned = 4,    // the same with two's-complement 8-bit codes
+  kCodebook = 5,        // x = scale * table[code], one fp16 scale per block
+};
+
+struct RowCodec {
+  int32_t kind = kPlainF32;
+  int32_t bits = 0;           // bits per packed code, LSB first
+  int32_t block_size = 0;     // coordinates per scale
+  int32_t codes_offset = 0;   // bytes into the row
+  int32_t scales_offset = 0;  // bytes into the row
+  int32_t rotated = 0;        // rows hold R x with R = H S / sqrt(d) (seeded signs S, Hadamard H)
+  uint64_t rotation_seed = 0;
+  int32_t layer_index = 0;
+  float table[256] = {};      // centroids (kCodebook); their boundaries (encode) follow
+  float boundaries[255] = {};
+  int32_t table_size = 0;
+};
+
+struct AttentionParams {
+  const void* query = nullptr;  // [tokens, query heads, head_size], io_dtype
+  int64_t query_token_stride = 0, query_head_stride = 0;
+  void* output = nullptr;       // [tokens, query heads, head_size], io_dtype
+  int64_t output_token_stride = 0, output_head_stride = 0;
+  int32_t io_dtype = 0;         // atb_dtype
+  const uint8_t* pages = nullptr;
+  uint64_t page_stride = 0;
+  int64_t num_pages = 0;
+  const int32_t* query_start_loc = nullptr;
+  const int32_t* seq_lens = nullptr;
+  const int32_t* block_tables = nullptr;
+  int32_t block_table_stride = 0;
+  int32_t num_seqs = 0, num_tokens = 0;
+  int32_t num_query_heads = 0, num_kv_heads = 0, first_global_kv_head = 0;
+  int32_t head_size = 0, block_size = 0;
+  int32_t sliding_window = 0;
+  float soft_cap = 0, scale = 1;
+  uint64_t k_row_bytes = 0, v_row_bytes = 0, v_region_offset = 0;
+  void* workspace = nullptr;  // partial softmax states of split contexts
+  uint64_t workspace_bytes = 0;
+};
+
+// Head sizes the CUDA kernels serve.
+bool head_size_supported(int head_size);
+
+// Attention for every query token of the batch; reads the pages only.
+Status launch_paged_attention(const AttentionParams& params, const RowCodec& key, const RowCodec& value,
+                              void* stream);
+
+// The workspace a layer asks for: partial states of up to this many tokens x query heads x splits.
+uint64_t attention_workspace_bytes(int num_query_heads, int head_size);
+
+// Whether a CUDA device can be used here (false on a machine without a driver or GPU).
+bool device_available();
+
+// Status of the last launch on this thread ("<what>: <CUDA error>" when it failed).
+Status last_launch_status(const char* what);
+
+}  // namespace atb::plugin::cuda

@@ -8,6 +8,10 @@
 
 #include "reference_backend.hpp"
 
+#if defined(ATB_HAVE_CUDA)
+#include <atb/plugin/cuda/cuda_backend.hpp>
+#endif
+
 namespace atb::reference {
 namespace {
 
@@ -22,6 +26,20 @@ int32_t dtype_from_name(const std::string& name, int32_t layer_dtype) {
   return layer_dtype;
 }
 
+#if defined(ATB_HAVE_CUDA)
+// The same pages on the device: plain rows of the cache dtype, exact attention.
+Expected<std::unique_ptr<kit::BackendImpl>> make_cuda_backend(const atb_layer_spec& spec, const ReferenceConfig& config,
+                                                             const atb_kv_cache_spec& cache) {
+  ATB_RETURN_IF_ERROR(plugin::cuda::check_cuda_layer(spec));
+  plugin::cuda::RowCodec rows;
+  rows.kind = config.cache_dtype == ATB_DTYPE_F32   ? plugin::cuda::kPlainF32
+              : config.cache_dtype == ATB_DTYPE_F16 ? plugin::cuda::kPlainF16
+                                                    : plugin::cuda::kPlainBf16;
+  const plugin::cuda::CudaLayout layout{cache, cache.k_bytes_per_token_per_head * uint64_t(spec.block_size) * uint64_t(spec.num_kv_heads)};
+  return std::unique_ptr<kit::BackendImpl>(new plugin::cuda::CudaBackend(spec, layout, rows, rows));
+}
+#endif
+
 Expected<std::unique_ptr<kit::BackendImpl>> create(const atb_layer_spec& spec, const nlohmann::json& json) {
   kit::ConfigReader reader(json);
   int64_t threads = kit::hardware_threads();
@@ -32,7 +50,11 @@ Expected<std::unique_ptr<kit::BackendImpl>> create(const atb_layer_spec& spec, c
   ATB_RETURN_IF_ERROR(reader.read_choice("kernel", kKernels, kernel));
   ATB_RETURN_IF_ERROR(reader.reject_unknown_keys());
   const ReferenceConfig config{dtype_from_name(cache_dtype, spec.dtype), static_cast<int>(threads), kernel};
-  return std::unique_ptr<kit::BackendImpl>(new ReferenceBackend(spec, config));
+  auto backend = std::make_unique<ReferenceBackend>(spec, config);
+#if defined(ATB_HAVE_CUDA)
+  if (spec.device_type == ATB_DEVICE_CUDA) return make_cuda_backend(spec, config, backend->cache_spec());
+#endif
+  return std::unique_ptr<kit::BackendImpl>(std::move(backend));
 }
 
 }  // namespace
@@ -42,7 +64,7 @@ const kit::PluginDefinition& definition() {
       "reference",
       "0.1.0",
       "uncompressed paged KV cache (f32/f16/bf16) with exact attention: the baseline and oracle",
-      ATB_BIT(ATB_DEVICE_CPU),
+      plugin::kDeviceMask,
       ATB_BIT(ATB_DTYPE_F32) | ATB_BIT(ATB_DTYPE_F16) | ATB_BIT(ATB_DTYPE_BF16),
       plugin::kDriverCapabilities,
       kHeadSizes,

@@ -6,16 +6,80 @@
 #include "turboquant_backend.hpp"
 #include "turboquant_config.hpp"
 
+#if defined(ATB_HAVE_CUDA)
+#include <atb/plugin/cuda/cuda_backend.hpp>
+#include <tq/byte_accounting.hpp>
+
+#include <algorithm>
+#endif
+
 namespace atb::turboquant {
 namespace {
 
 // Rotated formats need multiples of 8; these are the head sizes of real models.
 constexpr std::array<uint32_t, 10> kHeadSizes = {32, 48, 64, 80, 96, 112, 128, 160, 192, 256};
 
+#if defined(ATB_HAVE_CUDA)
+// How the CUDA kernels read and write rows of one format.
+Expected<plugin::cuda::RowCodec> row_codec(const tq::Format& format, int head_size, const TurboquantConfig& config) {
+  auto made = tq::make_quantizer(format, head_size, config.rotation_seed);
+  if (!made) return made.error();
+  const tq::Quantizer& quantizer = **made;
+  const tq::RowLayout& layout = quantizer.layout();
+  plugin::cuda::RowCodec codec;
+  codec.bits = layout.code_bits;
+  codec.block_size = layout.block_size;
+  codec.codes_offset = int32_t(layout.codes_offset);
+  codec.scales_offset = int32_t(layout.scales_offset);
+  codec.rotated = tq::is_rotated(format) ? 1 : 0;
+  codec.rotation_seed = config.rotation_seed;
+  codec.layer_index = config.cache_layer;
+  switch (format.scheme) {
+    case tq::Scheme::plain:
+      codec.kind = format.plain_dtype == ATB_DTYPE_F32   ? plugin::cuda::kPlainF32
+                   : format.plain_dtype == ATB_DTYPE_F16 ? plugin::cuda::kPlainF16
+                                                         : plugin::cuda::kPlainBf16;
+      return codec;
+    case tq::Scheme::affine_block:
+      codec.kind = format.signed_codes ? plugin::cuda::kAffineSigned : plugin::cuda::kAffineUnsigned;
+      return codec;
+    case tq::Scheme::lloyd_max_block:
+    case tq::Scheme::turboquant_mse: {
+      codec.kind = plugin::cuda::kCodebook;
+      const tq::ScalarCodebook& book = *quantizer.codebook();
+      codec.table_size = int32_t(book.centroids.size());
+      std::copy(book.centroids.begin(), book.centroids.end(), codec.table);
+      std::copy(book.boundaries.begin(), book.boundaries.end(), codec.boundaries);
+      return codec;
+    }
+    default:
+      return Status::unsupported("format " + std::string(format.name) +
+                                 " on CUDA; allowed there: the affine, Lloyd-Max (q2_0..q8_0), tq1..tq8 and plain formats");
+  }
+}
+
+Expected<std::unique_ptr<kit::BackendImpl>> make_cuda_backend(const atb_layer_spec& spec, const TurboquantConfig& config,
+                                                             const atb_kv_cache_spec& cache) {
+  ATB_RETURN_IF_ERROR(plugin::cuda::check_cuda_layer(spec));
+  auto key = row_codec(config.key, spec.head_size_k, config);
+  if (!key) return key.error();
+  auto value = row_codec(config.value, spec.head_size_v, config);
+  if (!value) return value.error();
+  const tq::PageLayout pages =
+      tq::page_layout(config.key, config.value, spec.head_size_k, spec.head_size_v, spec.num_kv_heads, spec.block_size);
+  const plugin::cuda::CudaLayout layout{cache, pages.v_region_offset};
+  return std::unique_ptr<kit::BackendImpl>(new plugin::cuda::CudaBackend(spec, layout, *key, *value));
+}
+#endif
+
 Expected<std::unique_ptr<kit::BackendImpl>> create(const atb_layer_spec& spec, const nlohmann::json& json) {
   auto config = read_config(json, spec);
   if (!config) return config.error();
-  return TurboquantBackend::create(spec, *config);
+  auto backend = TurboquantBackend::create(spec, *config);
+#if defined(ATB_HAVE_CUDA)
+  if (backend && spec.device_type == ATB_DEVICE_CUDA) return make_cuda_backend(spec, *config, (*backend)->cache_spec());
+#endif
+  return backend;
 }
 
 }  // namespace
@@ -25,7 +89,7 @@ const kit::PluginDefinition& definition() {
       "turboquant",
       "0.1.0",
       "TurboQuant-compressed paged KV cache (rotated, quantised, bit-packed) with attention on the codes",
-      ATB_BIT(ATB_DEVICE_CPU),
+      plugin::kDeviceMask,
       ATB_BIT(ATB_DTYPE_F32) | ATB_BIT(ATB_DTYPE_F16) | ATB_BIT(ATB_DTYPE_BF16),
       plugin::kDriverCapabilities,
       kHeadSizes,

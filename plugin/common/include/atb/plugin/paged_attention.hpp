@@ -51,6 +51,13 @@ inline void prefetch_bytes(const std::byte* data, size_t bytes) {
   for (size_t offset = 0; offset < bytes; offset += kLine) __builtin_prefetch(data + offset);
 }
 
+// Devices the plugins serve: the CPU always, CUDA where the build has it.
+#if defined(ATB_HAVE_CUDA)
+inline constexpr uint32_t kDeviceMask = ATB_BIT(ATB_DEVICE_CPU) | ATB_BIT(ATB_DEVICE_CUDA);
+#else
+inline constexpr uint32_t kDeviceMask = ATB_BIT(ATB_DEVICE_CPU);
+#endif
+
 // What the shared driver gives every backend built on it (plugin-info capability flags).
 inline constexpr uint32_t kDriverCapabilities = ATB_CAP_PAGED_KV_CACHE | ATB_CAP_GQA | ATB_CAP_CHUNKED_PREFILL |
                                                 ATB_CAP_MIXED_BATCH | ATB_CAP_SLIDING_WINDOW |

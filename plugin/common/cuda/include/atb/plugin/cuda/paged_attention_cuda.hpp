@@ -61,6 +61,23 @@ struct AttentionParams {
   uint64_t workspace_bytes = 0;
 };
 
+struct WriteParams {
+  const void* key = nullptr;    // [tokens, KV heads, head_size], dtype
+  int64_t key_token_stride = 0, key_head_stride = 0;
+  const void* value = nullptr;  // [tokens, KV heads, head_size], dtype
+  int64_t value_token_stride = 0, value_head_stride = 0;
+  int32_t dtype = 0;
+  const int64_t* slot_mapping = nullptr;  // [tokens]; -1 (or outside the pool): not written
+  uint8_t* pages = nullptr;
+  uint64_t page_stride = 0;
+  int64_t num_pages = 0;
+  int32_t num_tokens = 0, num_kv_heads = 0, first_global_kv_head = 0, head_size = 0, block_size = 0;
+  uint64_t k_row_bytes = 0, v_row_bytes = 0, v_region_offset = 0;
+};
+
+// Writes every new token's K and V row into its slot (one launch).
+Status launch_write_kv(const WriteParams& params, const RowCodec& key, const RowCodec& value, void* stream);
+
 // Head sizes the CUDA kernels serve.
 bool head_size_supported(int head_size);
 

@@ -1,0 +1,80 @@
+#include <atb/plugin/cuda/cuda_backend.hpp>
+
+#include <string>
+
+namespace atb::plugin::cuda {
+
+CudaBackend::CudaBackend(const atb_layer_spec& spec, const CudaLayout& layout, const RowCodec& key, const RowCodec& value)
+    : spec_(spec), layout_(layout), key_(std::make_unique<RowCodec>(key)), value_(std::make_unique<RowCodec>(value)) {
+  layout_.cache.workspace_bytes = attention_workspace_bytes(spec.num_query_heads, spec.head_size_v);
+}
+
+Status CudaBackend::forward(const kit::ForwardBatch& batch) {
+  const atb_kv_cache_spec& cache = layout_.cache;
+  if (spec_.kv_shared_with_layer < 0) {
+    WriteParams write;
+    write.key = batch.key.data;
+    write.key_token_stride = batch.key.strides[0];
+    write.key_head_stride = batch.key.strides[1];
+    write.value = batch.value.data;
+    write.value_token_stride = batch.value.strides[0];
+    write.value_head_stride = batch.value.strides[1];
+    write.dtype = batch.key.dtype;
+    write.slot_mapping = batch.slot_mapping;
+    write.pages = reinterpret_cast<uint8_t*>(batch.pages);
+    write.page_stride = batch.page_stride_bytes;
+    write.num_pages = batch.num_pages;
+    write.num_tokens = batch.num_tokens;
+    write.num_kv_heads = spec_.num_kv_heads;
+    write.first_global_kv_head = spec_.first_global_kv_head;
+    write.head_size = spec_.head_size_k;
+    write.block_size = spec_.block_size;
+    write.k_row_bytes = cache.k_bytes_per_token_per_head;
+    write.v_row_bytes = cache.v_bytes_per_token_per_head;
+    write.v_region_offset = layout_.v_region_offset;
+    ATB_RETURN_IF_ERROR(launch_write_kv(write, *key_, *value_, batch.stream));
+  }
+  if (batch.write_kv_only) return Status::ok();
+  AttentionParams p;
+  p.query = batch.query.data;
+  p.query_token_stride = batch.query.strides[0];
+  p.query_head_stride = batch.query.strides[1];
+  p.output = batch.output.data;
+  p.output_token_stride = batch.output.strides[0];
+  p.output_head_stride = batch.output.strides[1];
+  p.io_dtype = batch.query.dtype;
+  p.pages = reinterpret_cast<const uint8_t*>(batch.pages);
+  p.page_stride = batch.page_stride_bytes;
+  p.num_pages = batch.num_pages;
+  p.query_start_loc = batch.query_start_loc;
+  p.seq_lens = batch.seq_lens;
+  p.block_tables = batch.block_tables;
+  p.block_table_stride = batch.block_table_stride;
+  p.num_seqs = batch.num_seqs;
+  p.num_tokens = batch.num_tokens;
+  p.num_query_heads = spec_.num_query_heads;
+  p.num_kv_heads = spec_.num_kv_heads;
+  p.first_global_kv_head = spec_.first_global_kv_head;
+  p.head_size = spec_.head_size_v;
+  p.block_size = spec_.block_size;
+  p.sliding_window = spec_.sliding_window;
+  p.soft_cap = spec_.logits_soft_cap;
+  p.scale = spec_.scale;
+  p.k_row_bytes = cache.k_bytes_per_token_per_head;
+  p.v_row_bytes = cache.v_bytes_per_token_per_head;
+  p.v_region_offset = layout_.v_region_offset;
+  p.workspace = batch.workspace;
+  p.workspace_bytes = batch.workspace_bytes;
+  return launch_paged_attention(p, *key_, *value_, batch.stream);
+}
+
+Status check_cuda_layer(const atb_layer_spec& spec) {
+  if (!device_available())
+    return Status::unsupported("layer_spec.device_type = 2 (CUDA): no CUDA device is usable on this machine");
+  if (spec.head_size_k != spec.head_size_v || !head_size_supported(spec.head_size_k))
+    return Status::unsupported("layer_spec.head_size_k = " + std::to_string(spec.head_size_k) + ", head_size_v = " +
+                               std::to_string(spec.head_size_v) + " on CUDA; allowed: equal, and 64, 128 or 256");
+  return Status::ok();
+}
+
+}  // namespace atb::plugin::cuda

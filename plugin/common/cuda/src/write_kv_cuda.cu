@@ -1,0 +1,248 @@
+// Writing new tokens' K and V rows into their page slots on CUDA, in one launch per layer: one warp
+// per row rotates (when the codec is rotated), quantizes and packs it exactly as the codec's scalar
+// reference does (same operations in the same order, no fused multiply-adds it does not use), so a
+// GPU-written page matches a CPU-written one.
+#include <atb/abi.h>
+#include <atb/plugin/cuda/paged_attention_cuda.hpp>
+#include <tq/rotation_seed.hpp>
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+namespace atb::plugin::cuda {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kMaxHead = 256;
+constexpr int kRefinements = 2;  // as tq::fit_scaled_codes
+
+struct Codecs {
+  RowCodec key, value;
+};
+
+__device__ inline float load_element(const void* base, int64_t index, int32_t dtype) {
+  if (dtype == ATB_DTYPE_F32) return static_cast<const float*>(base)[index];
+  if (dtype == ATB_DTYPE_F16) return __half2float(static_cast<const __half*>(base)[index]);
+  return __bfloat162float(static_cast<const __nv_bfloat16*>(base)[index]);
+}
+
+__device__ inline void store_half_bits(uint8_t* at, unsigned short bits) {
+  at[0] = uint8_t(bits & 0xff);
+  at[1] = uint8_t(bits >> 8);
+}
+__device__ inline unsigned short half_bits(__half h) { return __half_as_ushort(h); }
+__device__ inline float half_value(unsigned short bits) { return __half2float(__ushort_as_half(bits)); }
+
+// tq::f16_at_least / f16_at_most / f16_nearest_finite.
+__device__ inline unsigned short f16_at_least(float v) { return !(v < 65504.0f) ? 0x7bff : half_bits(__float2half_ru(v)); }
+__device__ inline unsigned short f16_at_most(float v) { return !(v > -65504.0f) ? 0xfbff : half_bits(__float2half_rd(v)); }
+__device__ inline unsigned short f16_nearest_finite(float v) {
+  if (v >= 65504.0f) return 0x7bff;
+  if (v <= -65504.0f) return 0xfbff;
+  return half_bits(__float2half_rn(v));
+}
+
+// The 8 lane sums of a[i] * b[i] (element i into lane i % 8, fused multiply-add, in order) combined
+// as tq::combine_lanes does; every lane of the warp gets the result.
+__device__ float lane_ordered_dot(const float* a, const float* b, int count, float* scratch) {
+  const int lane = threadIdx.x % 32;
+  if (lane < 8) {
+    float sum = 0.0f;
+    for (int i = lane; i < count; i += 8) sum = fmaf(a[i], b[i], sum);
+    scratch[lane] = sum;
+  }
+  __syncwarp();
+  const float* l = scratch;
+  const float result = __fadd_rn(__fadd_rn(__fadd_rn(l[0], l[4]), __fadd_rn(l[2], l[6])),
+                                 __fadd_rn(__fadd_rn(l[1], l[5]), __fadd_rn(l[3], l[7])));
+  __syncwarp();
+  return result;
+}
+
+// Count of boundaries <= v: the codebook's nearest centroid.
+__device__ inline int nearest(const float* boundaries, int count, float v) {
+  int low = 0, high = count;  // first boundary > v
+  while (low < high) {
+    const int mid = (low + high) / 2;
+    if (boundaries[mid] <= v) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
+struct WarpScratch {
+  float x[kMaxHead];
+  float centroid[kMaxHead];
+  uint8_t codes[kMaxHead];
+  uint8_t trial[kMaxHead];
+  float lanes[8];
+};
+
+// tq::fit_scaled_codes over x[0..count): codes into s.codes[first..], returns the fp16 scale bits.
+__device__ unsigned short fit_scaled_codes(WarpScratch& s, int first, int count, const float* table,
+                                           const float* boundaries, int boundary_count) {
+  const int lane = threadIdx.x % 32;
+  const float* x = s.x + first;
+  const float energy = lane_ordered_dot(x, x, count, s.lanes);
+  const uint8_t zero_code = uint8_t(nearest(boundaries, boundary_count, 0.0f));
+  if (!(energy > 0)) {
+    for (int i = lane; i < count; i += 32) s.codes[first + i] = zero_code;
+    __syncwarp();
+    return 0;
+  }
+  float best_error = energy, best_scale = 0.0f;
+  float scale = __fsqrt_rn(__fdiv_rn(energy, float(count)));
+  for (int round = 0; round <= kRefinements; ++round) {
+    const float inverse = __fdiv_rn(1.0f, scale);
+    for (int i = lane; i < count; i += 32) {
+      const int code = nearest(boundaries, boundary_count, __fmul_rn(x[i], inverse));
+      s.trial[first + i] = uint8_t(code);
+      s.centroid[first + i] = table[code];
+    }
+    __syncwarp();
+    const float cross = lane_ordered_dot(x, s.centroid + first, count, s.lanes);
+    const float self = lane_ordered_dot(s.centroid + first, s.centroid + first, count, s.lanes);
+    if (!(self > 0) || !(cross > 0)) break;
+    const float fitted = __fdiv_rn(cross, self);
+    const float error = __fsub_rn(energy, __fmul_rn(cross, fitted));
+    if (!(error < best_error)) break;
+    best_error = error;
+    best_scale = fitted;
+    for (int i = lane; i < count; i += 32) s.codes[first + i] = s.trial[first + i];
+    __syncwarp();
+    scale = fitted;
+  }
+  if (best_scale == 0.0f) {
+    for (int i = lane; i < count; i += 32) s.codes[first + i] = zero_code;
+    __syncwarp();
+  }
+  return f16_nearest_finite(best_scale);
+}
+
+// One block of 32 affine codes: lane i quantizes coordinate first + i (tq's AffineBlockQuantizer).
+__device__ void affine_block(WarpScratch& s, int first, const RowCodec& codec, uint8_t* row) {
+  const int lane = threadIdx.x % 32;
+  const bool is_signed = codec.kind == kAffineSigned;
+  const int top = is_signed ? (1 << (codec.bits - 1)) - 1 : (1 << codec.bits) - 1;
+  const float value = s.x[first + lane];
+  float low = value, high = value;
+  for (int offset = 16; offset > 0; offset /= 2) {
+    low = fminf(low, __shfl_xor_sync(0xffffffffu, low, offset));
+    high = fmaxf(high, __shfl_xor_sync(0xffffffffu, high, offset));
+  }
+  low = __fadd_rn(low, 0.0f);
+  high = __fadd_rn(high, 0.0f);
+  unsigned short zero_bits, scale_bits;
+  if (is_signed) {
+    zero_bits = f16_nearest_finite(__fmul_rn(0.5f, __fadd_rn(low, high)));
+    const float zero = half_value(zero_bits);
+    scale_bits = f16_at_least(__fdiv_rn(fmaxf(__fsub_rn(high, zero), __fsub_rn(zero, low)), float(top)));
+  } else {
+    zero_bits = f16_at_most(low);
+    scale_bits = f16_at_least(__fdiv_rn(__fsub_rn(high, half_value(zero_bits)), float(top)));
+  }
+  const float zero = half_value(zero_bits), scale = half_value(scale_bits);
+  const float inverse = scale > 0 ? __fdiv_rn(1.0f, scale) : 0.0f;
+  const float low_code = is_signed ? -float(top) : 0.0f;
+  const float q = fminf(fmaxf(rintf(__fmul_rn(__fsub_rn(value, zero), inverse)), low_code), float(top));
+  s.codes[first + lane] = uint8_t(int(q));
+  if (lane == 0) {
+    const int block = first / 32;
+    store_half_bits(row + codec.scales_offset + 4 * block, scale_bits);
+    store_half_bits(row + codec.scales_offset + 4 * block + 2, zero_bits);
+  }
+  __syncwarp();
+}
+
+// In place on one vector by one warp: x <- H S x / sqrt(d).
+__device__ void rotate_warp(float* x, int d, uint64_t stream_seed) {
+  const int lane = threadIdx.x % 32;
+  for (int i = lane; i < d; i += 32)
+    if (tq::rotation_sign_bit(stream_seed, i)) x[i] = -x[i];
+  __syncwarp();
+  for (int half = 1; half < d; half *= 2) {
+    for (int pair = lane; pair < d / 2; pair += 32) {
+      const int i = (pair / half) * 2 * half + pair % half;
+      const float a = x[i], b = x[i + half];
+      x[i] = __fadd_rn(a, b);
+      x[i + half] = __fsub_rn(a, b);
+    }
+    __syncwarp();
+  }
+  const float norm = __fdiv_rn(1.0f, __fsqrt_rn(float(d)));
+  for (int i = lane; i < d; i += 32) x[i] = __fmul_rn(x[i], norm);
+  __syncwarp();
+}
+
+__global__ void __launch_bounds__(kWarps * 32) write_kv_kernel(const WriteParams p, const __grid_constant__ Codecs codecs) {
+  __shared__ WarpScratch scratch[kWarps];
+  __shared__ float tables[2][256], bounds[2][255];
+  for (int i = threadIdx.x; i < 256; i += blockDim.x) {
+    tables[0][i] = codecs.key.table[i];
+    tables[1][i] = codecs.value.table[i];
+    if (i < 255) bounds[0][i] = codecs.key.boundaries[i], bounds[1][i] = codecs.value.boundaries[i];
+  }
+  __syncthreads();
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int64_t row_id = int64_t(blockIdx.x) * kWarps + warp;
+  if (row_id >= int64_t(p.num_tokens) * p.num_kv_heads * 2) return;
+  const int which = int(row_id % 2), head = int((row_id / 2) % p.num_kv_heads);
+  const int token = int(row_id / (2 * p.num_kv_heads));
+  const int64_t slot = p.slot_mapping[token];
+  if (slot < 0 || slot >= p.num_pages * p.block_size) return;  // padding, or outside the pool: nothing written
+  const RowCodec& codec = which == 0 ? codecs.key : codecs.value;
+  const int d = p.head_size;
+  uint8_t* row = p.pages + (slot / p.block_size) * int64_t(p.page_stride) + (which == 0 ? 0 : p.v_region_offset) +
+                 (int64_t(head) * p.block_size + slot % p.block_size) * (which == 0 ? p.k_row_bytes : p.v_row_bytes);
+  const void* source = which == 0 ? p.key : p.value;
+  const int64_t base = token * (which == 0 ? p.key_token_stride : p.value_token_stride) +
+                       head * (which == 0 ? p.key_head_stride : p.value_head_stride);
+  WarpScratch& s = scratch[warp];
+  for (int i = lane; i < d; i += 32) s.x[i] = load_element(source, base + i, p.dtype);
+  __syncwarp();
+
+  if (codec.kind == kPlainF32 || codec.kind == kPlainF16 || codec.kind == kPlainBf16) {
+    for (int i = lane; i < d; i += 32) {
+      if (codec.kind == kPlainF32) reinterpret_cast<float*>(row)[i] = s.x[i];
+      else if (codec.kind == kPlainF16) reinterpret_cast<__half*>(row)[i] = __float2half_rn(s.x[i]);
+      else reinterpret_cast<__nv_bfloat16*>(row)[i] = __float2bfloat16_rn(s.x[i]);
+    }
+    return;
+  }
+  if (codec.rotated)
+    rotate_warp(s.x, d, tq::rotation_stream_seed(codec.rotation_seed, codec.layer_index, p.first_global_kv_head + head, 0));
+  if (codec.kind == kCodebook) {
+    for (int first = 0; first < d; first += codec.block_size) {
+      const unsigned short bits = fit_scaled_codes(s, first, min(codec.block_size, d - first), tables[which], bounds[which],
+                                                   codec.table_size - 1);
+      if (lane == 0) store_half_bits(row + codec.scales_offset + 2 * (first / codec.block_size), bits);
+    }
+  } else {
+    for (int first = 0; first < d; first += 32) affine_block(s, first, codec, row);
+  }
+  // Pack LSB first: byte k holds bits 8k .. 8k + 7 of the code stream.
+  const int bits = codec.bits, code_bytes = d * bits / 8;
+  for (int k = lane; k < code_bytes; k += 32) {
+    unsigned byte = 0;
+    for (int i = (8 * k) / bits; i <= (8 * k + 7) / bits && i < d; ++i) {
+      const int shift = i * bits - 8 * k;
+      const unsigned code = s.codes[i] & ((1u << bits) - 1u);
+      byte |= shift >= 0 ? code << shift : code >> -shift;
+    }
+    row[codec.codes_offset + k] = uint8_t(byte & 0xffu);
+  }
+}
+
+}  // namespace
+
+Status launch_write_kv(const WriteParams& params, const RowCodec& key, const RowCodec& value, void* stream) {
+  const int64_t rows = int64_t(params.num_tokens) * params.num_kv_heads * 2;
+  if (rows == 0) return Status::ok();
+  if (params.head_size > kMaxHead) return Status::unsupported("CUDA write: head_size above 256");
+  const Codecs codecs{key, value};
+  write_kv_kernel<<<unsigned((rows + kWarps - 1) / kWarps), kWarps * 32, 0, static_cast<cudaStream_t>(stream)>>>(params, codecs);
+  return last_launch_status("write kernel");
+}
+
+}  // namespace atb::plugin::cuda

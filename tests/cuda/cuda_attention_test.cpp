@@ -1,0 +1,227 @@
+// The CUDA path of both plugins against their CPU path (the oracle) on the same random inputs:
+// a mixed prefill of several sequences then a decode step, through the registry like any host.
+// Pages written on the GPU are compared byte for byte with the CPU's, outputs by relative error.
+// Skips, saying so, where no CUDA device is usable.
+#include <gtest/gtest.h>
+
+#include <atb/struct_io.hpp>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "../support/plugins.hpp"
+#include "../support/seed.hpp"
+
+namespace atb {
+namespace {
+
+bool have_device() {
+  int count = 0;
+  return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
+}
+
+#define CUDA_OK(call) ASSERT_EQ((call), cudaSuccess) << #call
+
+template <class T>
+struct DeviceBuffer {
+  T* data = nullptr;
+  size_t count = 0;
+  explicit DeviceBuffer(size_t n) : count(n) {
+    if (cudaMalloc(&data, std::max<size_t>(n, 1) * sizeof(T)) != cudaSuccess) data = nullptr;
+  }
+  DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) {
+    if (data) cudaMemcpy(data, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice);
+  }
+  ~DeviceBuffer() { cudaFree(data); }
+  std::vector<T> read() const {
+    std::vector<T> host(count);
+    cudaMemcpy(host.data(), data, count * sizeof(T), cudaMemcpyDeviceToHost);
+    return host;
+  }
+};
+
+struct Case {
+  std::string backend, config;
+  int head_size, query_heads, kv_heads;
+  int sliding_window = 0;
+  float soft_cap = 0;
+};
+
+// One forward's host arrays.
+struct Step {
+  int32_t tokens = 0;
+  std::vector<float> query, key, value;
+  std::vector<int64_t> slots;
+  std::vector<int32_t> starts, lens;
+};
+
+atb_tensor tensor(void* data, int device, int64_t tokens, int64_t heads, int64_t d, void* stream) {
+  atb_tensor t = make_versioned<atb_tensor>();
+  t.data = data;
+  t.dtype = ATB_DTYPE_F32;
+  t.device_type = device;
+  t.ndim = 3;
+  t.shape[0] = tokens, t.shape[1] = heads, t.shape[2] = d;
+  t.strides[0] = heads * d, t.strides[1] = d, t.strides[2] = 1;
+  t.stream = stream;
+  return t;
+}
+
+void run_case(const Case& c, std::mt19937_64& rng) {
+  constexpr int kBlock = 16;
+  const int d = c.head_size;
+  std::uniform_int_distribution<int> length(1, 300);
+  const int seqs = 3;
+  std::vector<int> prompt(seqs);
+  for (int& p : prompt) p = length(rng);
+  int pages_needed = 0;
+  for (int p : prompt) pages_needed += (p + 1 + kBlock - 1) / kBlock;
+  const int num_pages = pages_needed + 3, stride = (300 + 1 + kBlock - 1) / kBlock;
+  std::vector<int32_t> page_ids(static_cast<size_t>(num_pages));
+  std::iota(page_ids.begin(), page_ids.end(), 0);
+  std::shuffle(page_ids.begin(), page_ids.end(), rng);
+  std::vector<int32_t> tables(size_t(seqs) * stride, 0);
+  for (int s = 0, next = 0; s < seqs; ++s)
+    for (int b = 0; b < (prompt[s] + 1 + kBlock - 1) / kBlock; ++b) tables[size_t(s) * stride + b] = page_ids[size_t(next++)];
+
+  std::normal_distribution<float> normal;
+  auto make_step = [&](bool decode) {
+    Step step;
+    step.starts.push_back(0);
+    for (int s = 0; s < seqs; ++s) {
+      const int new_tokens = decode ? 1 : prompt[s];
+      const int total = decode ? prompt[s] + 1 : prompt[s];
+      for (int i = 0; i < new_tokens; ++i) {
+        const int position = total - new_tokens + i;
+        step.slots.push_back(int64_t(tables[size_t(s) * stride + position / kBlock]) * kBlock + position % kBlock);
+      }
+      step.tokens += new_tokens;
+      step.starts.push_back(step.tokens);
+      step.lens.push_back(total);
+    }
+    auto fill = [&](std::vector<float>& v, int heads) {
+      v.resize(size_t(step.tokens) * heads * d);
+      for (float& x : v) x = normal(rng);
+    };
+    fill(step.query, c.query_heads);
+    fill(step.key, c.kv_heads);
+    fill(step.value, c.kv_heads);
+    return step;
+  };
+  const Step steps[2] = {make_step(false), make_step(true)};
+
+  atb_layer_spec spec = make_versioned<atb_layer_spec>();
+  spec.num_query_heads = c.query_heads;
+  spec.num_kv_heads = c.kv_heads;
+  spec.head_size_k = spec.head_size_v = d;
+  spec.dtype = ATB_DTYPE_F32;
+  spec.block_size = kBlock;
+  spec.sliding_window = c.sliding_window;
+  spec.logits_soft_cap = c.soft_cap;
+  spec.layer_index = 1;
+  spec.num_layers = 4;
+  spec.kv_shared_with_layer = -1;
+  auto cpu = test::create_backend(c.backend, spec, c.config);
+  ASSERT_TRUE(cpu) << cpu.error().message();
+  spec.device_type = ATB_DEVICE_CUDA;
+  auto gpu = test::create_backend(c.backend, spec, c.config);
+  ASSERT_TRUE(gpu) << gpu.error().message();
+  const auto cache = *cpu->kv_cache_spec();
+  const auto gpu_cache = *gpu->kv_cache_spec();
+  ASSERT_EQ(cache.page_bytes, gpu_cache.page_bytes);
+
+  const size_t pool_bytes = size_t(num_pages) * cache.page_bytes;
+  std::vector<uint8_t> host_pool(pool_bytes, 0xab);
+  std::vector<uint8_t> poison(pool_bytes, 0xab);
+  DeviceBuffer<uint8_t> device_pool(poison);
+  DeviceBuffer<uint8_t> workspace(gpu_cache.workspace_bytes);
+  DeviceBuffer<int32_t> device_tables(tables);
+  cudaStream_t stream;
+  CUDA_OK(cudaStreamCreate(&stream));
+
+  const std::string what = c.backend + " " + c.config + " d=" + std::to_string(d) + " heads " +
+                           std::to_string(c.query_heads) + "/" + std::to_string(c.kv_heads) + " window " +
+                           std::to_string(c.sliding_window) + " cap " + std::to_string(c.soft_cap);
+  for (const Step& step : steps) {
+    std::vector<float> cpu_out(step.query.size(), NAN);
+    atb_tensor q = tensor(const_cast<float*>(step.query.data()), ATB_DEVICE_CPU, step.tokens, c.query_heads, d, nullptr);
+    atb_tensor k = tensor(const_cast<float*>(step.key.data()), ATB_DEVICE_CPU, step.tokens, c.kv_heads, d, nullptr);
+    atb_tensor v = tensor(const_cast<float*>(step.value.data()), ATB_DEVICE_CPU, step.tokens, c.kv_heads, d, nullptr);
+    atb_tensor o = tensor(cpu_out.data(), ATB_DEVICE_CPU, step.tokens, c.query_heads, d, nullptr);
+    atb_forward_args args = make_versioned<atb_forward_args>();
+    args.query = &q, args.key = &k, args.value = &v, args.output = &o;
+    args.kv_pages = host_pool.data();
+    args.num_pages = num_pages;
+    args.page_stride_bytes = cache.page_bytes;
+    args.num_tokens = step.tokens;
+    args.num_seqs = seqs;
+    args.slot_mapping = step.slots.data();
+    args.query_start_loc = step.starts.data();
+    args.seq_lens = step.lens.data();
+    args.block_tables = tables.data();
+    args.block_table_stride = stride;
+    std::vector<uint8_t> cpu_workspace(cache.workspace_bytes);
+    args.workspace = cpu_workspace.data();
+    args.workspace_bytes = cpu_workspace.size();
+    ASSERT_TRUE(cpu->forward(args)) << what;
+
+    DeviceBuffer<float> dq(step.query), dk(step.key), dv(step.value), dout(std::vector<float>(step.query.size(), NAN));
+    DeviceBuffer<int64_t> dslots(step.slots);
+    DeviceBuffer<int32_t> dstarts(step.starts), dlens(step.lens);
+    atb_tensor gq = tensor(dq.data, ATB_DEVICE_CUDA, step.tokens, c.query_heads, d, stream);
+    atb_tensor gk = tensor(dk.data, ATB_DEVICE_CUDA, step.tokens, c.kv_heads, d, stream);
+    atb_tensor gv = tensor(dv.data, ATB_DEVICE_CUDA, step.tokens, c.kv_heads, d, stream);
+    atb_tensor go = tensor(dout.data, ATB_DEVICE_CUDA, step.tokens, c.query_heads, d, stream);
+    args.query = &gq, args.key = &gk, args.value = &gv, args.output = &go;
+    args.kv_pages = device_pool.data;
+    args.slot_mapping = dslots.data;
+    args.query_start_loc = dstarts.data;
+    args.seq_lens = dlens.data;
+    args.block_tables = device_tables.data;
+    args.workspace = workspace.data;
+    args.workspace_bytes = workspace.count;
+    ASSERT_TRUE(gpu->forward(args)) << what;
+    CUDA_OK(cudaStreamSynchronize(stream));
+
+    const std::vector<float> gpu_out = dout.read();
+    double diff = 0, norm = 0;
+    for (size_t i = 0; i < cpu_out.size(); ++i) {
+      ASSERT_TRUE(std::isfinite(gpu_out[i])) << what << ": output " << i << " not written or not finite";
+      diff += (gpu_out[i] - cpu_out[i]) * double(gpu_out[i] - cpu_out[i]);
+      norm += double(cpu_out[i]) * cpu_out[i];
+    }
+    const double relative = std::sqrt(diff / norm);
+    EXPECT_LT(relative, 1e-4) << what << ": GPU vs CPU relative L2 error of the outputs";
+
+    const std::vector<uint8_t> gpu_pool = device_pool.read();
+    size_t differing = 0;
+    for (size_t i = 0; i < pool_bytes; ++i) differing += gpu_pool[i] != host_pool[i];
+    EXPECT_EQ(differing, 0u) << what << ": page bytes written differently by the GPU";
+  }
+  CUDA_OK(cudaStreamDestroy(stream));
+}
+
+TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
+  if (!have_device()) GTEST_SKIP() << "no CUDA device on this machine: the CUDA path is compiled but cannot run here";
+  std::mt19937_64 rng(test::test_seed());
+  const std::vector<Case> cases = {
+      {"reference", "{}", 128, 32, 8},
+      {"reference", "{}", 64, 8, 8, 40, 0},
+      {"turboquant", R"({"k_quant":"q8_0","v_quant":"q3_0"})", 128, 32, 8},
+      {"turboquant", R"({"k_quant":"q4_0","v_quant":"q3_0"})", 128, 16, 8},
+      {"turboquant", R"({"k_quant":"tq4","v_quant":"tq3"})", 128, 32, 8},
+      {"turboquant", R"({"k_quant":"q5_0","v_quant":"q4_0"})", 64, 16, 2, 0, 30.0f},
+      {"turboquant", R"({"k_quant":"uint2","v_quant":"q2_0"})", 256, 8, 4},
+      {"turboquant", R"({"k_quant":"int8","v_quant":"q8_0"})", 128, 12, 2, 100, 0},
+      {"turboquant", R"({"k_quant":"int4","v_quant":"q6_0"})", 128, 4, 4},
+      {"turboquant", R"({"k_quant":"tq8","v_quant":"tq2"})", 64, 8, 1},
+      {"turboquant", R"({"k_quant":"tq3","v_quant":"f16"})", 128, 16, 4},
+  };
+  for (const Case& c : cases) run_case(c, rng);
+}
+
+}  // namespace
+}  // namespace atb

@@ -32,9 +32,7 @@ Expected<std::unique_ptr<kit::BackendImpl>> make_cuda_backend(const atb_layer_sp
                                                              const atb_kv_cache_spec& cache) {
   ATB_RETURN_IF_ERROR(plugin::cuda::check_cuda_layer(spec));
   plugin::cuda::RowCodec rows;
-  rows.kind = config.cache_dtype == ATB_DTYPE_F32   ? plugin::cuda::kPlainF32
-              : config.cache_dtype == ATB_DTYPE_F16 ? plugin::cuda::kPlainF16
-                                                    : plugin::cuda::kPlainBf16;
+  rows.kind = plugin::cuda::plain_row_kind(config.cache_dtype);
   const plugin::cuda::CudaLayout layout{cache, cache.k_bytes_per_token_per_head * uint64_t(spec.block_size) * uint64_t(spec.num_kv_heads)};
   return std::unique_ptr<kit::BackendImpl>(new plugin::cuda::CudaBackend(spec, layout, rows, rows));
 }

@@ -36,9 +36,7 @@ Expected<plugin::cuda::RowCodec> row_codec(const tq::Format& format, int head_si
   codec.layer_index = config.cache_layer;
   switch (format.scheme) {
     case tq::Scheme::plain:
-      codec.kind = format.plain_dtype == ATB_DTYPE_F32   ? plugin::cuda::kPlainF32
-                   : format.plain_dtype == ATB_DTYPE_F16 ? plugin::cuda::kPlainF16
-                                                         : plugin::cuda::kPlainBf16;
+      codec.kind = plugin::cuda::plain_row_kind(format.plain_dtype);
       return codec;
     case tq::Scheme::affine_block:
       codec.kind = format.signed_codes ? plugin::cuda::kAffineSigned : plugin::cuda::kAffineUnsigned;

@@ -15,6 +15,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "device_common.cuh"
+
 #include <algorithm>
 #include <string>
 
@@ -27,12 +29,6 @@ constexpr int kTeams = kThreads / kLanes;
 constexpr int kHeadsPerBlock = 4;
 constexpr int kMaxSplits = 64;
 constexpr int kTokenSplitCapacity = 1024;  // tokens x splits the workspace holds partial states for
-
-__device__ inline float load_element(const void* base, int64_t index, int32_t dtype) {
-  if (dtype == ATB_DTYPE_F32) return static_cast<const float*>(base)[index];
-  if (dtype == ATB_DTYPE_F16) return __half2float(static_cast<const __half*>(base)[index]);
-  return __bfloat162float(static_cast<const __nv_bfloat16*>(base)[index]);
-}
 
 __device__ inline void store_element(void* base, int64_t index, int32_t dtype, float value) {
   if (dtype == ATB_DTYPE_F32) static_cast<float*>(base)[index] = value;
@@ -118,10 +114,6 @@ __device__ void rotate_block(float* x, int count, int d, uint64_t stream_seed, b
   }
   __syncthreads();
 }
-
-struct Codecs {
-  RowCodec key, value;
-};
 
 // The sequence of `token`: the last one starting at or before it (empty sequences start where the
 // next does, so the last is never empty).

@@ -10,22 +10,14 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include "device_common.cuh"
+
 namespace atb::plugin::cuda {
 namespace {
 
 constexpr int kWarps = 4;
 constexpr int kMaxHead = 256;
 constexpr int kRefinements = 2;  // as tq::fit_scaled_codes
-
-struct Codecs {
-  RowCodec key, value;
-};
-
-__device__ inline float load_element(const void* base, int64_t index, int32_t dtype) {
-  if (dtype == ATB_DTYPE_F32) return static_cast<const float*>(base)[index];
-  if (dtype == ATB_DTYPE_F16) return __half2float(static_cast<const __half*>(base)[index]);
-  return __bfloat162float(static_cast<const __nv_bfloat16*>(base)[index]);
-}
 
 __device__ inline void store_half_bits(uint8_t* at, unsigned short bits) {
   at[0] = uint8_t(bits & 0xff);

@@ -7,6 +7,7 @@
 // paged_attention_cuda.cu.
 #pragma once
 
+#include <atb/abi.h>
 #include <atb/status.hpp>
 
 #include <cstddef>
@@ -23,6 +24,11 @@ enum RowKind : int32_t {
   kAffineSigned = 4,    // the same with two's-complement 8-bit codes
   kCodebook = 5,        // x = scale * table[code], one fp16 scale per block
 };
+
+// The plain row kind storing `dtype` (an atb_dtype: f32, f16 or bf16).
+inline RowKind plain_row_kind(int32_t dtype) {
+  return dtype == ATB_DTYPE_F32 ? kPlainF32 : dtype == ATB_DTYPE_F16 ? kPlainF16 : kPlainBf16;
+}
 
 struct RowCodec {
   int32_t kind = kPlainF32;

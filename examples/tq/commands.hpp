@@ -7,6 +7,7 @@ namespace atb::tq {
 int list_command(int argc, const char* const* argv);
 int run_command(int argc, const char* const* argv);
 int bench_command(int argc, const char* const* argv);
+int cuda_bench_command(int argc, const char* const* argv);
 int verify_command(int argc, const char* const* argv);
 int fidelity_command(int argc, const char* const* argv);
 int perplexity_command(int argc, const char* const* argv);

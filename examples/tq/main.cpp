@@ -23,6 +23,9 @@ constexpr Command kCommands[] = {
 #ifdef ATB_HAVE_BENCHMARK
     {"bench", &atb::tq::bench_command, "decode-attention timings against the reference backend (Google Benchmark)"},
 #endif
+#ifdef ATB_HAVE_CUDA_TOOLS
+    {"cuda-bench", &atb::tq::cuda_bench_command, "decode attention and encode on a CUDA device (CUDA events, graph replays)"},
+#endif
 };
 
 void print_usage(std::FILE* out) {

@@ -48,6 +48,7 @@ struct Case {
   int head_size, query_heads, kv_heads;
   int sliding_window = 0;
   float soft_cap = 0;
+  int block_size = 16;  // multiples of 16 take the tiled kernel, others the simple one
 };
 
 // One forward's host arrays.
@@ -71,7 +72,7 @@ atb_tensor tensor(void* data, int device, int64_t tokens, int64_t heads, int64_t
 }
 
 void run_case(const Case& c, std::mt19937_64& rng) {
-  constexpr int kBlock = 16;
+  const int kBlock = c.block_size;
   const int d = c.head_size;
   std::uniform_int_distribution<int> length(1, 300);
   const int seqs = 3;
@@ -191,6 +192,21 @@ void run_case(const Case& c, std::mt19937_64& rng) {
     CUDA_OK(cudaStreamSynchronize(stream));
 
     const std::vector<float> gpu_out = dout.read();
+    if (step.tokens == seqs) {  // the decode step again, captured in a CUDA graph and replayed
+      CUDA_OK(cudaMemcpy(dout.data, std::vector<float>(dout.count, NAN).data(), dout.count * sizeof(float), cudaMemcpyHostToDevice));
+      cudaGraph_t graph = nullptr;
+      CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+      const Status captured = gpu->forward(args);
+      CUDA_OK(cudaStreamEndCapture(stream, &graph));
+      ASSERT_TRUE(captured) << what << ": forward under graph capture: " << captured.message();
+      cudaGraphExec_t exec = nullptr;
+      CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+      CUDA_OK(cudaGraphLaunch(exec, stream));
+      CUDA_OK(cudaStreamSynchronize(stream));
+      cudaGraphExecDestroy(exec);
+      cudaGraphDestroy(graph);
+      EXPECT_EQ(dout.read(), gpu_out) << what << ": the graph replay differs from the eager forward";
+    }
     double diff = 0, norm = 0;
     for (size_t i = 0; i < cpu_out.size(); ++i) {
       ASSERT_TRUE(std::isfinite(gpu_out[i])) << what << ": output " << i << " not written or not finite";
@@ -223,6 +239,11 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       {"turboquant", R"({"k_quant":"int4","v_quant":"q5_0"})", 128, 4, 4},
       {"turboquant", R"({"k_quant":"tq8","v_quant":"tq2"})", 64, 8, 1},
       {"turboquant", R"({"k_quant":"tq3","v_quant":"f16"})", 128, 16, 4},
+      {"turboquant", R"({"k_quant":"q4_0","v_quant":"q3_0"})", 128, 32, 8, 0, 0, 8},
+      {"turboquant", R"({"k_quant":"tq4","v_quant":"tq3"})", 256, 8, 2, 50, 0, 32},
+      {"turboquant", R"({"k_quant":"uint8","v_quant":"q5_0"})", 64, 32, 4, 0, 50.0f},
+      {"turboquant", R"({"k_quant":"tq1","v_quant":"q2_0"})", 128, 6, 2},
+      {"reference", "{}", 256, 4, 4, 0, 0, 16},
   };
   for (const Case& c : cases) run_case(c, rng);
 }

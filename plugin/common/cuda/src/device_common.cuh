@@ -21,4 +21,16 @@ __device__ inline float load_element(const void* base, int64_t index, int32_t dt
   return __bfloat162float(static_cast<const __nv_bfloat16*>(base)[index]);
 }
 
+__device__ inline void store_element(void* base, int64_t index, int32_t dtype, float value) {
+  if (dtype == ATB_DTYPE_F32) static_cast<float*>(base)[index] = value;
+  else if (dtype == ATB_DTYPE_F16) static_cast<__half*>(base)[index] = __float2half_rn(value);
+  else static_cast<__nv_bfloat16*>(base)[index] = __float2bfloat16_rn(value);
+}
+
+// An fp16 stored little-endian at any even or odd byte address.
+__device__ inline float load_half_bytes(const uint8_t* at) {
+  const unsigned short bits = static_cast<unsigned short>(at[0] | (at[1] << 8));
+  return __half2float(__ushort_as_half(bits));
+}
+
 }  // namespace atb::plugin::cuda

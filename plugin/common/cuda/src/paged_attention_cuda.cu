@@ -1,7 +1,8 @@
-// Paged attention on CUDA over rows described by a RowCodec.
+// Paged attention on CUDA over rows described by a RowCodec: the dispatch between the tiled and
+// the simple kernel, the simple kernel and the merge of split contexts.
 //
-// One thread block per (query token, KV head, chunk of up to 4 heads of its GQA group, context
-// split).  Its 128 threads form 16 teams of 8 lanes; a team takes one cached token at a time, each
+// The simple kernel, for layers the tiled kernel (tiled_attention.cuh) does not serve: one thread
+// block per (query token, KV head, chunk of up to 4 heads of its GQA group, context split).  Its 128 threads form 16 teams of 8 lanes; a team takes one cached token at a time, each
 // lane decoding head_size / 8 coordinates of the K row and of the V row once into registers for
 // every query head of the chunk, with an online softmax per team.  Teams are merged in shared
 // memory; split contexts write partial states to the workspace and a second kernel merges them.
@@ -15,7 +16,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
-#include "device_common.cuh"
+#include "attention_common.cuh"
+#include "tiled_attention.cuh"
 
 #include <algorithm>
 #include <string>
@@ -28,18 +30,6 @@ constexpr int kLanes = 8;  // lanes per cached row
 constexpr int kTeams = kThreads / kLanes;
 constexpr int kHeadsPerBlock = 4;
 constexpr int kMaxSplits = 64;
-constexpr int kTokenSplitCapacity = 1024;  // tokens x splits the workspace holds partial states for
-
-__device__ inline void store_element(void* base, int64_t index, int32_t dtype, float value) {
-  if (dtype == ATB_DTYPE_F32) static_cast<float*>(base)[index] = value;
-  else if (dtype == ATB_DTYPE_F16) static_cast<__half*>(base)[index] = __float2half_rn(value);
-  else static_cast<__nv_bfloat16*>(base)[index] = __float2bfloat16_rn(value);
-}
-
-__device__ inline float load_half_bytes(const uint8_t* at) {
-  const unsigned short bits = static_cast<unsigned short>(at[0] | (at[1] << 8));
-  return __half2float(__ushort_as_half(bits));
-}
 
 // Code `index` of a row's codes packed LSB-first at `bits` bits (1..8): it spans at most two bytes.
 __device__ inline unsigned code_at(const uint8_t* codes, int index, int bits) {
@@ -87,46 +77,6 @@ __device__ inline void decode_lane(const RowCodec& codec, const float* table, co
   }
 }
 
-// In place on `count` vectors of d floats in shared memory, by the whole block:
-// forward x <- H S x / sqrt(d), inverse x <- S H x / sqrt(d).
-__device__ void rotate_block(float* x, int count, int d, uint64_t stream_seed, bool inverse) {
-  const int total = count * d;
-  if (!inverse) {
-    for (int i = threadIdx.x; i < total; i += blockDim.x)
-      if (tq::rotation_sign_bit(stream_seed, i % d)) x[i] = -x[i];
-    __syncthreads();
-  }
-  for (int half = 1; half < d; half *= 2) {
-    for (int pair = threadIdx.x; pair < total / 2; pair += blockDim.x) {
-      const int vector = pair / (d / 2), within = pair % (d / 2);
-      const int i = vector * d + (within / half) * 2 * half + within % half;
-      const float a = x[i], b = x[i + half];
-      x[i] = a + b;
-      x[i + half] = a - b;
-    }
-    __syncthreads();
-  }
-  const float norm = 1.0f / sqrtf(float(d));
-  for (int i = threadIdx.x; i < total; i += blockDim.x) {
-    float v = x[i] * norm;
-    if (inverse && tq::rotation_sign_bit(stream_seed, i % d)) v = -v;
-    x[i] = v;
-  }
-  __syncthreads();
-}
-
-// The sequence of `token`: the last one starting at or before it (empty sequences start where the
-// next does, so the last is never empty).
-__device__ inline int sequence_of(const AttentionParams& p, int token) {
-  int low = 0, high = p.num_seqs - 1;
-  while (low < high) {
-    const int mid = (low + high + 1) / 2;
-    if (p.query_start_loc[mid] <= token) low = mid;
-    else high = mid - 1;
-  }
-  return low;
-}
-
 template <int D, int G>
 __global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionParams p, const __grid_constant__ Codecs codecs,
                                                              int splits) {
@@ -136,43 +86,19 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionPara
   float* key_table = queries + G * D;           // [256]
   float* value_table = key_table + 256;         // [256]
   float* states = value_table + 256;            // [kTeams][G][D + 2]
-
-  const int group = p.num_query_heads / p.num_kv_heads;
-  const int chunks = (group + G - 1) / G;
-  int index = blockIdx.x;
-  const int chunk = index % chunks;
-  index /= chunks;
-  const int kv_head = index % p.num_kv_heads;
-  const int token = index / p.num_kv_heads;
-  const int split = blockIdx.y;
-  const int head0 = kv_head * group + chunk * G;
-  const int heads = min(G, group - chunk * G);
   const RowCodec& kc = codecs.key;
   const RowCodec& vc = codecs.value;
-  const int global_kv_head = p.first_global_kv_head + kv_head;
+  const BlockWork w = block_work<G>(p);
 
   for (int i = threadIdx.x; i < 256; i += kThreads) {
     key_table[i] = kc.table[i];
     value_table[i] = vc.table[i];
   }
-  for (int i = threadIdx.x; i < G * D; i += kThreads) {
-    const int g = i / D, c = i % D;
-    queries[i] = g < heads ? load_element(p.query, token * p.query_token_stride + (head0 + g) * p.query_head_stride + c,
-                                          p.io_dtype) * p.scale
-                           : 0.0f;
-  }
-  __syncthreads();
-  if (kc.rotated) rotate_block(queries, G, D, tq::rotation_stream_seed(kc.rotation_seed, kc.layer_index, global_kv_head, 0), false);
+  load_queries<D, G>(p, kc, w, queries);
 
-  const int seq = sequence_of(p, token);
-  const int q_begin = p.query_start_loc[seq], q_len = p.query_start_loc[seq + 1] - q_begin;
-  const int seq_len = p.seq_lens[seq];
-  bool poisoned = seq_len < q_len || int64_t(seq_len) > int64_t(p.block_table_stride) * p.block_size;
-  const int position = seq_len - q_len + (token - q_begin);
-  const int low = p.sliding_window > 0 ? max(0, position - p.sliding_window + 1) : 0;
-  const int high = position + 1;
-  const int per_split = (high - low + splits - 1) / splits;
-  const int begin = low + split * per_split, end = poisoned ? begin : min(high, begin + per_split);
+  bool poisoned = w.poisoned;
+  const int per_split = (w.high - w.low + splits - 1) / splits;
+  const int begin = w.low + w.split * per_split, end = min(w.high, begin + per_split);
 
   const int team = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
   float q[G][C];
@@ -188,7 +114,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionPara
 #pragma unroll
     for (int i = 0; i < C; ++i) acc[g][i] = 0.0f;
   }
-  const int32_t* table = p.block_tables + int64_t(seq) * p.block_table_stride;
+  const int32_t* table = p.block_tables + int64_t(w.seq) * p.block_table_stride;
   for (int base = begin; base < end; base += kTeams) {  // the same trip count for every team
     const int key = base + team;
     bool valid = key < end;
@@ -200,7 +126,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionPara
     const int slot = key % p.block_size;
     const uint8_t* page_start = p.pages + page * int64_t(p.page_stride);
     float x[C];
-    if (valid) decode_lane<C>(kc, key_table, page_start + (int64_t(kv_head) * p.block_size + slot) * p.k_row_bytes, lane, x);
+    if (valid) decode_lane<C>(kc, key_table, page_start + (int64_t(w.kv_head) * p.block_size + slot) * p.k_row_bytes, lane, x);
     float s[G];
 #pragma unroll
     for (int g = 0; g < G; ++g) {
@@ -213,8 +139,8 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionPara
     }
     if (!valid) continue;
     float v[C];
-    decode_lane<C>(vc, value_table, page_start + p.v_region_offset + (int64_t(kv_head) * p.block_size + slot) * p.v_row_bytes,
-                   lane, v);
+    decode_lane<C>(vc, value_table,
+                   page_start + p.v_region_offset + (int64_t(w.kv_head) * p.block_size + slot) * p.v_row_bytes, lane, v);
 #pragma unroll
     for (int g = 0; g < G; ++g) {
       const float new_max = fmaxf(m[g], s[g]);
@@ -228,7 +154,6 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionPara
   }
   poisoned = __syncthreads_or(poisoned);
 
-  // Teams' states, then one merged state per (head, coordinate).
 #pragma unroll
   for (int g = 0; g < G; ++g) {
     float* state = states + (team * G + g) * (D + 2);
@@ -237,38 +162,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionPara
     for (int i = 0; i < C; ++i) state[2 + lane * C + i] = acc[g][i];
   }
   __syncthreads();
-  float* merged = queries;  // [G][D], reused
-  __shared__ float merged_max[G], merged_sum[G];
-  for (int i = threadIdx.x; i < G * D; i += kThreads) {
-    const int g = i / D, c = i % D;
-    float top = -INFINITY;
-    for (int t = 0; t < kTeams; ++t) top = fmaxf(top, states[(t * G + g) * (D + 2)]);
-    float sum = 0.0f, value = 0.0f;
-    if (top > -INFINITY)
-      for (int t = 0; t < kTeams; ++t) {
-        const float* state = states + (t * G + g) * (D + 2);
-        const float w = expf(state[0] - top);
-        sum += state[1] * w;
-        value += state[2 + c] * w;
-      }
-    merged[i] = value;
-    if (c == 0) merged_max[g] = top, merged_sum[g] = sum;
-  }
-  __syncthreads();
-  if (vc.rotated) rotate_block(merged, G, D, tq::rotation_stream_seed(vc.rotation_seed, vc.layer_index, global_kv_head, 0), true);
-
-  for (int i = threadIdx.x; i < heads * D; i += kThreads) {
-    const int g = i / D, c = i % D;
-    if (splits == 1) {
-      const float out = poisoned ? NAN : merged[i] / merged_sum[g];
-      store_element(p.output, token * p.output_token_stride + (head0 + g) * p.output_head_stride + c, p.io_dtype, out);
-    } else {
-      float* state = static_cast<float*>(p.workspace) +
-                     ((int64_t(token) * p.num_query_heads + head0 + g) * splits + split) * (D + 2);
-      if (c == 0) state[0] = poisoned ? NAN : merged_max[g], state[1] = merged_sum[g];
-      state[2 + c] = merged[i];
-    }
-  }
+  finish_block<D, G>(p, vc, w, splits, states, kTeams, queries, poisoned);
 }
 
 // One block per (token, query head): the splits' states merged into the output.
@@ -309,12 +203,7 @@ Status launch(const AttentionParams& p, const Codecs& codecs, int splits, cudaSt
   const int chunks = (group + G - 1) / G;
   const dim3 grid(unsigned(p.num_tokens) * unsigned(p.num_kv_heads) * unsigned(chunks), unsigned(splits));
   attention_kernel<D, G><<<grid, kThreads, bytes, stream>>>(p, codecs, splits);
-  ATB_RETURN_IF_ERROR(last_launch_status("attention kernel"));
-  if (splits > 1) {
-    merge_kernel<<<unsigned(p.num_tokens) * unsigned(p.num_query_heads), 128, 0, stream>>>(p, splits);
-    ATB_RETURN_IF_ERROR(last_launch_status("merge kernel"));
-  }
-  return Status::ok();
+  return last_launch_status("attention kernel");
 }
 
 template <int D>
@@ -356,21 +245,38 @@ Status last_launch_status(const char* what) {
 
 Status launch_paged_attention(const AttentionParams& p, const RowCodec& key, const RowCodec& value, void* stream) {
   if (p.num_tokens == 0) return Status::ok();
-  const int group = p.num_query_heads / p.num_kv_heads;
-  const int blocks = p.num_tokens * p.num_kv_heads * ((group + kHeadsPerBlock - 1) / kHeadsPerBlock);
-  // Enough splits to give every multiprocessor a few blocks, as far as the workspace holds them.
-  int splits = std::clamp(4 * multiprocessors() / std::max(blocks, 1), 1, kMaxSplits);
+  const Codecs codecs{key, value};
+  const auto s = static_cast<cudaStream_t>(stream);
+  const TiledPlan plan = plan_tiled_attention(p, key, value);
+  // Splits fill the multiprocessors in one wave where the batch alone does not, as far as the
+  // workspace holds their states.
+  int blocks, resident;
+  if (plan.stages > 0) {
+    blocks = tiled_blocks_per_split(p, plan);
+    resident = tiled_resident_blocks(p, plan);
+  } else {
+    const int group = p.num_query_heads / p.num_kv_heads;
+    blocks = p.num_tokens * p.num_kv_heads * ((group + kHeadsPerBlock - 1) / kHeadsPerBlock);
+    resident = 4;
+  }
+  int splits = std::clamp(resident * multiprocessors() / std::max(blocks, 1), 1, kMaxSplits);
   const uint64_t per_split = uint64_t(p.num_tokens) * uint64_t(p.num_query_heads) * uint64_t(p.head_size + 2) * sizeof(float);
   splits = int(std::min<uint64_t>(uint64_t(splits), p.workspace == nullptr ? 1 : p.workspace_bytes / per_split));
   splits = std::max(splits, 1);
-  const Codecs codecs{key, value};
-  const auto s = static_cast<cudaStream_t>(stream);
-  switch (p.head_size) {
-    case 64: return launch_for_group<64>(p, codecs, splits, s);
-    case 128: return launch_for_group<128>(p, codecs, splits, s);
-    case 256: return launch_for_group<256>(p, codecs, splits, s);
-    default: return Status::unsupported("CUDA attention: head_size = " + std::to_string(p.head_size) + "; allowed: 64, 128, 256");
+  if (plan.stages > 0) {
+    ATB_RETURN_IF_ERROR(launch_tiled_attention(p, codecs, plan, splits, s));
+  } else {
+    switch (p.head_size) {
+      case 64: ATB_RETURN_IF_ERROR(launch_for_group<64>(p, codecs, splits, s)); break;
+      case 128: ATB_RETURN_IF_ERROR(launch_for_group<128>(p, codecs, splits, s)); break;
+      case 256: ATB_RETURN_IF_ERROR(launch_for_group<256>(p, codecs, splits, s)); break;
+      default:
+        return Status::unsupported("CUDA attention: head_size = " + std::to_string(p.head_size) + "; allowed: 64, 128, 256");
+    }
   }
+  if (splits == 1) return Status::ok();
+  merge_kernel<<<unsigned(p.num_tokens) * unsigned(p.num_query_heads), 128, 0, s>>>(p, splits);
+  return last_launch_status("merge kernel");
 }
 
 }  // namespace atb::plugin::cuda

@@ -1,0 +1,390 @@
+// tq cuda-bench: decode attention of one layer on a CUDA device, timed with CUDA events, for the
+// reference backend (bf16 cache) and turboquant pairs in one run.  Each forward (write of the new
+// tokens' K/V, attention, merge) is captured once in a CUDA graph and replayed: the graph replay is
+// the figure; the same forward launched eagerly is printed beside it.  Achieved bandwidth counts the
+// cache bytes the step must read (B x context x KV heads x (K row + V row bytes)); the device's copy
+// bandwidth (read + written bytes of a large device-to-device copy) is measured in the same run.
+// Encode: write-only forwards of 32K tokens, per token per layer.
+#include <atb/cli/host_options.hpp>
+#include <atb/half.hpp>
+#include <atb/struct_io.hpp>
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "commands.hpp"
+
+namespace atb::tq {
+namespace {
+
+Status cuda_status(cudaError_t error, const char* what) {
+  if (error == cudaSuccess) return Status::ok();
+  return Status::internal(std::string(what) + ": " + cudaGetErrorString(error));
+}
+#define TQ_CUDA(call) ATB_RETURN_IF_ERROR(cuda_status((call), #call))
+
+// Device memory owned for the scope.
+class DeviceMemory {
+ public:
+  DeviceMemory() = default;
+  DeviceMemory(const DeviceMemory&) = delete;
+  DeviceMemory& operator=(const DeviceMemory&) = delete;
+  ~DeviceMemory() { cudaFree(data_); }
+  Status allocate(size_t bytes) {
+    cudaFree(data_);
+    data_ = nullptr;
+    bytes_ = bytes;
+    return cuda_status(cudaMalloc(&data_, std::max<size_t>(bytes, 1)), "cudaMalloc");
+  }
+  template <class T>
+  Status upload(const std::vector<T>& host) {
+    ATB_RETURN_IF_ERROR(allocate(host.size() * sizeof(T)));
+    return cuda_status(cudaMemcpy(data_, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice), "cudaMemcpy");
+  }
+  template <class T = void>
+  T* get() const { return static_cast<T*>(data_); }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+struct Stream {
+  cudaStream_t handle = nullptr;
+  ~Stream() { if (handle) cudaStreamDestroy(handle); }
+};
+struct Event {
+  cudaEvent_t handle = nullptr;
+  ~Event() { if (handle) cudaEventDestroy(handle); }
+};
+struct Graph {
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  ~Graph() {
+    if (exec) cudaGraphExecDestroy(exec);
+    if (graph) cudaGraphDestroy(graph);
+  }
+};
+
+struct Shape {
+  int query_heads = 32, kv_heads = 8, head_size = 128, block_size = 16, context = 32768;
+};
+
+std::vector<uint16_t> random_bf16(size_t count, std::mt19937_64& rng) {
+  std::normal_distribution<float> normal;
+  std::vector<uint16_t> values(count);
+  for (auto& v : values) v = f32_to_bf16(normal(rng));
+  return values;
+}
+
+atb_tensor device_tensor(void* data, int64_t tokens, int64_t heads, int64_t d, cudaStream_t stream) {
+  atb_tensor t = make_versioned<atb_tensor>();
+  t.data = data;
+  t.dtype = ATB_DTYPE_BF16;
+  t.device_type = ATB_DEVICE_CUDA;
+  t.ndim = 3;
+  t.shape[0] = tokens, t.shape[1] = heads, t.shape[2] = d;
+  t.strides[0] = heads * d, t.strides[1] = d, t.strides[2] = 1;
+  t.stream = stream;
+  return t;
+}
+
+// Median time of `runs` calls of `enqueue`, each between two events on `stream`, in ms.
+template <class Enqueue>
+Expected<double> median_ms(cudaStream_t stream, int runs, Enqueue&& enqueue) {
+  Event start, stop;
+  TQ_CUDA(cudaEventCreate(&start.handle));
+  TQ_CUDA(cudaEventCreate(&stop.handle));
+  std::vector<double> times;
+  for (int i = 0; i < runs; ++i) {
+    TQ_CUDA(cudaEventRecord(start.handle, stream));
+    ATB_RETURN_IF_ERROR(enqueue(i));
+    TQ_CUDA(cudaEventRecord(stop.handle, stream));
+    TQ_CUDA(cudaEventSynchronize(stop.handle));
+    float ms = 0;
+    TQ_CUDA(cudaEventElapsedTime(&ms, start.handle, stop.handle));
+    times.push_back(ms);
+  }
+  std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
+  return times[times.size() / 2];
+}
+
+// Read + written bytes per second of a 1 GiB device-to-device copy.
+Expected<double> copy_bandwidth(cudaStream_t stream) {
+  const size_t bytes = size_t(1) << 30;
+  DeviceMemory from, to;
+  ATB_RETURN_IF_ERROR(from.allocate(bytes));
+  ATB_RETURN_IF_ERROR(to.allocate(bytes));
+  TQ_CUDA(cudaMemsetAsync(from.get(), 1, bytes, stream));
+  auto ms = median_ms(stream, 20, [&](int) { return cuda_status(cudaMemcpyAsync(to.get(), from.get(), bytes, cudaMemcpyDeviceToDevice, stream), "copy"); });
+  if (!ms) return ms.error();
+  return 2.0 * double(bytes) / (*ms * 1e-3);
+}
+
+struct Row {
+  std::string label;
+  int batch = 0;
+  double graph_ms = 0, eager_ms = 0, cache_bytes = 0;
+  double encode_us_per_token = 0;
+};
+
+// One backend at one batch size: fill, time encode, time decode steps (graph and eager).
+Expected<Row> bench_one(const host::Plugin& plugin, const std::string& label, const std::string& config, const Shape& shape,
+                        int batch, int runs, cudaStream_t stream, std::mt19937_64& rng) {
+  atb_layer_spec spec = make_versioned<atb_layer_spec>();
+  spec.attention_kind = ATB_ATTENTION_STANDARD;
+  spec.device_type = ATB_DEVICE_CUDA;
+  spec.num_query_heads = shape.query_heads;
+  spec.num_kv_heads = shape.kv_heads;
+  spec.head_size_k = spec.head_size_v = shape.head_size;
+  spec.dtype = ATB_DTYPE_BF16;
+  spec.block_size = shape.block_size;
+  spec.layer_index = 0;
+  spec.num_layers = 1;
+  spec.kv_shared_with_layer = -1;
+  auto backend = plugin.create_backend(spec, config);
+  if (!backend) return backend.error();
+  auto cache = backend->kv_cache_spec();
+  if (!cache) return cache.error();
+  const uint64_t row_bytes = cache->k_bytes_per_token_per_head + cache->v_bytes_per_token_per_head;
+  const double step_bytes = double(batch) * shape.context * shape.kv_heads * double(row_bytes);
+  // Sets of sequences used in turn, so that one step's cache bytes are not still in L2 the next.
+  const int sets = int(std::clamp(std::ceil(256e6 / step_bytes), 1.0, 16.0));
+  const int pages_per_seq = (shape.context + shape.block_size - 1) / shape.block_size;
+  const int64_t num_pages = int64_t(sets) * batch * pages_per_seq;
+  const uint64_t stride = (cache->page_bytes + cache->page_alignment - 1) / cache->page_alignment * cache->page_alignment;
+
+  DeviceMemory pool, workspace;
+  ATB_RETURN_IF_ERROR(pool.allocate(size_t(num_pages) * stride));
+  ATB_RETURN_IF_ERROR(workspace.allocate(cache->workspace_bytes));
+  std::vector<int32_t> pages(static_cast<size_t>(num_pages));
+  std::iota(pages.begin(), pages.end(), 0);
+  std::shuffle(pages.begin(), pages.end(), rng);  // pages scattered as an allocator leaves them
+  DeviceMemory tables;
+  ATB_RETURN_IF_ERROR(tables.upload(pages));  // sequence j's table: pages[j * pages_per_seq ...]
+
+  // Fill every sequence with one chunk of N(0,1) K/V (write-only forwards), timing the encode.
+  const int chunk = shape.context;
+  DeviceMemory chunk_key, chunk_value, chunk_slots;
+  ATB_RETURN_IF_ERROR(chunk_key.upload(random_bf16(size_t(chunk) * shape.kv_heads * shape.head_size, rng)));
+  ATB_RETURN_IF_ERROR(chunk_value.upload(random_bf16(size_t(chunk) * shape.kv_heads * shape.head_size, rng)));
+  std::vector<int64_t> slots(static_cast<size_t>(chunk));
+  ATB_RETURN_IF_ERROR(chunk_slots.allocate(slots.size() * sizeof(int64_t)));
+  const atb_tensor fill_key = device_tensor(chunk_key.get(), chunk, shape.kv_heads, shape.head_size, stream);
+  const atb_tensor fill_value = device_tensor(chunk_value.get(), chunk, shape.kv_heads, shape.head_size, stream);
+  atb_forward_args write = make_versioned<atb_forward_args>();
+  write.key = &fill_key, write.value = &fill_value;
+  write.kv_pages = pool.get();
+  write.num_pages = num_pages;
+  write.page_stride_bytes = stride;
+  write.num_tokens = chunk;
+  write.slot_mapping = chunk_slots.get<int64_t>();
+  write.workspace = workspace.get();
+  write.workspace_bytes = workspace.bytes();
+  write.flags = ATB_FORWARD_WRITE_KV_ONLY;
+  DeviceMemory fill_starts, fill_lens;  // one sequence per write (validated, not used by the write)
+  ATB_RETURN_IF_ERROR(fill_starts.upload(std::vector<int32_t>{0, chunk}));
+  ATB_RETURN_IF_ERROR(fill_lens.upload(std::vector<int32_t>{chunk}));
+  write.num_seqs = 1;
+  write.query_start_loc = fill_starts.get<int32_t>();
+  write.seq_lens = fill_lens.get<int32_t>();
+  write.block_tables = tables.get<int32_t>();
+  write.block_table_stride = pages_per_seq;
+  Row row;
+  row.label = label;
+  row.batch = batch;
+  row.cache_bytes = step_bytes;
+  for (int seq = 0; seq < sets * batch; ++seq) {
+    for (int t = 0; t < chunk; ++t)
+      slots[size_t(t)] = int64_t(pages[size_t(seq) * pages_per_seq + t / shape.block_size]) * shape.block_size + t % shape.block_size;
+    TQ_CUDA(cudaMemcpyAsync(chunk_slots.get(), slots.data(), slots.size() * sizeof(int64_t), cudaMemcpyHostToDevice, stream));
+    if (seq == 0) {
+      auto ms = median_ms(stream, 5, [&](int) { return backend->forward(write); });
+      if (!ms) return ms.error();
+      row.encode_us_per_token = *ms * 1e3 / chunk;
+    } else {
+      ATB_RETURN_IF_ERROR(backend->forward(write));
+    }
+    TQ_CUDA(cudaStreamSynchronize(stream));  // `slots` is rewritten for the next sequence
+  }
+
+  // Decode steps: one new token per sequence at the last position (rewriting its slot).
+  DeviceMemory query, key, value, output, step_slots, starts, lens;
+  ATB_RETURN_IF_ERROR(query.upload(random_bf16(size_t(batch) * shape.query_heads * shape.head_size, rng)));
+  ATB_RETURN_IF_ERROR(key.upload(random_bf16(size_t(batch) * shape.kv_heads * shape.head_size, rng)));
+  ATB_RETURN_IF_ERROR(value.upload(random_bf16(size_t(batch) * shape.kv_heads * shape.head_size, rng)));
+  ATB_RETURN_IF_ERROR(output.upload(std::vector<uint16_t>(size_t(batch) * shape.query_heads * shape.head_size, 0x7fc0)));
+  std::vector<int64_t> decode_slots;
+  for (int set = 0; set < sets; ++set)
+    for (int b = 0; b < batch; ++b) {
+      const int seq = set * batch + b, position = shape.context - 1;
+      decode_slots.push_back(int64_t(pages[size_t(seq) * pages_per_seq + position / shape.block_size]) * shape.block_size +
+                             position % shape.block_size);
+    }
+  ATB_RETURN_IF_ERROR(step_slots.upload(decode_slots));
+  std::vector<int32_t> start_values(size_t(batch) + 1);
+  std::iota(start_values.begin(), start_values.end(), 0);
+  ATB_RETURN_IF_ERROR(starts.upload(start_values));
+  ATB_RETURN_IF_ERROR(lens.upload(std::vector<int32_t>(size_t(batch), shape.context)));
+  const atb_tensor q = device_tensor(query.get(), batch, shape.query_heads, shape.head_size, stream);
+  const atb_tensor k = device_tensor(key.get(), batch, shape.kv_heads, shape.head_size, stream);
+  const atb_tensor v = device_tensor(value.get(), batch, shape.kv_heads, shape.head_size, stream);
+  const atb_tensor o = device_tensor(output.get(), batch, shape.query_heads, shape.head_size, stream);
+  auto step_args = [&](int set) {
+    atb_forward_args args = make_versioned<atb_forward_args>();
+    args.query = &q, args.key = &k, args.value = &v, args.output = &o;
+    args.kv_pages = pool.get();
+    args.num_pages = num_pages;
+    args.page_stride_bytes = stride;
+    args.num_tokens = batch;
+    args.num_seqs = batch;
+    args.slot_mapping = step_slots.get<int64_t>() + size_t(set) * batch;
+    args.query_start_loc = starts.get<int32_t>();
+    args.seq_lens = lens.get<int32_t>();
+    args.block_tables = tables.get<int32_t>() + size_t(set) * batch * pages_per_seq;
+    args.block_table_stride = pages_per_seq;
+    args.workspace = workspace.get();
+    args.workspace_bytes = workspace.bytes();
+    return args;
+  };
+  std::vector<Graph> graphs(static_cast<size_t>(sets));
+  for (int set = 0; set < sets; ++set) {
+    TQ_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+    const Status captured = backend->forward(step_args(set));
+    cudaGraph_t graph = nullptr;
+    const cudaError_t ended = cudaStreamEndCapture(stream, &graph);
+    graphs[size_t(set)].graph = graph;
+    ATB_RETURN_IF_ERROR(captured);
+    TQ_CUDA(ended);
+    TQ_CUDA(cudaGraphInstantiate(&graphs[size_t(set)].exec, graph, 0));
+  }
+  for (int i = 0; i < 3 * sets; ++i) TQ_CUDA(cudaGraphLaunch(graphs[size_t(i % sets)].exec, stream));
+  auto graph_ms = median_ms(stream, runs, [&](int i) {
+    return cuda_status(cudaGraphLaunch(graphs[size_t(i % sets)].exec, stream), "cudaGraphLaunch");
+  });
+  if (!graph_ms) return graph_ms.error();
+  auto eager_ms = median_ms(stream, runs, [&](int i) { return backend->forward(step_args(i % sets)); });
+  if (!eager_ms) return eager_ms.error();
+  row.graph_ms = *graph_ms;
+  row.eager_ms = *eager_ms;
+
+  std::vector<uint16_t> written(size_t(batch) * shape.query_heads * shape.head_size);
+  TQ_CUDA(cudaMemcpy(written.data(), output.get(), written.size() * sizeof(uint16_t), cudaMemcpyDeviceToHost));
+  for (uint16_t bits : written)
+    if (!std::isfinite(bf16_to_f32(bits))) return Status::internal(label + ": an output is not finite (unwritten or wrong)");
+  return row;
+}
+
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> items;
+  std::stringstream stream(text);
+  std::string item;
+  while (std::getline(stream, item, separator))
+    if (!item.empty()) items.push_back(item);
+  return items;
+}
+
+}  // namespace
+
+int cuda_bench_command(int argc, const char* const* argv) {
+  std::vector<cli::FlagSpec> flags = cli::host_flags("turboquant");
+  flags.push_back({"pairs", "LIST", "K/V format pairs, comma-separated (default q4_0/q3_0,q8_0/q3_0,tq4/tq3)"});
+  flags.push_back({"batches", "LIST", "batch sizes (default 1,8,64)"});
+  flags.push_back({"context", "N", "cached tokens per sequence (default 32768)"});
+  flags.push_back({"runs", "N", "timed steps per figure; the median is printed (default 50)"});
+  flags.push_back({"no-reference", "", "leave the reference backend out"});
+  auto arguments = cli::Arguments::parse(argc, argv, 2, flags);
+  if (!arguments) {
+    std::cerr << "tq cuda-bench: " << arguments.error().message() << "\n";
+    return 2;
+  }
+  if (arguments->has("help")) {
+    std::cout << "usage: tq cuda-bench [flags]\n\n" << cli::flags_help(flags);
+    return 0;
+  }
+  auto options = cli::read_host_options(*arguments, "turboquant");
+  auto context = arguments->integer_or("context", 32768, 16, 1 << 20);
+  auto runs = arguments->integer_or("runs", 50, 1, 100000);
+  if (Status bad = cli::first_error(options, context, runs); !bad) {
+    std::cerr << "tq cuda-bench: " << bad.message() << "\n";
+    return 2;
+  }
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    std::cerr << "tq cuda-bench: no CUDA device on this machine\n";
+    return 1;
+  }
+  std::vector<int> batches;
+  for (const auto& item : split(arguments->value_or("batches", "1,8,64"), ',')) batches.push_back(std::max(1, std::atoi(item.c_str())));
+  const auto registry = host::Registry::scan(options->plugin_dirs);
+  auto reference = registry.select("reference");
+  auto turboquant = registry.select(options->backend);
+  if (!reference || !turboquant) {
+    std::cerr << "tq cuda-bench: " << (reference ? turboquant.error() : reference.error()).message() << "\n";
+    return 1;
+  }
+  struct Variant {
+    std::string label, config;
+    const host::Plugin* plugin;
+  };
+  std::vector<Variant> variants;
+  if (!arguments->has("no-reference")) variants.push_back({"reference (bf16 cache)", "{}", *reference});
+  for (const auto& pair : split(arguments->value_or("pairs", "q4_0/q3_0,q8_0/q3_0,tq4/tq3"), ',')) {
+    const auto parts = split(pair, '/');
+    if (parts.size() != 2) {
+      std::cerr << "tq cuda-bench: --pairs " << pair << ": allowed: K/V, e.g. q4_0/q3_0\n";
+      return 2;
+    }
+    variants.push_back({options->backend + " " + pair,
+                        R"({"k_quant":")" + parts[0] + R"(","v_quant":")" + parts[1] + R"("})", *turboquant});
+  }
+
+  Stream stream;
+  if (cudaStreamCreateWithFlags(&stream.handle, cudaStreamNonBlocking) != cudaSuccess) return 1;
+  cudaDeviceProp properties{};
+  cudaGetDeviceProperties(&properties, 0);
+  auto copy = copy_bandwidth(stream.handle);
+  if (!copy) {
+    std::cerr << "tq cuda-bench: " << copy.error().message() << "\n";
+    return 1;
+  }
+  Shape shape;
+  shape.context = int(*context);
+  std::printf("device: %s, %d SMs; copy bandwidth (read + write, 1 GiB device-to-device): %.0f GB/s\n", properties.name,
+              properties.multiProcessorCount, *copy / 1e9);
+  std::printf("shape: %d query / %d KV heads, head size %d, page %d tokens, context %d, bf16 queries\n\n",
+              shape.query_heads, shape.kv_heads, shape.head_size, shape.block_size, shape.context);
+  std::printf("%-28s %5s %12s %12s %12s %10s %8s %14s\n", "backend", "batch", "ms/step", "ms (eager)", "cache MB",
+              "GB/s", "of copy", "encode us/tok");
+  std::mt19937_64 rng(20261122);
+  int failures = 0;
+  for (int batch : batches)
+    for (const Variant& variant : variants) {
+      auto row = bench_one(*variant.plugin, variant.label, variant.config, shape, batch, int(*runs), stream.handle, rng);
+      if (!row) {
+        std::printf("%-28s %5d  failed: %s\n", variant.label.c_str(), batch, row.error().message().c_str());
+        ++failures;
+        cudaGetLastError();
+        continue;
+      }
+      const double bandwidth = row->cache_bytes / (row->graph_ms * 1e-3);
+      std::printf("%-28s %5d %12.4f %12.4f %12.1f %10.0f %7.0f%% %14.4f\n", row->label.c_str(), batch, row->graph_ms,
+                  row->eager_ms, row->cache_bytes / 1e6, bandwidth / 1e9, 100.0 * bandwidth / *copy,
+                  row->encode_us_per_token);
+      std::fflush(stdout);
+    }
+  return failures == 0 ? 0 : 1;
+}
+
+}  // namespace atb::tq

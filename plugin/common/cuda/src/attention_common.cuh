@@ -1,0 +1,145 @@
+// Pieces both attention kernels share: the context a query token sees, its queries scaled and
+// rotated in shared memory, and the epilogue that merges partial softmax states, rotates the
+// output back and writes it (or the split's state for the merge kernel).
+#pragma once
+
+#include <atb/plugin/cuda/paged_attention_cuda.hpp>
+#include <tq/rotation_seed.hpp>
+
+#include "device_common.cuh"
+
+namespace atb::plugin::cuda {
+
+// Tokens x splits the workspace holds partial states for.
+constexpr int kTokenSplitCapacity = 1024;
+
+// In place on `count` vectors of d floats in shared memory, by the whole block:
+// forward x <- H S x / sqrt(d), inverse x <- S H x / sqrt(d).
+__device__ inline void rotate_block(float* x, int count, int d, uint64_t stream_seed, bool inverse) {
+  const int total = count * d;
+  if (!inverse) {
+    for (int i = threadIdx.x; i < total; i += blockDim.x)
+      if (tq::rotation_sign_bit(stream_seed, i % d)) x[i] = -x[i];
+    __syncthreads();
+  }
+  for (int half = 1; half < d; half *= 2) {
+    for (int pair = threadIdx.x; pair < total / 2; pair += blockDim.x) {
+      const int vector = pair / (d / 2), within = pair % (d / 2);
+      const int i = vector * d + (within / half) * 2 * half + within % half;
+      const float a = x[i], b = x[i + half];
+      x[i] = a + b;
+      x[i + half] = a - b;
+    }
+    __syncthreads();
+  }
+  const float norm = 1.0f / sqrtf(float(d));
+  for (int i = threadIdx.x; i < total; i += blockDim.x) {
+    float v = x[i] * norm;
+    if (inverse && tq::rotation_sign_bit(stream_seed, i % d)) v = -v;
+    x[i] = v;
+  }
+  __syncthreads();
+}
+
+// Which query heads and which slice of the context one thread block serves.
+struct BlockWork {
+  int token, kv_head, global_kv_head, head0, heads, split;
+  int seq;
+  int low, high;   // the context positions the token attends to: [low, high)
+  bool poisoned;   // sequence lengths that cannot be: the outputs become NaN
+};
+
+// The sequence of `token`: the last one starting at or before it (empty sequences start where the
+// next does, so the last is never empty).
+__device__ inline int sequence_of(const AttentionParams& p, int token) {
+  int low = 0, high = p.num_seqs - 1;
+  while (low < high) {
+    const int mid = (low + high + 1) / 2;
+    if (p.query_start_loc[mid] <= token) low = mid;
+    else high = mid - 1;
+  }
+  return low;
+}
+
+// blockIdx.x = (token * kv_heads + kv_head) * chunks + chunk of G heads; blockIdx.y = split.
+template <int G>
+__device__ inline BlockWork block_work(const AttentionParams& p) {
+  BlockWork w;
+  const int group = p.num_query_heads / p.num_kv_heads;
+  const int chunks = (group + G - 1) / G;
+  int index = blockIdx.x;
+  const int chunk = index % chunks;
+  index /= chunks;
+  w.kv_head = index % p.num_kv_heads;
+  w.token = index / p.num_kv_heads;
+  w.split = blockIdx.y;
+  w.head0 = w.kv_head * group + chunk * G;
+  w.heads = min(G, group - chunk * G);
+  w.global_kv_head = p.first_global_kv_head + w.kv_head;
+  w.seq = sequence_of(p, w.token);
+  const int q_begin = p.query_start_loc[w.seq], q_len = p.query_start_loc[w.seq + 1] - q_begin;
+  const int seq_len = p.seq_lens[w.seq];
+  w.poisoned = seq_len < q_len || int64_t(seq_len) > int64_t(p.block_table_stride) * p.block_size;
+  const int position = seq_len - q_len + (w.token - q_begin);
+  w.low = p.sliding_window > 0 ? max(0, position - p.sliding_window + 1) : 0;
+  w.high = w.poisoned ? w.low : position + 1;
+  return w;
+}
+
+// The block's G query vectors into `queries` ([G][D], zero past `heads`), scaled, and rotated
+// when K rows are.
+template <int D, int G>
+__device__ inline void load_queries(const AttentionParams& p, const RowCodec& key, const BlockWork& w, float* queries) {
+  for (int i = threadIdx.x; i < G * D; i += blockDim.x) {
+    const int g = i / D, c = i % D;
+    queries[i] = g < w.heads ? load_element(p.query, w.token * p.query_token_stride + (w.head0 + g) * p.query_head_stride + c,
+                                            p.io_dtype) * p.scale
+                             : 0.0f;
+  }
+  __syncthreads();
+  if (key.rotated)
+    rotate_block(queries, G, D, tq::rotation_stream_seed(key.rotation_seed, key.layer_index, w.global_kv_head, 0), false);
+}
+
+// `count` partial states in shared memory, each [G][D + 2] = (max, sum, D weighted values), with
+// the max in natural-log units, are merged; the result is rotated back when V rows are rotated and
+// written as the output (one split) or as this split's state in the workspace.  `merged` holds G x D
+// floats of scratch.
+template <int D, int G>
+__device__ inline void finish_block(const AttentionParams& p, const RowCodec& value, const BlockWork& w, int splits,
+                                    const float* states, int count, float* merged, bool poisoned) {
+  __shared__ float merged_max[G], merged_sum[G];
+  for (int i = threadIdx.x; i < G * D; i += blockDim.x) {
+    const int g = i / D, c = i % D;
+    float top = -INFINITY;
+    for (int t = 0; t < count; ++t) top = fmaxf(top, states[(t * G + g) * (D + 2)]);
+    float sum = 0.0f, total = 0.0f;
+    if (top > -INFINITY)
+      for (int t = 0; t < count; ++t) {
+        const float* state = states + (t * G + g) * (D + 2);
+        const float weight = expf(state[0] - top);
+        sum += state[1] * weight;
+        total += state[2 + c] * weight;
+      }
+    merged[i] = total;
+    if (c == 0) merged_max[g] = top, merged_sum[g] = sum;
+  }
+  __syncthreads();
+  if (value.rotated)
+    rotate_block(merged, G, D, tq::rotation_stream_seed(value.rotation_seed, value.layer_index, w.global_kv_head, 0), true);
+
+  for (int i = threadIdx.x; i < w.heads * D; i += blockDim.x) {
+    const int g = i / D, c = i % D;
+    if (splits == 1) {
+      const float out = poisoned ? NAN : merged[i] / merged_sum[g];
+      store_element(p.output, w.token * p.output_token_stride + (w.head0 + g) * p.output_head_stride + c, p.io_dtype, out);
+    } else {
+      float* state = static_cast<float*>(p.workspace) +
+                     ((int64_t(w.token) * p.num_query_heads + w.head0 + g) * splits + w.split) * (D + 2);
+      if (c == 0) state[0] = poisoned ? NAN : merged_max[g], state[1] = merged_sum[g];
+      state[2 + c] = merged[i];
+    }
+  }
+}
+
+}  // namespace atb::plugin::cuda

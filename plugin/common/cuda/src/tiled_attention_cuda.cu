@@ -1,0 +1,459 @@
+// The tiled attention kernel (see tiled_attention.cuh).
+//
+// Block: 4 warps; a warp takes every 4th 16-row tile of the block's slice of the context.  In a
+// warp, 4 teams of 8 lanes each take one row of the tile at a time (4 steps per tile), a lane
+// holding head_size / 8 coordinates (measured on an H100: 16 lanes of 8 coordinates ran at half the
+// speed, the per-row work outside the coordinates doubling).  Per tile: scores of its 16 rows for the G heads, one max per
+// head for the tile (so the rescaling of the running state happens at most once per tile), then the
+// V rows weighted into per-lane accumulators.  Scores run in log2 units (exp2).  Affine rows are
+// read as scale * codes + zero with the zero folded per lane (K: zero * sum of the lane's query
+// coordinates; V: a separate accumulator), codebook rows as scale * table[code].
+#include <atb/plugin/cuda/paged_attention_cuda.hpp>
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <iterator>
+#include <string>
+
+#include "attention_common.cuh"
+#include "tiled_attention.cuh"
+
+namespace atb::plugin::cuda {
+namespace {
+
+constexpr int kWarps = 4;
+constexpr int kThreads = 32 * kWarps;
+constexpr int kTileRows = 16;
+constexpr int kLanes = 8;  // lanes per row: a lane holds head_size / 8 coordinates
+constexpr int kTeams = 32 / kLanes;  // rows a warp decodes at once
+constexpr int kSteps = kTileRows / kTeams;
+constexpr int kMaxStages = 4;
+constexpr uint32_t kStageSlack = 16;           // bytes the word loader may read past a tile
+constexpr size_t kStageBudget = 96 * 1024;     // keeps two blocks on a multiprocessor
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+
+__device__ inline void copy16_async(void* shared_destination, const void* global_source) {
+  const unsigned destination = static_cast<unsigned>(__cvta_generic_to_shared(shared_destination));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(destination), "l"(global_source));
+}
+
+__device__ inline void commit_copies() { asm volatile("cp.async.commit_group;\n" ::); }
+
+// Waits until at most `pending` (0..3) of this thread's copy groups are still in flight.
+__device__ inline void wait_copies(int pending) {
+  switch (pending) {
+    case 0: asm volatile("cp.async.wait_group 0;\n" ::); break;
+    case 1: asm volatile("cp.async.wait_group 1;\n" ::); break;
+    case 2: asm volatile("cp.async.wait_group 2;\n" ::); break;
+    default: asm volatile("cp.async.wait_group 3;\n" ::); break;
+  }
+}
+
+// NB bytes from shared memory at any byte address, as little-endian words (reads up to 4 bytes past).
+template <int NB>
+__device__ inline void load_words(const uint8_t* at, uint32_t (&words)[(NB + 3) / 4]) {
+  constexpr int W = (NB + 3) / 4;
+  const uintptr_t address = reinterpret_cast<uintptr_t>(at);
+  const uint32_t* aligned = reinterpret_cast<const uint32_t*>(address & ~uintptr_t(3));
+  const unsigned shift = unsigned(address & 3) * 8;
+  uint32_t raw[W + 1];
+#pragma unroll
+  for (int j = 0; j <= W; ++j) raw[j] = aligned[j];
+#pragma unroll
+  for (int j = 0; j < W; ++j) words[j] = __funnelshift_r(raw[j], raw[j + 1], shift);
+}
+
+// Code i (BITS wide, LSB first) of packed words; i is a compile-time constant after unrolling.
+template <int BITS, int W>
+__device__ inline uint32_t code_in(const uint32_t (&words)[W], int i) {
+  const int bit = i * BITS, word = bit / 32, offset = bit % 32;
+  const uint32_t mask = (1u << BITS) - 1u;
+  if (offset + BITS <= 32) return (words[word] >> offset) & mask;
+  return __funnelshift_r(words[word], words[word + 1], offset) & mask;
+}
+
+// A row's lane coordinates as raw values x (the row is scale * x + zero over the lane's block).
+struct LaneRow {
+  float scale = 1.0f, zero = 0.0f;
+};
+
+// Packed codes: x = table[code] (LOOKUP) or the code itself as a float (flip 0x80: signed 8-bit).
+template <int C, int BITS, bool LOOKUP>
+__device__ inline void decode_codes(const uint8_t* codes, int sub, const float* table, uint32_t flip, float bias,
+                                    float (&x)[C]) {
+  constexpr int NB = C * BITS / 8;
+  uint32_t words[(NB + 3) / 4];
+  load_words<NB>(codes + sub * NB, words);
+#pragma unroll
+  for (int i = 0; i < C; ++i) {
+    const uint32_t code = code_in<BITS>(words, i);
+    if constexpr (LOOKUP) x[i] = table[code];
+    else x[i] = __uint_as_float(0x4B000000u | (code ^ flip)) - bias;  // exact: 2^23 + code, minus 2^23
+  }
+}
+
+// A row format fixed at compile time: kind * 16 + code bits; kAnyForm reads the codec at run time.
+constexpr int row_form(int kind, int bits) { return kind * 16 + bits; }
+constexpr int kAnyForm = -1;
+
+// The lane's C coordinates of a row in shared memory (any alignment) of one fixed kind and width,
+// with its block's scale and zero.
+template <int C, int KIND, int BITS>
+__device__ inline LaneRow decode_fixed(const RowCodec& codec, const uint8_t* row, int sub, const float* table, float (&x)[C]) {
+  LaneRow lane;
+  if constexpr (KIND == kPlainF32) {
+    uint32_t words[C];
+    load_words<4 * C>(row + sub * 4 * C, words);
+#pragma unroll
+    for (int i = 0; i < C; ++i) x[i] = __uint_as_float(words[i]);
+  } else if constexpr (KIND == kPlainF16) {
+    uint32_t words[C / 2];
+    load_words<2 * C>(row + sub * 2 * C, words);
+#pragma unroll
+    for (int i = 0; i < C; ++i) x[i] = __half2float(__ushort_as_half(static_cast<unsigned short>(words[i / 2] >> (16 * (i % 2)))));
+  } else if constexpr (KIND == kPlainBf16) {
+    uint32_t words[C / 2];
+    load_words<2 * C>(row + sub * 2 * C, words);
+#pragma unroll
+    for (int i = 0; i < C; ++i) x[i] = __uint_as_float(i % 2 ? words[i / 2] & 0xffff0000u : words[i / 2] << 16);
+  } else if constexpr (KIND == kCodebook) {
+    const int block = sub * C / codec.block_size;
+    lane.scale = load_half_bytes(row + codec.scales_offset + 2 * block);
+    decode_codes<C, BITS, true>(row + codec.codes_offset, sub, table, 0, 0.0f, x);
+  } else {  // affine; signed codes are 8-bit two's complement
+    const int block = sub * C / codec.block_size;
+    lane.scale = load_half_bytes(row + codec.scales_offset + 4 * block);
+    lane.zero = load_half_bytes(row + codec.scales_offset + 4 * block + 2);
+    constexpr bool kSigned = KIND == kAffineSigned;
+    decode_codes<C, BITS, false>(row + codec.codes_offset, sub, table, kSigned ? 0x80u : 0u,
+                                 kSigned ? 8388736.0f : 8388608.0f, x);
+  }
+  return lane;
+}
+
+template <int C, int KIND>
+__device__ inline LaneRow decode_of_width(const RowCodec& codec, const uint8_t* row, int sub, const float* table, float (&x)[C]) {
+  switch (codec.bits) {
+    case 1: return decode_fixed<C, KIND, 1>(codec, row, sub, table, x);
+    case 2: return decode_fixed<C, KIND, 2>(codec, row, sub, table, x);
+    case 3: return decode_fixed<C, KIND, 3>(codec, row, sub, table, x);
+    case 4: return decode_fixed<C, KIND, 4>(codec, row, sub, table, x);
+    case 5: return decode_fixed<C, KIND, 5>(codec, row, sub, table, x);
+    case 6: return decode_fixed<C, KIND, 6>(codec, row, sub, table, x);
+    case 7: return decode_fixed<C, KIND, 7>(codec, row, sub, table, x);
+    default: return decode_fixed<C, KIND, 8>(codec, row, sub, table, x);
+  }
+}
+
+template <int C, int FORM>
+__device__ inline LaneRow decode_row(const RowCodec& codec, const uint8_t* row, int sub, const float* table, float (&x)[C]) {
+  if constexpr (FORM != kAnyForm) {
+    return decode_fixed<C, FORM / 16, FORM % 16>(codec, row, sub, table, x);
+  } else {
+    switch (codec.kind) {
+      case kPlainF32: return decode_fixed<C, kPlainF32, 0>(codec, row, sub, table, x);
+      case kPlainF16: return decode_fixed<C, kPlainF16, 0>(codec, row, sub, table, x);
+      case kPlainBf16: return decode_fixed<C, kPlainBf16, 0>(codec, row, sub, table, x);
+      case kCodebook: return decode_of_width<C, kCodebook>(codec, row, sub, table, x);
+      case kAffineSigned: return decode_fixed<C, kAffineSigned, 8>(codec, row, sub, table, x);
+      default: return decode_of_width<C, kAffineUnsigned>(codec, row, sub, table, x);
+    }
+  }
+}
+
+// Format pairs with a kernel of their own (no per-row dispatch) at head size 128, 4 heads a block:
+// the vllm-metal pairs, tq4/tq3 and the reference's 16-bit caches.
+constexpr int kFastPairs[][2] = {
+    {row_form(kAffineUnsigned, 4), row_form(kCodebook, 3)},
+    {row_form(kAffineUnsigned, 8), row_form(kCodebook, 3)},
+    {row_form(kAffineUnsigned, 5), row_form(kCodebook, 3)},
+    {row_form(kCodebook, 4), row_form(kCodebook, 3)},
+    {row_form(kPlainBf16, 0), row_form(kPlainBf16, 0)},
+    {row_form(kPlainF16, 0), row_form(kPlainF16, 0)},
+};
+
+template <int D, int G, int KFORM, int VFORM>
+__global__ void __launch_bounds__(kThreads) tiled_attention_kernel(const AttentionParams p,
+                                                                   const __grid_constant__ Codecs codecs, int stages,
+                                                                   uint32_t stage_bytes, int splits) {
+  constexpr int C = D / kLanes;
+  extern __shared__ __align__(16) float shared[];
+  float* queries = shared;               // [G][D]
+  float* key_table = queries + G * D;    // [256]
+  float* value_table = key_table + 256;  // [256]
+  uint8_t* tiles = reinterpret_cast<uint8_t*>(value_table + 256);  // [warp][stage] tiles; [warp][G][D + 2] states after
+  const RowCodec& kc = codecs.key;
+  const RowCodec& vc = codecs.value;
+  const BlockWork w = block_work<G>(p);
+
+  for (int i = threadIdx.x; i < 256; i += kThreads) {
+    key_table[i] = kc.table[i];
+    value_table[i] = vc.table[i];
+  }
+  load_queries<D, G>(p, kc, w, queries);
+
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, team = lane / kLanes, sub = lane % kLanes;
+  float q[G][C], q_sum[G];
+#pragma unroll
+  for (int g = 0; g < G; ++g) {
+    q_sum[g] = 0.0f;
+#pragma unroll
+    for (int i = 0; i < C; ++i) q_sum[g] += q[g][i] = queries[g * D + sub * C + i];
+  }
+
+  // The split's tiles, aligned to 16 context positions so that no two splits read one tile.
+  const int first_tile = w.low / kTileRows, all_tiles = (w.high + kTileRows - 1) / kTileRows - first_tile;
+  const int per_split = (all_tiles + splits - 1) / splits;
+  const int split_begin = first_tile + w.split * per_split;
+  const int split_end = min(first_tile + all_tiles, split_begin + per_split);
+  const int count = split_begin + warp < split_end ? (split_end - split_begin - warp + kWarps - 1) / kWarps : 0;
+
+  const int32_t* block_table = p.block_tables + int64_t(w.seq) * p.block_table_stride;
+  const uint32_t k_tile_bytes = kTileRows * uint32_t(p.k_row_bytes), v_tile_bytes = kTileRows * uint32_t(p.v_row_bytes);
+  uint8_t* warp_tiles = tiles + size_t(warp) * stages * stage_bytes;
+  auto page_of = [&](int tile) -> int64_t { return block_table[tile * kTileRows / p.block_size]; };
+  auto issue = [&](int k) {
+    if (k < count) {
+      const int tile = split_begin + warp + k * kWarps;
+      const int64_t page = page_of(tile);
+      if (page >= 0 && page < p.num_pages) {
+        const int64_t first_row = int64_t(w.kv_head) * p.block_size + (tile * kTileRows) % p.block_size;
+        const uint8_t* page_start = p.pages + page * int64_t(p.page_stride);
+        const uint8_t* k_source = page_start + first_row * int64_t(p.k_row_bytes);
+        const uint8_t* v_source = page_start + p.v_region_offset + first_row * int64_t(p.v_row_bytes);
+        uint8_t* destination = warp_tiles + size_t(k % stages) * stage_bytes;
+        for (uint32_t at = 16 * lane; at < k_tile_bytes; at += 16 * 32) copy16_async(destination + at, k_source + at);
+        for (uint32_t at = 16 * lane; at < v_tile_bytes; at += 16 * 32)
+          copy16_async(destination + k_tile_bytes + at, v_source + at);
+      }
+    }
+    commit_copies();  // empty groups keep the count of groups per iteration fixed
+  };
+
+  float m[G], l[G], zero_acc[G], acc[G][C];
+#pragma unroll
+  for (int g = 0; g < G; ++g) {
+    m[g] = -INFINITY;
+    l[g] = zero_acc[g] = 0.0f;
+#pragma unroll
+    for (int i = 0; i < C; ++i) acc[g][i] = 0.0f;
+  }
+  bool poisoned = w.poisoned;
+
+  for (int k = 0; k < stages - 1; ++k) issue(k);
+  for (int k = 0; k < count; ++k) {
+    issue(k + stages - 1);
+    wait_copies(stages - 1);
+    __syncwarp();
+    const int tile = split_begin + warp + k * kWarps;
+    const int64_t page = page_of(tile);
+    const bool page_ok = page >= 0 && page < p.num_pages;
+    poisoned |= !page_ok;
+    const uint8_t* k_tile = warp_tiles + size_t(k % stages) * stage_bytes;
+    const uint8_t* v_tile = k_tile + k_tile_bytes;
+
+    float s[kSteps][G], tile_max[G];
+    bool valid[kSteps];
+#pragma unroll
+    for (int g = 0; g < G; ++g) tile_max[g] = -INFINITY;
+#pragma unroll
+    for (int step = 0; step < kSteps; ++step) {
+      const int row = step * kTeams + team, position = tile * kTileRows + row;
+      valid[step] = page_ok && position >= w.low && position < w.high;
+      float x[C];
+      const LaneRow r = decode_row<C, KFORM>(kc, k_tile + row * uint32_t(p.k_row_bytes), sub, key_table, x);
+#pragma unroll
+      for (int g = 0; g < G; ++g) {
+        float dot = 0.0f;
+#pragma unroll
+        for (int i = 0; i < C; ++i) dot = fmaf(q[g][i], x[i], dot);
+        float partial = fmaf(r.scale, dot, r.zero * q_sum[g]);
+#pragma unroll
+        for (int offset = 1; offset < kLanes; offset *= 2) partial += __shfl_xor_sync(0xffffffffu, partial, offset);
+        if (p.soft_cap > 0) partial = p.soft_cap * tanhf(partial / p.soft_cap);
+        s[step][g] = valid[step] ? partial * kLog2e : -INFINITY;
+        tile_max[g] = fmaxf(tile_max[g], s[step][g]);
+      }
+    }
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+#pragma unroll
+      for (int offset = kLanes; offset < 32; offset *= 2)
+        tile_max[g] = fmaxf(tile_max[g], __shfl_xor_sync(0xffffffffu, tile_max[g], offset));
+      if (tile_max[g] > m[g]) {  // the same on every lane of the warp
+        const float correction = exp2f(m[g] - tile_max[g]);  // 0 while nothing was seen
+        l[g] *= correction;
+        zero_acc[g] *= correction;
+#pragma unroll
+        for (int i = 0; i < C; ++i) acc[g][i] *= correction;
+        m[g] = tile_max[g];
+      }
+    }
+#pragma unroll
+    for (int step = 0; step < kSteps; ++step) {
+      if (!valid[step]) continue;
+      const int row = step * kTeams + team;
+      float x[C];
+      const LaneRow r = decode_row<C, VFORM>(vc, v_tile + row * uint32_t(p.v_row_bytes), sub, value_table, x);
+#pragma unroll
+      for (int g = 0; g < G; ++g) {
+        const float weight = exp2f(s[step][g] - m[g]);
+        const float scaled = weight * r.scale;
+        l[g] += weight;
+        zero_acc[g] = fmaf(weight, r.zero, zero_acc[g]);
+#pragma unroll
+        for (int i = 0; i < C; ++i) acc[g][i] = fmaf(scaled, x[i], acc[g][i]);
+      }
+    }
+    __syncwarp();  // the stage is refilled by the next iteration's copies
+  }
+  wait_copies(0);
+
+  // The teams share the warp's maxima, so their sums simply add.
+#pragma unroll
+  for (int offset = kLanes; offset < 32; offset *= 2)
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      l[g] += __shfl_xor_sync(0xffffffffu, l[g], offset);
+      zero_acc[g] += __shfl_xor_sync(0xffffffffu, zero_acc[g], offset);
+#pragma unroll
+      for (int i = 0; i < C; ++i) acc[g][i] += __shfl_xor_sync(0xffffffffu, acc[g][i], offset);
+    }
+  poisoned = __syncthreads_or(poisoned);  // every warp is done with its tiles: the states may reuse them
+  float* states = reinterpret_cast<float*>(tiles);
+  if (team == 0) {
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      float* state = states + (warp * G + g) * (D + 2);
+      if (sub == 0) state[0] = m[g] * kLn2, state[1] = l[g];
+#pragma unroll
+      for (int i = 0; i < C; ++i) state[2 + sub * C + i] = acc[g][i] + zero_acc[g];
+    }
+  }
+  __syncthreads();
+  finish_block<D, G>(p, vc, w, splits, states, kWarps, queries, poisoned);
+}
+
+// Whether the kernel reads this codec's rows: every lane's coordinates in one scale block.
+bool codec_served(const RowCodec& codec, int head_size) {
+  const int per_lane = head_size / kLanes;
+  switch (codec.kind) {
+    case kPlainF32:
+    case kPlainF16:
+    case kPlainBf16: return true;
+    case kAffineUnsigned:
+    case kAffineSigned:
+    case kCodebook: return codec.bits >= 1 && codec.bits <= 8 && codec.block_size > 0 && codec.block_size % per_lane == 0;
+    default: return false;
+  }
+}
+
+using KernelFunction = void (*)(const AttentionParams, const Codecs, int, uint32_t, int);
+
+template <int D, int G, size_t PAIR = 0>
+KernelFunction fast_kernel(int pair) {
+  if constexpr (PAIR == std::size(kFastPairs)) {
+    return nullptr;
+  } else {
+    if (pair == int(PAIR)) return &tiled_attention_kernel<D, G, kFastPairs[PAIR][0], kFastPairs[PAIR][1]>;
+    return fast_kernel<D, G, PAIR + 1>(pair);
+  }
+}
+
+template <int D>
+KernelFunction generic_kernel(int heads_per_block) {
+  if (heads_per_block == 1) return &tiled_attention_kernel<D, 1, kAnyForm, kAnyForm>;
+  if (heads_per_block == 2) return &tiled_attention_kernel<D, 2, kAnyForm, kAnyForm>;
+  if constexpr (D <= 128) return &tiled_attention_kernel<D, 4, kAnyForm, kAnyForm>;
+  return nullptr;
+}
+
+KernelFunction kernel_for(const AttentionParams& p, const TiledPlan& plan) {
+  switch (p.head_size) {
+    case 64: return generic_kernel<64>(plan.heads_per_block);
+    case 128:
+      if (plan.heads_per_block == 4 && plan.fast_pair >= 0) return fast_kernel<128, 4>(plan.fast_pair);
+      return generic_kernel<128>(plan.heads_per_block);
+    default: return generic_kernel<256>(plan.heads_per_block);
+  }
+}
+
+// Each kernel's shared-memory limit raised once, and its occupancy per shared-memory size, cached:
+// both calls cost microseconds.
+struct KernelFacts {
+  KernelFunction kernel = nullptr;
+  size_t shared_bytes = 0;
+  int resident_blocks = 1;
+};
+
+Expected<int> resident_blocks(KernelFunction kernel, size_t shared_bytes) {
+  thread_local KernelFacts cache[16];
+  thread_local int next = 0;
+  for (const KernelFacts& facts : cache)
+    if (facts.kernel == kernel && facts.shared_bytes == shared_bytes) return facts.resident_blocks;
+  const cudaError_t raised = cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel),
+                                                  cudaFuncAttributeMaxDynamicSharedMemorySize, int(kStageBudget + 8192));
+  if (raised != cudaSuccess) return Status::internal(std::string("cudaFuncSetAttribute: ") + cudaGetErrorString(raised));
+  int blocks = 1;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, reinterpret_cast<const void*>(kernel), kThreads, shared_bytes) !=
+      cudaSuccess)
+    blocks = 1;
+  cache[next] = KernelFacts{kernel, shared_bytes, std::max(blocks, 1)};
+  next = (next + 1) % 16;
+  return std::max(blocks, 1);
+}
+
+}  // namespace
+
+TiledPlan plan_tiled_attention(const AttentionParams& p, const RowCodec& key, const RowCodec& value) {
+  TiledPlan plan;
+  const bool aligned = reinterpret_cast<uintptr_t>(p.pages) % 16 == 0 && p.page_stride % 16 == 0 &&
+                       p.v_region_offset % 16 == 0 && p.block_size % kTileRows == 0;
+  if (!aligned || !head_size_supported(p.head_size) || !codec_served(key, p.head_size) ||
+      !codec_served(value, p.head_size))
+    return plan;
+  plan.heads_per_block = p.head_size == 256 ? 2 : 4;
+  const int group = p.num_query_heads / p.num_kv_heads;
+  if (group < plan.heads_per_block) plan.heads_per_block = group >= 2 ? 2 : 1;
+  plan.stage_bytes = uint32_t(kTileRows * (p.k_row_bytes + p.v_row_bytes) + kStageSlack);
+  plan.stage_bytes = (plan.stage_bytes + 15) / 16 * 16;
+  plan.stages = int(std::min<size_t>(kMaxStages, kStageBudget / (size_t(kWarps) * plan.stage_bytes)));
+  if (plan.stages < 2) return TiledPlan{};
+  const size_t fixed = sizeof(float) * (size_t(plan.heads_per_block) * p.head_size + 512);
+  const size_t tiles = size_t(kWarps) * plan.stages * plan.stage_bytes;
+  const size_t states = sizeof(float) * kWarps * plan.heads_per_block * size_t(p.head_size + 2);
+  plan.shared_bytes = fixed + std::max(tiles, states);
+  const auto form_of = [](const RowCodec& codec) {
+    return codec.kind <= kPlainBf16 ? row_form(codec.kind, 0) : row_form(codec.kind, codec.bits);
+  };
+  for (size_t pair = 0; pair < std::size(kFastPairs); ++pair)
+    if (kFastPairs[pair][0] == form_of(key) && kFastPairs[pair][1] == form_of(value)) plan.fast_pair = int(pair);
+  return plan;
+}
+
+int tiled_blocks_per_split(const AttentionParams& p, const TiledPlan& plan) {
+  const int group = p.num_query_heads / p.num_kv_heads;
+  return p.num_tokens * p.num_kv_heads * ((group + plan.heads_per_block - 1) / plan.heads_per_block);
+}
+
+int tiled_resident_blocks(const AttentionParams& p, const TiledPlan& plan) {
+  const KernelFunction kernel = kernel_for(p, plan);
+  if (kernel == nullptr) return 1;
+  auto blocks = resident_blocks(kernel, plan.shared_bytes);
+  return blocks ? *blocks : 1;
+}
+
+Status launch_tiled_attention(const AttentionParams& p, const Codecs& codecs, const TiledPlan& plan, int splits,
+                              cudaStream_t stream) {
+  const KernelFunction kernel = kernel_for(p, plan);
+  if (kernel == nullptr) return Status::internal("tiled attention: no kernel for this plan");
+  auto ready = resident_blocks(kernel, plan.shared_bytes);  // raises the kernel's shared-memory limit
+  if (!ready) return ready.error();
+  const dim3 grid(unsigned(tiled_blocks_per_split(p, plan)), unsigned(splits));
+  kernel<<<grid, kThreads, plan.shared_bytes, stream>>>(p, codecs, plan.stages, plan.stage_bytes, splits);
+  return last_launch_status("tiled attention kernel");
+}
+
+}  // namespace atb::plugin::cuda

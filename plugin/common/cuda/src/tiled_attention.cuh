@@ -17,12 +17,23 @@
 
 namespace atb::plugin::cuda {
 
+// A row format fixed at compile time: kind * 16 + code bits; kAnyForm reads the codec at run time.
+constexpr int row_form(int kind, int bits) { return kind * 16 + bits; }
+constexpr int kAnyForm = -1;
+
+using TiledKernel = void (*)(const AttentionParams, const Codecs, int, uint32_t, int);
+
+// The tensor-core kernel for a K/V format pair (head size 128, groups of up to 8 query heads), or
+// nullptr where it has none.
+TiledKernel mma_attention_kernel_for(int key_form, int value_form);
+
 struct TiledPlan {
   int stages = 0;            // tiles in flight per warp; 0: the tiled kernel does not serve the layer
   int heads_per_block = 0;   // G: query heads of one KV head served by one block
   uint32_t stage_bytes = 0;  // one tile of K rows, then of V rows, then slack for the word loader
   size_t shared_bytes = 0;   // dynamic shared memory of one block
   int fast_pair = -1;        // the K/V format pair's own kernel (head size 128, 4 heads), or -1
+  TiledKernel tensor_core_kernel = nullptr;  // takes the layer where set (heads_per_block 8)
 };
 
 TiledPlan plan_tiled_attention(const AttentionParams& p, const RowCodec& key, const RowCodec& value);

@@ -17,62 +17,17 @@
 #include <string>
 
 #include "attention_common.cuh"
+#include "tile_pipeline.cuh"
 #include "tiled_attention.cuh"
 
 namespace atb::plugin::cuda {
 namespace {
 
-constexpr int kWarps = 4;
-constexpr int kThreads = 32 * kWarps;
-constexpr int kTileRows = 16;
+constexpr int kWarps = kTileWarps;
+constexpr int kThreads = kTileThreads;
 constexpr int kLanes = 8;  // lanes per row: a lane holds head_size / 8 coordinates
 constexpr int kTeams = 32 / kLanes;  // rows a warp decodes at once
 constexpr int kSteps = kTileRows / kTeams;
-constexpr int kMaxStages = 4;
-constexpr uint32_t kStageSlack = 16;           // bytes the word loader may read past a tile
-constexpr size_t kStageBudget = 96 * 1024;     // keeps two blocks on a multiprocessor
-constexpr float kLog2e = 1.4426950408889634f;
-constexpr float kLn2 = 0.6931471805599453f;
-
-__device__ inline void copy16_async(void* shared_destination, const void* global_source) {
-  const unsigned destination = static_cast<unsigned>(__cvta_generic_to_shared(shared_destination));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(destination), "l"(global_source));
-}
-
-__device__ inline void commit_copies() { asm volatile("cp.async.commit_group;\n" ::); }
-
-// Waits until at most `pending` (0..3) of this thread's copy groups are still in flight.
-__device__ inline void wait_copies(int pending) {
-  switch (pending) {
-    case 0: asm volatile("cp.async.wait_group 0;\n" ::); break;
-    case 1: asm volatile("cp.async.wait_group 1;\n" ::); break;
-    case 2: asm volatile("cp.async.wait_group 2;\n" ::); break;
-    default: asm volatile("cp.async.wait_group 3;\n" ::); break;
-  }
-}
-
-// NB bytes from shared memory at any byte address, as little-endian words (reads up to 4 bytes past).
-template <int NB>
-__device__ inline void load_words(const uint8_t* at, uint32_t (&words)[(NB + 3) / 4]) {
-  constexpr int W = (NB + 3) / 4;
-  const uintptr_t address = reinterpret_cast<uintptr_t>(at);
-  const uint32_t* aligned = reinterpret_cast<const uint32_t*>(address & ~uintptr_t(3));
-  const unsigned shift = unsigned(address & 3) * 8;
-  uint32_t raw[W + 1];
-#pragma unroll
-  for (int j = 0; j <= W; ++j) raw[j] = aligned[j];
-#pragma unroll
-  for (int j = 0; j < W; ++j) words[j] = __funnelshift_r(raw[j], raw[j + 1], shift);
-}
-
-// Code i (BITS wide, LSB first) of packed words; i is a compile-time constant after unrolling.
-template <int BITS, int W>
-__device__ inline uint32_t code_in(const uint32_t (&words)[W], int i) {
-  const int bit = i * BITS, word = bit / 32, offset = bit % 32;
-  const uint32_t mask = (1u << BITS) - 1u;
-  if (offset + BITS <= 32) return (words[word] >> offset) & mask;
-  return __funnelshift_r(words[word], words[word + 1], offset) & mask;
-}
 
 // A row's lane coordinates as raw values x (the row is scale * x + zero over the lane's block).
 struct LaneRow {
@@ -93,10 +48,6 @@ __device__ inline void decode_codes(const uint8_t* codes, int sub, const float* 
     else x[i] = __uint_as_float(0x4B000000u | (code ^ flip)) - bias;  // exact: 2^23 + code, minus 2^23
   }
 }
-
-// A row format fixed at compile time: kind * 16 + code bits; kAnyForm reads the codec at run time.
-constexpr int row_form(int kind, int bits) { return kind * 16 + bits; }
-constexpr int kAnyForm = -1;
 
 // The lane's C coordinates of a row in shared memory (any alignment) of one fixed kind and width,
 // with its block's scale and zero.
@@ -203,35 +154,7 @@ __global__ void __launch_bounds__(kThreads) tiled_attention_kernel(const Attenti
     for (int i = 0; i < C; ++i) q_sum[g] += q[g][i] = queries[g * D + sub * C + i];
   }
 
-  // The split's tiles, aligned to 16 context positions so that no two splits read one tile.
-  const int first_tile = w.low / kTileRows, all_tiles = (w.high + kTileRows - 1) / kTileRows - first_tile;
-  const int per_split = (all_tiles + splits - 1) / splits;
-  const int split_begin = first_tile + w.split * per_split;
-  const int split_end = min(first_tile + all_tiles, split_begin + per_split);
-  const int count = split_begin + warp < split_end ? (split_end - split_begin - warp + kWarps - 1) / kWarps : 0;
-
-  const int32_t* block_table = p.block_tables + int64_t(w.seq) * p.block_table_stride;
-  const uint32_t k_tile_bytes = kTileRows * uint32_t(p.k_row_bytes), v_tile_bytes = kTileRows * uint32_t(p.v_row_bytes);
-  uint8_t* warp_tiles = tiles + size_t(warp) * stages * stage_bytes;
-  auto page_of = [&](int tile) -> int64_t { return block_table[tile * kTileRows / p.block_size]; };
-  auto issue = [&](int k) {
-    if (k < count) {
-      const int tile = split_begin + warp + k * kWarps;
-      const int64_t page = page_of(tile);
-      if (page >= 0 && page < p.num_pages) {
-        const int64_t first_row = int64_t(w.kv_head) * p.block_size + (tile * kTileRows) % p.block_size;
-        const uint8_t* page_start = p.pages + page * int64_t(p.page_stride);
-        const uint8_t* k_source = page_start + first_row * int64_t(p.k_row_bytes);
-        const uint8_t* v_source = page_start + p.v_region_offset + first_row * int64_t(p.v_row_bytes);
-        uint8_t* destination = warp_tiles + size_t(k % stages) * stage_bytes;
-        for (uint32_t at = 16 * lane; at < k_tile_bytes; at += 16 * 32) copy16_async(destination + at, k_source + at);
-        for (uint32_t at = 16 * lane; at < v_tile_bytes; at += 16 * 32)
-          copy16_async(destination + k_tile_bytes + at, v_source + at);
-      }
-    }
-    commit_copies();  // empty groups keep the count of groups per iteration fixed
-  };
-
+  const WarpTileStream stream(p, w, splits, tiles, stages, stage_bytes);
   float m[G], l[G], zero_acc[G], acc[G][C];
 #pragma unroll
   for (int g = 0; g < G; ++g) {
@@ -242,17 +165,16 @@ __global__ void __launch_bounds__(kThreads) tiled_attention_kernel(const Attenti
   }
   bool poisoned = w.poisoned;
 
-  for (int k = 0; k < stages - 1; ++k) issue(k);
-  for (int k = 0; k < count; ++k) {
-    issue(k + stages - 1);
+  for (int k = 0; k < stages - 1; ++k) stream.issue(k, lane);
+  for (int k = 0; k < stream.count(); ++k) {
+    stream.issue(k + stages - 1, lane);
     wait_copies(stages - 1);
     __syncwarp();
-    const int tile = split_begin + warp + k * kWarps;
-    const int64_t page = page_of(tile);
-    const bool page_ok = page >= 0 && page < p.num_pages;
+    const int tile = stream.tile(k);
+    const bool page_ok = stream.page_ok(stream.page(tile));
     poisoned |= !page_ok;
-    const uint8_t* k_tile = warp_tiles + size_t(k % stages) * stage_bytes;
-    const uint8_t* v_tile = k_tile + k_tile_bytes;
+    const uint8_t* k_tile = stream.key_rows(k);
+    const uint8_t* v_tile = stream.value_rows(k);
 
     float s[kSteps][G], tile_max[G];
     bool valid[kSteps];
@@ -350,7 +272,7 @@ bool codec_served(const RowCodec& codec, int head_size) {
   }
 }
 
-using KernelFunction = void (*)(const AttentionParams, const Codecs, int, uint32_t, int);
+using KernelFunction = TiledKernel;
 
 template <int D, int G, size_t PAIR = 0>
 KernelFunction fast_kernel(int pair) {
@@ -371,6 +293,7 @@ KernelFunction generic_kernel(int heads_per_block) {
 }
 
 KernelFunction kernel_for(const AttentionParams& p, const TiledPlan& plan) {
+  if (plan.tensor_core_kernel != nullptr) return plan.tensor_core_kernel;
   switch (p.head_size) {
     case 64: return generic_kernel<64>(plan.heads_per_block);
     case 128:
@@ -430,6 +353,14 @@ TiledPlan plan_tiled_attention(const AttentionParams& p, const RowCodec& key, co
   };
   for (size_t pair = 0; pair < std::size(kFastPairs); ++pair)
     if (kFastPairs[pair][0] == form_of(key) && kFastPairs[pair][1] == form_of(value)) plan.fast_pair = int(pair);
+  if (p.head_size == 128 && group <= 8 && !p.disable_tensor_cores) {
+    plan.tensor_core_kernel = mma_attention_kernel_for(form_of(key), form_of(value));
+    if (plan.tensor_core_kernel != nullptr) {
+      plan.heads_per_block = 8;
+      plan.shared_bytes = sizeof(float) * (size_t(8) * p.head_size + 512) +
+                          std::max(tiles, sizeof(float) * kWarps * 8 * size_t(p.head_size + 2));
+    }
+  }
   return plan;
 }
 

@@ -1,0 +1,124 @@
+// What the tiled attention kernels share: 16-row tiles of a page's K and V rows streamed into
+// shared memory by 16-byte asynchronous copies, several tiles in flight per warp, and reading
+// packed codes out of shared memory at any byte alignment.
+#pragma once
+
+#include <atb/plugin/cuda/paged_attention_cuda.hpp>
+
+#include <cstdint>
+
+#include "attention_common.cuh"
+
+namespace atb::plugin::cuda {
+
+constexpr int kTileWarps = 4;
+constexpr int kTileThreads = 32 * kTileWarps;
+constexpr int kTileRows = 16;
+constexpr int kMaxStages = 4;
+constexpr uint32_t kStageSlack = 16;        // bytes the word loader may read past a tile
+constexpr size_t kStageBudget = 96 * 1024;  // keeps two blocks on a multiprocessor
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+
+__device__ inline void copy16_async(void* shared_destination, const void* global_source) {
+  const unsigned destination = static_cast<unsigned>(__cvta_generic_to_shared(shared_destination));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(destination), "l"(global_source));
+}
+
+__device__ inline void commit_copies() { asm volatile("cp.async.commit_group;\n" ::); }
+
+// Waits until at most `pending` (0..3) of this thread's copy groups are still in flight.
+__device__ inline void wait_copies(int pending) {
+  switch (pending) {
+    case 0: asm volatile("cp.async.wait_group 0;\n" ::); break;
+    case 1: asm volatile("cp.async.wait_group 1;\n" ::); break;
+    case 2: asm volatile("cp.async.wait_group 2;\n" ::); break;
+    default: asm volatile("cp.async.wait_group 3;\n" ::); break;
+  }
+}
+
+// NB bytes from shared memory at any byte address, as little-endian words (reads up to 4 bytes past).
+template <int NB>
+__device__ inline void load_words(const uint8_t* at, uint32_t (&words)[(NB + 3) / 4]) {
+  constexpr int W = (NB + 3) / 4;
+  const uintptr_t address = reinterpret_cast<uintptr_t>(at);
+  const uint32_t* aligned = reinterpret_cast<const uint32_t*>(address & ~uintptr_t(3));
+  const unsigned shift = unsigned(address & 3) * 8;
+  uint32_t raw[W + 1];
+#pragma unroll
+  for (int j = 0; j <= W; ++j) raw[j] = aligned[j];
+#pragma unroll
+  for (int j = 0; j < W; ++j) words[j] = __funnelshift_r(raw[j], raw[j + 1], shift);
+}
+
+// Code i (BITS wide, LSB first) of packed words; i is a compile-time constant after unrolling.
+template <int BITS, int W>
+__device__ inline uint32_t code_in(const uint32_t (&words)[W], int i) {
+  const int bit = i * BITS, word = bit / 32, offset = bit % 32;
+  const uint32_t mask = (1u << BITS) - 1u;
+  if (offset + BITS <= 32) return (words[word] >> offset) & mask;
+  return __funnelshift_r(words[word], words[word + 1], offset) & mask;
+}
+
+// One warp's tiles of the block's split of the context: every kTileWarps-th 16-row tile, split
+// boundaries aligned to tiles so that no two splits read one.  Tile k of the warp goes to stage
+// k % stages of the warp's shared memory, K rows first, then V rows.
+class WarpTileStream {
+ public:
+  __device__ WarpTileStream(const AttentionParams& p, const BlockWork& w, int splits, uint8_t* block_tiles, int stages,
+                            uint32_t stage_bytes)
+      : pages_(p.pages), block_table_(p.block_tables + int64_t(w.seq) * p.block_table_stride),
+        page_stride_(p.page_stride), num_pages_(p.num_pages), v_region_offset_(p.v_region_offset),
+        k_row_bytes_(uint32_t(p.k_row_bytes)), v_row_bytes_(uint32_t(p.v_row_bytes)), block_size_(p.block_size),
+        kv_head_(w.kv_head), stages_(stages), stage_bytes_(stage_bytes) {
+    const int warp = threadIdx.x / 32;
+    const int first_tile = w.low / kTileRows, all_tiles = (w.high + kTileRows - 1) / kTileRows - first_tile;
+    const int per_split = (all_tiles + splits - 1) / splits;
+    const int split_begin = first_tile + w.split * per_split;
+    const int split_end = min(first_tile + all_tiles, split_begin + per_split);
+    first_ = split_begin + warp;
+    count_ = first_ < split_end ? (split_end - first_ + kTileWarps - 1) / kTileWarps : 0;
+    tiles_ = block_tiles + size_t(warp) * stages * stage_bytes;
+  }
+
+  __device__ int count() const { return count_; }
+  __device__ int stages() const { return stages_; }
+  __device__ int tile(int k) const { return first_ + k * kTileWarps; }
+  __device__ int64_t page(int tile) const { return block_table_[tile * kTileRows / block_size_]; }
+  __device__ bool page_ok(int64_t page) const { return page >= 0 && page < num_pages_; }
+  __device__ const uint8_t* key_rows(int k) const { return tiles_ + size_t(k % stages_) * stage_bytes_; }
+  __device__ const uint8_t* value_rows(int k) const { return key_rows(k) + kTileRows * k_row_bytes_; }
+
+  // Starts the copies of the warp's tile k (none past the last tile or for a page outside the
+  // pool) and commits them as one group, so that every iteration commits exactly one.
+  __device__ void issue(int k, int lane) const {
+    if (k < count_) {
+      const int64_t page_id = page(tile(k));
+      if (page_ok(page_id)) {
+        const int64_t first_row = int64_t(kv_head_) * block_size_ + (tile(k) * kTileRows) % block_size_;
+        const uint8_t* page_start = pages_ + page_id * int64_t(page_stride_);
+        const uint8_t* k_source = page_start + first_row * k_row_bytes_;
+        const uint8_t* v_source = page_start + v_region_offset_ + first_row * v_row_bytes_;
+        uint8_t* destination = tiles_ + size_t(k % stages_) * stage_bytes_;
+        const uint32_t k_bytes = kTileRows * k_row_bytes_, v_bytes = kTileRows * v_row_bytes_;
+        for (uint32_t at = 16 * lane; at < k_bytes; at += 16 * 32) copy16_async(destination + at, k_source + at);
+        for (uint32_t at = 16 * lane; at < v_bytes; at += 16 * 32) copy16_async(destination + k_bytes + at, v_source + at);
+      }
+    }
+    commit_copies();
+  }
+
+ private:
+  const uint8_t* pages_;
+  const int32_t* block_table_;
+  uint64_t page_stride_;
+  int64_t num_pages_;
+  uint64_t v_region_offset_;
+  uint32_t k_row_bytes_, v_row_bytes_;
+  int block_size_, kv_head_, stages_;
+  uint32_t stage_bytes_;
+  uint8_t* tiles_ = nullptr;
+  int first_ = 0, count_ = 0;
+};
+
+}  // namespace atb::plugin::cuda

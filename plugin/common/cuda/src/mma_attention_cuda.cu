@@ -29,12 +29,12 @@ constexpr int kD = 128;
 constexpr int kHeads = 8;   // query heads a block serves: MMA rows 0..7
 constexpr int kBlocks = 4;  // 32-coordinate blocks of a row
 
-// d += a * b for one m16n8k16 fp16 MMA with fp32 accumulators; a1 = a3 = 0 (rows 8..15).
-__device__ inline void mma(float (&d)[4], uint32_t a0, uint32_t a2, uint32_t b0, uint32_t b1) {
+// d += a * b for one m16n8k16 fp16 MMA with fp32 accumulators.
+__device__ inline void mma(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0, uint32_t b1) {
   asm volatile(
       "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a0), "r"(0u), "r"(a2), "r"(0u), "r"(b0), "r"(b1));
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
 }
 
 // fp16 high part in the low 16 bits, fp16 remainder in the high 16 bits.
@@ -48,10 +48,13 @@ __device__ inline uint32_t split_half(float x) {
 __device__ inline uint32_t highs(uint32_t first, uint32_t second) { return __byte_perm(first, second, 0x5410); }
 __device__ inline uint32_t lows(uint32_t first, uint32_t second) { return __byte_perm(first, second, 0x7632); }
 
-// Two small integer codes as an exact half2: 1024 + code has the code in its mantissa.
+// Two codes (up to 10 bits) as an exact half2: 1024 + code has the code in its mantissa.  Signed
+// 8-bit codes arrive with their sign bit flipped (code + 128) and lose 1024 + 128.
+template <bool SIGNED>
 __device__ inline uint32_t codes_as_half2(uint32_t first, uint32_t second) {
   const uint32_t biased = first | (second << 16) | 0x64006400u;
-  const __half2 value = __hsub2(*reinterpret_cast<const __half2*>(&biased), __half2(__ushort_as_half(0x6400), __ushort_as_half(0x6400)));
+  const unsigned short offset = SIGNED ? 0x6480 : 0x6400;  // 1152 or 1024
+  const __half2 value = __hsub2(*reinterpret_cast<const __half2*>(&biased), __half2(__ushort_as_half(offset), __ushort_as_half(offset)));
   return *reinterpret_cast<const uint32_t*>(&value);
 }
 
@@ -62,12 +65,15 @@ __global__ void __launch_bounds__(kTileThreads) mma_attention_kernel(const Atten
                                                                      const __grid_constant__ Codecs codecs, int stages,
                                                                      uint32_t stage_bytes, int splits) {
   static_assert(BITS_V <= 6, "four V codes and a sub-byte shift must fit one word");
-  constexpr bool kAffineKeys = KIND_K == kAffineUnsigned;
+  constexpr bool kAffineKeys = KIND_K == kAffineUnsigned || KIND_K == kAffineSigned;
+  constexpr bool kSignedKeys = KIND_K == kAffineSigned;
+  constexpr uint32_t kFlip = kSignedKeys ? 0x80u : 0u;
   extern __shared__ __align__(16) float shared[];
-  float* queries = shared;                                             // [kHeads][kD]
-  uint32_t* key_table = reinterpret_cast<uint32_t*>(queries + kHeads * kD);  // split_half of the centroids
+  float* queries = shared;                                                    // [kHeads][kD]
+  uint32_t* key_table = reinterpret_cast<uint32_t*>(queries + kHeads * kD);   // split_half of the centroids
   uint32_t* value_table = key_table + 256;
-  uint8_t* tiles = reinterpret_cast<uint8_t*>(value_table + 256);
+  float* weights = reinterpret_cast<float*>(value_table + 256);  // [warp][16 tokens][kHeads]: P transposed
+  uint8_t* tiles = reinterpret_cast<uint8_t*>(weights + kTileWarps * kTileRows * kHeads);
   const RowCodec& kc = codecs.key;
   const RowCodec& vc = codecs.value;
   const BlockWork w = block_work<kHeads>(p);
@@ -78,12 +84,14 @@ __global__ void __launch_bounds__(kTileThreads) mma_attention_kernel(const Atten
   load_queries<kD, kHeads>(p, kc, w, queries);
 
   const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  // Q as the A operand: k-step s = 2b + h holds coordinates 32b + 8t + 4h + {0,1} (a0), {2,3} (a2).
+  float* warp_weights = weights + (threadIdx.x / 32) * kTileRows * kHeads;
+  // Q^T as the B operand (column g = head g): k-step s = 2b + h holds coordinates
+  // 32b + 8t + 4h + {0,1} (b0) and + {2,3} (b1); K's A operand uses the same assignment.
   uint32_t q_high[2 * kBlocks][2], q_low[2 * kBlocks][2];
-  float q_sum[kBlocks];
+  float q_sum[kBlocks][2];  // per block, for heads 2t and 2t + 1
 #pragma unroll
   for (int b = 0; b < kBlocks; ++b) {
-    q_sum[b] = 0.0f;
+    float sum = 0.0f;
 #pragma unroll
     for (int h = 0; h < 2; ++h)
 #pragma unroll
@@ -92,22 +100,25 @@ __global__ void __launch_bounds__(kTileThreads) mma_attention_kernel(const Atten
         const uint32_t first = split_half(x[0]), second = split_half(x[1]);
         q_high[2 * b + h][r] = highs(first, second);
         q_low[2 * b + h][r] = lows(first, second);
-        q_sum[b] += x[0] + x[1];
+        sum += x[0] + x[1];
       }
-    q_sum[b] += __shfl_xor_sync(0xffffffffu, q_sum[b], 1);
-    q_sum[b] += __shfl_xor_sync(0xffffffffu, q_sum[b], 2);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);  // head g's block sum on every lane of quad g
+    q_sum[b][0] = __shfl_sync(0xffffffffu, sum, 4 * (2 * t));
+    q_sum[b][1] = __shfl_sync(0xffffffffu, sum, 4 * (2 * t + 1));
   }
 
   const WarpTileStream stream(p, w, splits, tiles, stages, stage_bytes);
   const uint32_t k_row_bytes = uint32_t(p.k_row_bytes), v_row_bytes = uint32_t(p.v_row_bytes);
-  float m = -INFINITY, l = 0.0f;  // head g
-  float o[kBlocks][4][4];         // n-tile (b, j): columns 2t, 2t + 1 = coordinates 32b + 8t + j, + 4
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // heads 2t, 2t + 1
+  // O^T accumulators of n-tile (b, h): rows g, g + 8 = coordinates 32b + 4g + 2h (+ 1); columns = heads 2t, 2t + 1.
+  float o[kBlocks][2][4];
 #pragma unroll
   for (int b = 0; b < kBlocks; ++b)
 #pragma unroll
-    for (int j = 0; j < 4; ++j)
+    for (int h = 0; h < 2; ++h)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) o[b][j][e] = 0.0f;
+      for (int e = 0; e < 4; ++e) o[b][h][e] = 0.0f;
   bool poisoned = w.poisoned;
 
   for (int k = 0; k < stages - 1; ++k) stream.issue(k, lane);
@@ -121,96 +132,108 @@ __global__ void __launch_bounds__(kTileThreads) mma_attention_kernel(const Atten
     const uint8_t* key_rows = stream.key_rows(k);
     const uint8_t* value_rows = stream.value_rows(k);
 
-    // Scores of head g for the tokens 8n + 2t + e this lane's accumulators hold.
+    // S = K Q^T: rows = tokens g (r = 0) and g + 8 (r = 1), columns = heads 2t + e.
     float s[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
+    const uint8_t* own_rows[2] = {key_rows + g * k_row_bytes, key_rows + (g + 8) * k_row_bytes};
 #pragma unroll
     for (int b = 0; b < kBlocks; ++b) {
-      float c[2][4] = {};
+      float c[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+      uint32_t words[2][(BITS_K + 3) / 4];
 #pragma unroll
-      for (int n = 0; n < 2; ++n) {
-        // B operand: token 8n + g, coordinates 32b + 8t .. + 7.
-        const uint8_t* codes = key_rows + (8 * n + g) * k_row_bytes + kc.codes_offset + (4 * b + t) * BITS_K;
-        uint32_t words[(BITS_K + 3) / 4];
-        load_words<BITS_K>(codes, words);
+      for (int r = 0; r < 2; ++r) load_words<BITS_K>(own_rows[r] + kc.codes_offset + (4 * b + t) * BITS_K, words[r]);
 #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          const uint32_t c0 = code_in<BITS_K>(words, 4 * h), c1 = code_in<BITS_K>(words, 4 * h + 1);
-          const uint32_t c2 = code_in<BITS_K>(words, 4 * h + 2), c3 = code_in<BITS_K>(words, 4 * h + 3);
+      for (int h = 0; h < 2; ++h) {
+        uint32_t pair_high[2][2], pair_low[2][2];  // [token r][b0-like slot pair]
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          const uint32_t c0 = code_in<BITS_K>(words[r], 4 * h), c1 = code_in<BITS_K>(words[r], 4 * h + 1);
+          const uint32_t c2 = code_in<BITS_K>(words[r], 4 * h + 2), c3 = code_in<BITS_K>(words[r], 4 * h + 3);
           if constexpr (kAffineKeys) {
-            const uint32_t b0 = codes_as_half2(c0, c1), b1 = codes_as_half2(c2, c3);
-            mma(c[n], q_high[2 * b + h][0], q_high[2 * b + h][1], b0, b1);
-            mma(c[n], q_low[2 * b + h][0], q_low[2 * b + h][1], b0, b1);
+            pair_high[r][0] = codes_as_half2<kSignedKeys>(c0 ^ kFlip, c1 ^ kFlip);
+            pair_high[r][1] = codes_as_half2<kSignedKeys>(c2 ^ kFlip, c3 ^ kFlip);
           } else {
             const uint32_t e0 = key_table[c0], e1 = key_table[c1], e2 = key_table[c2], e3 = key_table[c3];
-            const uint32_t b0 = highs(e0, e1), b1 = highs(e2, e3);
-            mma(c[n], q_high[2 * b + h][0], q_high[2 * b + h][1], b0, b1);
-            mma(c[n], q_low[2 * b + h][0], q_low[2 * b + h][1], b0, b1);
-            mma(c[n], q_high[2 * b + h][0], q_high[2 * b + h][1], lows(e0, e1), lows(e2, e3));
+            pair_high[r][0] = highs(e0, e1), pair_high[r][1] = highs(e2, e3);
+            pair_low[r][0] = lows(e0, e1), pair_low[r][1] = lows(e2, e3);
           }
         }
+        const int step = 2 * b + h;
+        mma(c, pair_high[0][0], pair_high[1][0], pair_high[0][1], pair_high[1][1], q_high[step][0], q_high[step][1]);
+        mma(c, pair_high[0][0], pair_high[1][0], pair_high[0][1], pair_high[1][1], q_low[step][0], q_low[step][1]);
+        if constexpr (!kAffineKeys)
+          mma(c, pair_low[0][0], pair_low[1][0], pair_low[0][1], pair_low[1][1], q_high[step][0], q_high[step][1]);
       }
       const int scale_block = 32 * b / kc.block_size;
 #pragma unroll
-      for (int n = 0; n < 2; ++n)
+      for (int r = 0; r < 2; ++r) {
+        const uint8_t* scales = own_rows[r] + kc.scales_offset;
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
-          const uint8_t* row = key_rows + (8 * n + 2 * t + e) * k_row_bytes + kc.scales_offset;
           if constexpr (kAffineKeys)
-            s[n][e] += half_at(row + 4 * scale_block) * c[n][e] + half_at(row + 4 * scale_block + 2) * q_sum[b];
+            s[r][e] += half_at(scales + 4 * scale_block) * c[2 * r + e] + half_at(scales + 4 * scale_block + 2) * q_sum[b][e];
           else
-            s[n][e] += half_at(row + 2 * scale_block) * c[n][e];
+            s[r][e] += half_at(scales + 2 * scale_block) * c[2 * r + e];
         }
+      }
     }
 
-    bool valid[2][2];
-    float tile_max = -INFINITY;
+    bool valid[2];
+    float tile_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-    for (int n = 0; n < 2; ++n)
+    for (int r = 0; r < 2; ++r) {
+      const int position = tile * kTileRows + g + 8 * r;
+      valid[r] = page_ok && position >= w.low && position < w.high;
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
-        const int position = tile * kTileRows + 8 * n + 2 * t + e;
-        valid[n][e] = page_ok && position >= w.low && position < w.high;
-        float score = s[n][e];
+        float score = s[r][e];
         if (p.soft_cap > 0) score = p.soft_cap * tanhf(score / p.soft_cap);
-        s[n][e] = valid[n][e] ? score * kLog2e : -INFINITY;
-        tile_max = fmaxf(tile_max, s[n][e]);
+        s[r][e] = valid[r] ? score * kLog2e : -INFINITY;
+        tile_max[e] = fmaxf(tile_max[e], s[r][e]);
       }
-    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
-    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
-    if (tile_max > m) {
-      const float correction = exp2f(m - tile_max);  // 0 while nothing was seen
-      l *= correction;
-#pragma unroll
-      for (int b = 0; b < kBlocks; ++b)
-#pragma unroll
-        for (int j = 0; j < 4; ++j) o[b][j][0] *= correction, o[b][j][1] *= correction;
-      m = tile_max;
     }
-    float weight[2][2];
 #pragma unroll
-    for (int n = 0; n < 2; ++n)
+    for (int e = 0; e < 2; ++e) {
 #pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        weight[n][e] = valid[n][e] ? exp2f(s[n][e] - m) : 0.0f;
-        l += weight[n][e];
+      for (int offset = 4; offset < 32; offset *= 2)
+        tile_max[e] = fmaxf(tile_max[e], __shfl_xor_sync(0xffffffffu, tile_max[e], offset));
+      if (tile_max[e] > m[e]) {
+        const float correction = exp2f(m[e] - tile_max[e]);  // 0 while nothing was seen
+        l[e] *= correction;
+#pragma unroll
+        for (int b = 0; b < kBlocks; ++b)
+#pragma unroll
+          for (int h = 0; h < 2; ++h) o[b][h][e] *= correction, o[b][h][2 + e] *= correction;
+        m[e] = tile_max[e];
       }
-
-    // O += P V: A = weights of tokens 2t, 2t + 1 (a0) and 8 + 2t, 9 + 2t (a2) with V's block scale;
-    // B = V of those tokens at coordinate 32b + 4g + j for n-tile j.
-    const uint8_t* token_rows[4];
 #pragma unroll
-    for (int i = 0; i < 4; ++i) token_rows[i] = value_rows + (8 * (i / 2) + 2 * t + i % 2) * v_row_bytes;
+      for (int r = 0; r < 2; ++r) {
+        const float weight = valid[r] ? exp2f(s[r][e] - m[e]) : 0.0f;
+        l[e] += weight;
+        warp_weights[(g + 8 * r) * kHeads + 2 * t + e] = weight;
+      }
+    }
+    __syncwarp();
+
+    // O^T += V^T P^T per 32-coordinate block: B = weights of head g for tokens 2t, 2t + 1 (b0) and
+    // 2t + 8, 2t + 9 (b1) times V's block scale; A = V of those tokens at coordinates 32b + 4g + 2h (+1).
+    const int tokens[4] = {2 * t, 2 * t + 1, 2 * t + 8, 2 * t + 9};
+    const uint8_t* token_rows[4];
+    float head_weight[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      token_rows[i] = value_rows + tokens[i] * v_row_bytes;
+      head_weight[i] = warp_weights[tokens[i] * kHeads + g];
+    }
 #pragma unroll
     for (int b = 0; b < kBlocks; ++b) {
       const int scale_block = 32 * b / vc.block_size;
       uint32_t scaled[4];
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const float wv = weight[i / 2][i % 2];
-        scaled[i] = split_half(wv != 0.0f ? wv * half_at(token_rows[i] + vc.scales_offset + 2 * scale_block) : 0.0f);
-      }
-      const uint32_t a0_high = highs(scaled[0], scaled[1]), a2_high = highs(scaled[2], scaled[3]);
-      const uint32_t a0_low = lows(scaled[0], scaled[1]), a2_low = lows(scaled[2], scaled[3]);
+      for (int i = 0; i < 4; ++i)
+        scaled[i] = split_half(head_weight[i] != 0.0f ? head_weight[i] * half_at(token_rows[i] + vc.scales_offset + 2 * scale_block)
+                                                      : 0.0f);
+      const uint32_t b0_high = highs(scaled[0], scaled[1]), b1_high = highs(scaled[2], scaled[3]);
+      const uint32_t b0_low = lows(scaled[0], scaled[1]), b1_low = lows(scaled[2], scaled[3]);
       uint32_t codes[4];
       const int bit = (32 * b + 4 * g) * BITS_V;
 #pragma unroll
@@ -220,33 +243,42 @@ __global__ void __launch_bounds__(kTileThreads) mma_attention_kernel(const Atten
         codes[i] = word[0] >> (bit % 8);
       }
 #pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        uint32_t e[4];
+      for (int h = 0; h < 2; ++h) {
+        uint32_t e[4][2];  // [token i][row g: coordinate 2h, row g + 8: 2h + 1]
 #pragma unroll
-        for (int i = 0; i < 4; ++i) e[i] = value_table[(codes[i] >> (j * BITS_V)) & ((1u << BITS_V) - 1u)];
-        const uint32_t b0_high = highs(e[0], e[1]), b1_high = highs(e[2], e[3]);
-        mma(o[b][j], a0_high, a2_high, b0_high, b1_high);
-        mma(o[b][j], a0_low, a2_low, b0_high, b1_high);
-        mma(o[b][j], a0_high, a2_high, lows(e[0], e[1]), lows(e[2], e[3]));
+        for (int i = 0; i < 4; ++i)
+#pragma unroll
+          for (int q = 0; q < 2; ++q) e[i][q] = value_table[(codes[i] >> ((2 * h + q) * BITS_V)) & ((1u << BITS_V) - 1u)];
+        const uint32_t a0 = highs(e[0][0], e[1][0]), a1 = highs(e[0][1], e[1][1]);
+        const uint32_t a2 = highs(e[2][0], e[3][0]), a3 = highs(e[2][1], e[3][1]);
+        mma(o[b][h], a0, a1, a2, a3, b0_high, b1_high);
+        mma(o[b][h], a0, a1, a2, a3, b0_low, b1_low);
+        mma(o[b][h], lows(e[0][0], e[1][0]), lows(e[0][1], e[1][1]), lows(e[2][0], e[3][0]), lows(e[2][1], e[3][1]),
+            b0_high, b1_high);
       }
     }
-    __syncwarp();  // the stage is refilled by the next iteration's copies
+    __syncwarp();  // the stage and the weights are rewritten by the next iteration
   }
   wait_copies(0);
 
-  l += __shfl_xor_sync(0xffffffffu, l, 1);
-  l += __shfl_xor_sync(0xffffffffu, l, 2);
+#pragma unroll
+  for (int e = 0; e < 2; ++e)
+#pragma unroll
+    for (int offset = 4; offset < 32; offset *= 2) l[e] += __shfl_xor_sync(0xffffffffu, l[e], offset);
   poisoned = __syncthreads_or(poisoned);  // every warp is done with its tiles: the states may reuse them
   float* states = reinterpret_cast<float*>(tiles);
-  float* state = states + ((threadIdx.x / 32) * kHeads + g) * (kD + 2);
-  if (t == 0) state[0] = m * kLn2, state[1] = l;
 #pragma unroll
-  for (int b = 0; b < kBlocks; ++b)
+  for (int e = 0; e < 2; ++e) {
+    float* state = states + ((threadIdx.x / 32) * kHeads + 2 * t + e) * (kD + 2);
+    if (g == 0) state[0] = m[e] * kLn2, state[1] = l[e];
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      state[2 + 32 * b + 8 * t + j] = o[b][j][0];
-      state[2 + 32 * b + 8 * t + 4 + j] = o[b][j][1];
-    }
+    for (int b = 0; b < kBlocks; ++b)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        state[2 + 32 * b + 4 * g + 2 * h] = o[b][h][e];
+        state[2 + 32 * b + 4 * g + 2 * h + 1] = o[b][h][2 + e];
+      }
+  }
   __syncthreads();
   finish_block<kD, kHeads>(p, vc, w, splits, states, kTileWarps, queries, poisoned);
 }
@@ -257,6 +289,7 @@ TiledKernel mma_attention_kernel_for(int key_form, int value_form) {
   if (value_form != row_form(kCodebook, 3)) return nullptr;
   if (key_form == row_form(kAffineUnsigned, 4)) return &mma_attention_kernel<kAffineUnsigned, 4, 3>;
   if (key_form == row_form(kAffineUnsigned, 8)) return &mma_attention_kernel<kAffineUnsigned, 8, 3>;
+  if (key_form == row_form(kAffineSigned, 8)) return &mma_attention_kernel<kAffineSigned, 8, 3>;
   if (key_form == row_form(kAffineUnsigned, 5)) return &mma_attention_kernel<kAffineUnsigned, 5, 3>;
   if (key_form == row_form(kCodebook, 4)) return &mma_attention_kernel<kCodebook, 4, 3>;
   return nullptr;

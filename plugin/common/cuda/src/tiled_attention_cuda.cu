@@ -118,7 +118,7 @@ __device__ inline LaneRow decode_row(const RowCodec& codec, const uint8_t* row, 
 // the vllm-metal pairs, tq4/tq3 and the reference's 16-bit caches.
 constexpr int kFastPairs[][2] = {
     {row_form(kAffineUnsigned, 4), row_form(kCodebook, 3)},
-    {row_form(kAffineUnsigned, 8), row_form(kCodebook, 3)},
+    {row_form(kAffineSigned, 8), row_form(kCodebook, 3)},
     {row_form(kAffineUnsigned, 5), row_form(kCodebook, 3)},
     {row_form(kCodebook, 4), row_form(kCodebook, 3)},
     {row_form(kPlainBf16, 0), row_form(kPlainBf16, 0)},
@@ -357,7 +357,7 @@ TiledPlan plan_tiled_attention(const AttentionParams& p, const RowCodec& key, co
     plan.tensor_core_kernel = mma_attention_kernel_for(form_of(key), form_of(value));
     if (plan.tensor_core_kernel != nullptr) {
       plan.heads_per_block = 8;
-      plan.shared_bytes = sizeof(float) * (size_t(8) * p.head_size + 512) +
+      plan.shared_bytes = sizeof(float) * (size_t(8) * p.head_size + 512 + size_t(kWarps) * kTileRows * 8) +
                           std::max(tiles, sizeof(float) * kWarps * 8 * size_t(p.head_size + 2));
     }
   }

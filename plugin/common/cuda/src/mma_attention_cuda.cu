@@ -58,7 +58,8 @@ __device__ inline uint32_t codes_as_half2(uint32_t first, uint32_t second) {
   return *reinterpret_cast<const uint32_t*>(&value);
 }
 
-__device__ inline float half_at(const uint8_t* at) { return load_half_bytes(at); }
+// An fp16 at an even address (rows and scale fields of head size 128 all start at one).
+__device__ inline float half_at(const uint8_t* at) { return __half2float(*reinterpret_cast<const __half*>(at)); }
 
 template <int KIND_K, int BITS_K, int BITS_V>
 __global__ void __launch_bounds__(kTileThreads) mma_attention_kernel(const AttentionParams p,
@@ -107,6 +108,10 @@ __global__ void __launch_bounds__(kTileThreads) mma_attention_kernel(const Atten
     q_sum[b][0] = __shfl_sync(0xffffffffu, sum, 4 * (2 * t));
     q_sum[b][1] = __shfl_sync(0xffffffffu, sum, 4 * (2 * t + 1));
   }
+
+  int key_scale_block[kBlocks], value_scale_block[kBlocks];  // scale field of each 32-coordinate block
+#pragma unroll
+  for (int b = 0; b < kBlocks; ++b) key_scale_block[b] = 32 * b / kc.block_size, value_scale_block[b] = 32 * b / vc.block_size;
 
   const WarpTileStream stream(p, w, splits, tiles, stages, stage_bytes);
   const uint32_t k_row_bytes = uint32_t(p.k_row_bytes), v_row_bytes = uint32_t(p.v_row_bytes);
@@ -163,7 +168,7 @@ __global__ void __launch_bounds__(kTileThreads) mma_attention_kernel(const Atten
         if constexpr (!kAffineKeys)
           mma(c, pair_low[0][0], pair_low[1][0], pair_low[0][1], pair_low[1][1], q_high[step][0], q_high[step][1]);
       }
-      const int scale_block = 32 * b / kc.block_size;
+      const int scale_block = key_scale_block[b];
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
         const uint8_t* scales = own_rows[r] + kc.scales_offset;
@@ -226,7 +231,7 @@ __global__ void __launch_bounds__(kTileThreads) mma_attention_kernel(const Atten
     }
 #pragma unroll
     for (int b = 0; b < kBlocks; ++b) {
-      const int scale_block = 32 * b / vc.block_size;
+      const int scale_block = value_scale_block[b];
       uint32_t scaled[4];
 #pragma unroll
       for (int i = 0; i < 4; ++i)

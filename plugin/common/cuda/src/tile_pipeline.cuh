@@ -41,9 +41,10 @@ __device__ inline void wait_copies(int pending) {
 template <int NB>
 __device__ inline void load_words(const uint8_t* at, uint32_t (&words)[(NB + 3) / 4]) {
   constexpr int W = (NB + 3) / 4;
-  const uintptr_t address = reinterpret_cast<uintptr_t>(at);
-  const uint32_t* aligned = reinterpret_cast<const uint32_t*>(address & ~uintptr_t(3));
-  const unsigned shift = unsigned(address & 3) * 8;
+  // Offsetting the pointer itself (not a cast integer) keeps it known as shared memory: LDS, not LD.
+  const unsigned misalignment = unsigned(reinterpret_cast<uintptr_t>(at) & 3);
+  const uint32_t* aligned = reinterpret_cast<const uint32_t*>(at - misalignment);
+  const unsigned shift = misalignment * 8;
   uint32_t raw[W + 1];
 #pragma unroll
   for (int j = 0; j <= W; ++j) raw[j] = aligned[j];

@@ -4,11 +4,14 @@
 // Skips, saying so, where no CUDA device is usable.
 #include <gtest/gtest.h>
 
+#include <atb/half.hpp>
 #include <atb/struct_io.hpp>
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <numeric>
 #include <random>
 
@@ -49,7 +52,38 @@ struct Case {
   int sliding_window = 0;
   float soft_cap = 0;
   int block_size = 16;  // multiples of 16 take the tiled kernel, others the simple one
+  int32_t dtype = ATB_DTYPE_F32;  // of the inputs, outputs and (reference) cache
 };
+
+size_t element_bytes(int32_t dtype) { return dtype == ATB_DTYPE_F32 ? 4 : 2; }
+
+// Host floats stored as `dtype` (bf16 rounded to nearest even).
+std::vector<uint8_t> stored_as(const std::vector<float>& values, int32_t dtype) {
+  std::vector<uint8_t> bytes(values.size() * element_bytes(dtype));
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (dtype == ATB_DTYPE_F32) {
+      std::memcpy(bytes.data() + 4 * i, &values[i], 4);
+    } else {
+      const uint16_t bits = f32_to_bf16(values[i]);
+      std::memcpy(bytes.data() + 2 * i, &bits, 2);
+    }
+  }
+  return bytes;
+}
+
+std::vector<float> read_as_floats(const std::vector<uint8_t>& bytes, int32_t dtype) {
+  std::vector<float> values(bytes.size() / element_bytes(dtype));
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (dtype == ATB_DTYPE_F32) {
+      std::memcpy(&values[i], bytes.data() + 4 * i, 4);
+    } else {
+      uint16_t bits;
+      std::memcpy(&bits, bytes.data() + 2 * i, 2);
+      values[i] = bf16_to_f32(bits);
+    }
+  }
+  return values;
+}
 
 // One forward's host arrays.
 struct Step {
@@ -59,10 +93,10 @@ struct Step {
   std::vector<int32_t> starts, lens;
 };
 
-atb_tensor tensor(void* data, int device, int64_t tokens, int64_t heads, int64_t d, void* stream) {
+atb_tensor tensor(void* data, int32_t dtype, int device, int64_t tokens, int64_t heads, int64_t d, void* stream) {
   atb_tensor t = make_versioned<atb_tensor>();
   t.data = data;
-  t.dtype = ATB_DTYPE_F32;
+  t.dtype = dtype;
   t.device_type = device;
   t.ndim = 3;
   t.shape[0] = tokens, t.shape[1] = heads, t.shape[2] = d;
@@ -120,7 +154,7 @@ void run_case(const Case& c, std::mt19937_64& rng) {
   spec.num_query_heads = c.query_heads;
   spec.num_kv_heads = c.kv_heads;
   spec.head_size_k = spec.head_size_v = d;
-  spec.dtype = ATB_DTYPE_F32;
+  spec.dtype = c.dtype;
   spec.block_size = kBlock;
   spec.sliding_window = c.sliding_window;
   spec.logits_soft_cap = c.soft_cap;
@@ -149,13 +183,16 @@ void run_case(const Case& c, std::mt19937_64& rng) {
 
   const std::string what = c.backend + " " + c.config + " d=" + std::to_string(d) + " heads " +
                            std::to_string(c.query_heads) + "/" + std::to_string(c.kv_heads) + " window " +
-                           std::to_string(c.sliding_window) + " cap " + std::to_string(c.soft_cap);
+                           std::to_string(c.sliding_window) + " cap " + std::to_string(int(c.soft_cap)) + " page " +
+                           std::to_string(kBlock) + (c.dtype == ATB_DTYPE_F32 ? " f32" : " bf16");
   for (const Step& step : steps) {
-    std::vector<float> cpu_out(step.query.size(), NAN);
-    atb_tensor q = tensor(const_cast<float*>(step.query.data()), ATB_DEVICE_CPU, step.tokens, c.query_heads, d, nullptr);
-    atb_tensor k = tensor(const_cast<float*>(step.key.data()), ATB_DEVICE_CPU, step.tokens, c.kv_heads, d, nullptr);
-    atb_tensor v = tensor(const_cast<float*>(step.value.data()), ATB_DEVICE_CPU, step.tokens, c.kv_heads, d, nullptr);
-    atb_tensor o = tensor(cpu_out.data(), ATB_DEVICE_CPU, step.tokens, c.query_heads, d, nullptr);
+    std::vector<uint8_t> query = stored_as(step.query, c.dtype), key = stored_as(step.key, c.dtype);
+    std::vector<uint8_t> value = stored_as(step.value, c.dtype);
+    std::vector<uint8_t> cpu_out = stored_as(std::vector<float>(step.query.size(), NAN), c.dtype);
+    atb_tensor q = tensor(query.data(), c.dtype, ATB_DEVICE_CPU, step.tokens, c.query_heads, d, nullptr);
+    atb_tensor k = tensor(key.data(), c.dtype, ATB_DEVICE_CPU, step.tokens, c.kv_heads, d, nullptr);
+    atb_tensor v = tensor(value.data(), c.dtype, ATB_DEVICE_CPU, step.tokens, c.kv_heads, d, nullptr);
+    atb_tensor o = tensor(cpu_out.data(), c.dtype, ATB_DEVICE_CPU, step.tokens, c.query_heads, d, nullptr);
     atb_forward_args args = make_versioned<atb_forward_args>();
     args.query = &q, args.key = &k, args.value = &v, args.output = &o;
     args.kv_pages = host_pool;
@@ -173,13 +210,14 @@ void run_case(const Case& c, std::mt19937_64& rng) {
     args.workspace_bytes = cpu_workspace.size();
     if (Status done = cpu->forward(args); !done) FAIL() << what << ": " << done.message();
 
-    DeviceBuffer<float> dq(step.query), dk(step.key), dv(step.value), dout(std::vector<float>(step.query.size(), NAN));
+    const std::vector<uint8_t> poisoned_out = stored_as(std::vector<float>(step.query.size(), NAN), c.dtype);
+    DeviceBuffer<uint8_t> dq(query), dk(key), dv(value), dout(poisoned_out);
     DeviceBuffer<int64_t> dslots(step.slots);
     DeviceBuffer<int32_t> dstarts(step.starts), dlens(step.lens);
-    atb_tensor gq = tensor(dq.data, ATB_DEVICE_CUDA, step.tokens, c.query_heads, d, stream);
-    atb_tensor gk = tensor(dk.data, ATB_DEVICE_CUDA, step.tokens, c.kv_heads, d, stream);
-    atb_tensor gv = tensor(dv.data, ATB_DEVICE_CUDA, step.tokens, c.kv_heads, d, stream);
-    atb_tensor go = tensor(dout.data, ATB_DEVICE_CUDA, step.tokens, c.query_heads, d, stream);
+    atb_tensor gq = tensor(dq.data, c.dtype, ATB_DEVICE_CUDA, step.tokens, c.query_heads, d, stream);
+    atb_tensor gk = tensor(dk.data, c.dtype, ATB_DEVICE_CUDA, step.tokens, c.kv_heads, d, stream);
+    atb_tensor gv = tensor(dv.data, c.dtype, ATB_DEVICE_CUDA, step.tokens, c.kv_heads, d, stream);
+    atb_tensor go = tensor(dout.data, c.dtype, ATB_DEVICE_CUDA, step.tokens, c.query_heads, d, stream);
     args.query = &gq, args.key = &gk, args.value = &gv, args.output = &go;
     args.kv_pages = device_pool.data;
     args.slot_mapping = dslots.data;
@@ -191,9 +229,9 @@ void run_case(const Case& c, std::mt19937_64& rng) {
     if (Status done = gpu->forward(args); !done) FAIL() << what << ": " << done.message();
     CUDA_OK(cudaStreamSynchronize(stream));
 
-    const std::vector<float> gpu_out = dout.read();
+    const std::vector<uint8_t> gpu_bytes = dout.read();
     if (step.tokens == seqs) {  // the decode step again, captured in a CUDA graph and replayed
-      CUDA_OK(cudaMemcpy(dout.data, std::vector<float>(dout.count, NAN).data(), dout.count * sizeof(float), cudaMemcpyHostToDevice));
+      CUDA_OK(cudaMemcpy(dout.data, poisoned_out.data(), poisoned_out.size(), cudaMemcpyHostToDevice));
       cudaGraph_t graph = nullptr;
       CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
       const Status captured = gpu->forward(args);
@@ -205,16 +243,22 @@ void run_case(const Case& c, std::mt19937_64& rng) {
       CUDA_OK(cudaStreamSynchronize(stream));
       cudaGraphExecDestroy(exec);
       cudaGraphDestroy(graph);
-      EXPECT_EQ(dout.read(), gpu_out) << what << ": the graph replay differs from the eager forward";
+      EXPECT_EQ(dout.read(), gpu_bytes) << what << ": the graph replay differs from the eager forward";
     }
+    const std::vector<float> gpu_out = read_as_floats(gpu_bytes, c.dtype), cpu_values = read_as_floats(cpu_out, c.dtype);
     double diff = 0, norm = 0;
-    for (size_t i = 0; i < cpu_out.size(); ++i) {
+    for (size_t i = 0; i < cpu_values.size(); ++i) {
       ASSERT_TRUE(std::isfinite(gpu_out[i])) << what << ": output " << i << " not written or not finite";
-      diff += (gpu_out[i] - cpu_out[i]) * double(gpu_out[i] - cpu_out[i]);
-      norm += double(cpu_out[i]) * cpu_out[i];
+      diff += (gpu_out[i] - cpu_values[i]) * double(gpu_out[i] - cpu_values[i]);
+      norm += double(cpu_values[i]) * cpu_values[i];
     }
     const double relative = std::sqrt(diff / norm);
-    EXPECT_LT(relative, 1e-4) << what << ": GPU vs CPU relative L2 error of the outputs";
+    // f32 outputs: arithmetic order only.  bf16 outputs: both sides round the same f32-accurate value
+    // to bf16, so they differ by one bf16 step (2^-8 relative) where it sits near a rounding boundary.
+    const double bound = c.dtype == ATB_DTYPE_F32 ? 1e-4 : 2e-3;
+    EXPECT_LT(relative, bound) << what << ": GPU vs CPU relative L2 error of the outputs";
+    std::printf("%-70s %-7s relative L2 error %.2e (bound %.0e)\n", what.c_str(), step.tokens == seqs ? "decode" : "prefill",
+                relative, bound);
 
     const std::vector<uint8_t> gpu_pool = device_pool.read();
     size_t differing = 0;
@@ -244,6 +288,10 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       {"turboquant", R"({"k_quant":"uint8","v_quant":"q5_0"})", 64, 32, 4, 0, 50.0f},
       {"turboquant", R"({"k_quant":"tq1","v_quant":"q2_0"})", 128, 6, 2},
       {"reference", "{}", 256, 4, 4, 0, 0, 16},
+      {"turboquant", R"({"k_quant":"q4_0","v_quant":"q3_0"})", 128, 32, 2},  // group 16: CUDA-core kernel
+      {"turboquant", R"({"k_quant":"q8_0","v_quant":"tq3"})", 128, 8, 1, 64, 20.0f},
+      {"reference", "{}", 128, 32, 8, 0, 0, 16, ATB_DTYPE_BF16},
+      {"turboquant", R"({"k_quant":"tq4","v_quant":"tq3"})", 128, 32, 8, 0, 0, 32, ATB_DTYPE_BF16},
   };
   for (const Case& c : cases) run_case(c, rng);
 }

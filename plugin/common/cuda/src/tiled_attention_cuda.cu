@@ -115,12 +115,8 @@ __device__ inline LaneRow decode_row(const RowCodec& codec, const uint8_t* row, 
 }
 
 // Format pairs with a kernel of their own (no per-row dispatch) at head size 128, 4 heads a block:
-// the vllm-metal pairs, tq4/tq3 and the reference's 16-bit caches.
+// the reference's 16-bit caches (the quantized hot pairs have the tensor-core kernel).
 constexpr int kFastPairs[][2] = {
-    {row_form(kAffineUnsigned, 4), row_form(kCodebook, 3)},
-    {row_form(kAffineSigned, 8), row_form(kCodebook, 3)},
-    {row_form(kAffineUnsigned, 5), row_form(kCodebook, 3)},
-    {row_form(kCodebook, 4), row_form(kCodebook, 3)},
     {row_form(kPlainBf16, 0), row_form(kPlainBf16, 0)},
     {row_form(kPlainF16, 0), row_form(kPlainF16, 0)},
 };

@@ -61,6 +61,47 @@ __device__ inline uint32_t codes_as_half2(uint32_t first, uint32_t second) {
 // An fp16 at an even address (rows and scale fields of head size 128 all start at one).
 __device__ inline float half_at(const uint8_t* at) { return __half2float(*reinterpret_cast<const __half*>(at)); }
 
+// Which of a lane's 8 K coordinates (32b + 8t + i) fills half e of register r of k-step 2b + h: the
+// order in which the codes come out of the packed word cheapest.  4-bit: (w >> 4s) & 0x000F000F holds
+// codes s and s + 4; 8-bit: (w >> 8s) & 0x00FF00FF holds codes s and s + 2 of each word.
+template <int BITS>
+__device__ constexpr int slot_coordinate(int h, int r, int e) {
+  if constexpr (BITS == 4) return 2 * h + r + 4 * e;
+  if constexpr (BITS == 8) return 4 * h + r + 2 * e;
+  return 4 * h + 2 * r + e;
+}
+
+// The 8 codes of a lane's K coordinates as 4 exact half2 pairs in slot order, [h][r].
+template <int BITS, bool SIGNED>
+__device__ inline void affine_pairs(const uint32_t (&words)[(BITS + 3) / 4], uint32_t (&pairs)[2][2]) {
+  constexpr uint32_t kFlip = SIGNED ? 0x80808080u : 0u;
+  const unsigned short offset = SIGNED ? 0x6480 : 0x6400;  // 1024 + 128 or 1024
+  const __half2 bias(__ushort_as_half(offset), __ushort_as_half(offset));
+  auto finish = [&](uint32_t biased) {
+    const __half2 value = __hsub2(*reinterpret_cast<const __half2*>(&biased), bias);
+    return *reinterpret_cast<const uint32_t*>(&value);
+  };
+  if constexpr (BITS == 4) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+#pragma unroll
+      for (int r = 0; r < 2; ++r) pairs[h][r] = finish(((words[0] >> (4 * (2 * h + r))) & 0x000F000Fu) | 0x64006400u);
+  } else if constexpr (BITS == 8) {
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+#pragma unroll
+      for (int r = 0; r < 2; ++r) pairs[h][r] = finish((((words[h] ^ kFlip) >> (8 * r)) & 0x00FF00FFu) | 0x64006400u);
+  } else {
+    constexpr uint32_t kCodeFlip = SIGNED ? 0x80u : 0u;
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+#pragma unroll
+      for (int r = 0; r < 2; ++r)
+        pairs[h][r] = codes_as_half2<SIGNED>(code_in<BITS>(words, slot_coordinate<BITS>(h, r, 0)) ^ kCodeFlip,
+                                             code_in<BITS>(words, slot_coordinate<BITS>(h, r, 1)) ^ kCodeFlip);
+  }
+}
+
 template <int KIND_K, int BITS_K, int BITS_V>
 __global__ void __launch_bounds__(kTileThreads) mma_attention_kernel(const AttentionParams p,
                                                                      const __grid_constant__ Codecs codecs, int stages,
@@ -68,7 +109,6 @@ __global__ void __launch_bounds__(kTileThreads) mma_attention_kernel(const Atten
   static_assert(BITS_V <= 6, "four V codes and a sub-byte shift must fit one word");
   constexpr bool kAffineKeys = KIND_K == kAffineUnsigned || KIND_K == kAffineSigned;
   constexpr bool kSignedKeys = KIND_K == kAffineSigned;
-  constexpr uint32_t kFlip = kSignedKeys ? 0x80u : 0u;
   extern __shared__ __align__(16) float shared[];
   float* queries = shared;                                                    // [kHeads][kD]
   uint32_t* key_table = reinterpret_cast<uint32_t*>(queries + kHeads * kD);   // split_half of the centroids
@@ -97,11 +137,12 @@ __global__ void __launch_bounds__(kTileThreads) mma_attention_kernel(const Atten
     for (int h = 0; h < 2; ++h)
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
-        const float* x = queries + g * kD + 32 * b + 8 * t + 4 * h + 2 * r;
-        const uint32_t first = split_half(x[0]), second = split_half(x[1]);
+        const float* x = queries + g * kD + 32 * b + 8 * t;
+        const float x0 = x[slot_coordinate<BITS_K>(h, r, 0)], x1 = x[slot_coordinate<BITS_K>(h, r, 1)];
+        const uint32_t first = split_half(x0), second = split_half(x1);
         q_high[2 * b + h][r] = highs(first, second);
         q_low[2 * b + h][r] = lows(first, second);
-        sum += x[0] + x[1];
+        sum += x0 + x1;
       }
     sum += __shfl_xor_sync(0xffffffffu, sum, 1);
     sum += __shfl_xor_sync(0xffffffffu, sum, 2);  // head g's block sum on every lane of quad g
@@ -146,20 +187,26 @@ __global__ void __launch_bounds__(kTileThreads) mma_attention_kernel(const Atten
       uint32_t words[2][(BITS_K + 3) / 4];
 #pragma unroll
       for (int r = 0; r < 2; ++r) load_words<BITS_K>(own_rows[r] + kc.codes_offset + (4 * b + t) * BITS_K, words[r]);
+      uint32_t affine[2][2][2];  // [token r][h][register]: exact code pairs of affine keys
+      if constexpr (kAffineKeys) {
+#pragma unroll
+        for (int r = 0; r < 2; ++r) affine_pairs<BITS_K, kSignedKeys>(words[r], affine[r]);
+      }
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        uint32_t pair_high[2][2], pair_low[2][2];  // [token r][b0-like slot pair]
+        uint32_t pair_high[2][2], pair_low[2][2];  // [token r][register of the k-step]
 #pragma unroll
         for (int r = 0; r < 2; ++r) {
-          const uint32_t c0 = code_in<BITS_K>(words[r], 4 * h), c1 = code_in<BITS_K>(words[r], 4 * h + 1);
-          const uint32_t c2 = code_in<BITS_K>(words[r], 4 * h + 2), c3 = code_in<BITS_K>(words[r], 4 * h + 3);
           if constexpr (kAffineKeys) {
-            pair_high[r][0] = codes_as_half2<kSignedKeys>(c0 ^ kFlip, c1 ^ kFlip);
-            pair_high[r][1] = codes_as_half2<kSignedKeys>(c2 ^ kFlip, c3 ^ kFlip);
+            pair_high[r][0] = affine[r][h][0];
+            pair_high[r][1] = affine[r][h][1];
           } else {
-            const uint32_t e0 = key_table[c0], e1 = key_table[c1], e2 = key_table[c2], e3 = key_table[c3];
-            pair_high[r][0] = highs(e0, e1), pair_high[r][1] = highs(e2, e3);
-            pair_low[r][0] = lows(e0, e1), pair_low[r][1] = lows(e2, e3);
+#pragma unroll
+            for (int q = 0; q < 2; ++q) {
+              const uint32_t e0 = key_table[code_in<BITS_K>(words[r], slot_coordinate<BITS_K>(h, q, 0))];
+              const uint32_t e1 = key_table[code_in<BITS_K>(words[r], slot_coordinate<BITS_K>(h, q, 1))];
+              pair_high[r][q] = highs(e0, e1), pair_low[r][q] = lows(e0, e1);
+            }
           }
         }
         const int step = 2 * b + h;

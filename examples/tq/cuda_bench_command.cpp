@@ -79,6 +79,7 @@ struct Graph {
 
 struct Shape {
   int query_heads = 32, kv_heads = 8, head_size = 128, block_size = 16, context = 32768;
+  int step_tokens = 1;  // new tokens per sequence in a step: 1 for decode, a chunk for prefill
 };
 
 std::vector<uint16_t> random_bf16(size_t count, std::mt19937_64& rng) {
@@ -219,37 +220,39 @@ Expected<Row> bench_one(const host::Plugin& plugin, const std::string& label, co
     TQ_CUDA(cudaStreamSynchronize(stream));  // `slots` is rewritten for the next sequence
   }
 
-  // Decode steps: one new token per sequence at the last position (rewriting its slot).
+  // Steps: step_tokens new tokens per sequence at the last positions (rewriting their slots).
+  const int new_tokens = batch * shape.step_tokens;
   DeviceMemory query, key, value, output, step_slots, starts, lens;
-  ATB_RETURN_IF_ERROR(query.upload(random_bf16(size_t(batch) * shape.query_heads * shape.head_size, rng)));
-  ATB_RETURN_IF_ERROR(key.upload(random_bf16(size_t(batch) * shape.kv_heads * shape.head_size, rng)));
-  ATB_RETURN_IF_ERROR(value.upload(random_bf16(size_t(batch) * shape.kv_heads * shape.head_size, rng)));
-  ATB_RETURN_IF_ERROR(output.upload(std::vector<uint16_t>(size_t(batch) * shape.query_heads * shape.head_size, 0x7fc0)));
+  ATB_RETURN_IF_ERROR(query.upload(random_bf16(size_t(new_tokens) * shape.query_heads * shape.head_size, rng)));
+  ATB_RETURN_IF_ERROR(key.upload(random_bf16(size_t(new_tokens) * shape.kv_heads * shape.head_size, rng)));
+  ATB_RETURN_IF_ERROR(value.upload(random_bf16(size_t(new_tokens) * shape.kv_heads * shape.head_size, rng)));
+  ATB_RETURN_IF_ERROR(output.upload(std::vector<uint16_t>(size_t(new_tokens) * shape.query_heads * shape.head_size, 0x7fc0)));
   std::vector<int64_t> decode_slots;
   for (int set = 0; set < sets; ++set)
-    for (int b = 0; b < batch; ++b) {
-      const int seq = set * batch + b, position = shape.context - 1;
-      decode_slots.push_back(int64_t(pages[size_t(seq) * pages_per_seq + position / shape.block_size]) * shape.block_size +
-                             position % shape.block_size);
-    }
+    for (int b = 0; b < batch; ++b)
+      for (int position = shape.context - shape.step_tokens; position < shape.context; ++position) {
+        const int seq = set * batch + b;
+        decode_slots.push_back(int64_t(pages[size_t(seq) * pages_per_seq + position / shape.block_size]) *
+                                   shape.block_size + position % shape.block_size);
+      }
   ATB_RETURN_IF_ERROR(step_slots.upload(decode_slots));
   std::vector<int32_t> start_values(size_t(batch) + 1);
-  std::iota(start_values.begin(), start_values.end(), 0);
+  for (int b = 0; b <= batch; ++b) start_values[size_t(b)] = b * shape.step_tokens;
   ATB_RETURN_IF_ERROR(starts.upload(start_values));
   ATB_RETURN_IF_ERROR(lens.upload(std::vector<int32_t>(size_t(batch), shape.context)));
-  const atb_tensor q = device_tensor(query.get(), batch, shape.query_heads, shape.head_size, stream);
-  const atb_tensor k = device_tensor(key.get(), batch, shape.kv_heads, shape.head_size, stream);
-  const atb_tensor v = device_tensor(value.get(), batch, shape.kv_heads, shape.head_size, stream);
-  const atb_tensor o = device_tensor(output.get(), batch, shape.query_heads, shape.head_size, stream);
+  const atb_tensor q = device_tensor(query.get(), new_tokens, shape.query_heads, shape.head_size, stream);
+  const atb_tensor k = device_tensor(key.get(), new_tokens, shape.kv_heads, shape.head_size, stream);
+  const atb_tensor v = device_tensor(value.get(), new_tokens, shape.kv_heads, shape.head_size, stream);
+  const atb_tensor o = device_tensor(output.get(), new_tokens, shape.query_heads, shape.head_size, stream);
   auto step_args = [&](int set) {
     atb_forward_args args = make_versioned<atb_forward_args>();
     args.query = &q, args.key = &k, args.value = &v, args.output = &o;
     args.kv_pages = pool.get();
     args.num_pages = num_pages;
     args.page_stride_bytes = stride;
-    args.num_tokens = batch;
+    args.num_tokens = new_tokens;
     args.num_seqs = batch;
-    args.slot_mapping = step_slots.get<int64_t>() + size_t(set) * batch;
+    args.slot_mapping = step_slots.get<int64_t>() + size_t(set) * new_tokens;
     args.query_start_loc = starts.get<int32_t>();
     args.seq_lens = lens.get<int32_t>();
     args.block_tables = tables.get<int32_t>() + size_t(set) * batch * pages_per_seq;
@@ -279,7 +282,7 @@ Expected<Row> bench_one(const host::Plugin& plugin, const std::string& label, co
   row.graph_ms = *graph_ms;
   row.eager_ms = *eager_ms;
 
-  std::vector<uint16_t> written(size_t(batch) * shape.query_heads * shape.head_size);
+  std::vector<uint16_t> written(size_t(new_tokens) * shape.query_heads * shape.head_size);
   TQ_CUDA(cudaMemcpy(written.data(), output.get(), written.size() * sizeof(uint16_t), cudaMemcpyDeviceToHost));
   for (uint16_t bits : written)
     if (!std::isfinite(bf16_to_f32(bits))) return Status::internal(label + ": an output is not finite (unwritten or wrong)");
@@ -304,6 +307,8 @@ int cuda_bench_command(int argc, const char* const* argv) {
   flags.push_back({"context", "N", "cached tokens per sequence (default 32768)"});
   flags.push_back({"runs", "N", "timed steps per figure; the median is printed (default 50)"});
   flags.push_back({"no-reference", "", "leave the reference backend out"});
+  flags.push_back({"prefill", "N", "also time a chunked prefill of N tokens into one sequence (default 512; 0: none)"});
+  flags.push_back({"prefill-context", "N", "the prefill sequence's length after the chunk (default 8192)"});
   auto arguments = cli::Arguments::parse(argc, argv, 2, flags);
   if (!arguments) {
     std::cerr << "tq cuda-bench: " << arguments.error().message() << "\n";
@@ -316,7 +321,9 @@ int cuda_bench_command(int argc, const char* const* argv) {
   auto options = cli::read_host_options(*arguments, "turboquant");
   auto context = arguments->integer_or("context", 32768, 16, 1 << 20);
   auto runs = arguments->integer_or("runs", 50, 1, 100000);
-  if (Status bad = cli::first_error(options, context, runs); !bad) {
+  auto prefill = arguments->integer_or("prefill", 512, 0, 1 << 16);
+  auto prefill_context = arguments->integer_or("prefill-context", 8192, 16, 1 << 20);
+  if (Status bad = cli::first_error(options, context, runs, prefill, prefill_context); !bad) {
     std::cerr << "tq cuda-bench: " << bad.message() << "\n";
     return 2;
   }
@@ -369,21 +376,30 @@ int cuda_bench_command(int argc, const char* const* argv) {
               "GB/s", "of copy", "encode us/tok");
   std::mt19937_64 rng(20261122);
   int failures = 0;
-  for (int batch : batches)
-    for (const Variant& variant : variants) {
-      auto row = bench_one(*variant.plugin, variant.label, variant.config, shape, batch, int(*runs), stream.handle, rng);
-      if (!row) {
-        std::printf("%-28s %5d  failed: %s\n", variant.label.c_str(), batch, row.error().message().c_str());
-        ++failures;
-        cudaGetLastError();
-        continue;
-      }
-      const double bandwidth = row->cache_bytes / (row->graph_ms * 1e-3);
-      std::printf("%-28s %5d %12.4f %12.4f %12.1f %10.0f %7.0f%% %14.4f\n", row->label.c_str(), batch, row->graph_ms,
-                  row->eager_ms, row->cache_bytes / 1e6, bandwidth / 1e9, 100.0 * bandwidth / *copy,
-                  row->encode_us_per_token);
-      std::fflush(stdout);
+  auto print_row = [&](const Variant& variant, const Shape& row_shape, int batch) {
+    auto row = bench_one(*variant.plugin, variant.label, variant.config, row_shape, batch, int(*runs), stream.handle, rng);
+    if (!row) {
+      std::printf("%-28s %5d  failed: %s\n", variant.label.c_str(), batch, row.error().message().c_str());
+      ++failures;
+      cudaGetLastError();
+      return;
     }
+    const double bandwidth = row->cache_bytes / (row->graph_ms * 1e-3);
+    std::printf("%-28s %5d %12.4f %12.4f %12.1f %10.0f %7.0f%% %14.4f\n", row->label.c_str(), batch, row->graph_ms,
+                row->eager_ms, row->cache_bytes / 1e6, bandwidth / 1e9, 100.0 * bandwidth / *copy,
+                row->encode_us_per_token);
+    std::fflush(stdout);
+  };
+  for (int batch : batches)
+    for (const Variant& variant : variants) print_row(variant, shape, batch);
+  if (*prefill > 0 && *prefill <= *prefill_context) {
+    Shape prefill_shape = shape;
+    prefill_shape.context = int(*prefill_context);
+    prefill_shape.step_tokens = int(*prefill);
+    std::printf("\nchunked prefill: %d new tokens of one sequence at positions %d..%d (ms per layer-step)\n",
+                prefill_shape.step_tokens, prefill_shape.context - prefill_shape.step_tokens, prefill_shape.context - 1);
+    for (const Variant& variant : variants) print_row(variant, prefill_shape, 1);
+  }
   return failures == 0 ? 0 : 1;
 }
 

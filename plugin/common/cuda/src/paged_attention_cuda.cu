@@ -20,6 +20,7 @@
 #include "tiled_attention.cuh"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 namespace atb::plugin::cuda {
@@ -224,6 +225,17 @@ int multiprocessors() {
   return count;
 }
 
+// The fewest splits whose blocks fill the last wave of resident blocks at least 85%: a wave a third
+// full costs as much as a full one.
+int splits_filling_waves(int blocks, int slots) {
+  blocks = std::max(blocks, 1);
+  for (int splits = 1; splits < kMaxSplits; ++splits) {
+    const double waves = double(blocks) * splits / slots;
+    if (waves >= 0.85 && waves / std::ceil(waves) >= 0.85) return splits;
+  }
+  return kMaxSplits;
+}
+
 }  // namespace
 
 bool head_size_supported(int head_size) { return head_size == 64 || head_size == 128 || head_size == 256; }
@@ -248,7 +260,7 @@ Status launch_paged_attention(const AttentionParams& p, const RowCodec& key, con
   const Codecs codecs{key, value};
   const auto s = static_cast<cudaStream_t>(stream);
   const TiledPlan plan = plan_tiled_attention(p, key, value);
-  // Splits fill the multiprocessors in one wave where the batch alone does not, as far as the
+  // Splits make whole waves of resident blocks where the batch alone does not, as far as the
   // workspace holds their states.
   int blocks, resident;
   if (plan.stages > 0) {
@@ -259,7 +271,7 @@ Status launch_paged_attention(const AttentionParams& p, const RowCodec& key, con
     blocks = p.num_tokens * p.num_kv_heads * ((group + kHeadsPerBlock - 1) / kHeadsPerBlock);
     resident = 4;
   }
-  int splits = std::clamp(resident * multiprocessors() / std::max(blocks, 1), 1, kMaxSplits);
+  int splits = splits_filling_waves(blocks, resident * multiprocessors());
   const uint64_t per_split = uint64_t(p.num_tokens) * uint64_t(p.num_query_heads) * uint64_t(p.head_size + 2) * sizeof(float);
   splits = int(std::min<uint64_t>(uint64_t(splits), p.workspace == nullptr ? 1 : p.workspace_bytes / per_split));
   splits = std::max(splits, 1);

@@ -264,6 +264,27 @@ void run_case(const Case& c, std::mt19937_64& rng) {
     size_t differing = 0;
     for (size_t i = 0; i < pool_bytes; ++i) differing += gpu_pool[i] != host_pool[i];
     EXPECT_EQ(differing, 0u) << what << ": page bytes written differently by the GPU";
+
+    if (step.tokens == seqs) {  // a block table naming a page outside the pool: that sequence's outputs are NaN
+      std::vector<int32_t> bad_tables = tables;
+      const size_t newest_page = size_t(step.lens[0] - 1) / kBlock;  // read whatever the window
+      bad_tables[newest_page] = num_pages + 7;
+      DeviceBuffer<int32_t> device_bad_tables(bad_tables);
+      CUDA_OK(cudaMemcpy(dout.data, poisoned_out.data(), poisoned_out.size(), cudaMemcpyHostToDevice));
+      args.block_tables = device_bad_tables.data;  // the write step rewrites the same slots
+      if (Status done = gpu->forward(args); !done) FAIL() << what << ": " << done.message();
+      CUDA_OK(cudaStreamSynchronize(stream));
+      const std::vector<float> flagged = read_as_floats(dout.read(), c.dtype);
+      const size_t per_token = size_t(c.query_heads) * d;
+      for (size_t i = 0; i < flagged.size(); ++i) {
+        const bool first_sequence = i < per_token;  // decode: token s belongs to sequence s
+        if (first_sequence != std::isnan(flagged[i])) {
+          ADD_FAILURE() << what << ": output " << i << " = " << flagged[i] << " with sequence 0's table naming page "
+                        << bad_tables[newest_page] << " of " << num_pages;
+          break;
+        }
+      }
+    }
   }
   CUDA_OK(cudaStreamDestroy(stream));
 }

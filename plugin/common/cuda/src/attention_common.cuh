@@ -101,6 +101,18 @@ __device__ inline void load_queries(const AttentionParams& p, const RowCodec& ke
     rotate_block(queries, G, D, tq::rotation_stream_seed(key.rotation_seed, key.layer_index, w.global_kv_head, 0), false);
 }
 
+// The codebooks of K and V into shared memory ([256] floats each) and the block's queries as
+// load_queries leaves them.
+template <int D, int G>
+__device__ inline void load_block_inputs(const AttentionParams& p, const Codecs& codecs, const BlockWork& w, float* queries,
+                                         float* key_table, float* value_table) {
+  for (int i = threadIdx.x; i < 256; i += blockDim.x) {
+    key_table[i] = codecs.key.table[i];
+    value_table[i] = codecs.value.table[i];
+  }
+  load_queries<D, G>(p, codecs.key, w, queries);
+}
+
 // `count` partial states in shared memory, each [G][D + 2] = (max, sum, D weighted values), with
 // the max in natural-log units, are merged; the result is rotated back when V rows are rotated and
 // written as the output (one split) or as this split's state in the workspace.  `merged` holds G x D

@@ -167,17 +167,7 @@ __global__ void __launch_bounds__(kTileThreads) mma_attention_kernel(const Atten
       for (int e = 0; e < 4; ++e) o[b][h][e] = 0.0f;
   bool poisoned = w.poisoned;
 
-  for (int k = 0; k < stages - 1; ++k) stream.issue(k, lane);
-  for (int k = 0; k < stream.count(); ++k) {
-    stream.issue(k + stages - 1, lane);
-    wait_copies(stages - 1);
-    __syncwarp();
-    const int tile = stream.tile(k);
-    const bool page_ok = stream.page_ok(stream.page(tile));
-    poisoned |= !page_ok;
-    const uint8_t* key_rows = stream.key_rows(k);
-    const uint8_t* value_rows = stream.value_rows(k);
-
+  stream.for_each_tile(lane, poisoned, [&](int tile, bool page_ok, const uint8_t* key_rows, const uint8_t* value_rows) {
     // S = K Q^T: rows = tokens g (r = 0) and g + 8 (r = 1), columns = heads 2t + e.
     float s[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
     const uint8_t* own_rows[2] = {key_rows + g * k_row_bytes, key_rows + (g + 8) * k_row_bytes};
@@ -309,9 +299,7 @@ __global__ void __launch_bounds__(kTileThreads) mma_attention_kernel(const Atten
             b0_high, b1_high);
       }
     }
-    __syncwarp();  // the stage and the weights are rewritten by the next iteration
-  }
-  wait_copies(0);
+  });
 
 #pragma unroll
   for (int e = 0; e < 2; ++e)

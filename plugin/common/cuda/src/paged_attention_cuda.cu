@@ -91,11 +91,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionPara
   const RowCodec& vc = codecs.value;
   const BlockWork w = block_work<G>(p);
 
-  for (int i = threadIdx.x; i < 256; i += kThreads) {
-    key_table[i] = kc.table[i];
-    value_table[i] = vc.table[i];
-  }
-  load_queries<D, G>(p, kc, w, queries);
+  load_block_inputs<D, G>(p, codecs, w, queries, key_table, value_table);
 
   bool poisoned = w.poisoned;
   const int per_split = (w.high - w.low + splits - 1) / splits;

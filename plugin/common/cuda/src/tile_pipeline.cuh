@@ -90,6 +90,25 @@ class WarpTileStream {
   __device__ const uint8_t* key_rows(int k) const { return tiles_ + size_t(k % stages_) * stage_bytes_; }
   __device__ const uint8_t* value_rows(int k) const { return key_rows(k) + kTileRows * k_row_bytes_; }
 
+  // Runs `body(tile, page_ok, key_rows, value_rows)` on each of the warp's tiles in order, the copies
+  // of the next stages - 1 tiles in flight meanwhile; a tile whose page is outside the pool is passed
+  // with page_ok false (its rows are stale) and sets `poisoned`.
+  template <class Body>
+  __device__ void for_each_tile(int lane, bool& poisoned, Body&& body) const {
+    for (int k = 0; k < stages_ - 1; ++k) issue(k, lane);
+    for (int k = 0; k < count_; ++k) {
+      issue(k + stages_ - 1, lane);
+      wait_copies(stages_ - 1);
+      __syncwarp();
+      const int tile_index = tile(k);
+      const bool page_is_ok = page_ok(page(tile_index));
+      poisoned |= !page_is_ok;
+      body(tile_index, page_is_ok, key_rows(k), value_rows(k));
+      __syncwarp();  // the stage is refilled by the next iteration's copies
+    }
+    wait_copies(0);
+  }
+
   // Starts the copies of the warp's tile k (none past the last tile or for a page outside the
   // pool) and commits them as one group, so that every iteration commits exactly one.
   __device__ void issue(int k, int lane) const {

@@ -135,11 +135,7 @@ __global__ void __launch_bounds__(kThreads) tiled_attention_kernel(const Attenti
   const RowCodec& vc = codecs.value;
   const BlockWork w = block_work<G>(p);
 
-  for (int i = threadIdx.x; i < 256; i += kThreads) {
-    key_table[i] = kc.table[i];
-    value_table[i] = vc.table[i];
-  }
-  load_queries<D, G>(p, kc, w, queries);
+  load_block_inputs<D, G>(p, codecs, w, queries, key_table, value_table);
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, team = lane / kLanes, sub = lane % kLanes;
   float q[G][C], q_sum[G];
@@ -161,17 +157,7 @@ __global__ void __launch_bounds__(kThreads) tiled_attention_kernel(const Attenti
   }
   bool poisoned = w.poisoned;
 
-  for (int k = 0; k < stages - 1; ++k) stream.issue(k, lane);
-  for (int k = 0; k < stream.count(); ++k) {
-    stream.issue(k + stages - 1, lane);
-    wait_copies(stages - 1);
-    __syncwarp();
-    const int tile = stream.tile(k);
-    const bool page_ok = stream.page_ok(stream.page(tile));
-    poisoned |= !page_ok;
-    const uint8_t* k_tile = stream.key_rows(k);
-    const uint8_t* v_tile = stream.value_rows(k);
-
+  stream.for_each_tile(lane, poisoned, [&](int tile, bool page_ok, const uint8_t* k_tile, const uint8_t* v_tile) {
     float s[kSteps][G], tile_max[G];
     bool valid[kSteps];
 #pragma unroll
@@ -225,9 +211,7 @@ __global__ void __launch_bounds__(kThreads) tiled_attention_kernel(const Attenti
         for (int i = 0; i < C; ++i) acc[g][i] = fmaf(scaled, x[i], acc[g][i]);
       }
     }
-    __syncwarp();  // the stage is refilled by the next iteration's copies
-  }
-  wait_copies(0);
+  });
 
   // The teams share the warp's maxima, so their sums simply add.
 #pragma unroll

@@ -13,6 +13,10 @@ namespace atb::plugin::cuda {
 // Tokens x splits the workspace holds partial states for.
 constexpr int kTokenSplitCapacity = 1024;
 
+// Sequences with at most this many new tokens are the decode kernels'; longer ones the prefill
+// kernel's where it serves the layer.
+constexpr int kDecodeQueryTokens = 1;
+
 // In place on `count` vectors of d floats in shared memory, by the whole block:
 // forward x <- H S x / sqrt(d), inverse x <- S H x / sqrt(d).
 __device__ inline void rotate_block(float* x, int count, int d, uint64_t stream_seed, bool inverse) {
@@ -47,7 +51,13 @@ struct BlockWork {
   int seq;
   int low, high;   // the context positions the token attends to: [low, high)
   bool poisoned;   // sequence lengths that cannot be: the outputs become NaN
+  bool skip;       // the token is the prefill kernel's: the block does nothing
 };
+
+// Whether the prefill kernel serves `token` of this launch (its sequence has several new tokens).
+__device__ inline bool prefill_kernel_serves(const AttentionParams& p, int seq) {
+  return p.decode_tokens_only && p.query_start_loc[seq + 1] - p.query_start_loc[seq] > kDecodeQueryTokens;
+}
 
 // The sequence of `token`: the last one starting at or before it (empty sequences start where the
 // next does, so the last is never empty).
@@ -77,6 +87,7 @@ __device__ inline BlockWork block_work(const AttentionParams& p) {
   w.heads = min(G, group - chunk * G);
   w.global_kv_head = p.first_global_kv_head + w.kv_head;
   w.seq = sequence_of(p, w.token);
+  w.skip = prefill_kernel_serves(p, w.seq);
   const int q_begin = p.query_start_loc[w.seq], q_len = p.query_start_loc[w.seq + 1] - q_begin;
   const int seq_len = p.seq_lens[w.seq];
   w.poisoned = seq_len < q_len || int64_t(seq_len) > int64_t(p.block_table_stride) * p.block_size;

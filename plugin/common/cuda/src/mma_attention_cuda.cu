@@ -118,6 +118,7 @@ __global__ void __launch_bounds__(kTileThreads) mma_attention_kernel(const Atten
   const RowCodec& kc = codecs.key;
   const RowCodec& vc = codecs.value;
   const BlockWork w = block_work<kHeads>(p);
+  if (w.skip) return;  // the same for every thread of the block
   for (int i = threadIdx.x; i < 256; i += kTileThreads) {
     key_table[i] = split_half(kc.table[i]);
     value_table[i] = split_half(vc.table[i]);

@@ -17,6 +17,7 @@
 #include <cuda_runtime.h>
 
 #include "attention_common.cuh"
+#include "prefill_attention.cuh"
 #include "tiled_attention.cuh"
 
 #include <algorithm>
@@ -90,6 +91,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionPara
   const RowCodec& kc = codecs.key;
   const RowCodec& vc = codecs.value;
   const BlockWork w = block_work<G>(p);
+  if (w.skip) return;  // the same for every thread of the block
 
   load_block_inputs<D, G>(p, codecs, w, queries, key_table, value_table);
 
@@ -165,6 +167,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionPara
 // One block per (token, query head): the splits' states merged into the output.
 __global__ void merge_kernel(const AttentionParams p, int splits) {
   const int token = blockIdx.x / p.num_query_heads, head = blockIdx.x % p.num_query_heads;
+  if (prefill_kernel_serves(p, sequence_of(p, token))) return;
   const int D = p.head_size;
   const float* states = static_cast<const float*>(p.workspace) + (int64_t(token) * p.num_query_heads + head) * splits * (D + 2);
   float top = -INFINITY;
@@ -251,10 +254,13 @@ Status last_launch_status(const char* what) {
   return Status::internal(std::string(what) + ": " + cudaGetErrorString(error));
 }
 
-Status launch_paged_attention(const AttentionParams& p, const RowCodec& key, const RowCodec& value, void* stream) {
-  if (p.num_tokens == 0) return Status::ok();
+Status launch_paged_attention(const AttentionParams& params, const RowCodec& key, const RowCodec& value, void* stream) {
+  if (params.num_tokens == 0) return Status::ok();
   const Codecs codecs{key, value};
   const auto s = static_cast<cudaStream_t>(stream);
+  const PrefillPlan prefill = plan_prefill_attention(params, key, value);
+  AttentionParams p = params;
+  p.decode_tokens_only = prefill.heads_padded > 0 ? 1 : 0;
   const TiledPlan plan = plan_tiled_attention(p, key, value);
   // Splits make whole waves of resident blocks where the batch alone does not, as far as the
   // workspace holds their states.
@@ -282,9 +288,12 @@ Status launch_paged_attention(const AttentionParams& p, const RowCodec& key, con
         return Status::unsupported("CUDA attention: head_size = " + std::to_string(p.head_size) + "; allowed: 64, 128, 256");
     }
   }
-  if (splits == 1) return Status::ok();
-  merge_kernel<<<unsigned(p.num_tokens) * unsigned(p.num_query_heads), 128, 0, s>>>(p, splits);
-  return last_launch_status("merge kernel");
+  if (splits > 1) {
+    merge_kernel<<<unsigned(p.num_tokens) * unsigned(p.num_query_heads), 128, 0, s>>>(p, splits);
+    ATB_RETURN_IF_ERROR(last_launch_status("merge kernel"));
+  }
+  if (prefill.heads_padded > 0) ATB_RETURN_IF_ERROR(launch_prefill_attention(params, codecs, prefill, s));
+  return Status::ok();
 }
 
 }  // namespace atb::plugin::cuda

@@ -1,0 +1,353 @@
+// The tensor-core prefill kernel: head size 128, up to 8 query heads per KV head, every row format.
+//
+// A block serves 64 (query token, head) columns of one sequence and KV head: 64 / Gp consecutive
+// query tokens times the group's heads (Gp: the group size rounded up to a power of two).  Per
+// 16-token tile of the context the block copies the K and V codes into shared memory (16-byte
+// cp.async, a few tiles ahead), decodes them once into fp16 planes (value = high + remainder), and
+// each warp runs 16 of the columns through tensor cores as in FlashAttention-2: S^T = Q K^T with the
+// query rows as A (in registers), then O += P V with P taken straight from the S accumulators.
+// Every product is high*high + low*high + high*low of fp16 splits with fp32 accumulation, so the
+// result matches fp32 arithmetic to ~1e-6.  One block covers a token's whole context (no splits).
+#include <atb/plugin/cuda/paged_attention_cuda.hpp>
+
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <string>
+
+#include "attention_common.cuh"
+#include "prefill_attention.cuh"
+#include "row_decode.cuh"
+#include "tile_pipeline.cuh"
+
+namespace atb::plugin::cuda {
+namespace {
+
+constexpr int kD = 128;
+constexpr int kColumns = 64;       // (query token, head) pairs of a block
+constexpr int kPlaneStride = 136;  // halves per plane row: 128 + 8, so ldmatrix rows miss each other's banks
+constexpr int kStages = 3;
+constexpr size_t kMaxSharedBytes = 200 * 1024;
+
+__device__ inline void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Four 8x8 fp16 matrices from shared memory; lane l names row l % 8 of matrix l / 8.
+__device__ inline void load_matrices(const __half* row, uint32_t (&r)[4]) {
+  const unsigned address = static_cast<unsigned>(__cvta_generic_to_shared(row));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(address));
+}
+__device__ inline void load_matrices_transposed(const __half* row, uint32_t (&r)[4]) {
+  const unsigned address = static_cast<unsigned>(__cvta_generic_to_shared(row));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(address));
+}
+
+// x as fp16 high part and fp16 remainder.
+__device__ inline void split(float x, __half& high, __half& low) {
+  high = __float2half_rn(x);
+  low = __float2half_rn(x - __half2float(high));
+}
+
+__device__ inline uint32_t pack(__half first, __half second) {
+  return uint32_t(__half_as_ushort(first)) | (uint32_t(__half_as_ushort(second)) << 16);
+}
+
+// Two floats as (high, high) and (low, low) half2 registers.
+__device__ inline void split_pair(float first, float second, uint32_t& high, uint32_t& low) {
+  __half h0, l0, h1, l1;
+  split(first, h0, l0);
+  split(second, h1, l1);
+  high = pack(h0, h1);
+  low = pack(l0, l1);
+}
+
+struct Planes {
+  __half* key_high;  // [16 tokens][kPlaneStride]
+  __half* key_low;
+  __half* value_high;
+  __half* value_low;
+};
+
+// One row's coordinates sub * 16 .. + 15 of a raw tile, decoded and split into the planes; zeros for
+// a row outside the context (its bytes may be anything, and a zero weight times NaN is NaN).
+__device__ inline void decode_into(const RowCodec& codec, const uint8_t* row, bool row_valid, int sub, const float* table,
+                                   __half* high, __half* low) {
+  float x[16];
+  const LaneRow lane = decode_row<16, kAnyForm>(codec, row, sub, table, x);
+#pragma unroll
+  for (int i = 0; i < 16; i += 2) {
+    uint32_t h = 0, l = 0;
+    if (row_valid) split_pair(fmaf(lane.scale, x[i], lane.zero), fmaf(lane.scale, x[i + 1], lane.zero), h, l);
+    *reinterpret_cast<uint32_t*>(high + sub * 16 + i) = h;
+    *reinterpret_cast<uint32_t*>(low + sub * 16 + i) = l;
+  }
+}
+
+template <int GP>
+__global__ void __launch_bounds__(kTileThreads) prefill_attention_kernel(const AttentionParams p,
+                                                                         const __grid_constant__ Codecs codecs,
+                                                                         uint32_t stage_bytes, int chunks) {
+  constexpr int kTokens = kColumns / GP;  // query tokens of the block
+  const int seq = blockIdx.x / chunks, chunk = blockIdx.x % chunks, kv_head = blockIdx.y;
+  const int q_begin = p.query_start_loc[seq], q_len = p.query_start_loc[seq + 1] - q_begin;
+  if (q_len <= kDecodeQueryTokens || chunk * kTokens >= q_len) return;  // decode kernels' tokens, or none
+  const int group = p.num_query_heads / p.num_kv_heads;
+  const int seq_len = p.seq_lens[seq];
+  bool poisoned = seq_len < q_len || int64_t(seq_len) > int64_t(p.block_table_stride) * p.block_size;
+  const int first_local = chunk * kTokens, tokens_here = min(kTokens, q_len - first_local);
+  const int first_position = seq_len - q_len + first_local;
+
+  extern __shared__ __align__(16) float shared[];
+  float* queries = shared;                          // [kColumns][kD]; the outputs at the end
+  float* key_table = queries + kColumns * kD;       // [256]
+  float* value_table = key_table + 256;             // [256]
+  __half* plane_memory = reinterpret_cast<__half*>(value_table + 256);
+  const Planes planes{plane_memory, plane_memory + kTileRows * kPlaneStride, plane_memory + 2 * kTileRows * kPlaneStride,
+                      plane_memory + 3 * kTileRows * kPlaneStride};
+  uint8_t* raw = reinterpret_cast<uint8_t*>(plane_memory + 4 * kTileRows * kPlaneStride);  // [kStages] raw tiles
+  const RowCodec& kc = codecs.key;
+  const RowCodec& vc = codecs.value;
+  const int global_kv_head = p.first_global_kv_head + kv_head;
+
+  for (int i = threadIdx.x; i < 256; i += kTileThreads) key_table[i] = kc.table[i], value_table[i] = vc.table[i];
+  for (int i = threadIdx.x; i < kColumns * kD; i += kTileThreads) {
+    const int column = i / kD, c = i % kD, local = column / GP, head = column % GP;
+    float q = 0.0f;
+    if (local < tokens_here && head < group) {
+      const int token = q_begin + first_local + local;
+      q = load_element(p.query, token * p.query_token_stride + (kv_head * group + head) * p.query_head_stride + c,
+                       p.io_dtype) * p.scale;
+    }
+    queries[i] = q;
+  }
+  __syncthreads();
+  if (kc.rotated)
+    rotate_block(queries, kColumns, kD, tq::rotation_stream_seed(kc.rotation_seed, kc.layer_index, global_kv_head, 0), false);
+
+  // Warp w: columns 16w .. 16w + 15 as MMA rows g and g + 8.
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  uint32_t q_high[kD / 16][4], q_low[kD / 16][4];
+#pragma unroll
+  for (int s = 0; s < kD / 16; ++s)
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {  // a0: (g, 2t), a1: (g + 8, 2t), a2: (g, 2t + 8), a3: (g + 8, 2t + 8)
+      const float* x = queries + (16 * warp + g + 8 * (r % 2)) * kD + 16 * s + 2 * t + 8 * (r / 2);
+      split_pair(x[0], x[1], q_high[s][r], q_low[s][r]);
+    }
+  int low_of[2], position_of[2];  // the context of this lane's two columns
+  bool column_ok[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int column = 16 * warp + g + 8 * r, local = column / GP;
+    column_ok[r] = local < tokens_here && column % GP < group;
+    position_of[r] = first_position + local;
+    low_of[r] = p.sliding_window > 0 ? max(0, position_of[r] - p.sliding_window + 1) : 0;
+  }
+  const int block_low = p.sliding_window > 0 ? max(0, first_position - p.sliding_window + 1) : 0;
+  const int block_high = poisoned ? block_low : first_position + tokens_here;
+  const int first_tile = block_low / kTileRows, end_tile = (block_high + kTileRows - 1) / kTileRows;
+
+  const int32_t* block_table = p.block_tables + int64_t(seq) * p.block_table_stride;
+  const uint32_t k_tile_bytes = kTileRows * uint32_t(p.k_row_bytes), v_tile_bytes = kTileRows * uint32_t(p.v_row_bytes);
+  auto page_of = [&](int tile) -> int64_t { return block_table[tile * kTileRows / p.block_size]; };
+  auto issue = [&](int tile) {
+    if (tile < end_tile) {
+      const int64_t page = page_of(tile);
+      if (page >= 0 && page < p.num_pages) {
+        const int64_t first_row = int64_t(kv_head) * p.block_size + (tile * kTileRows) % p.block_size;
+        const uint8_t* page_start = p.pages + page * int64_t(p.page_stride);
+        const uint8_t* k_source = page_start + first_row * int64_t(p.k_row_bytes);
+        const uint8_t* v_source = page_start + p.v_region_offset + first_row * int64_t(p.v_row_bytes);
+        uint8_t* destination = raw + size_t((tile - first_tile) % kStages) * stage_bytes;
+        for (uint32_t at = 16 * threadIdx.x; at < k_tile_bytes; at += 16 * kTileThreads) copy16_async(destination + at, k_source + at);
+        for (uint32_t at = 16 * threadIdx.x; at < v_tile_bytes; at += 16 * kTileThreads)
+          copy16_async(destination + k_tile_bytes + at, v_source + at);
+      }
+    }
+    commit_copies();
+  };
+
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // columns g, g + 8
+  float o[kD / 8][4];  // n-tile j: (column g, coordinates 8j + 2t, + 1), (column g + 8, same)
+#pragma unroll
+  for (int j = 0; j < kD / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
+
+  for (int k = 0; k < kStages - 1; ++k) issue(first_tile + k);
+  for (int tile = first_tile; tile < end_tile; ++tile) {
+    issue(tile + kStages - 1);
+    wait_copies(kStages - 1);
+    __syncthreads();  // the raw tile is in, and every warp is done with the previous planes
+    const int64_t page = page_of(tile);
+    const bool page_ok = page >= 0 && page < p.num_pages;
+    poisoned |= !page_ok;
+    {
+      const uint8_t* raw_tile = raw + size_t((tile - first_tile) % kStages) * stage_bytes;
+      const int row = threadIdx.x / 8, sub = threadIdx.x % 8, position = tile * kTileRows + row;
+      const bool row_valid = page_ok && position >= block_low && position < block_high;
+      decode_into(kc, raw_tile + row * p.k_row_bytes, row_valid, sub, key_table, planes.key_high + row * kPlaneStride,
+                  planes.key_low + row * kPlaneStride);
+      decode_into(vc, raw_tile + k_tile_bytes + row * p.v_row_bytes, row_valid, sub, value_table,
+                  planes.value_high + row * kPlaneStride, planes.value_low + row * kPlaneStride);
+    }
+    __syncthreads();
+
+    // S^T = Q K^T: rows = columns g, g + 8; n-tile n = tokens 8n .. 8n + 7.
+    // Four independent accumulators per n-tile (even and odd k-steps, high and remainder products)
+    // keep the chains of dependent MMAs short.
+    float parts[4][2][4] = {};
+#pragma unroll
+    for (int step = 0; step < kD / 16; ++step) {
+      // Matrices: tokens 0-7 x coords 16step.., tokens 0-7 x 16step + 8.., tokens 8-15 x .., tokens 8-15 x ..+8.
+      const int matrix = lane / 8, row = lane % 8;
+      const int offset = (row + 8 * (matrix / 2)) * kPlaneStride + 16 * step + 8 * (matrix % 2);
+      uint32_t kh[4], kl[4];
+      load_matrices(planes.key_high + offset, kh);
+      load_matrices(planes.key_low + offset, kl);
+      float (&high_part)[2][4] = parts[2 * (step % 2)];
+      float (&low_part)[2][4] = parts[2 * (step % 2) + 1];
+#pragma unroll
+      for (int n = 0; n < 2; ++n) {
+        mma(high_part[n], q_high[step], kh[2 * n], kh[2 * n + 1]);
+        mma(low_part[n], q_low[step], kh[2 * n], kh[2 * n + 1]);
+        mma(low_part[n], q_high[step], kl[2 * n], kl[2 * n + 1]);
+      }
+    }
+    float s[2][4];
+#pragma unroll
+    for (int n = 0; n < 2; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[n][e] = (parts[0][n][e] + parts[2][n][e]) + (parts[1][n][e] + parts[3][n][e]);
+    float tile_max[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+    for (int n = 0; n < 2; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = e / 2, position = tile * kTileRows + 8 * n + 2 * t + e % 2;
+        const bool valid = page_ok && column_ok[r] && position >= low_of[r] && position <= position_of[r];
+        float score = s[n][e];
+        if (p.soft_cap > 0) score = p.soft_cap * tanhf(score / p.soft_cap);
+        s[n][e] = valid ? score * kLog2e : -INFINITY;
+        tile_max[r] = fmaxf(tile_max[r], s[n][e]);
+      }
+    float scale_of[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
+      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
+      const float new_max = fmaxf(m[r], tile_max[r]);
+      scale_of[r] = new_max == -INFINITY ? 1.0f : exp2f(m[r] - new_max);  // 0 while nothing was seen
+      m[r] = new_max;
+      l[r] *= scale_of[r];
+    }
+#pragma unroll
+    for (int j = 0; j < kD / 8; ++j) o[j][0] *= scale_of[0], o[j][1] *= scale_of[0], o[j][2] *= scale_of[1], o[j][3] *= scale_of[1];
+    float weight[2][4];
+#pragma unroll
+    for (int n = 0; n < 2; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = e / 2;
+        weight[n][e] = s[n][e] == -INFINITY ? 0.0f : exp2f(s[n][e] - m[r]);
+        l[r] += weight[n][e];
+      }
+    // P as the A operand of O += P V: a0 (g, tokens 2t..), a1 (g + 8, 2t..), a2 (g, 8 + 2t..), a3 (g + 8, 8 + 2t..).
+    uint32_t p_high[4], p_low[4];
+    split_pair(weight[0][0], weight[0][1], p_high[0], p_low[0]);
+    split_pair(weight[0][2], weight[0][3], p_high[1], p_low[1]);
+    split_pair(weight[1][0], weight[1][1], p_high[2], p_low[2]);
+    split_pair(weight[1][2], weight[1][3], p_high[3], p_low[3]);
+#pragma unroll
+    for (int j = 0; j < kD / 8; j += 2) {
+      // Transposed matrices: tokens 0-7 x coords 8j.., tokens 8-15 x 8j.., tokens 0-7 x 8j + 8.., tokens 8-15 x 8j + 8..
+      const int matrix = lane / 8, row = lane % 8;
+      const int offset = (row + 8 * (matrix % 2)) * kPlaneStride + 8 * j + 8 * (matrix / 2);
+      uint32_t vh[4], vl[4];
+      load_matrices_transposed(planes.value_high + offset, vh);
+      load_matrices_transposed(planes.value_low + offset, vl);
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        mma(o[j + half], p_high, vh[2 * half], vh[2 * half + 1]);
+        mma(o[j + half], p_low, vh[2 * half], vh[2 * half + 1]);
+        mma(o[j + half], p_high, vl[2 * half], vl[2 * half + 1]);
+      }
+    }
+  }
+  wait_copies(0);
+
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+  }
+  poisoned = __syncthreads_or(poisoned);  // every warp is done with the queries: they hold the outputs now
+  float* outputs = queries;
+#pragma unroll
+  for (int j = 0; j < kD / 8; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int r = e / 2;
+      outputs[(16 * warp + g + 8 * r) * kD + 8 * j + 2 * t + e % 2] = o[j][e] / l[r];
+    }
+  __syncthreads();
+  if (vc.rotated)
+    rotate_block(outputs, kColumns, kD, tq::rotation_stream_seed(vc.rotation_seed, vc.layer_index, global_kv_head, 0), true);
+  for (int i = threadIdx.x; i < kColumns * kD; i += kTileThreads) {
+    const int column = i / kD, c = i % kD, local = column / GP, head = column % GP;
+    if (local >= tokens_here || head >= group) continue;
+    const int token = q_begin + first_local + local;
+    store_element(p.output, token * p.output_token_stride + (kv_head * group + head) * p.output_head_stride + c, p.io_dtype,
+                  poisoned ? NAN : outputs[i]);
+  }
+}
+
+template <int GP>
+Status launch(const AttentionParams& p, const Codecs& codecs, const PrefillPlan& plan, cudaStream_t stream) {
+  static const cudaError_t raised = cudaFuncSetAttribute(prefill_attention_kernel<GP>,
+                                                         cudaFuncAttributeMaxDynamicSharedMemorySize, int(kMaxSharedBytes));
+  if (raised != cudaSuccess) return Status::internal(std::string("cudaFuncSetAttribute: ") + cudaGetErrorString(raised));
+  constexpr int kTokens = kColumns / GP;
+  const int chunks = (p.num_tokens + kTokens - 1) / kTokens;  // the longest sequence has at most every token
+  const dim3 grid(unsigned(p.num_seqs) * unsigned(chunks), unsigned(p.num_kv_heads));
+  prefill_attention_kernel<GP><<<grid, kTileThreads, plan.shared_bytes, stream>>>(p, codecs, plan.stage_bytes, chunks);
+  return last_launch_status("prefill attention kernel");
+}
+
+}  // namespace
+
+PrefillPlan plan_prefill_attention(const AttentionParams& p, const RowCodec& key, const RowCodec& value) {
+  PrefillPlan plan;
+  const int group = p.num_query_heads / p.num_kv_heads;
+  const bool aligned = reinterpret_cast<uintptr_t>(p.pages) % 16 == 0 && p.page_stride % 16 == 0 &&
+                       p.v_region_offset % 16 == 0 && p.block_size % kTileRows == 0;
+  const auto served = [](const RowCodec& codec) {
+    return codec.kind <= kPlainBf16 || (codec.bits >= 1 && codec.bits <= 8 && codec.block_size % 16 == 0);
+  };
+  if (p.num_tokens <= p.num_seqs || p.head_size != kD || group > 8 || !aligned || !served(key) || !served(value))
+    return plan;  // no sequence has several new tokens, or a layer this kernel does not serve
+  plan.stage_bytes = uint32_t((kTileRows * (p.k_row_bytes + p.v_row_bytes) + kStageSlack + 15) / 16 * 16);
+  plan.shared_bytes = sizeof(float) * (size_t(kColumns) * kD + 512) + sizeof(__half) * 4 * kTileRows * kPlaneStride +
+                      size_t(kStages) * plan.stage_bytes;
+  if (plan.shared_bytes > kMaxSharedBytes) return PrefillPlan{};
+  plan.heads_padded = group <= 1 ? 1 : group <= 2 ? 2 : group <= 4 ? 4 : 8;
+  return plan;
+}
+
+Status launch_prefill_attention(const AttentionParams& p, const Codecs& codecs, const PrefillPlan& plan, cudaStream_t stream) {
+  switch (plan.heads_padded) {
+    case 1: return launch<1>(p, codecs, plan, stream);
+    case 2: return launch<2>(p, codecs, plan, stream);
+    case 4: return launch<4>(p, codecs, plan, stream);
+    default: return launch<8>(p, codecs, plan, stream);
+  }
+}
+
+}  // namespace atb::plugin::cuda

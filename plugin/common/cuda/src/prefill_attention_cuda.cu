@@ -1,7 +1,7 @@
 // The tensor-core prefill kernel: head size 128, up to 8 query heads per KV head, every row format.
 //
-// A block serves 64 (query token, head) columns of one sequence and KV head: 64 / Gp consecutive
-// query tokens times the group's heads (Gp: the group size rounded up to a power of two).  Per
+// A block of 8 warps serves 128 (query token, head) columns of one sequence and KV head: 128 / Gp
+// consecutive query tokens times the group's heads (Gp: the group size rounded up to a power of two).  Per
 // 16-token tile of the context the block copies the K and V codes into shared memory (16-byte
 // cp.async, a few tiles ahead), decodes them once into fp16 planes (value = high + remainder), and
 // each warp runs 16 of the columns through tensor cores as in FlashAttention-2: S^T = Q K^T with the
@@ -25,7 +25,9 @@ namespace atb::plugin::cuda {
 namespace {
 
 constexpr int kD = 128;
-constexpr int kColumns = 64;       // (query token, head) pairs of a block
+constexpr int kWarps = 8;
+constexpr int kThreads = 32 * kWarps;  // the first half decodes a tile's K rows, the second its V rows
+constexpr int kColumns = 16 * kWarps;  // (query token, head) pairs of a block, 16 per warp
 constexpr int kPlaneStride = 136;  // halves per plane row: 128 + 8, so ldmatrix rows miss each other's banks
 constexpr int kStages = 3;
 constexpr size_t kMaxSharedBytes = 200 * 1024;
@@ -93,7 +95,7 @@ __device__ inline void decode_into(const RowCodec& codec, const uint8_t* row, bo
 }
 
 template <int GP>
-__global__ void __launch_bounds__(kTileThreads) prefill_attention_kernel(const AttentionParams p,
+__global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const AttentionParams p,
                                                                          const __grid_constant__ Codecs codecs,
                                                                          uint32_t stage_bytes, int chunks) {
   constexpr int kTokens = kColumns / GP;  // query tokens of the block
@@ -118,8 +120,8 @@ __global__ void __launch_bounds__(kTileThreads) prefill_attention_kernel(const A
   const RowCodec& vc = codecs.value;
   const int global_kv_head = p.first_global_kv_head + kv_head;
 
-  for (int i = threadIdx.x; i < 256; i += kTileThreads) key_table[i] = kc.table[i], value_table[i] = vc.table[i];
-  for (int i = threadIdx.x; i < kColumns * kD; i += kTileThreads) {
+  for (int i = threadIdx.x; i < 256; i += kThreads) key_table[i] = kc.table[i], value_table[i] = vc.table[i];
+  for (int i = threadIdx.x; i < kColumns * kD; i += kThreads) {
     const int column = i / kD, c = i % kD, local = column / GP, head = column % GP;
     float q = 0.0f;
     if (local < tokens_here && head < group) {
@@ -153,6 +155,7 @@ __global__ void __launch_bounds__(kTileThreads) prefill_attention_kernel(const A
     low_of[r] = p.sliding_window > 0 ? max(0, position_of[r] - p.sliding_window + 1) : 0;
   }
   const int block_low = p.sliding_window > 0 ? max(0, first_position - p.sliding_window + 1) : 0;
+  const int last_low = p.sliding_window > 0 ? max(0, first_position + tokens_here - p.sliding_window) : 0;
   const int block_high = poisoned ? block_low : first_position + tokens_here;
   const int first_tile = block_low / kTileRows, end_tile = (block_high + kTileRows - 1) / kTileRows;
 
@@ -168,8 +171,8 @@ __global__ void __launch_bounds__(kTileThreads) prefill_attention_kernel(const A
         const uint8_t* k_source = page_start + first_row * int64_t(p.k_row_bytes);
         const uint8_t* v_source = page_start + p.v_region_offset + first_row * int64_t(p.v_row_bytes);
         uint8_t* destination = raw + size_t((tile - first_tile) % kStages) * stage_bytes;
-        for (uint32_t at = 16 * threadIdx.x; at < k_tile_bytes; at += 16 * kTileThreads) copy16_async(destination + at, k_source + at);
-        for (uint32_t at = 16 * threadIdx.x; at < v_tile_bytes; at += 16 * kTileThreads)
+        for (uint32_t at = 16 * threadIdx.x; at < k_tile_bytes; at += 16 * kThreads) copy16_async(destination + at, k_source + at);
+        for (uint32_t at = 16 * threadIdx.x; at < v_tile_bytes; at += 16 * kThreads)
           copy16_async(destination + k_tile_bytes + at, v_source + at);
       }
     }
@@ -191,12 +194,14 @@ __global__ void __launch_bounds__(kTileThreads) prefill_attention_kernel(const A
     poisoned |= !page_ok;
     {
       const uint8_t* raw_tile = raw + size_t((tile - first_tile) % kStages) * stage_bytes;
-      const int row = threadIdx.x / 8, sub = threadIdx.x % 8, position = tile * kTileRows + row;
+      const int row = (threadIdx.x / 8) % kTileRows, sub = threadIdx.x % 8, position = tile * kTileRows + row;
       const bool row_valid = page_ok && position >= block_low && position < block_high;
-      decode_into(kc, raw_tile + row * p.k_row_bytes, row_valid, sub, key_table, planes.key_high + row * kPlaneStride,
-                  planes.key_low + row * kPlaneStride);
-      decode_into(vc, raw_tile + k_tile_bytes + row * p.v_row_bytes, row_valid, sub, value_table,
-                  planes.value_high + row * kPlaneStride, planes.value_low + row * kPlaneStride);
+      if (threadIdx.x < kThreads / 2)
+        decode_into(kc, raw_tile + row * p.k_row_bytes, row_valid, sub, key_table, planes.key_high + row * kPlaneStride,
+                    planes.key_low + row * kPlaneStride);
+      else
+        decode_into(vc, raw_tile + k_tile_bytes + row * p.v_row_bytes, row_valid, sub, value_table,
+                    planes.value_high + row * kPlaneStride, planes.value_low + row * kPlaneStride);
     }
     __syncthreads();
 
@@ -226,13 +231,17 @@ __global__ void __launch_bounds__(kTileThreads) prefill_attention_kernel(const A
     for (int n = 0; n < 2; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e) s[n][e] = (parts[0][n][e] + parts[2][n][e]) + (parts[1][n][e] + parts[3][n][e]);
+    // A tile every column of the block sees whole needs no per-score test (padding columns have zero
+    // queries and are never written).
+    const bool interior = page_ok && tile * kTileRows >= last_low && tile * kTileRows + kTileRows - 1 <= first_position;
     float tile_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
     for (int n = 0; n < 2; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int r = e / 2, position = tile * kTileRows + 8 * n + 2 * t + e % 2;
-        const bool valid = page_ok && column_ok[r] && position >= low_of[r] && position <= position_of[r];
+        const bool valid =
+            interior || (page_ok && column_ok[r] && position >= low_of[r] && position <= position_of[r]);
         float score = s[n][e];
         if (p.soft_cap > 0) score = p.soft_cap * tanhf(score / p.soft_cap);
         s[n][e] = valid ? score * kLog2e : -INFINITY;
@@ -248,8 +257,10 @@ __global__ void __launch_bounds__(kTileThreads) prefill_attention_kernel(const A
       m[r] = new_max;
       l[r] *= scale_of[r];
     }
+    if (scale_of[0] != 1.0f || scale_of[1] != 1.0f) {  // once the maxima settle, rarely
 #pragma unroll
-    for (int j = 0; j < kD / 8; ++j) o[j][0] *= scale_of[0], o[j][1] *= scale_of[0], o[j][2] *= scale_of[1], o[j][3] *= scale_of[1];
+      for (int j = 0; j < kD / 8; ++j) o[j][0] *= scale_of[0], o[j][1] *= scale_of[0], o[j][2] *= scale_of[1], o[j][3] *= scale_of[1];
+    }
     float weight[2][4];
 #pragma unroll
     for (int n = 0; n < 2; ++n)
@@ -300,7 +311,7 @@ __global__ void __launch_bounds__(kTileThreads) prefill_attention_kernel(const A
   __syncthreads();
   if (vc.rotated)
     rotate_block(outputs, kColumns, kD, tq::rotation_stream_seed(vc.rotation_seed, vc.layer_index, global_kv_head, 0), true);
-  for (int i = threadIdx.x; i < kColumns * kD; i += kTileThreads) {
+  for (int i = threadIdx.x; i < kColumns * kD; i += kThreads) {
     const int column = i / kD, c = i % kD, local = column / GP, head = column % GP;
     if (local >= tokens_here || head >= group) continue;
     const int token = q_begin + first_local + local;
@@ -317,7 +328,7 @@ Status launch(const AttentionParams& p, const Codecs& codecs, const PrefillPlan&
   constexpr int kTokens = kColumns / GP;
   const int chunks = (p.num_tokens + kTokens - 1) / kTokens;  // the longest sequence has at most every token
   const dim3 grid(unsigned(p.num_seqs) * unsigned(chunks), unsigned(p.num_kv_heads));
-  prefill_attention_kernel<GP><<<grid, kTileThreads, plan.shared_bytes, stream>>>(p, codecs, plan.stage_bytes, chunks);
+  prefill_attention_kernel<GP><<<grid, kThreads, plan.shared_bytes, stream>>>(p, codecs, plan.stage_bytes, chunks);
   return last_launch_status("prefill attention kernel");
 }
 

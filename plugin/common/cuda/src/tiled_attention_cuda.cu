@@ -252,7 +252,7 @@ TiledPlan plan_tiled_attention(const AttentionParams& p, const RowCodec& key, co
     if (kFastPairs[pair][0] == form_of(key) && kFastPairs[pair][1] == form_of(value)) plan.fast_pair = int(pair);
   const bool scales_even = p.k_row_bytes % 2 == 0 && p.v_row_bytes % 2 == 0 && key.scales_offset % 2 == 0 &&
                            value.scales_offset % 2 == 0;  // the tensor-core kernel reads them as fp16 words
-  if (p.head_size == 128 && group <= 8 && scales_even && !p.disable_tensor_cores) {
+  if (p.head_size == 128 && group <= 8 && scales_even) {
     plan.tensor_core_kernel = mma_attention_kernel_for(form_of(key), form_of(value));
     if (plan.tensor_core_kernel != nullptr) {
       plan.heads_per_block = 8;

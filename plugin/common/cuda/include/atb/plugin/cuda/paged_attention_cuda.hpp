@@ -65,7 +65,6 @@ struct AttentionParams {
   uint64_t k_row_bytes = 0, v_row_bytes = 0, v_region_offset = 0;
   void* workspace = nullptr;  // partial softmax states of split contexts
   uint64_t workspace_bytes = 0;
-  int32_t disable_tensor_cores = 0;  // 1: the CUDA-core kernels only
   int32_t decode_tokens_only = 0;    // set by the dispatch: sequences with several new tokens are the prefill kernel's
 };
 

@@ -19,6 +19,7 @@
 #include <cuda_runtime.h>
 
 #include "attention_common.cuh"
+#include "tensor_core.cuh"
 #include "tile_pipeline.cuh"
 #include "tiled_attention.cuh"
 
@@ -28,25 +29,6 @@ namespace {
 constexpr int kD = 128;
 constexpr int kHeads = 8;   // query heads a block serves: MMA rows 0..7
 constexpr int kBlocks = 4;  // 32-coordinate blocks of a row
-
-// d += a * b for one m16n8k16 fp16 MMA with fp32 accumulators.
-__device__ inline void mma(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
-// fp16 high part in the low 16 bits, fp16 remainder in the high 16 bits.
-__device__ inline uint32_t split_half(float x) {
-  const __half high = __float2half_rn(x);
-  const __half low = __float2half_rn(x - __half2float(high));
-  return uint32_t(__half_as_ushort(high)) | (uint32_t(__half_as_ushort(low)) << 16);
-}
-
-// The high parts of two split values as a half2 (first in the low half), and their remainders.
-__device__ inline uint32_t highs(uint32_t first, uint32_t second) { return __byte_perm(first, second, 0x5410); }
-__device__ inline uint32_t lows(uint32_t first, uint32_t second) { return __byte_perm(first, second, 0x7632); }
 
 // Two codes (up to 10 bits) as an exact half2: 1024 + code has the code in its mantissa.  Signed
 // 8-bit codes arrive with their sign bit flipped (code + 128) and lose 1024 + 128.

@@ -19,6 +19,7 @@
 #include "attention_common.cuh"
 #include "prefill_attention.cuh"
 #include "row_decode.cuh"
+#include "tensor_core.cuh"
 #include "tile_pipeline.cuh"
 
 namespace atb::plugin::cuda {
@@ -32,13 +33,6 @@ constexpr int kPlaneStride = 136;  // halves per plane row: 128 + 8, so ldmatrix
 constexpr int kStages = 3;
 constexpr size_t kMaxSharedBytes = 200 * 1024;
 
-__device__ inline void mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
 // Four 8x8 fp16 matrices from shared memory; lane l names row l % 8 of matrix l / 8.
 __device__ inline void load_matrices(const __half* row, uint32_t (&r)[4]) {
   const unsigned address = static_cast<unsigned>(__cvta_generic_to_shared(row));
@@ -51,25 +45,6 @@ __device__ inline void load_matrices_transposed(const __half* row, uint32_t (&r)
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(address));
-}
-
-// x as fp16 high part and fp16 remainder.
-__device__ inline void split(float x, __half& high, __half& low) {
-  high = __float2half_rn(x);
-  low = __float2half_rn(x - __half2float(high));
-}
-
-__device__ inline uint32_t pack(__half first, __half second) {
-  return uint32_t(__half_as_ushort(first)) | (uint32_t(__half_as_ushort(second)) << 16);
-}
-
-// Two floats as (high, high) and (low, low) half2 registers.
-__device__ inline void split_pair(float first, float second, uint32_t& high, uint32_t& low) {
-  __half h0, l0, h1, l1;
-  split(first, h0, l0);
-  split(second, h1, l1);
-  high = pack(h0, h1);
-  low = pack(l0, l1);
 }
 
 struct Planes {
@@ -159,23 +134,10 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const At
   const int block_high = poisoned ? block_low : first_position + tokens_here;
   const int first_tile = block_low / kTileRows, end_tile = (block_high + kTileRows - 1) / kTileRows;
 
-  const int32_t* block_table = p.block_tables + int64_t(seq) * p.block_table_stride;
-  const uint32_t k_tile_bytes = kTileRows * uint32_t(p.k_row_bytes), v_tile_bytes = kTileRows * uint32_t(p.v_row_bytes);
-  auto page_of = [&](int tile) -> int64_t { return block_table[tile * kTileRows / p.block_size]; };
-  auto issue = [&](int tile) {
-    if (tile < end_tile) {
-      const int64_t page = page_of(tile);
-      if (page >= 0 && page < p.num_pages) {
-        const int64_t first_row = int64_t(kv_head) * p.block_size + (tile * kTileRows) % p.block_size;
-        const uint8_t* page_start = p.pages + page * int64_t(p.page_stride);
-        const uint8_t* k_source = page_start + first_row * int64_t(p.k_row_bytes);
-        const uint8_t* v_source = page_start + p.v_region_offset + first_row * int64_t(p.v_row_bytes);
-        uint8_t* destination = raw + size_t((tile - first_tile) % kStages) * stage_bytes;
-        for (uint32_t at = 16 * threadIdx.x; at < k_tile_bytes; at += 16 * kThreads) copy16_async(destination + at, k_source + at);
-        for (uint32_t at = 16 * threadIdx.x; at < v_tile_bytes; at += 16 * kThreads)
-          copy16_async(destination + k_tile_bytes + at, v_source + at);
-      }
-    }
+  const PageTiles source(p, seq, kv_head);
+  const uint32_t k_tile_bytes = source.key_bytes();
+  auto issue = [&](int tile) {  // every iteration commits one group, empty past the last tile
+    if (tile < end_tile) source.copy(tile, raw + size_t((tile - first_tile) % kStages) * stage_bytes, threadIdx.x, kThreads);
     commit_copies();
   };
 
@@ -189,8 +151,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const At
     issue(tile + kStages - 1);
     wait_copies(kStages - 1);
     __syncthreads();  // the raw tile is in, and every warp is done with the previous planes
-    const int64_t page = page_of(tile);
-    const bool page_ok = page >= 0 && page < p.num_pages;
+    const bool page_ok = source.page_ok(source.page(tile));
     poisoned |= !page_ok;
     {
       const uint8_t* raw_tile = raw + size_t((tile - first_tile) % kStages) * stage_bytes;

@@ -61,6 +61,44 @@ __device__ inline uint32_t code_in(const uint32_t (&words)[W], int i) {
   return __funnelshift_r(words[word], words[word + 1], offset) & mask;
 }
 
+// Where one sequence's 16-row tiles of one KV head's K and V rows lie in the pool, and copying one
+// into shared memory: K rows, then V rows, 16 bytes per copy, by `threads` threads of which the
+// caller is `thread`.
+class PageTiles {
+ public:
+  __device__ PageTiles(const AttentionParams& p, int seq, int kv_head)
+      : pages_(p.pages), block_table_(p.block_tables + int64_t(seq) * p.block_table_stride),
+        page_stride_(p.page_stride), num_pages_(p.num_pages), v_region_offset_(p.v_region_offset),
+        k_row_bytes_(uint32_t(p.k_row_bytes)), v_row_bytes_(uint32_t(p.v_row_bytes)), block_size_(p.block_size),
+        kv_head_(kv_head) {}
+
+  __device__ int64_t page(int tile) const { return block_table_[tile * kTileRows / block_size_]; }
+  __device__ bool page_ok(int64_t page) const { return page >= 0 && page < num_pages_; }
+  __device__ uint32_t key_bytes() const { return kTileRows * k_row_bytes_; }
+
+  // Starts the copies of `tile` (none for a page outside the pool); the caller commits them.
+  __device__ void copy(int tile, uint8_t* destination, int thread, int threads) const {
+    const int64_t page_id = page(tile);
+    if (!page_ok(page_id)) return;
+    const int64_t first_row = int64_t(kv_head_) * block_size_ + (tile * kTileRows) % block_size_;
+    const uint8_t* page_start = pages_ + page_id * int64_t(page_stride_);
+    const uint8_t* k_source = page_start + first_row * k_row_bytes_;
+    const uint8_t* v_source = page_start + v_region_offset_ + first_row * v_row_bytes_;
+    const uint32_t k_bytes = key_bytes(), v_bytes = kTileRows * v_row_bytes_, step = 16 * uint32_t(threads);
+    for (uint32_t at = 16 * uint32_t(thread); at < k_bytes; at += step) copy16_async(destination + at, k_source + at);
+    for (uint32_t at = 16 * uint32_t(thread); at < v_bytes; at += step) copy16_async(destination + k_bytes + at, v_source + at);
+  }
+
+ private:
+  const uint8_t* pages_;
+  const int32_t* block_table_;
+  uint64_t page_stride_;
+  int64_t num_pages_;
+  uint64_t v_region_offset_;
+  uint32_t k_row_bytes_, v_row_bytes_;
+  int block_size_, kv_head_;
+};
+
 // One warp's tiles of the block's split of the context: every kTileWarps-th 16-row tile, split
 // boundaries aligned to tiles so that no two splits read one.  Tile k of the warp goes to stage
 // k % stages of the warp's shared memory, K rows first, then V rows.
@@ -68,10 +106,7 @@ class WarpTileStream {
  public:
   __device__ WarpTileStream(const AttentionParams& p, const BlockWork& w, int splits, uint8_t* block_tiles, int stages,
                             uint32_t stage_bytes)
-      : pages_(p.pages), block_table_(p.block_tables + int64_t(w.seq) * p.block_table_stride),
-        page_stride_(p.page_stride), num_pages_(p.num_pages), v_region_offset_(p.v_region_offset),
-        k_row_bytes_(uint32_t(p.k_row_bytes)), v_row_bytes_(uint32_t(p.v_row_bytes)), block_size_(p.block_size),
-        kv_head_(w.kv_head), stages_(stages), stage_bytes_(stage_bytes) {
+      : source_(p, w.seq, w.kv_head), stages_(stages), stage_bytes_(stage_bytes) {
     const int warp = threadIdx.x / 32;
     const int first_tile = w.low / kTileRows, all_tiles = (w.high + kTileRows - 1) / kTileRows - first_tile;
     const int per_split = (all_tiles + splits - 1) / splits;
@@ -83,12 +118,9 @@ class WarpTileStream {
   }
 
   __device__ int count() const { return count_; }
-  __device__ int stages() const { return stages_; }
   __device__ int tile(int k) const { return first_ + k * kTileWarps; }
-  __device__ int64_t page(int tile) const { return block_table_[tile * kTileRows / block_size_]; }
-  __device__ bool page_ok(int64_t page) const { return page >= 0 && page < num_pages_; }
   __device__ const uint8_t* key_rows(int k) const { return tiles_ + size_t(k % stages_) * stage_bytes_; }
-  __device__ const uint8_t* value_rows(int k) const { return key_rows(k) + kTileRows * k_row_bytes_; }
+  __device__ const uint8_t* value_rows(int k) const { return key_rows(k) + source_.key_bytes(); }
 
   // Runs `body(tile, page_ok, key_rows, value_rows)` on each of the warp's tiles in order, the copies
   // of the next stages - 1 tiles in flight meanwhile; a tile whose page is outside the pool is passed
@@ -101,7 +133,7 @@ class WarpTileStream {
       wait_copies(stages_ - 1);
       __syncwarp();
       const int tile_index = tile(k);
-      const bool page_is_ok = page_ok(page(tile_index));
+      const bool page_is_ok = source_.page_ok(source_.page(tile_index));
       poisoned |= !page_is_ok;
       body(tile_index, page_is_ok, key_rows(k), value_rows(k));
       __syncwarp();  // the stage is refilled by the next iteration's copies
@@ -109,33 +141,16 @@ class WarpTileStream {
     wait_copies(0);
   }
 
-  // Starts the copies of the warp's tile k (none past the last tile or for a page outside the
-  // pool) and commits them as one group, so that every iteration commits exactly one.
+ private:
+  // Starts the copies of the warp's tile k (none past the last tile) and commits them as one group,
+  // so that every iteration commits exactly one.
   __device__ void issue(int k, int lane) const {
-    if (k < count_) {
-      const int64_t page_id = page(tile(k));
-      if (page_ok(page_id)) {
-        const int64_t first_row = int64_t(kv_head_) * block_size_ + (tile(k) * kTileRows) % block_size_;
-        const uint8_t* page_start = pages_ + page_id * int64_t(page_stride_);
-        const uint8_t* k_source = page_start + first_row * k_row_bytes_;
-        const uint8_t* v_source = page_start + v_region_offset_ + first_row * v_row_bytes_;
-        uint8_t* destination = tiles_ + size_t(k % stages_) * stage_bytes_;
-        const uint32_t k_bytes = kTileRows * k_row_bytes_, v_bytes = kTileRows * v_row_bytes_;
-        for (uint32_t at = 16 * lane; at < k_bytes; at += 16 * 32) copy16_async(destination + at, k_source + at);
-        for (uint32_t at = 16 * lane; at < v_bytes; at += 16 * 32) copy16_async(destination + k_bytes + at, v_source + at);
-      }
-    }
+    if (k < count_) source_.copy(tile(k), tiles_ + size_t(k % stages_) * stage_bytes_, lane, 32);
     commit_copies();
   }
 
- private:
-  const uint8_t* pages_;
-  const int32_t* block_table_;
-  uint64_t page_stride_;
-  int64_t num_pages_;
-  uint64_t v_region_offset_;
-  uint32_t k_row_bytes_, v_row_bytes_;
-  int block_size_, kv_head_, stages_;
+  PageTiles source_;
+  int stages_;
   uint32_t stage_bytes_;
   uint8_t* tiles_ = nullptr;
   int first_ = 0, count_ = 0;

@@ -313,6 +313,18 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       {"turboquant", R"({"k_quant":"q8_0","v_quant":"tq3"})", 128, 8, 1, 64, 20.0f},
       {"reference", "{}", 128, 32, 8, 0, 0, 16, ATB_DTYPE_BF16},
       {"turboquant", R"({"k_quant":"tq4","v_quant":"tq3"})", 128, 32, 8, 0, 0, 32, ATB_DTYPE_BF16},
+      // Every other head size the plugins list: the simple kernel; sizes that are not powers of two
+      // rotate in two rounds through seeded permutations, and affine rows end in a partial block.
+      {"reference", "{}", 16, 4, 2},
+      {"reference", "{}", 80, 8, 8, 30, 0},
+      {"reference", "{}", 160, 4, 1, 0, 0, 8, ATB_DTYPE_BF16},
+      {"turboquant", R"({"k_quant":"q4_0","v_quant":"q3_0"})", 32, 8, 2},
+      {"turboquant", R"({"k_quant":"q4_0","v_quant":"q3_0"})", 48, 8, 2},
+      {"turboquant", R"({"k_quant":"tq4","v_quant":"tq3"})", 80, 32, 8},
+      {"turboquant", R"({"k_quant":"q8_0","v_quant":"tq3"})", 96, 12, 4, 40, 25.0f},
+      {"turboquant", R"({"k_quant":"int4","v_quant":"q5_0"})", 112, 8, 1},
+      {"turboquant", R"({"k_quant":"uint8","v_quant":"q2_0"})", 160, 4, 2, 0, 0, 32},
+      {"turboquant", R"({"k_quant":"tq3","v_quant":"tq4"})", 192, 16, 4, 0, 0, 16, ATB_DTYPE_BF16},
   };
   for (const Case& c : cases) run_case(c, rng);
 }

@@ -9,6 +9,7 @@
 #if defined(ATB_HAVE_CUDA)
 #include <atb/plugin/cuda/cuda_backend.hpp>
 #include <tq/byte_accounting.hpp>
+#include <tq/rotation.hpp>
 
 #include <algorithm>
 #endif
@@ -56,6 +57,20 @@ Expected<plugin::cuda::RowCodec> row_codec(const tq::Format& format, int head_si
   }
 }
 
+// The permutations of the layer's rotations where the head size is not a power of two (the CUDA
+// kernels derive the signs themselves).  K and V rows share one rotation per KV head.
+plugin::cuda::RotationTables rotation_tables(const atb_layer_spec& spec, const TurboquantConfig& config) {
+  plugin::cuda::RotationTables tables;
+  const int d = spec.head_size_k;
+  if (!(tq::is_rotated(config.key) || tq::is_rotated(config.value)) || plugin::cuda::is_power_of_two_size(d)) return tables;
+  for (int head = 0; head < spec.num_kv_heads; ++head) {
+    const tq::Rotation rotation(d, config.rotation_seed, config.cache_layer, spec.first_global_kv_head + head);
+    for (int round = 0; round < 2; ++round)
+      for (int32_t index : rotation.permutation(round)) tables.permutations.push_back(uint8_t(index));
+  }
+  return tables;
+}
+
 Expected<std::unique_ptr<kit::BackendImpl>> make_cuda_backend(const atb_layer_spec& spec, const TurboquantConfig& config,
                                                              const atb_kv_cache_spec& cache) {
   ATB_RETURN_IF_ERROR(plugin::cuda::check_cuda_layer(spec));
@@ -66,7 +81,8 @@ Expected<std::unique_ptr<kit::BackendImpl>> make_cuda_backend(const atb_layer_sp
   const tq::PageLayout pages =
       tq::page_layout(config.key, config.value, spec.head_size_k, spec.head_size_v, spec.num_kv_heads, spec.block_size);
   const plugin::cuda::CudaLayout layout{cache, pages.v_region_offset};
-  return std::unique_ptr<kit::BackendImpl>(new plugin::cuda::CudaBackend(spec, layout, *key, *value));
+  return std::unique_ptr<kit::BackendImpl>(
+      new plugin::cuda::CudaBackend(spec, layout, *key, *value, rotation_tables(spec, config)));
 }
 #endif
 

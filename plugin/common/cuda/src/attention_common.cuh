@@ -7,6 +7,7 @@
 #include <tq/rotation_seed.hpp>
 
 #include "device_common.cuh"
+#include "rotation.cuh"
 
 namespace atb::plugin::cuda {
 
@@ -17,32 +18,10 @@ constexpr int kTokenSplitCapacity = 1024;
 // kernel's where it serves the layer.
 constexpr int kDecodeQueryTokens = 1;
 
-// In place on `count` vectors of d floats in shared memory, by the whole block:
-// forward x <- H S x / sqrt(d), inverse x <- S H x / sqrt(d).
-__device__ inline void rotate_block(float* x, int count, int d, uint64_t stream_seed, bool inverse) {
-  const int total = count * d;
-  if (!inverse) {
-    for (int i = threadIdx.x; i < total; i += blockDim.x)
-      if (tq::rotation_sign_bit(stream_seed, i % d)) x[i] = -x[i];
-    __syncthreads();
-  }
-  for (int half = 1; half < d; half *= 2) {
-    for (int pair = threadIdx.x; pair < total / 2; pair += blockDim.x) {
-      const int vector = pair / (d / 2), within = pair % (d / 2);
-      const int i = vector * d + (within / half) * 2 * half + within % half;
-      const float a = x[i], b = x[i + half];
-      x[i] = a + b;
-      x[i + half] = a - b;
-    }
-    __syncthreads();
-  }
-  const float norm = 1.0f / sqrtf(float(d));
-  for (int i = threadIdx.x; i < total; i += blockDim.x) {
-    float v = x[i] * norm;
-    if (inverse && tq::rotation_sign_bit(stream_seed, i % d)) v = -v;
-    x[i] = v;
-  }
-  __syncthreads();
+// The rotation of local KV head `kv_head` under `codec`.
+__device__ inline RotationRef rotation_of(const AttentionParams& p, const RowCodec& codec, int kv_head) {
+  return {codec.rotation_seed, codec.layer_index, p.first_global_kv_head + kv_head,
+          p.permutations == nullptr ? nullptr : p.permutations + int64_t(kv_head) * 2 * p.head_size};
 }
 
 // Which query heads and which slice of the context one thread block serves.
@@ -71,6 +50,16 @@ __device__ inline int sequence_of(const AttentionParams& p, int token) {
   return low;
 }
 
+// Whether sequence `seq`'s entries of the device arrays can be: its query rows inside the batch's
+// tokens, its length at least its new tokens and within what its block-table row can hold.  The
+// kernels serve a sequence that fails this with NaN outputs and touch nothing through its entries.
+__device__ inline bool sequence_is_sane(const AttentionParams& p, int seq) {
+  const int q_begin = p.query_start_loc[seq], q_end = p.query_start_loc[seq + 1];
+  const int seq_len = p.seq_lens[seq];
+  return q_begin >= 0 && q_end >= q_begin && q_end <= p.num_tokens && seq_len >= q_end - q_begin &&
+         int64_t(seq_len) <= int64_t(p.block_table_stride) * p.block_size;
+}
+
 // blockIdx.x = (token * kv_heads + kv_head) * chunks + chunk of G heads; blockIdx.y = split.
 template <int G>
 __device__ inline BlockWork block_work(const AttentionParams& p) {
@@ -87,10 +76,10 @@ __device__ inline BlockWork block_work(const AttentionParams& p) {
   w.heads = min(G, group - chunk * G);
   w.global_kv_head = p.first_global_kv_head + w.kv_head;
   w.seq = sequence_of(p, w.token);
-  w.skip = prefill_kernel_serves(p, w.seq);
   const int q_begin = p.query_start_loc[w.seq], q_len = p.query_start_loc[w.seq + 1] - q_begin;
   const int seq_len = p.seq_lens[w.seq];
-  w.poisoned = seq_len < q_len || int64_t(seq_len) > int64_t(p.block_table_stride) * p.block_size;
+  w.poisoned = !sequence_is_sane(p, w.seq) || w.token < q_begin || w.token >= q_begin + q_len;
+  w.skip = prefill_kernel_serves(p, w.seq) && !w.poisoned;  // that kernel leaves insane sequences to these blocks
   const int position = seq_len - q_len + (w.token - q_begin);
   w.low = p.sliding_window > 0 ? max(0, position - p.sliding_window + 1) : 0;
   w.high = w.poisoned ? w.low : position + 1;
@@ -109,7 +98,7 @@ __device__ inline void load_queries(const AttentionParams& p, const RowCodec& ke
   }
   __syncthreads();
   if (key.rotated)
-    rotate_block(queries, G, D, tq::rotation_stream_seed(key.rotation_seed, key.layer_index, w.global_kv_head, 0), false);
+    rotate_by_block(queries, G, D, rotation_of(p, key, w.kv_head), false);
 }
 
 // The codebooks of K and V into shared memory ([256] floats each) and the block's queries as
@@ -149,7 +138,7 @@ __device__ inline void finish_block(const AttentionParams& p, const RowCodec& va
   }
   __syncthreads();
   if (value.rotated)
-    rotate_block(merged, G, D, tq::rotation_stream_seed(value.rotation_seed, value.layer_index, w.global_kv_head, 0), true);
+    rotate_by_block(merged, G, D, rotation_of(p, value, w.kv_head), true);
 
   for (int i = threadIdx.x; i < w.heads * D; i += blockDim.x) {
     const int g = i / D, c = i % D;

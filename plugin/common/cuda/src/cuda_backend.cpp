@@ -1,16 +1,29 @@
 #include <atb/plugin/cuda/cuda_backend.hpp>
 
 #include <string>
+#include <utility>
 
 namespace atb::plugin::cuda {
 
-CudaBackend::CudaBackend(const atb_layer_spec& spec, const CudaLayout& layout, const RowCodec& key, const RowCodec& value)
-    : spec_(spec), layout_(layout), key_(std::make_unique<RowCodec>(key)), value_(std::make_unique<RowCodec>(value)) {
-  layout_.cache.workspace_bytes = attention_workspace_bytes(spec.num_query_heads, spec.head_size_v);
+CudaBackend::CudaBackend(const atb_layer_spec& spec, const CudaLayout& layout, const RowCodec& key, const RowCodec& value,
+                         RotationTables rotation)
+    : spec_(spec),
+      layout_(layout),
+      key_(std::make_unique<RowCodec>(key)),
+      value_(std::make_unique<RowCodec>(value)),
+      rotation_(std::move(rotation)),
+      rotation_region_((rotation_.permutations.size() + 255) / 256 * 256) {
+  layout_.cache.workspace_bytes = rotation_region_ + attention_workspace_bytes(spec.num_query_heads, spec.head_size_v);
 }
 
 Status CudaBackend::forward(const kit::ForwardBatch& batch) {
   const atb_kv_cache_spec& cache = layout_.cache;
+  // The host may lend the workspace to others between forwards: the tables go in every time.
+  const uint8_t* permutations = nullptr;
+  if (rotation_region_ > 0) {
+    ATB_RETURN_IF_ERROR(launch_store_bytes(batch.workspace, rotation_.permutations.data(), rotation_.permutations.size(), batch.stream));
+    permutations = static_cast<const uint8_t*>(batch.workspace);
+  }
   if (spec_.kv_shared_with_layer < 0) {
     WriteParams write;
     write.key = batch.key.data;
@@ -32,6 +45,7 @@ Status CudaBackend::forward(const kit::ForwardBatch& batch) {
     write.k_row_bytes = cache.k_bytes_per_token_per_head;
     write.v_row_bytes = cache.v_bytes_per_token_per_head;
     write.v_region_offset = layout_.v_region_offset;
+    write.permutations = permutations;
     ATB_RETURN_IF_ERROR(launch_write_kv(write, *key_, *value_, batch.stream));
   }
   if (batch.write_kv_only) return Status::ok();
@@ -63,8 +77,9 @@ Status CudaBackend::forward(const kit::ForwardBatch& batch) {
   p.k_row_bytes = cache.k_bytes_per_token_per_head;
   p.v_row_bytes = cache.v_bytes_per_token_per_head;
   p.v_region_offset = layout_.v_region_offset;
-  p.workspace = batch.workspace;
-  p.workspace_bytes = batch.workspace_bytes;
+  p.workspace = static_cast<uint8_t*>(batch.workspace) + rotation_region_;
+  p.workspace_bytes = batch.workspace_bytes - rotation_region_;
+  p.permutations = permutations;
   return launch_paged_attention(p, *key_, *value_, batch.stream);
 }
 
@@ -73,7 +88,8 @@ Status check_cuda_layer(const atb_layer_spec& spec) {
     return Status::unsupported("layer_spec.device_type = 2 (CUDA): no CUDA device is usable on this machine");
   if (spec.head_size_k != spec.head_size_v || !head_size_supported(spec.head_size_k))
     return Status::unsupported("layer_spec.head_size_k = " + std::to_string(spec.head_size_k) + ", head_size_v = " +
-                               std::to_string(spec.head_size_v) + " on CUDA; allowed: equal, and 64, 128 or 256");
+                               std::to_string(spec.head_size_v) +
+                               " on CUDA; allowed: equal, and 16, 32, 48, 64, 80, 96, 112, 128, 160, 192 or 256");
   return Status::ok();
 }
 

@@ -83,6 +83,7 @@ template <int D, int G>
 __global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionParams p, const __grid_constant__ Codecs codecs,
                                                              int splits) {
   constexpr int C = D / kLanes;
+  static_assert((D & (D - 1)) == 0 || G * D <= kPermutedPerThread * kThreads, "the rotation's permutation holds G x D");
   extern __shared__ float shared[];
   float* queries = shared;                      // [G][D]
   float* key_table = queries + G * D;           // [256]
@@ -206,12 +207,45 @@ Status launch(const AttentionParams& p, const Codecs& codecs, int splits, cudaSt
   return last_launch_status("attention kernel");
 }
 
+// Head sizes the tiled kernels do not take run with kHeadsPerBlock heads a block whatever the group
+// (fewer instantiations; a smaller group leaves heads of the block idle).
 template <int D>
 Status launch_for_group(const AttentionParams& p, const Codecs& codecs, int splits, cudaStream_t stream) {
-  const int group = p.num_query_heads / p.num_kv_heads;
-  if (group == 1) return launch<D, 1>(p, codecs, splits, stream);
-  if (group == 2) return launch<D, 2>(p, codecs, splits, stream);
+  if constexpr (D == 64 || D == 128 || D == 256) {
+    const int group = p.num_query_heads / p.num_kv_heads;
+    if (group == 1) return launch<D, 1>(p, codecs, splits, stream);
+    if (group == 2) return launch<D, 2>(p, codecs, splits, stream);
+  }
   return launch<D, kHeadsPerBlock>(p, codecs, splits, stream);
+}
+
+// The simple kernel for a head size the build serves.
+Status launch_simple(const AttentionParams& p, const Codecs& codecs, int splits, cudaStream_t stream) {
+  switch (p.head_size) {
+    case 16: return launch_for_group<16>(p, codecs, splits, stream);
+    case 32: return launch_for_group<32>(p, codecs, splits, stream);
+    case 48: return launch_for_group<48>(p, codecs, splits, stream);
+    case 64: return launch_for_group<64>(p, codecs, splits, stream);
+    case 80: return launch_for_group<80>(p, codecs, splits, stream);
+    case 96: return launch_for_group<96>(p, codecs, splits, stream);
+    case 112: return launch_for_group<112>(p, codecs, splits, stream);
+    case 128: return launch_for_group<128>(p, codecs, splits, stream);
+    case 160: return launch_for_group<160>(p, codecs, splits, stream);
+    case 192: return launch_for_group<192>(p, codecs, splits, stream);
+    case 256: return launch_for_group<256>(p, codecs, splits, stream);
+    default:
+      return Status::unsupported("CUDA attention: head_size = " + std::to_string(p.head_size) +
+                                 "; allowed: 16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 256");
+  }
+}
+
+// Kernel parameters carrying host bytes to device memory.
+struct ByteChunk {
+  uint8_t bytes[3072];
+};
+
+__global__ void store_bytes_kernel(uint8_t* to, const __grid_constant__ ByteChunk chunk, int count) {
+  for (int i = threadIdx.x; i < count; i += blockDim.x) to[i] = chunk.bytes[i];
 }
 
 int multiprocessors() {
@@ -237,7 +271,23 @@ int splits_filling_waves(int blocks, int slots) {
 
 }  // namespace
 
-bool head_size_supported(int head_size) { return head_size == 64 || head_size == 128 || head_size == 256; }
+bool head_size_supported(int head_size) {
+  switch (head_size) {
+    case 16: case 32: case 48: case 64: case 80: case 96: case 112: case 128: case 160: case 192: case 256: return true;
+    default: return false;
+  }
+}
+
+Status launch_store_bytes(void* to, const uint8_t* bytes, size_t count, void* stream) {
+  ByteChunk chunk;
+  for (size_t done = 0; done < count; done += sizeof chunk.bytes) {
+    const size_t here = std::min(count - done, sizeof chunk.bytes);
+    std::copy(bytes + done, bytes + done + here, chunk.bytes);
+    store_bytes_kernel<<<1, 256, 0, static_cast<cudaStream_t>(stream)>>>(static_cast<uint8_t*>(to) + done, chunk, int(here));
+    ATB_RETURN_IF_ERROR(last_launch_status("store-bytes kernel"));
+  }
+  return Status::ok();
+}
 
 uint64_t attention_workspace_bytes(int num_query_heads, int head_size) {
   return uint64_t(kTokenSplitCapacity) * uint64_t(num_query_heads) * uint64_t(head_size + 2) * sizeof(float);
@@ -280,13 +330,7 @@ Status launch_paged_attention(const AttentionParams& params, const RowCodec& key
   if (plan.stages > 0) {
     ATB_RETURN_IF_ERROR(launch_tiled_attention(p, codecs, plan, splits, s));
   } else {
-    switch (p.head_size) {
-      case 64: ATB_RETURN_IF_ERROR(launch_for_group<64>(p, codecs, splits, s)); break;
-      case 128: ATB_RETURN_IF_ERROR(launch_for_group<128>(p, codecs, splits, s)); break;
-      case 256: ATB_RETURN_IF_ERROR(launch_for_group<256>(p, codecs, splits, s)); break;
-      default:
-        return Status::unsupported("CUDA attention: head_size = " + std::to_string(p.head_size) + "; allowed: 64, 128, 256");
-    }
+    ATB_RETURN_IF_ERROR(launch_simple(p, codecs, splits, s));
   }
   if (splits > 1) {
     merge_kernel<<<unsigned(p.num_tokens) * unsigned(p.num_query_heads), 128, 0, s>>>(p, splits);

@@ -77,9 +77,12 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const At
   const int seq = blockIdx.x / chunks, chunk = blockIdx.x % chunks, kv_head = blockIdx.y;
   const int q_begin = p.query_start_loc[seq], q_len = p.query_start_loc[seq + 1] - q_begin;
   if (q_len <= kDecodeQueryTokens || chunk * kTokens >= q_len) return;  // decode kernels' tokens, or none
+  // Rows outside the batch's tokens are never read or written; the decode kernels' blocks give
+  // those sequences' tokens NaN.
+  if (!sequence_is_sane(p, seq)) return;
   const int group = p.num_query_heads / p.num_kv_heads;
   const int seq_len = p.seq_lens[seq];
-  bool poisoned = seq_len < q_len || int64_t(seq_len) > int64_t(p.block_table_stride) * p.block_size;
+  bool poisoned = false;
   const int first_local = chunk * kTokens, tokens_here = min(kTokens, q_len - first_local);
   const int first_position = seq_len - q_len + first_local;
 
@@ -93,7 +96,6 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const At
   uint8_t* raw = reinterpret_cast<uint8_t*>(plane_memory + 4 * kTileRows * kPlaneStride);  // [kStages] raw tiles
   const RowCodec& kc = codecs.key;
   const RowCodec& vc = codecs.value;
-  const int global_kv_head = p.first_global_kv_head + kv_head;
 
   for (int i = threadIdx.x; i < 256; i += kThreads) key_table[i] = kc.table[i], value_table[i] = vc.table[i];
   for (int i = threadIdx.x; i < kColumns * kD; i += kThreads) {
@@ -108,7 +110,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const At
   }
   __syncthreads();
   if (kc.rotated)
-    rotate_block(queries, kColumns, kD, tq::rotation_stream_seed(kc.rotation_seed, kc.layer_index, global_kv_head, 0), false);
+    rotate_by_block(queries, kColumns, kD, rotation_of(p, kc, kv_head), false);
 
   // Warp w: columns 16w .. 16w + 15 as MMA rows g and g + 8.
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
@@ -271,7 +273,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const At
     }
   __syncthreads();
   if (vc.rotated)
-    rotate_block(outputs, kColumns, kD, tq::rotation_stream_seed(vc.rotation_seed, vc.layer_index, global_kv_head, 0), true);
+    rotate_by_block(outputs, kColumns, kD, rotation_of(p, vc, kv_head), true);
   for (int i = threadIdx.x; i < kColumns * kD; i += kThreads) {
     const int column = i / kD, c = i % kD, local = column / GP, head = column % GP;
     if (local >= tokens_here || head >= group) continue;

@@ -196,7 +196,8 @@ KernelFunction kernel_for(const AttentionParams& p, const TiledPlan& plan) {
     case 128:
       if (plan.heads_per_block == 4 && plan.fast_pair >= 0) return fast_kernel<128, 4>(plan.fast_pair);
       return generic_kernel<128>(plan.heads_per_block);
-    default: return generic_kernel<256>(plan.heads_per_block);
+    case 256: return generic_kernel<256>(plan.heads_per_block);
+    default: return nullptr;  // plan_tiled_attention plans no other size
   }
 }
 
@@ -231,7 +232,8 @@ TiledPlan plan_tiled_attention(const AttentionParams& p, const RowCodec& key, co
   TiledPlan plan;
   const bool aligned = reinterpret_cast<uintptr_t>(p.pages) % 16 == 0 && p.page_stride % 16 == 0 &&
                        p.v_region_offset % 16 == 0 && p.block_size % kTileRows == 0;
-  if (!aligned || !head_size_supported(p.head_size) || !codec_served(key, p.head_size) ||
+  const bool tiled_size = p.head_size == 64 || p.head_size == 128 || p.head_size == 256;  // what generic_kernel instantiates
+  if (!aligned || !tiled_size || !codec_served(key, p.head_size) ||
       !codec_served(value, p.head_size))
     return plan;
   plan.heads_per_block = p.head_size == 256 ? 2 : 4;

@@ -11,6 +11,7 @@
 #include <cuda_runtime.h>
 
 #include "device_common.cuh"
+#include "rotation.cuh"
 
 namespace atb::plugin::cuda {
 namespace {
@@ -112,12 +113,13 @@ __device__ unsigned short fit_scaled_codes(WarpScratch& s, int first, int count,
   return f16_nearest_finite(best_scale);
 }
 
-// One block of 32 affine codes: lane i quantizes coordinate first + i (tq's AffineBlockQuantizer).
-__device__ void affine_block(WarpScratch& s, int first, const RowCodec& codec, uint8_t* row) {
+// One block of up to 32 affine codes (`count`, fewer in a head size's last block): lane i
+// quantizes coordinate first + i (tq's AffineBlockQuantizer).
+__device__ void affine_block(WarpScratch& s, int first, int count, const RowCodec& codec, uint8_t* row) {
   const int lane = threadIdx.x % 32;
   const bool is_signed = codec.kind == kAffineSigned;
   const int top = is_signed ? (1 << (codec.bits - 1)) - 1 : (1 << codec.bits) - 1;
-  const float value = s.x[first + lane];
+  const float value = s.x[first + min(lane, count - 1)];  // lanes past the block repeat its last value
   float low = value, high = value;
   for (int offset = 16; offset > 0; offset /= 2) {
     low = fminf(low, __shfl_xor_sync(0xffffffffu, low, offset));
@@ -138,32 +140,12 @@ __device__ void affine_block(WarpScratch& s, int first, const RowCodec& codec, u
   const float inverse = scale > 0 ? __fdiv_rn(1.0f, scale) : 0.0f;
   const float low_code = is_signed ? -float(top) : 0.0f;
   const float q = fminf(fmaxf(rintf(__fmul_rn(__fsub_rn(value, zero), inverse)), low_code), float(top));
-  s.codes[first + lane] = uint8_t(int(q));
+  if (lane < count) s.codes[first + lane] = uint8_t(int(q));
   if (lane == 0) {
     const int block = first / 32;
     store_half_bits(row + codec.scales_offset + 4 * block, scale_bits);
     store_half_bits(row + codec.scales_offset + 4 * block + 2, zero_bits);
   }
-  __syncwarp();
-}
-
-// In place on one vector by one warp: x <- H S x / sqrt(d).
-__device__ void rotate_warp(float* x, int d, uint64_t stream_seed) {
-  const int lane = threadIdx.x % 32;
-  for (int i = lane; i < d; i += 32)
-    if (tq::rotation_sign_bit(stream_seed, i)) x[i] = -x[i];
-  __syncwarp();
-  for (int half = 1; half < d; half *= 2) {
-    for (int pair = lane; pair < d / 2; pair += 32) {
-      const int i = (pair / half) * 2 * half + pair % half;
-      const float a = x[i], b = x[i + half];
-      x[i] = __fadd_rn(a, b);
-      x[i + half] = __fsub_rn(a, b);
-    }
-    __syncwarp();
-  }
-  const float norm = __fdiv_rn(1.0f, __fsqrt_rn(float(d)));
-  for (int i = lane; i < d; i += 32) x[i] = __fmul_rn(x[i], norm);
   __syncwarp();
 }
 
@@ -202,8 +184,11 @@ __global__ void __launch_bounds__(kWarps * 32) write_kv_kernel(const WriteParams
     }
     return;
   }
-  if (codec.rotated)
-    rotate_warp(s.x, d, tq::rotation_stream_seed(codec.rotation_seed, codec.layer_index, p.first_global_kv_head + head, 0));
+  if (codec.rotated) {
+    const RotationRef rotation{codec.rotation_seed, codec.layer_index, p.first_global_kv_head + head,
+                               p.permutations == nullptr ? nullptr : p.permutations + int64_t(head) * 2 * d};
+    rotate_by_warp(s.x, 1, d, rotation, false);
+  }
   if (codec.kind == kCodebook) {
     for (int first = 0; first < d; first += codec.block_size) {
       const unsigned short bits = fit_scaled_codes(s, first, min(codec.block_size, d - first), tables[which], bounds[which],
@@ -211,7 +196,7 @@ __global__ void __launch_bounds__(kWarps * 32) write_kv_kernel(const WriteParams
       if (lane == 0) store_half_bits(row + codec.scales_offset + 2 * (first / codec.block_size), bits);
     }
   } else {
-    for (int first = 0; first < d; first += 32) affine_block(s, first, codec, row);
+    for (int first = 0; first < d; first += 32) affine_block(s, first, min(32, d - first), codec, row);
   }
   // Pack LSB first: byte k holds bits 8k .. 8k + 7 of the code stream.
   const int bits = codec.bits, code_bytes = d * bits / 8;

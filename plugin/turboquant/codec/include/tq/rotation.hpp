@@ -34,6 +34,9 @@ class Rotation {
   int dimension() const { return dimension_; }
   bool is_power_of_two() const { return rounds_.size() == 1 && rounds_[0].permutation.empty(); }
 
+  // The seeded permutation of round 0 or 1 (new[i] = old[perm[i]]); empty for a power-of-two size.
+  const std::vector<int32_t>& permutation(int round) const { return rounds_[size_t(round)].permutation; }
+
   // In place: x <- R x, and x <- R^T x.
   void rotate(float* x) const;
   void unrotate(float* x) const;

@@ -17,7 +17,8 @@ struct CudaLayout {
 
 class CudaBackend final : public kit::BackendImpl {
  public:
-  CudaBackend(const atb_layer_spec& spec, const CudaLayout& layout, const RowCodec& key, const RowCodec& value);
+  CudaBackend(const atb_layer_spec& spec, const CudaLayout& layout, const RowCodec& key, const RowCodec& value,
+              RotationTables rotation = {});
   atb_kv_cache_spec cache_spec() const override { return layout_.cache; }
   Status forward(const kit::ForwardBatch& batch) override;
 
@@ -25,6 +26,8 @@ class CudaBackend final : public kit::BackendImpl {
   atb_layer_spec spec_;
   CudaLayout layout_;
   std::unique_ptr<RowCodec> key_, value_;  // 2 KB each: kept off the stack of every call
+  RotationTables rotation_;
+  uint64_t rotation_region_ = 0;  // workspace bytes in front of the attention's, holding rotation_
 };
 
 // The checks every CUDA layer needs before its codecs are built: a device, a served head size.

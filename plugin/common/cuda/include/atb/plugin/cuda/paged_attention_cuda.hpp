@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace atb::plugin::cuda {
 
@@ -36,7 +37,7 @@ struct RowCodec {
   int32_t block_size = 0;     // coordinates per scale
   int32_t codes_offset = 0;   // bytes into the row
   int32_t scales_offset = 0;  // bytes into the row
-  int32_t rotated = 0;        // rows hold R x with R = H S / sqrt(d) (seeded signs S, Hadamard H)
+  int32_t rotated = 0;        // rows hold R x, R tq::Rotation(head_size, rotation_seed, layer_index, global KV head)
   uint64_t rotation_seed = 0;
   int32_t layer_index = 0;
   float table[256] = {};      // centroids (kCodebook); their boundaries (encode) follow
@@ -65,6 +66,7 @@ struct AttentionParams {
   uint64_t k_row_bytes = 0, v_row_bytes = 0, v_region_offset = 0;
   void* workspace = nullptr;  // partial softmax states of split contexts
   uint64_t workspace_bytes = 0;
+  const uint8_t* permutations = nullptr;  // rotation permutations, [KV heads][2][head_size] (RotationTables)
   int32_t decode_tokens_only = 0;    // set by the dispatch: sequences with several new tokens are the prefill kernel's
 };
 
@@ -80,13 +82,29 @@ struct WriteParams {
   int64_t num_pages = 0;
   int32_t num_tokens = 0, num_kv_heads = 0, first_global_kv_head = 0, head_size = 0, block_size = 0;
   uint64_t k_row_bytes = 0, v_row_bytes = 0, v_region_offset = 0;
+  const uint8_t* permutations = nullptr;  // rotation permutations, [KV heads][2][head_size] (RotationTables)
 };
 
 // Writes every new token's K and V row into its slot (one launch).
 Status launch_write_kv(const WriteParams& params, const RowCodec& key, const RowCodec& value, void* stream);
 
-// Head sizes the CUDA kernels serve.
+// Head sizes the CUDA kernels serve: 16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 256 (every size
+// either plugin lists; the tiled and tensor-core kernels take 64, 128 and 256, the simple kernel all).
 bool head_size_supported(int head_size);
+
+// The seeded permutations of a rotation whose head size is not a power of two, for every local KV
+// head: bytes [kv_head][round][head_size] (new[i] = old[perm[i]]).  Made on the host at layer
+// creation, copied into the workspace by every forward (by a kernel, so graphs capture it) and read
+// there by the kernels.  Empty for power-of-two head sizes and unrotated rows.
+struct RotationTables {
+  std::vector<uint8_t> permutations;
+};
+
+constexpr bool is_power_of_two_size(int n) { return n > 0 && (n & (n - 1)) == 0; }
+
+// Copies `bytes` host bytes to device memory `to` by kernels whose parameters carry them (a copy
+// that a CUDA graph captures without pinned host memory).
+Status launch_store_bytes(void* to, const uint8_t* bytes, size_t count, void* stream);
 
 // Attention for every query token of the batch; reads the pages only.
 Status launch_paged_attention(const AttentionParams& params, const RowCodec& key, const RowCodec& value,

@@ -1,0 +1,129 @@
+// TurboQuant's rotation on the device, exactly as tq::Rotation computes it (same operations in the
+// same order), by a whole block or by one warp, in place on vectors in shared memory.
+//   power-of-two d:  x <- H S x / sqrt(d)
+//   other d:         two rounds of  "signs, permutation, block-diagonal normalised Hadamard"
+//                    over d's power-of-two blocks, largest first (80 = 64 + 16).
+// Signs come from the seeded stream here; the seeded permutations are made on the host (a
+// Fisher-Yates shuffle is sequential) and read from the layer's workspace.
+#pragma once
+
+#include <tq/rotation_seed.hpp>
+
+#include <cstdint>
+
+namespace atb::plugin::cuda {
+
+// The rotation of one KV head of one layer.
+struct RotationRef {
+  uint64_t seed = 0;
+  int layer_index = 0;
+  int global_kv_head = 0;
+  const uint8_t* permutations = nullptr;  // [2][d] for a d that is not a power of two; else unused
+};
+
+// Values a thread holds while vectors are permuted: count * d <= kPermutedPerThread * threads.
+constexpr int kPermutedPerThread = 8;
+
+// Who works on the vectors: `thread` of `threads`, synchronising with `sync()` (__syncthreads for a
+// block, __syncwarp for a warp).
+template <class Sync>
+struct Workers {
+  int thread, threads;
+  Sync sync;
+};
+
+// x *= signs of round `round` (a sign flip is exact).
+template <class Sync>
+__device__ inline void apply_signs(float* x, int count, int d, const RotationRef& r, int round, const Workers<Sync>& w) {
+  const uint64_t stream = tq::rotation_stream_seed(r.seed, r.layer_index, r.global_kv_head, round);
+  for (int i = w.thread; i < count * d; i += w.threads)
+    if (tq::rotation_sign_bit(stream, i % d)) x[i] = -x[i];
+  w.sync();
+}
+
+// Normalised Hadamard on each power-of-two block of d (largest first), of every vector.
+template <class Sync>
+__device__ inline void apply_blocks(float* x, int count, int d, const Workers<Sync>& w) {
+  int offset = 0;
+  for (int block = 1 << 30; offset < d; block /= 2) {
+    if (block > d - offset) continue;
+    for (int half = 1; half < block; half *= 2) {
+      for (int pair = w.thread; pair < count * block / 2; pair += w.threads) {
+        const int vector = pair / (block / 2), within = pair % (block / 2);
+        const int i = vector * d + offset + (within / half) * 2 * half + within % half;
+        const float a = x[i], b = x[i + half];
+        x[i] = __fadd_rn(a, b);
+        x[i + half] = __fsub_rn(a, b);
+      }
+      w.sync();
+    }
+    const float norm = __fdiv_rn(1.0f, __fsqrt_rn(float(block)));
+    for (int i = w.thread; i < count * block; i += w.threads) {
+      const int at = (i / block) * d + offset + i % block;
+      x[at] = __fmul_rn(x[at], norm);
+    }
+    w.sync();
+    offset += block;
+  }
+}
+
+// new[i] = old[perm[i]] (gather), or its inverse new[perm[i]] = old[i] (scatter), per vector.
+template <class Sync>
+__device__ inline void apply_permutation(float* x, int count, int d, const uint8_t* perm, bool scatter, const Workers<Sync>& w) {
+  float held[kPermutedPerThread];
+#pragma unroll
+  for (int k = 0; k < kPermutedPerThread; ++k) {
+    const int i = w.thread + k * w.threads;
+    if (i < count * d) held[k] = scatter ? x[i] : x[(i / d) * d + perm[i % d]];
+  }
+  w.sync();
+#pragma unroll
+  for (int k = 0; k < kPermutedPerThread; ++k) {
+    const int i = w.thread + k * w.threads;
+    if (i < count * d) x[scatter ? (i / d) * d + perm[i % d] : i] = held[k];
+  }
+  w.sync();
+}
+
+// x <- R x (forward) or x <- R^T x (inverse) for `count` vectors of d floats at x[v * d].
+template <class Sync>
+__device__ inline void rotate_vectors(float* x, int count, int d, const RotationRef& r, bool inverse, const Workers<Sync>& w) {
+  if ((d & (d - 1)) == 0) {  // a power of two: one round, no permutation
+    if (!inverse) apply_signs(x, count, d, r, 0, w);
+    apply_blocks(x, count, d, w);
+    if (inverse) apply_signs(x, count, d, r, 0, w);
+    return;
+  }
+  for (int step = 0; step < 2; ++step) {
+    const int round = inverse ? 1 - step : step;
+    const uint8_t* perm = r.permutations + round * d;
+    if (inverse) {
+      apply_blocks(x, count, d, w);  // each normalised block Hadamard is its own inverse
+      apply_permutation(x, count, d, perm, true, w);
+      apply_signs(x, count, d, r, round, w);
+    } else {
+      apply_signs(x, count, d, r, round, w);
+      apply_permutation(x, count, d, perm, false, w);
+      apply_blocks(x, count, d, w);
+    }
+  }
+}
+
+struct BlockSync {
+  __device__ void operator()() const { __syncthreads(); }
+};
+struct WarpSync {
+  __device__ void operator()() const { __syncwarp(); }
+};
+
+// The whole thread block rotates.
+__device__ inline void rotate_by_block(float* x, int count, int d, const RotationRef& r, bool inverse) {
+  rotate_vectors(x, count, d, r, inverse, Workers<BlockSync>{int(threadIdx.x), int(blockDim.x), {}});
+}
+
+// The calling warp rotates.
+__device__ inline void rotate_by_warp(float* x, int count, int d, const RotationRef& r, bool inverse) {
+  rotate_vectors(x, count, d, r, inverse, Workers<WarpSync>{int(threadIdx.x % 32), 32, {}});
+}
+
+}  // namespace atb::plugin::cuda

@@ -18,9 +18,12 @@ CheckResult check_concurrency(const std::filesystem::path& path, const Conforman
 CheckResult check_churn(const std::filesystem::path& path, const ConformanceOptions& options);
 CheckResult check_no_exceptions(const std::filesystem::path& path, const ConformanceOptions& options);
 
-// The engine shape a plugin's info says it serves: head size 128 when listed (else its first),
-// f32 when listed (else its first dtype).
-EngineShape shape_for(const host::PluginInfo& info);
+// The engine shape a plugin's info says it serves, on the options' device: head size 128 when
+// listed (else its first), f32 when listed (else its first dtype).
+EngineShape shape_for(const host::PluginInfo& info, const ConformanceOptions& options);
+
+// "on the CUDA device" or "on the CPU", for messages.
+std::string device_words(const ConformanceOptions& options);
 
 // "the plugin threw an exception across the ABI" in any status means an exception escaped.
 bool exception_escaped(const Status& status);

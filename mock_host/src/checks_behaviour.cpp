@@ -5,11 +5,11 @@
 
 namespace atb::mock_host {
 
-CheckResult check_determinism(const std::filesystem::path& path, const ConformanceOptions&) {
+CheckResult check_determinism(const std::filesystem::path& path, const ConformanceOptions& options) {
   const std::string name = "determinism";
   auto plugin = host::Plugin::load(path);
   if (!plugin) return {name, false, plugin.error().message()};
-  const EngineShape shape = shape_for(plugin->info());
+  const EngineShape shape = shape_for(plugin->info(), options);
   // Thread counts through the conventional "threads" key when the plugin takes it; else its default.
   std::vector<std::string> configs = {"{}"};
   if (plugin->create_backend(shape.layer_spec(), "{\"threads\": 1}")) configs = {"{\"threads\": 1}", "{\"threads\": 2}", "{\"threads\": 3}", "{}"};
@@ -24,11 +24,11 @@ CheckResult check_determinism(const std::filesystem::path& path, const Conforman
       else if (*outputs != first)
         return {name, false, "the same inputs gave different outputs (config " + config + ", run " + std::to_string(repeat) + ")"};
     }
-  return {name, true, "identical inputs gave bit-identical outputs over " + std::to_string(2 * configs.size()) +
-                          " runs (configs: " + std::to_string(configs.size()) + ")"};
+  return {name, true, "identical inputs gave bit-identical outputs " + device_words(options) + " over " +
+                          std::to_string(2 * configs.size()) + " runs (configs: " + std::to_string(configs.size()) + ")"};
 }
 
-CheckResult check_concurrency(const std::filesystem::path& path, const ConformanceOptions&) {
+CheckResult check_concurrency(const std::filesystem::path& path, const ConformanceOptions& options) {
   const std::string name = "concurrency";
   auto plugin = host::Plugin::load(path);
   if (!plugin) return {name, false, plugin.error().message()};
@@ -36,7 +36,7 @@ CheckResult check_concurrency(const std::filesystem::path& path, const Conforman
   std::vector<std::vector<std::byte>> sequential(kLayers), concurrent(kLayers);
   std::vector<Status> errors(kLayers);
   const auto run_layer = [&](int layer, std::vector<std::byte>& out, Status& error) {
-    EngineShape shape = shape_for(plugin->info());
+    EngineShape shape = shape_for(plugin->info(), options);
     shape.layer_index = layer;
     shape.num_layers = kLayers;
     auto engine = MockEngine::create(*plugin, shape, "{}", 64, uint64_t(layer) + 11);
@@ -60,7 +60,7 @@ CheckResult check_concurrency(const std::filesystem::path& path, const Conforman
       return {name, false, "layer " + std::to_string(layer) + " gave other outputs when layers ran on concurrent threads"};
   }
   return {name, true, std::to_string(kLayers) + " layers forwarded from " + std::to_string(kLayers) +
-                          " threads at once match their sequential outputs"};
+                          " threads at once " + device_words(options) + " match their sequential outputs"};
 }
 
 CheckResult check_churn(const std::filesystem::path& path, const ConformanceOptions& options) {
@@ -69,7 +69,7 @@ CheckResult check_churn(const std::filesystem::path& path, const ConformanceOpti
   for (int reload = 0; reload < reloads; ++reload) {
     auto plugin = host::Plugin::load(path);  // dlopen again; closed when the last handle goes
     if (!plugin) return {name, false, plugin.error().message()};
-    const EngineShape shape = shape_for(plugin->info());
+    const EngineShape shape = shape_for(plugin->info(), options);
     for (int cycle = 0; cycle < options.churn_cycles / reloads; ++cycle) {
       auto backend = plugin->create_backend(shape.layer_spec(), "{}");
       if (!backend) return {name, false, "cycle " + std::to_string(cycle) + ": " + backend.error().message()};

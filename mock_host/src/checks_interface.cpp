@@ -7,14 +7,19 @@
 
 namespace atb::mock_host {
 
-EngineShape shape_for(const host::PluginInfo& info) {
+EngineShape shape_for(const host::PluginInfo& info, const ConformanceOptions& options) {
   EngineShape shape;
+  shape.device_type = options.device_type;
   shape.head_size = info.head_sizes.empty() ? 128 : int(info.head_sizes.front());
   for (uint32_t size : info.head_sizes)
     if (size == 128) shape.head_size = 128;
   if (!(info.dtype_mask & ATB_BIT(ATB_DTYPE_F32)))
     shape.dtype = (info.dtype_mask & ATB_BIT(ATB_DTYPE_F16)) ? ATB_DTYPE_F16 : ATB_DTYPE_BF16;
   return shape;
+}
+
+std::string device_words(const ConformanceOptions& options) {
+  return options.device_type == ATB_DEVICE_CUDA ? "on the CUDA device" : "on the CPU";
 }
 
 bool exception_escaped(const Status& status) {
@@ -77,7 +82,7 @@ CheckResult check_version_negotiation(const std::filesystem::path& path, const C
                           " refused: " + error.message};
 }
 
-CheckResult check_plugin_info(const std::filesystem::path& path, const ConformanceOptions&) {
+CheckResult check_plugin_info(const std::filesystem::path& path, const ConformanceOptions& options) {
   const std::string name = "plugin_info";
   auto plugin = host::Plugin::load(path);
   if (!plugin) return {name, false, plugin.error().message()};
@@ -86,8 +91,11 @@ CheckResult check_plugin_info(const std::filesystem::path& path, const Conforman
     return {name, false, "backend_name, plugin_version and description must all be non-empty"};
   if (!(info.device_mask & ATB_BIT(ATB_DEVICE_CPU)) || info.dtype_mask == 0 || info.head_sizes.empty())
     return {name, false, "device_mask must include CPU, dtype_mask and head_sizes must be non-empty"};
+  if (!(info.device_mask & ATB_BIT(options.device_type)))
+    return {name, false, "checked " + device_words(options) + ", but device_mask " + std::to_string(info.device_mask) +
+                             " does not list device type " + std::to_string(options.device_type)};
   // Everything listed is accepted by create_backend; something not listed is refused with a message.
-  EngineShape shape = shape_for(info);
+  EngineShape shape = shape_for(info, options);
   for (int32_t dtype : {ATB_DTYPE_F32, ATB_DTYPE_F16, ATB_DTYPE_BF16}) {
     if (!(info.dtype_mask & ATB_BIT(dtype))) continue;
     for (uint32_t head_size : info.head_sizes) {
@@ -99,20 +107,21 @@ CheckResult check_plugin_info(const std::filesystem::path& path, const Conforman
                                  " are listed but create_backend refused them: " + backend.error().message()};
     }
   }
-  shape = shape_for(info);
+  shape = shape_for(info, options);
   shape.head_size = 7;
   auto refused = plugin->create_backend(shape.layer_spec(), "{}");
   if (refused || refused.error().message().empty())
     return {name, false, "head size 7 is not listed but create_backend did not refuse it with a message"};
   return {name, true, "'" + info.backend_name + "' " + info.plugin_version + ": every listed dtype x head size (" +
-                          std::to_string(info.head_sizes.size()) + ") created; unlisted head size refused"};
+                          std::to_string(info.head_sizes.size()) + ") created " + device_words(options) +
+                          "; unlisted head size refused"};
 }
 
-CheckResult check_no_exceptions(const std::filesystem::path& path, const ConformanceOptions&) {
+CheckResult check_no_exceptions(const std::filesystem::path& path, const ConformanceOptions& options) {
   const std::string name = "no_exceptions";
   auto plugin = host::Plugin::load(path);
   if (!plugin) return {name, false, plugin.error().message()};
-  const EngineShape shape = shape_for(plugin->info());
+  const EngineShape shape = shape_for(plugin->info(), options);
   // Valid and invalid calls alike must come back as statuses: the SDK's barrier turns an exception
   // into an error naming it, which is a failure here.  (Aborts and exits are caught by isolation.)
   for (const char* config : {"{}", "{\"no_such_key\": 1}", "not json"}) {

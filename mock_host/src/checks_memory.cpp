@@ -2,6 +2,7 @@
 // without touching host memory.
 #include <atb/half.hpp>
 
+#include <cmath>
 #include <cstring>
 #include <functional>
 
@@ -16,16 +17,63 @@ uint64_t hash_bytes(const std::byte* data, size_t size) {
   return hash;
 }
 
+struct ArrayCase {
+  const char* what;
+  std::function<void(host::StepBatch&)> mutate;
+  bool poisons_first_sequence;  // the ABI promises NaN outputs for sequence 0 (its block table is bad)
+};
+
+bool all_nan(const host::HostTensor& output, int row) {
+  for (int64_t h = 0; h < output.size(1); ++h)
+    for (int64_t c = 0; c < output.size(2); ++c)
+      if (!std::isnan(output.get(kGuardRows + row, h, c))) return false;
+  return true;
+}
+
+bool all_finite(const host::HostTensor& output, int row) {
+  for (int64_t h = 0; h < output.size(1); ++h)
+    for (int64_t c = 0; c < output.size(2); ++c)
+      if (!std::isfinite(output.get(kGuardRows + row, h, c))) return false;
+  return true;
+}
+
+// The array cases on a device: each forward runs (it may not refuse), writes nothing outside the
+// pool's pages or the output rows, and where the ABI says so gives sequence 0 NaN outputs while the
+// other sequences' stay finite.
+Expected<std::string> check_array_cases_on_device(MockEngine& engine, const ScriptStep& step, const std::vector<ArrayCase>& cases) {
+  int poisoned = 0;
+  for (const ArrayCase& c : cases) {
+    auto prepared = engine.prepare(step);
+    if (!prepared) return prepared.error();
+    PreparedStep& s = **prepared;
+    c.mutate(s.batch);
+    const Status status = engine.run(s);
+    if (!status && status.message().empty()) return Status::internal(std::string("forward refused ") + c.what + " without a message");
+    if (std::string broken = engine.check_guards(&s); !broken.empty())
+      return Status::internal(std::string("with ") + c.what + " on the device: " + broken);
+    if (!status || !c.poisons_first_sequence) continue;
+    const int first_end = s.batch.query_start_loc[1];
+    for (int row = 0; row < s.batch.num_tokens; ++row)
+      if (row < first_end ? !all_nan(s.output, row) : !all_finite(s.output, row))
+        return Status::internal(std::string("with ") + c.what + ": output row " + std::to_string(row) + " is " +
+                                (row < first_end ? "not NaN (sequence 0's block table is bad: the ABI promises NaN)"
+                                                 : "not finite (its sequence is sound)"));
+    ++poisoned;
+  }
+  return std::to_string(cases.size()) + " bad array contents forwarded on the device without a write outside the "
+         "pages or output rows (" + std::to_string(poisoned) + " bad block tables gave that sequence NaN, the others finite)";
+}
+
 }  // namespace
 
-CheckResult check_spec_and_guards(const std::filesystem::path& path, const ConformanceOptions&) {
+CheckResult check_spec_and_guards(const std::filesystem::path& path, const ConformanceOptions& options) {
   const std::string name = "spec_and_guards";
   auto plugin = host::Plugin::load(path);
   if (!plugin) return {name, false, plugin.error().message()};
-  auto engine = MockEngine::create(*plugin, shape_for(plugin->info()), "{}");
+  const EngineShape shape = shape_for(plugin->info(), options);
+  auto engine = MockEngine::create(*plugin, shape, "{}");
   if (!engine) return {name, false, engine.error().message()};
   const atb_kv_cache_spec& spec = engine->spec();
-  const EngineShape shape = shape_for(plugin->info());
   if (spec.page_bytes == 0 || int64_t(spec.block_size) != int64_t(shape.block_size) || spec.page_alignment == 0 ||
       (spec.page_alignment & (spec.page_alignment - 1)) != 0)
     return {name, false, "spec: page_bytes must be > 0, block_size the layer's, page_alignment a power of two"};
@@ -52,32 +100,37 @@ CheckResult check_spec_and_guards(const std::filesystem::path& path, const Confo
     }
     ++step_index;
   }
-  return {name, true, "4 scripted steps (prefill, decode, chunked prefill, page reuse): writes within the spec's bytes per "
+  return {name, true, "4 scripted steps " + device_words(options) +
+                          " (prefill, decode, chunked prefill, page reuse): writes within the spec's bytes per "
                           "token; no byte outside the pages' " +
                           std::to_string(spec.page_bytes) + " bytes or the output rows changed; " +
                           std::to_string(per_token) + " bytes per token fit the page"};
 }
 
-CheckResult check_bad_arguments(const std::filesystem::path& path, const ConformanceOptions&) {
+CheckResult check_bad_arguments(const std::filesystem::path& path, const ConformanceOptions& options) {
   const std::string name = "bad_arguments";
   auto plugin = host::Plugin::load(path);
   if (!plugin) return {name, false, plugin.error().message()};
-  const EngineShape shape = shape_for(plugin->info());
+  const EngineShape shape = shape_for(plugin->info(), options);
+  const bool on_device = options.device_type == ATB_DEVICE_CUDA;
+  const int32_t other_device = on_device ? ATB_DEVICE_CPU : ATB_DEVICE_CUDA;
   // create_backend: malformed and unknown JSON, and bad layer specs.
   struct SpecCase {
     const char* what;
     std::function<void(atb_layer_spec&)> mutate;
     const char* config;
   };
-  const std::vector<SpecCase> spec_cases = {
+  std::vector<SpecCase> spec_cases = {
       {"malformed JSON", [](atb_layer_spec&) {}, "{\"threads\": "},
       {"unknown JSON key", [](atb_layer_spec&) {}, "{\"no_such_key\": 1}"},
       {"zero KV heads", [](atb_layer_spec& s) { s.num_kv_heads = 0; }, "{}"},
       {"negative query heads", [](atb_layer_spec& s) { s.num_query_heads = -4; }, "{}"},
       {"unknown dtype", [](atb_layer_spec& s) { s.dtype = 77; }, "{}"},
-      {"CUDA device on a CPU plugin", [](atb_layer_spec& s) { s.device_type = ATB_DEVICE_CUDA; }, "{}"},
+      {"unknown device type", [](atb_layer_spec& s) { s.device_type = 9; }, "{}"},
       {"zero block size", [](atb_layer_spec& s) { s.block_size = 0; }, "{}"},
   };
+  if (!(plugin->info().device_mask & ATB_BIT(ATB_DEVICE_CUDA)))
+    spec_cases.push_back({"CUDA device on a plugin that does not list it", [](atb_layer_spec& s) { s.device_type = ATB_DEVICE_CUDA; }, "{}"});
   for (const SpecCase& c : spec_cases) {
     atb_layer_spec spec = shape.layer_spec();
     c.mutate(spec);
@@ -93,7 +146,7 @@ CheckResult check_bad_arguments(const std::filesystem::path& path, const Conform
     const char* what;
     std::function<void(PreparedStep&, atb_tensor& scratch)> mutate;
   };
-  const std::vector<ForwardCase> cases = {
+  std::vector<ForwardCase> cases = {
       {"null query", [](PreparedStep& s, atb_tensor&) { s.args.query = nullptr; }},
       {"null output", [](PreparedStep& s, atb_tensor&) { s.args.output = nullptr; }},
       {"null key", [](PreparedStep& s, atb_tensor&) { s.args.key = nullptr; }},
@@ -103,19 +156,29 @@ CheckResult check_bad_arguments(const std::filesystem::path& path, const Conform
       {"negative token count", [](PreparedStep& s, atb_tensor&) { s.args.num_tokens = -1; }},
       {"page stride below page_bytes", [](PreparedStep& s, atb_tensor&) { s.args.page_stride_bytes = 1; }},
       {"wrong query dtype", [](PreparedStep& s, atb_tensor& t) { t = *s.args.query; t.dtype = 99; s.args.query = &t; }},
-      {"query on a CUDA device", [](PreparedStep& s, atb_tensor& t) { t = *s.args.query; t.device_type = ATB_DEVICE_CUDA; s.args.query = &t; }},
+      {"query on another device than the layer's", [other_device](PreparedStep& s, atb_tensor& t) { t = *s.args.query; t.device_type = other_device; s.args.query = &t; }},
       {"head-size mismatch", [](PreparedStep& s, atb_tensor& t) { t = *s.args.key; t.shape[2] -= 8; s.args.key = &t; }},
       {"misaligned query pointer", [](PreparedStep& s, atb_tensor& t) { t = *s.args.query; t.data = static_cast<char*>(t.data) + 1; s.args.query = &t; }},
-      {"slot outside the pool", [](PreparedStep& s, atb_tensor&) { s.batch.slot_mapping[0] = 1 << 30; }},
-      {"block id outside the pool", [](PreparedStep& s, atb_tensor&) { s.batch.block_tables[0] = 1 << 20; }},
-      {"sequence longer than its block table", [](PreparedStep& s, atb_tensor&) { s.batch.seq_lens[0] += 100000; }},
-      {"non-monotone query offsets", [](PreparedStep& s, atb_tensor&) {
-         if (s.batch.query_start_loc.size() > 2) std::swap(s.batch.query_start_loc[1], s.batch.query_start_loc[2]);
-         else s.batch.query_start_loc[1] = -1;
-       }},
   };
+  // Bad contents of the integer arrays.  On the CPU forward reads and refuses them; on a device it
+  // cannot read them (that would synchronise), and the kernels must keep inside the buffers instead.
+  const std::vector<ArrayCase> array_cases = {
+      {"slot outside the pool", [](host::StepBatch& b) { b.slot_mapping[0] = 1 << 30; }, false},
+      {"negative slot below -1", [](host::StepBatch& b) { b.slot_mapping[1] = -5; }, false},
+      {"block id outside the pool", [](host::StepBatch& b) { b.block_tables[0] = 1 << 20; }, true},
+      {"negative block id", [](host::StepBatch& b) { b.block_tables[0] = -3; }, true},
+      {"sequence longer than its block table", [](host::StepBatch& b) { b.seq_lens[0] += 100000; }, true},
+      {"sequence shorter than its new tokens", [](host::StepBatch& b) { b.seq_lens[1] = 1; }, false},
+      {"non-monotone query offsets", [](host::StepBatch& b) { std::swap(b.query_start_loc[1], b.query_start_loc[2]); }, false},
+      {"query offset before the batch", [](host::StepBatch& b) { b.query_start_loc[1] = -7; }, false},
+      {"query offset past the batch", [](host::StepBatch& b) { b.query_start_loc[2] = 1 << 20; }, false},
+  };
+  if (!on_device)
+    for (const ArrayCase& a : array_cases)
+      cases.push_back({a.what, [mutate = a.mutate](PreparedStep& s, atb_tensor&) { mutate(s.batch); }});
+  const ScriptStep bad_step{{}, {{0, 1}, {1, 3}, {9, 5}}};  // a decode, a short chunk, a prefill
   for (const ForwardCase& c : cases) {
-    auto prepared = engine->prepare({{}, {{0, 1}, {1, 3}, {9, 5}}});
+    auto prepared = engine->prepare(bad_step);
     if (!prepared) return {name, false, prepared.error().message()};
     PreparedStep* step = prepared->get();
     atb_tensor scratch{};
@@ -130,8 +193,15 @@ CheckResult check_bad_arguments(const std::filesystem::path& path, const Conform
         hash_bytes(step->output.bytes(), step->output.byte_size()) != output_before)
       return {name, false, std::string("forward refused ") + c.what + " but changed host memory"};
   }
+  std::string device_report;
+  if (on_device) {
+    auto checked = check_array_cases_on_device(*engine, bad_step, array_cases);
+    if (!checked) return {name, false, checked.error().message()};
+    device_report = "; " + *checked;
+  }
   return {name, true, std::to_string(spec_cases.size()) + " bad layer specs/configs and " + std::to_string(cases.size()) +
-                          " bad forward fields refused with messages; pages and output untouched"};
+                          " bad forward fields refused with messages " + device_words(options) +
+                          "; pages and output untouched" + device_report};
 }
 
 }  // namespace atb::mock_host

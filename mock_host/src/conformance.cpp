@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <utility>
 
+#include <atb/host/cuda_memory.hpp>
+
 #include "checks.hpp"
 #include <atb/mock_host/isolation.hpp>
 
@@ -24,6 +26,11 @@ const std::vector<std::pair<std::string, CheckFn>>& checks() {
 bool ConformanceOptions::isolation_default() {
   const char* setting = std::getenv("ATB_CONFORMANCE_ISOLATE");
   return setting == nullptr || std::string(setting) != "0";
+}
+
+bool cuda_device_usable(const ConformanceOptions& options) {
+  const auto probe = [] { return CheckResult{"cuda_device", host::cuda::device_present(), "probed"}; };
+  return (options.isolate ? run_isolated("cuda_device", probe) : probe()).passed;
 }
 
 const std::vector<std::string>& check_names() {

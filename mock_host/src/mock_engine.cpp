@@ -1,5 +1,7 @@
 #include <atb/mock_host/mock_engine.hpp>
 
+#include "mock_engine_device.hpp"
+
 #include <atb/half.hpp>
 
 #include <cstring>
@@ -12,6 +14,7 @@ atb_layer_spec EngineShape::layer_spec() const {
   atb_layer_spec spec = host::standard_layer_spec(num_query_heads, num_kv_heads, head_size, dtype, block_size);
   spec.layer_index = layer_index;
   spec.num_layers = num_layers;
+  spec.device_type = device_type;
   return spec;
 }
 
@@ -32,7 +35,13 @@ Expected<MockEngine> MockEngine::create(const host::Plugin& plugin, const Engine
   if (!spec) return spec.error();
   auto pool = host::PagePool::allocate(*spec, num_pages, kGuardBytes, kCanary);
   if (!pool) return pool.error();
-  return MockEngine(shape, std::move(*backend), *spec, std::move(*pool), seed);
+  MockEngine engine(shape, std::move(*backend), *spec, std::move(*pool), seed);
+  if (shape.device_type == ATB_DEVICE_CUDA) {
+    auto device = DeviceEngine::create(engine.pool_, *spec);
+    if (!device) return device.error();
+    engine.device_ = std::move(*device);
+  }
+  return engine;
 }
 
 MockEngine::MockEngine(const EngineShape& shape, host::Backend backend, atb_kv_cache_spec spec, host::PagePool pool,
@@ -67,7 +76,13 @@ Expected<std::unique_ptr<PreparedStep>> MockEngine::prepare(const ScriptStep& sc
   step.output_view.shape[0] = tokens;
   step.args = host::make_forward_args(pool_, step.batch, step.query->descriptor(), step.key->descriptor(),
                                       step.value->descriptor(), &step.output_view);
+  if (device_) ATB_RETURN_IF_ERROR(mirror_on_device(*device_, pool_, step));
   return prepared;
+}
+
+Status MockEngine::run(PreparedStep& step) {
+  if (!device_) return backend_.forward(step.args);
+  return run_on_device(*device_, pool_, step, backend_);
 }
 
 Expected<std::vector<std::byte>> MockEngine::step(const ScriptStep& script_step) {

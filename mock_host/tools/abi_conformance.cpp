@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   flags.push_back({"plugin", "FILE", "check this plugin file directly (repeatable), e.g. one the registry refuses", true});
   flags.push_back({"check", "NAME", "run only this check (repeatable)", true});
   flags.push_back({"churn-cycles", "N", "create/destroy cycles of the churn check (default 1000)"});
+  flags.push_back({"device", "cpu|cuda", "where the layer, pages and tensors live (default cpu; cuda: device 0)"});
   auto arguments = atb::cli::Arguments::parse(argc, argv, 1, flags);
   if (!arguments) {
     std::fprintf(stderr, "abi-conformance: %s\n", arguments.error().message().c_str());
@@ -36,7 +37,7 @@ int main(int argc, char** argv) {
   if (arguments->has("help")) {
     std::string names;
     for (const auto& name : atb::mock_host::check_names()) names += " " + name;
-    std::printf("usage: abi-conformance [--plugin-dir DIR] [--attention-backend NAME] [--plugin FILE] [--json]\n\n"
+    std::printf("usage: abi-conformance [--plugin-dir DIR] [--attention-backend NAME] [--plugin FILE] [--device cpu|cuda] [--json]\n\n"
                 "Runs the ABI conformance checks (each in a child process of its own) against every plugin the registry\n"
                 "finds (or the one named), and against every plugin file it refused.  Checks:%s\n\n%s",
                 names.c_str(), atb::cli::flags_help(flags).c_str());
@@ -70,6 +71,18 @@ int main(int argc, char** argv) {
   }
   atb::mock_host::ConformanceOptions conformance;
   conformance.churn_cycles = int(*churn);
+  const std::string device = arguments->value_or("device", "cpu");
+  if (device != "cpu" && device != "cuda") {
+    std::fprintf(stderr, "abi-conformance: --device %s; allowed: cpu, cuda\n", device.c_str());
+    return 2;
+  }
+  if (device == "cuda") {
+    conformance.device_type = ATB_DEVICE_CUDA;
+    if (!atb::mock_host::cuda_device_usable(conformance)) {
+      std::fprintf(stderr, "abi-conformance: --device cuda, but no CUDA device is usable here (or this build has no CUDA)\n");
+      return 1;
+    }
+  }
   const auto selected_checks = arguments->values("check");
   bool all_passed = true;
   nlohmann::json report = nlohmann::json::array();

@@ -7,6 +7,7 @@
 #include <atb/mock_host/conformance.hpp>
 #include <atb/mock_host/isolation.hpp>
 
+#include <cstdio>
 #include <cstdlib>
 
 #include <ostream>
@@ -42,6 +43,34 @@ TEST_P(ShippedPlugins, PassTheCheck) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Conformance, ShippedPlugins, testing::ValuesIn(shipped_cases()),
+                         [](const testing::TestParamInfo<Case>& param_info) { return param_info.param.backend + "_" + param_info.param.check; });
+
+// The same checks with the layer, pages, tensors and arrays in CUDA device memory, for every plugin
+// that lists CUDA (none in a build without CUDA).
+std::vector<Case> shipped_cuda_cases() {
+  std::vector<Case> cases;
+  for (const Case& c : shipped_cases()) {
+    auto plugin = host::Plugin::load(c.path);
+    if (plugin && (plugin->info().device_mask & ATB_BIT(ATB_DEVICE_CUDA))) cases.push_back(c);
+  }
+  return cases;
+}
+
+class ShippedPluginsOnCuda : public testing::TestWithParam<Case> {};
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(ShippedPluginsOnCuda);
+
+TEST_P(ShippedPluginsOnCuda, PassTheCheck) {
+  ConformanceOptions options;
+  options.device_type = ATB_DEVICE_CUDA;
+  static const bool usable = cuda_device_usable(options);
+  if (!usable) GTEST_SKIP() << "no CUDA device is usable on this machine: the checks on device memory need one";
+  const CheckResult result = run_check(GetParam().check, GetParam().path, options);
+  EXPECT_TRUE(result.passed) << GetParam().backend << " / " << result.check << " on CUDA: " << result.message;
+  EXPECT_FALSE(result.message.empty());
+  std::printf("%s / %s on CUDA: %s\n", GetParam().backend.c_str(), result.check.c_str(), result.message.c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(ConformanceOnCuda, ShippedPluginsOnCuda, testing::ValuesIn(shipped_cuda_cases()),
                          [](const testing::TestParamInfo<Case>& param_info) { return param_info.param.backend + "_" + param_info.param.check; });
 
 TEST(ShippedPlugins, BothBackendsAreFound) {

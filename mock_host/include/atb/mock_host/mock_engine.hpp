@@ -2,6 +2,11 @@
 // and surrounded by guard regions, driven through scripted serving schedules (prefill, decode,
 // chunked prefill, mixed batches, sequences ending and their pages reused).  Every output buffer
 // has guard rows before and after it.  Reached only through the SDK (host::Plugin).
+//
+// On a CUDA device (EngineShape::device_type) every buffer keeps a host copy, where inputs are made
+// and checks read: the plugin gets device mirrors of them (pool and output guards included, on a
+// stream of the engine's own), inputs are uploaded before each forward, and after it the engine waits
+// for the stream and downloads the whole pool and output back.
 #pragma once
 
 #include <atb/host/paged_kv.hpp>
@@ -21,6 +26,7 @@ struct EngineShape {
   int head_size = 128;
   int block_size = 16;
   int32_t dtype = ATB_DTYPE_F32;
+  int32_t device_type = ATB_DEVICE_CPU;  // atb_device_type of the forward's tensors, pages and arrays
   int layer_index = 0;
   int num_layers = 1;
 
@@ -40,7 +46,12 @@ std::vector<ScriptStep> standard_script();
 inline constexpr uint64_t kGuardBytes = 256;
 inline constexpr uint8_t kCanary = 0xa5;
 
+struct DeviceStep;    // a step's device mirrors (mock_engine_device.hpp)
+struct DeviceEngine;  // an engine's stream, pool mirror and workspace
+
 // The buffers of one prepared forward; `args` points into them, so it lives where it was made.
+// Checks edit `batch`'s arrays and `args` before running it; on a device the arrays are uploaded
+// at run time, so edits to either reach the plugin.
 struct PreparedStep {
   PreparedStep(host::StepBatch step_batch, host::HostTensor guarded_output)
       : batch(std::move(step_batch)), output(std::move(guarded_output)) {}
@@ -50,8 +61,9 @@ struct PreparedStep {
   host::StepBatch batch;
   std::optional<host::HostTensor> query, key, value;
   host::HostTensor output;  // kGuardRows rows of canary before and after the output rows
-  atb_tensor output_view{};
-  atb_forward_args args{};
+  atb_tensor output_view{};  // the output rows in `output` (host memory)
+  atb_forward_args args{};   // what the plugin gets: host or device pointers
+  std::shared_ptr<DeviceStep> device;  // null on the CPU
 };
 
 class MockEngine {
@@ -61,7 +73,8 @@ class MockEngine {
 
   // Schedules a step and fills its inputs (from the engine's seeded stream) without running it.
   Expected<std::unique_ptr<PreparedStep>> prepare(const ScriptStep& step);
-  Status run(PreparedStep& step) { return backend_.forward(step.args); }
+  // Forwards the step; on a device also uploads its inputs first and downloads pool and output after.
+  Status run(PreparedStep& step);
   // prepare + run; returns the output rows' bytes (guards excluded).
   Expected<std::vector<std::byte>> step(const ScriptStep& step);
   // Runs a whole script; the outputs of every step, concatenated.
@@ -83,6 +96,7 @@ class MockEngine {
   host::PagePool pool_;
   host::PagedKvManager manager_;
   uint64_t stream_;
+  std::shared_ptr<DeviceEngine> device_;  // null on the CPU
 };
 
 inline constexpr int kGuardRows = 1;

@@ -7,6 +7,7 @@
 // Encode: write-only forwards of 32K tokens, per token per layer.
 #include <atb/cli/host_options.hpp>
 #include <atb/half.hpp>
+#include <atb/host/cuda_memory.hpp>
 #include <atb/struct_io.hpp>
 
 #include <cuda_runtime.h>
@@ -33,37 +34,25 @@ Status cuda_status(cudaError_t error, const char* what) {
 }
 #define TQ_CUDA(call) ATB_RETURN_IF_ERROR(cuda_status((call), #call))
 
-// Device memory owned for the scope.
-class DeviceMemory {
- public:
-  DeviceMemory() = default;
-  DeviceMemory(const DeviceMemory&) = delete;
-  DeviceMemory& operator=(const DeviceMemory&) = delete;
-  ~DeviceMemory() { cudaFree(data_); }
-  Status allocate(size_t bytes) {
-    cudaFree(data_);
-    data_ = nullptr;
-    bytes_ = bytes;
-    return cuda_status(cudaMalloc(&data_, std::max<size_t>(bytes, 1)), "cudaMalloc");
-  }
-  template <class T>
-  Status upload(const std::vector<T>& host) {
-    ATB_RETURN_IF_ERROR(allocate(host.size() * sizeof(T)));
-    return cuda_status(cudaMemcpy(data_, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice), "cudaMemcpy");
-  }
-  template <class T = void>
-  T* get() const { return static_cast<T*>(data_); }
-  size_t bytes() const { return bytes_; }
+using host::cuda::DeviceMemory;
 
- private:
-  void* data_ = nullptr;
-  size_t bytes_ = 0;
-};
+// `into` becomes `bytes` of new device memory.
+Status reserve(DeviceMemory& into, size_t bytes) {
+  auto made = DeviceMemory::allocate(bytes);
+  if (!made) return made.error();
+  into = std::move(*made);
+  return Status::ok();
+}
 
-struct Stream {
-  cudaStream_t handle = nullptr;
-  ~Stream() { if (handle) cudaStreamDestroy(handle); }
-};
+// `into` becomes a device copy of `values`.
+template <class T>
+Status put(DeviceMemory& into, const std::vector<T>& values, const host::cuda::Stream& stream) {
+  auto made = DeviceMemory::copy_of(values, stream);
+  if (!made) return made.error();
+  into = std::move(*made);
+  return Status::ok();
+}
+
 struct Event {
   cudaEvent_t handle = nullptr;
   ~Event() { if (handle) cudaEventDestroy(handle); }
@@ -125,10 +114,10 @@ Expected<double> median_ms(cudaStream_t stream, int runs, Enqueue&& enqueue) {
 Expected<double> copy_bandwidth(cudaStream_t stream) {
   const size_t bytes = size_t(1) << 30;
   DeviceMemory from, to;
-  ATB_RETURN_IF_ERROR(from.allocate(bytes));
-  ATB_RETURN_IF_ERROR(to.allocate(bytes));
-  TQ_CUDA(cudaMemsetAsync(from.get(), 1, bytes, stream));
-  auto ms = median_ms(stream, 20, [&](int) { return cuda_status(cudaMemcpyAsync(to.get(), from.get(), bytes, cudaMemcpyDeviceToDevice, stream), "copy"); });
+  ATB_RETURN_IF_ERROR(reserve(from, bytes));
+  ATB_RETURN_IF_ERROR(reserve(to, bytes));
+  TQ_CUDA(cudaMemsetAsync(from.data(), 1, bytes, stream));
+  auto ms = median_ms(stream, 20, [&](int) { return cuda_status(cudaMemcpyAsync(to.data(), from.data(), bytes, cudaMemcpyDeviceToDevice, stream), "copy"); });
   if (!ms) return ms.error();
   return 2.0 * double(bytes) / (*ms * 1e-3);
 }
@@ -142,7 +131,8 @@ struct Row {
 
 // One backend at one batch size: fill, time encode, time decode steps (graph and eager).
 Expected<Row> bench_one(const host::Plugin& plugin, const std::string& label, const std::string& config, const Shape& shape,
-                        int batch, int runs, cudaStream_t stream, std::mt19937_64& rng) {
+                        int batch, int runs, const host::cuda::Stream& host_stream, std::mt19937_64& rng) {
+  const auto stream = static_cast<cudaStream_t>(host_stream.handle());
   atb_layer_spec spec = make_versioned<atb_layer_spec>();
   spec.attention_kind = ATB_ATTENTION_STANDARD;
   spec.device_type = ATB_DEVICE_CUDA;
@@ -167,40 +157,40 @@ Expected<Row> bench_one(const host::Plugin& plugin, const std::string& label, co
   const uint64_t stride = (cache->page_bytes + cache->page_alignment - 1) / cache->page_alignment * cache->page_alignment;
 
   DeviceMemory pool, workspace;
-  ATB_RETURN_IF_ERROR(pool.allocate(size_t(num_pages) * stride));
-  ATB_RETURN_IF_ERROR(workspace.allocate(cache->workspace_bytes));
+  ATB_RETURN_IF_ERROR(reserve(pool, size_t(num_pages) * stride));
+  ATB_RETURN_IF_ERROR(reserve(workspace, cache->workspace_bytes));
   std::vector<int32_t> pages(static_cast<size_t>(num_pages));
   std::iota(pages.begin(), pages.end(), 0);
   std::shuffle(pages.begin(), pages.end(), rng);  // pages scattered as an allocator leaves them
   DeviceMemory tables;
-  ATB_RETURN_IF_ERROR(tables.upload(pages));  // sequence j's table: pages[j * pages_per_seq ...]
+  ATB_RETURN_IF_ERROR(put(tables, pages, host_stream));  // sequence j's table: pages[j * pages_per_seq ...]
 
   // Fill every sequence with one chunk of N(0,1) K/V (write-only forwards), timing the encode.
   const int chunk = shape.context;
   DeviceMemory chunk_key, chunk_value, chunk_slots;
-  ATB_RETURN_IF_ERROR(chunk_key.upload(random_bf16(size_t(chunk) * shape.kv_heads * shape.head_size, rng)));
-  ATB_RETURN_IF_ERROR(chunk_value.upload(random_bf16(size_t(chunk) * shape.kv_heads * shape.head_size, rng)));
+  ATB_RETURN_IF_ERROR(put(chunk_key, random_bf16(size_t(chunk) * shape.kv_heads * shape.head_size, rng), host_stream));
+  ATB_RETURN_IF_ERROR(put(chunk_value, random_bf16(size_t(chunk) * shape.kv_heads * shape.head_size, rng), host_stream));
   std::vector<int64_t> slots(static_cast<size_t>(chunk));
-  ATB_RETURN_IF_ERROR(chunk_slots.allocate(slots.size() * sizeof(int64_t)));
-  const atb_tensor fill_key = device_tensor(chunk_key.get(), chunk, shape.kv_heads, shape.head_size, stream);
-  const atb_tensor fill_value = device_tensor(chunk_value.get(), chunk, shape.kv_heads, shape.head_size, stream);
+  ATB_RETURN_IF_ERROR(reserve(chunk_slots, slots.size() * sizeof(int64_t)));
+  const atb_tensor fill_key = device_tensor(chunk_key.data(), chunk, shape.kv_heads, shape.head_size, stream);
+  const atb_tensor fill_value = device_tensor(chunk_value.data(), chunk, shape.kv_heads, shape.head_size, stream);
   atb_forward_args write = make_versioned<atb_forward_args>();
   write.key = &fill_key, write.value = &fill_value;
-  write.kv_pages = pool.get();
+  write.kv_pages = pool.data();
   write.num_pages = num_pages;
   write.page_stride_bytes = stride;
   write.num_tokens = chunk;
-  write.slot_mapping = chunk_slots.get<int64_t>();
-  write.workspace = workspace.get();
+  write.slot_mapping = chunk_slots.as<int64_t>();
+  write.workspace = workspace.data();
   write.workspace_bytes = workspace.bytes();
   write.flags = ATB_FORWARD_WRITE_KV_ONLY;
   DeviceMemory fill_starts, fill_lens;  // one sequence per write (validated, not used by the write)
-  ATB_RETURN_IF_ERROR(fill_starts.upload(std::vector<int32_t>{0, chunk}));
-  ATB_RETURN_IF_ERROR(fill_lens.upload(std::vector<int32_t>{chunk}));
+  ATB_RETURN_IF_ERROR(put(fill_starts, std::vector<int32_t>{0, chunk}, host_stream));
+  ATB_RETURN_IF_ERROR(put(fill_lens, std::vector<int32_t>{chunk}, host_stream));
   write.num_seqs = 1;
-  write.query_start_loc = fill_starts.get<int32_t>();
-  write.seq_lens = fill_lens.get<int32_t>();
-  write.block_tables = tables.get<int32_t>();
+  write.query_start_loc = fill_starts.as<int32_t>();
+  write.seq_lens = fill_lens.as<int32_t>();
+  write.block_tables = tables.as<int32_t>();
   write.block_table_stride = pages_per_seq;
   Row row;
   row.label = label;
@@ -209,7 +199,7 @@ Expected<Row> bench_one(const host::Plugin& plugin, const std::string& label, co
   for (int seq = 0; seq < sets * batch; ++seq) {
     for (int t = 0; t < chunk; ++t)
       slots[size_t(t)] = int64_t(pages[size_t(seq) * pages_per_seq + t / shape.block_size]) * shape.block_size + t % shape.block_size;
-    TQ_CUDA(cudaMemcpyAsync(chunk_slots.get(), slots.data(), slots.size() * sizeof(int64_t), cudaMemcpyHostToDevice, stream));
+    TQ_CUDA(cudaMemcpyAsync(chunk_slots.data(), slots.data(), slots.size() * sizeof(int64_t), cudaMemcpyHostToDevice, stream));
     if (seq == 0) {
       auto ms = median_ms(stream, 5, [&](int) { return backend->forward(write); });
       if (!ms) return ms.error();
@@ -223,10 +213,10 @@ Expected<Row> bench_one(const host::Plugin& plugin, const std::string& label, co
   // Steps: step_tokens new tokens per sequence at the last positions (rewriting their slots).
   const int new_tokens = batch * shape.step_tokens;
   DeviceMemory query, key, value, output, step_slots, starts, lens;
-  ATB_RETURN_IF_ERROR(query.upload(random_bf16(size_t(new_tokens) * shape.query_heads * shape.head_size, rng)));
-  ATB_RETURN_IF_ERROR(key.upload(random_bf16(size_t(new_tokens) * shape.kv_heads * shape.head_size, rng)));
-  ATB_RETURN_IF_ERROR(value.upload(random_bf16(size_t(new_tokens) * shape.kv_heads * shape.head_size, rng)));
-  ATB_RETURN_IF_ERROR(output.upload(std::vector<uint16_t>(size_t(new_tokens) * shape.query_heads * shape.head_size, 0x7fc0)));
+  ATB_RETURN_IF_ERROR(put(query, random_bf16(size_t(new_tokens) * shape.query_heads * shape.head_size, rng), host_stream));
+  ATB_RETURN_IF_ERROR(put(key, random_bf16(size_t(new_tokens) * shape.kv_heads * shape.head_size, rng), host_stream));
+  ATB_RETURN_IF_ERROR(put(value, random_bf16(size_t(new_tokens) * shape.kv_heads * shape.head_size, rng), host_stream));
+  ATB_RETURN_IF_ERROR(put(output, std::vector<uint16_t>(size_t(new_tokens) * shape.query_heads * shape.head_size, 0x7fc0), host_stream));
   std::vector<int64_t> decode_slots;
   for (int set = 0; set < sets; ++set)
     for (int b = 0; b < batch; ++b)
@@ -235,29 +225,29 @@ Expected<Row> bench_one(const host::Plugin& plugin, const std::string& label, co
         decode_slots.push_back(int64_t(pages[size_t(seq) * pages_per_seq + position / shape.block_size]) *
                                    shape.block_size + position % shape.block_size);
       }
-  ATB_RETURN_IF_ERROR(step_slots.upload(decode_slots));
+  ATB_RETURN_IF_ERROR(put(step_slots, decode_slots, host_stream));
   std::vector<int32_t> start_values(size_t(batch) + 1);
   for (int b = 0; b <= batch; ++b) start_values[size_t(b)] = b * shape.step_tokens;
-  ATB_RETURN_IF_ERROR(starts.upload(start_values));
-  ATB_RETURN_IF_ERROR(lens.upload(std::vector<int32_t>(size_t(batch), shape.context)));
-  const atb_tensor q = device_tensor(query.get(), new_tokens, shape.query_heads, shape.head_size, stream);
-  const atb_tensor k = device_tensor(key.get(), new_tokens, shape.kv_heads, shape.head_size, stream);
-  const atb_tensor v = device_tensor(value.get(), new_tokens, shape.kv_heads, shape.head_size, stream);
-  const atb_tensor o = device_tensor(output.get(), new_tokens, shape.query_heads, shape.head_size, stream);
+  ATB_RETURN_IF_ERROR(put(starts, start_values, host_stream));
+  ATB_RETURN_IF_ERROR(put(lens, std::vector<int32_t>(size_t(batch), shape.context), host_stream));
+  const atb_tensor q = device_tensor(query.data(), new_tokens, shape.query_heads, shape.head_size, stream);
+  const atb_tensor k = device_tensor(key.data(), new_tokens, shape.kv_heads, shape.head_size, stream);
+  const atb_tensor v = device_tensor(value.data(), new_tokens, shape.kv_heads, shape.head_size, stream);
+  const atb_tensor o = device_tensor(output.data(), new_tokens, shape.query_heads, shape.head_size, stream);
   auto step_args = [&](int set) {
     atb_forward_args args = make_versioned<atb_forward_args>();
     args.query = &q, args.key = &k, args.value = &v, args.output = &o;
-    args.kv_pages = pool.get();
+    args.kv_pages = pool.data();
     args.num_pages = num_pages;
     args.page_stride_bytes = stride;
     args.num_tokens = new_tokens;
     args.num_seqs = batch;
-    args.slot_mapping = step_slots.get<int64_t>() + size_t(set) * new_tokens;
-    args.query_start_loc = starts.get<int32_t>();
-    args.seq_lens = lens.get<int32_t>();
-    args.block_tables = tables.get<int32_t>() + size_t(set) * batch * pages_per_seq;
+    args.slot_mapping = step_slots.as<int64_t>() + size_t(set) * new_tokens;
+    args.query_start_loc = starts.as<int32_t>();
+    args.seq_lens = lens.as<int32_t>();
+    args.block_tables = tables.as<int32_t>() + size_t(set) * batch * pages_per_seq;
     args.block_table_stride = pages_per_seq;
-    args.workspace = workspace.get();
+    args.workspace = workspace.data();
     args.workspace_bytes = workspace.bytes();
     return args;
   };
@@ -283,7 +273,7 @@ Expected<Row> bench_one(const host::Plugin& plugin, const std::string& label, co
   row.eager_ms = *eager_ms;
 
   std::vector<uint16_t> written(size_t(new_tokens) * shape.query_heads * shape.head_size);
-  TQ_CUDA(cudaMemcpy(written.data(), output.get(), written.size() * sizeof(uint16_t), cudaMemcpyDeviceToHost));
+  TQ_CUDA(cudaMemcpy(written.data(), output.data(), written.size() * sizeof(uint16_t), cudaMemcpyDeviceToHost));
   for (uint16_t bits : written)
     if (!std::isfinite(bf16_to_f32(bits))) return Status::internal(label + ": an output is not finite (unwritten or wrong)");
   return row;
@@ -357,11 +347,14 @@ int cuda_bench_command(int argc, const char* const* argv) {
                         R"({"k_quant":")" + parts[0] + R"(","v_quant":")" + parts[1] + R"("})", *turboquant});
   }
 
-  Stream stream;
-  if (cudaStreamCreateWithFlags(&stream.handle, cudaStreamNonBlocking) != cudaSuccess) return 1;
+  auto stream = host::cuda::Stream::create();
+  if (!stream) {
+    std::cerr << "tq cuda-bench: " << stream.error().message() << "\n";
+    return 1;
+  }
   cudaDeviceProp properties{};
   cudaGetDeviceProperties(&properties, 0);
-  auto copy = copy_bandwidth(stream.handle);
+  auto copy = copy_bandwidth(static_cast<cudaStream_t>(stream->handle()));
   if (!copy) {
     std::cerr << "tq cuda-bench: " << copy.error().message() << "\n";
     return 1;
@@ -377,7 +370,7 @@ int cuda_bench_command(int argc, const char* const* argv) {
   std::mt19937_64 rng(20261122);
   int failures = 0;
   auto print_row = [&](const Variant& variant, const Shape& row_shape, int batch) {
-    auto row = bench_one(*variant.plugin, variant.label, variant.config, row_shape, batch, int(*runs), stream.handle, rng);
+    auto row = bench_one(*variant.plugin, variant.label, variant.config, row_shape, batch, int(*runs), *stream, rng);
     if (!row) {
       std::printf("%-28s %5d  failed: %s\n", variant.label.c_str(), batch, row.error().message().c_str());
       ++failures;

@@ -82,10 +82,10 @@ Status mirror_on_device(DeviceEngine& engine, const host::PagePool& pool, Prepar
   if (args.value) args.value = &device->value_view;
   if (args.output) args.output = &device->output_view;
   args.kv_pages = engine.pool.data() + pool.leading_bytes();
-  args.slot_mapping = reinterpret_cast<const int64_t*>(device->slot_mapping.data());
-  args.query_start_loc = reinterpret_cast<const int32_t*>(device->query_start_loc.data());
-  args.seq_lens = reinterpret_cast<const int32_t*>(device->seq_lens.data());
-  args.block_tables = reinterpret_cast<const int32_t*>(device->block_tables.data());
+  args.slot_mapping = device->slot_mapping.as<const int64_t>();
+  args.query_start_loc = device->query_start_loc.as<const int32_t>();
+  args.seq_lens = device->seq_lens.as<const int32_t>();
+  args.block_tables = device->block_tables.as<const int32_t>();
   args.workspace = engine.workspace.data();
   args.workspace_bytes = engine.workspace.bytes();
   step.device = std::move(device);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atb/half.hpp>
+#include <atb/host/cuda_memory.hpp>
 #include <atb/struct_io.hpp>
 #include <cuda_runtime.h>
 
@@ -21,30 +22,27 @@
 namespace atb {
 namespace {
 
-bool have_device() {
-  int count = 0;
-  return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
-}
-
 #define CUDA_OK(call) ASSERT_EQ((call), cudaSuccess) << #call
 
+using host::cuda::DeviceMemory;
+
+// A device copy of `values` (the SDK's RAII allocation; empty, with a failure recorded, when CUDA
+// refuses).
 template <class T>
-struct DeviceBuffer {
-  T* data = nullptr;
-  size_t count = 0;
-  explicit DeviceBuffer(size_t n) : count(n) {
-    if (cudaMalloc(&data, std::max<size_t>(n, 1) * sizeof(T)) != cudaSuccess) data = nullptr;
-  }
-  DeviceBuffer(const std::vector<T>& host) : DeviceBuffer(host.size()) {
-    if (data) cudaMemcpy(data, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice);
-  }
-  ~DeviceBuffer() { cudaFree(data); }
-  std::vector<T> read() const {
-    std::vector<T> host(count);
-    cudaMemcpy(host.data(), data, count * sizeof(T), cudaMemcpyDeviceToHost);
-    return host;
-  }
-};
+DeviceMemory device_copy(const std::vector<T>& values, const host::cuda::Stream& stream) {
+  auto memory = DeviceMemory::copy_of(values, stream);
+  if (memory) return std::move(*memory);
+  ADD_FAILURE() << memory.error().message();
+  return {};
+}
+
+// The bytes of `memory`, once the stream's work is done.
+std::vector<uint8_t> device_bytes(const DeviceMemory& memory, const host::cuda::Stream& stream) {
+  std::vector<uint8_t> bytes(memory.bytes());
+  if (Status read = memory.download(bytes.data(), bytes.size(), stream); !read) ADD_FAILURE() << read.message();
+  if (Status done = stream.synchronize(); !done) ADD_FAILURE() << done.message();
+  return bytes;
+}
 
 struct Case {
   std::string backend, config;
@@ -175,11 +173,13 @@ void run_case(const Case& c, std::mt19937_64& rng) {
   std::vector<uint8_t> host_storage(pool_bytes + cache.page_alignment, 0xab);
   uint8_t* const host_pool = host_storage.data() + (cache.page_alignment - reinterpret_cast<uintptr_t>(host_storage.data()) % cache.page_alignment) % cache.page_alignment;
   std::vector<uint8_t> poison(pool_bytes, 0xab);
-  DeviceBuffer<uint8_t> device_pool(poison);
-  DeviceBuffer<uint8_t> workspace(gpu_cache.workspace_bytes);
-  DeviceBuffer<int32_t> device_tables(tables);
-  cudaStream_t stream;
-  CUDA_OK(cudaStreamCreate(&stream));
+  auto made_stream = host::cuda::Stream::create();
+  ASSERT_TRUE(made_stream) << made_stream.error().message();
+  const host::cuda::Stream& host_stream = *made_stream;
+  const auto stream = static_cast<cudaStream_t>(host_stream.handle());
+  const DeviceMemory device_pool = device_copy(poison, host_stream);
+  const DeviceMemory workspace = device_copy(std::vector<uint8_t>(gpu_cache.workspace_bytes), host_stream);
+  const DeviceMemory device_tables = device_copy(tables, host_stream);
 
   const std::string what = c.backend + " " + c.config + " d=" + std::to_string(d) + " heads " +
                            std::to_string(c.query_heads) + "/" + std::to_string(c.kv_heads) + " window " +
@@ -211,27 +211,29 @@ void run_case(const Case& c, std::mt19937_64& rng) {
     if (Status done = cpu->forward(args); !done) FAIL() << what << ": " << done.message();
 
     const std::vector<uint8_t> poisoned_out = stored_as(std::vector<float>(step.query.size(), NAN), c.dtype);
-    DeviceBuffer<uint8_t> dq(query), dk(key), dv(value), dout(poisoned_out);
-    DeviceBuffer<int64_t> dslots(step.slots);
-    DeviceBuffer<int32_t> dstarts(step.starts), dlens(step.lens);
-    atb_tensor gq = tensor(dq.data, c.dtype, ATB_DEVICE_CUDA, step.tokens, c.query_heads, d, stream);
-    atb_tensor gk = tensor(dk.data, c.dtype, ATB_DEVICE_CUDA, step.tokens, c.kv_heads, d, stream);
-    atb_tensor gv = tensor(dv.data, c.dtype, ATB_DEVICE_CUDA, step.tokens, c.kv_heads, d, stream);
-    atb_tensor go = tensor(dout.data, c.dtype, ATB_DEVICE_CUDA, step.tokens, c.query_heads, d, stream);
+    const DeviceMemory dq = device_copy(query, host_stream), dk = device_copy(key, host_stream);
+    const DeviceMemory dv = device_copy(value, host_stream);
+    DeviceMemory dout = device_copy(poisoned_out, host_stream);
+    const DeviceMemory dslots = device_copy(step.slots, host_stream);
+    const DeviceMemory dstarts = device_copy(step.starts, host_stream), dlens = device_copy(step.lens, host_stream);
+    atb_tensor gq = tensor(dq.data(), c.dtype, ATB_DEVICE_CUDA, step.tokens, c.query_heads, d, stream);
+    atb_tensor gk = tensor(dk.data(), c.dtype, ATB_DEVICE_CUDA, step.tokens, c.kv_heads, d, stream);
+    atb_tensor gv = tensor(dv.data(), c.dtype, ATB_DEVICE_CUDA, step.tokens, c.kv_heads, d, stream);
+    atb_tensor go = tensor(dout.data(), c.dtype, ATB_DEVICE_CUDA, step.tokens, c.query_heads, d, stream);
     args.query = &gq, args.key = &gk, args.value = &gv, args.output = &go;
-    args.kv_pages = device_pool.data;
-    args.slot_mapping = dslots.data;
-    args.query_start_loc = dstarts.data;
-    args.seq_lens = dlens.data;
-    args.block_tables = device_tables.data;
-    args.workspace = workspace.data;
-    args.workspace_bytes = workspace.count;
+    args.kv_pages = device_pool.data();
+    args.slot_mapping = dslots.as<const int64_t>();
+    args.query_start_loc = dstarts.as<const int32_t>();
+    args.seq_lens = dlens.as<const int32_t>();
+    args.block_tables = device_tables.as<const int32_t>();
+    args.workspace = workspace.data();
+    args.workspace_bytes = workspace.bytes();
     if (Status done = gpu->forward(args); !done) FAIL() << what << ": " << done.message();
     CUDA_OK(cudaStreamSynchronize(stream));
 
-    const std::vector<uint8_t> gpu_bytes = dout.read();
+    const std::vector<uint8_t> gpu_bytes = device_bytes(dout, host_stream);
     if (step.tokens == seqs) {  // the decode step again, captured in a CUDA graph and replayed
-      CUDA_OK(cudaMemcpy(dout.data, poisoned_out.data(), poisoned_out.size(), cudaMemcpyHostToDevice));
+      ASSERT_TRUE(dout.upload(poisoned_out.data(), poisoned_out.size(), host_stream));
       cudaGraph_t graph = nullptr;
       CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
       const Status captured = gpu->forward(args);
@@ -243,7 +245,7 @@ void run_case(const Case& c, std::mt19937_64& rng) {
       CUDA_OK(cudaStreamSynchronize(stream));
       cudaGraphExecDestroy(exec);
       cudaGraphDestroy(graph);
-      EXPECT_EQ(dout.read(), gpu_bytes) << what << ": the graph replay differs from the eager forward";
+      EXPECT_EQ(device_bytes(dout, host_stream), gpu_bytes) << what << ": the graph replay differs from the eager forward";
     }
     const std::vector<float> gpu_out = read_as_floats(gpu_bytes, c.dtype), cpu_values = read_as_floats(cpu_out, c.dtype);
     double diff = 0, norm = 0;
@@ -260,7 +262,7 @@ void run_case(const Case& c, std::mt19937_64& rng) {
     std::printf("%-70s %-7s relative L2 error %.2e (bound %.0e)\n", what.c_str(), step.tokens == seqs ? "decode" : "prefill",
                 relative, bound);
 
-    const std::vector<uint8_t> gpu_pool = device_pool.read();
+    const std::vector<uint8_t> gpu_pool = device_bytes(device_pool, host_stream);
     size_t differing = 0;
     for (size_t i = 0; i < pool_bytes; ++i) differing += gpu_pool[i] != host_pool[i];
     EXPECT_EQ(differing, 0u) << what << ": page bytes written differently by the GPU";
@@ -269,12 +271,12 @@ void run_case(const Case& c, std::mt19937_64& rng) {
       std::vector<int32_t> bad_tables = tables;
       const size_t newest_page = size_t(step.lens[0] - 1) / kBlock;  // read whatever the window
       bad_tables[newest_page] = num_pages + 7;
-      DeviceBuffer<int32_t> device_bad_tables(bad_tables);
-      CUDA_OK(cudaMemcpy(dout.data, poisoned_out.data(), poisoned_out.size(), cudaMemcpyHostToDevice));
-      args.block_tables = device_bad_tables.data;  // the write step rewrites the same slots
+      const DeviceMemory device_bad_tables = device_copy(bad_tables, host_stream);
+      ASSERT_TRUE(dout.upload(poisoned_out.data(), poisoned_out.size(), host_stream));
+      args.block_tables = device_bad_tables.as<const int32_t>();  // the write step rewrites the same slots
       if (Status done = gpu->forward(args); !done) FAIL() << what << ": " << done.message();
       CUDA_OK(cudaStreamSynchronize(stream));
-      const std::vector<float> flagged = read_as_floats(dout.read(), c.dtype);
+      const std::vector<float> flagged = read_as_floats(device_bytes(dout, host_stream), c.dtype);
       const size_t per_token = size_t(c.query_heads) * d;
       for (size_t i = 0; i < flagged.size(); ++i) {
         const bool first_sequence = i < per_token;  // decode: token s belongs to sequence s
@@ -286,11 +288,10 @@ void run_case(const Case& c, std::mt19937_64& rng) {
       }
     }
   }
-  CUDA_OK(cudaStreamDestroy(stream));
 }
 
 TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
-  if (!have_device()) GTEST_SKIP() << "no CUDA device on this machine: the CUDA path is compiled but cannot run here";
+  if (!host::cuda::device_present()) GTEST_SKIP() << "no CUDA device on this machine: the CUDA path is compiled but cannot run here";
   std::mt19937_64 rng(test::test_seed());
   const std::vector<Case> cases = {
       {"reference", "{}", 128, 32, 8},

@@ -36,21 +36,25 @@ struct Workers {
 template <class Sync>
 __device__ inline void apply_signs(float* x, int count, int d, const RotationRef& r, int round, const Workers<Sync>& w) {
   const uint64_t stream = tq::rotation_stream_seed(r.seed, r.layer_index, r.global_kv_head, round);
+  const bool power_of_two = (d & (d - 1)) == 0;
   for (int i = w.thread; i < count * d; i += w.threads)
-    if (tq::rotation_sign_bit(stream, i % d)) x[i] = -x[i];
+    if (tq::rotation_sign_bit(stream, power_of_two ? i & (d - 1) : i % d)) x[i] = -x[i];
   w.sync();
 }
 
-// Normalised Hadamard on each power-of-two block of d (largest first), of every vector.
+// Normalised Hadamard on each power-of-two block of d (largest first), of every vector.  Block and
+// half sizes are powers of two: indices split with shifts and masks, not divisions.
 template <class Sync>
 __device__ inline void apply_blocks(float* x, int count, int d, const Workers<Sync>& w) {
   int offset = 0;
-  for (int block = 1 << 30; offset < d; block /= 2) {
-    if (block > d - offset) continue;
-    for (int half = 1; half < block; half *= 2) {
-      for (int pair = w.thread; pair < count * block / 2; pair += w.threads) {
-        const int vector = pair / (block / 2), within = pair % (block / 2);
-        const int i = vector * d + offset + (within / half) * 2 * half + within % half;
+  while (offset < d) {
+    const int log_block = 31 - __clz(d - offset), block = 1 << log_block;  // the largest that fits
+    const int log_pairs = log_block - 1;  // block / 2 pairs a vector
+    for (int log_half = 0; log_half < log_block; ++log_half) {
+      const int half = 1 << log_half;
+      for (int pair = w.thread; pair < count << log_pairs; pair += w.threads) {
+        const int vector = pair >> log_pairs, within = pair & ((1 << log_pairs) - 1);
+        const int i = vector * d + offset + ((within >> log_half) << (log_half + 1)) + (within & (half - 1));
         const float a = x[i], b = x[i + half];
         x[i] = __fadd_rn(a, b);
         x[i + half] = __fsub_rn(a, b);
@@ -58,8 +62,8 @@ __device__ inline void apply_blocks(float* x, int count, int d, const Workers<Sy
       w.sync();
     }
     const float norm = __fdiv_rn(1.0f, __fsqrt_rn(float(block)));
-    for (int i = w.thread; i < count * block; i += w.threads) {
-      const int at = (i / block) * d + offset + i % block;
+    for (int i = w.thread; i < count << log_block; i += w.threads) {
+      const int at = (i >> log_block) * d + offset + (i & (block - 1));
       x[at] = __fmul_rn(x[at], norm);
     }
     w.sync();

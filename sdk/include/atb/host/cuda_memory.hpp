@@ -9,6 +9,7 @@
 #include <atb/status.hpp>
 
 #include <cstddef>
+#include <vector>
 
 namespace atb::host::cuda {
 
@@ -44,7 +45,18 @@ class DeviceMemory {
   DeviceMemory& operator=(const DeviceMemory&) = delete;
   ~DeviceMemory();
 
+  // A new allocation holding a copy of `values` (copied in order on `stream`).
+  template <class T>
+  static Expected<DeviceMemory> copy_of(const std::vector<T>& values, const Stream& stream) {
+    auto memory = allocate(values.size() * sizeof(T));
+    if (!memory) return memory.error();
+    if (Status copied = memory->upload(values.data(), values.size() * sizeof(T), stream); !copied) return copied;
+    return memory;
+  }
+
   std::byte* data() const { return data_; }
+  template <class T>
+  T* as() const { return reinterpret_cast<T*>(data_); }
   size_t bytes() const { return bytes_; }
   // Copies `bytes` between host memory and this allocation at `offset`, in order on `stream`
   // (waits for nothing else; pageable host memory makes the upload synchronous with the host).

@@ -4,6 +4,7 @@
 
 #include <atb/plugin/row_kernels.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
@@ -31,9 +32,14 @@ Rows encode_rows(const tq::Quantizer& quantizer, int n, std::mt19937_64& rng) {
   return rows;
 }
 
+// The kernels sum the same products in another order: the rounding difference scales with the
+// products' magnitudes, not with the sum (a small score of large rows cancels), so the bound is
+// relative to the largest value of the call.
 void expect_close(const std::vector<float>& fast, const std::vector<float>& slow, const std::string& what) {
+  float largest = 0;
+  for (float value : slow) largest = std::max(largest, std::abs(value));
   for (size_t i = 0; i < slow.size(); ++i)
-    ASSERT_NEAR(fast[i], slow[i], 1e-4f * (1 + std::abs(slow[i]))) << what << " at " << i;
+    ASSERT_NEAR(fast[i], slow[i], 1e-4f * (1 + largest)) << what << " at " << i;
 }
 
 TEST(CodeKernels, Avx2MatchesScalarForEveryCoveredFormat) {

@@ -251,8 +251,10 @@ typedef struct atb_tensor {
  * allocates nothing, so it can be captured in a CUDA graph).  The integer arrays are then on the
  * device and forward cannot read them: their contents are checked by the kernels, which never
  * touch memory outside the pool, the tensors or the workspace; a token whose slot is outside the
- * pool is not written, and a sequence whose block table names a page outside the pool gets NaN
- * outputs (loud, never silently plausible). */
+ * pool is not written, and a sequence whose block table names a page outside the pool, or whose
+ * length exceeds what its block-table row holds, gets NaN outputs (loud, never silently plausible).
+ * Query offsets outside [0, num_tokens] or decreasing never make a kernel read or write rows outside
+ * the tensors (the outputs of the tokens concerned are then unspecified). */
 typedef struct atb_forward_args {
   size_t struct_size;
   const atb_tensor* query;  /* [num_tokens, num_query_heads, head_size_k] */

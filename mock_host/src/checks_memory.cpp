@@ -20,7 +20,7 @@ uint64_t hash_bytes(const std::byte* data, size_t size) {
 struct ArrayCase {
   const char* what;
   std::function<void(host::StepBatch&)> mutate;
-  bool poisons_first_sequence;  // the ABI promises NaN outputs for sequence 0 (its block table is bad)
+  bool poisons_first_sequence;  // the ABI promises NaN outputs for sequence 0 (bad block table or length)
 };
 
 bool all_nan(const host::HostTensor& output, int row) {
@@ -61,7 +61,7 @@ Expected<std::string> check_array_cases_on_device(MockEngine& engine, const Scri
     ++poisoned;
   }
   return std::to_string(cases.size()) + " bad array contents forwarded on the device without a write outside the "
-         "pages or output rows (" + std::to_string(poisoned) + " bad block tables gave that sequence NaN, the others finite)";
+         "pages or output rows (" + std::to_string(poisoned) + " bad block tables or lengths gave that sequence NaN, the others finite)";
 }
 
 }  // namespace

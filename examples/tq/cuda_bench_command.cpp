@@ -8,6 +8,7 @@
 #include <atb/cli/host_options.hpp>
 #include <atb/half.hpp>
 #include <atb/host/cuda_memory.hpp>
+#include <atb/host/paged_kv.hpp>
 #include <atb/struct_io.hpp>
 
 #include <cuda_runtime.h>
@@ -79,15 +80,7 @@ std::vector<uint16_t> random_bf16(size_t count, std::mt19937_64& rng) {
 }
 
 atb_tensor device_tensor(void* data, int64_t tokens, int64_t heads, int64_t d, cudaStream_t stream) {
-  atb_tensor t = make_versioned<atb_tensor>();
-  t.data = data;
-  t.dtype = ATB_DTYPE_BF16;
-  t.device_type = ATB_DEVICE_CUDA;
-  t.ndim = 3;
-  t.shape[0] = tokens, t.shape[1] = heads, t.shape[2] = d;
-  t.strides[0] = heads * d, t.strides[1] = d, t.strides[2] = 1;
-  t.stream = stream;
-  return t;
+  return host::dense_tensor(data, ATB_DTYPE_BF16, tokens, heads, d, ATB_DEVICE_CUDA, stream);
 }
 
 // Median time of `runs` calls of `enqueue`, each between two events on `stream`, in ms.

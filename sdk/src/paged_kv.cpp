@@ -123,11 +123,12 @@ int32_t PagedKvManager::length(int64_t sequence_id) const {
   return it == sequences_.end() ? 0 : it->second.length;
 }
 
-atb_tensor dense_tensor(void* data, int32_t dtype, int64_t d0, int64_t d1, int64_t d2) {
+atb_tensor dense_tensor(void* data, int32_t dtype, int64_t d0, int64_t d1, int64_t d2, int32_t device_type, void* stream) {
   atb_tensor tensor = make_versioned<atb_tensor>();
   tensor.data = data;
   tensor.dtype = dtype;
-  tensor.device_type = ATB_DEVICE_CPU;
+  tensor.device_type = device_type;
+  tensor.stream = stream;
   tensor.ndim = 3;
   tensor.shape[0] = d0;
   tensor.shape[1] = d1;

@@ -6,6 +6,7 @@
 
 #include <atb/half.hpp>
 #include <atb/host/cuda_memory.hpp>
+#include <atb/host/paged_kv.hpp>
 #include <atb/struct_io.hpp>
 #include <cuda_runtime.h>
 
@@ -90,18 +91,6 @@ struct Step {
   std::vector<int64_t> slots;
   std::vector<int32_t> starts, lens;
 };
-
-atb_tensor tensor(void* data, int32_t dtype, int device, int64_t tokens, int64_t heads, int64_t d, void* stream) {
-  atb_tensor t = make_versioned<atb_tensor>();
-  t.data = data;
-  t.dtype = dtype;
-  t.device_type = device;
-  t.ndim = 3;
-  t.shape[0] = tokens, t.shape[1] = heads, t.shape[2] = d;
-  t.strides[0] = heads * d, t.strides[1] = d, t.strides[2] = 1;
-  t.stream = stream;
-  return t;
-}
 
 void run_case(const Case& c, std::mt19937_64& rng) {
   const int kBlock = c.block_size;
@@ -189,10 +178,10 @@ void run_case(const Case& c, std::mt19937_64& rng) {
     std::vector<uint8_t> query = stored_as(step.query, c.dtype), key = stored_as(step.key, c.dtype);
     std::vector<uint8_t> value = stored_as(step.value, c.dtype);
     std::vector<uint8_t> cpu_out = stored_as(std::vector<float>(step.query.size(), NAN), c.dtype);
-    atb_tensor q = tensor(query.data(), c.dtype, ATB_DEVICE_CPU, step.tokens, c.query_heads, d, nullptr);
-    atb_tensor k = tensor(key.data(), c.dtype, ATB_DEVICE_CPU, step.tokens, c.kv_heads, d, nullptr);
-    atb_tensor v = tensor(value.data(), c.dtype, ATB_DEVICE_CPU, step.tokens, c.kv_heads, d, nullptr);
-    atb_tensor o = tensor(cpu_out.data(), c.dtype, ATB_DEVICE_CPU, step.tokens, c.query_heads, d, nullptr);
+    atb_tensor q = host::dense_tensor(query.data(), c.dtype, step.tokens, c.query_heads, d);
+    atb_tensor k = host::dense_tensor(key.data(), c.dtype, step.tokens, c.kv_heads, d);
+    atb_tensor v = host::dense_tensor(value.data(), c.dtype, step.tokens, c.kv_heads, d);
+    atb_tensor o = host::dense_tensor(cpu_out.data(), c.dtype, step.tokens, c.query_heads, d);
     atb_forward_args args = make_versioned<atb_forward_args>();
     args.query = &q, args.key = &k, args.value = &v, args.output = &o;
     args.kv_pages = host_pool;
@@ -216,10 +205,10 @@ void run_case(const Case& c, std::mt19937_64& rng) {
     DeviceMemory dout = device_copy(poisoned_out, host_stream);
     const DeviceMemory dslots = device_copy(step.slots, host_stream);
     const DeviceMemory dstarts = device_copy(step.starts, host_stream), dlens = device_copy(step.lens, host_stream);
-    atb_tensor gq = tensor(dq.data(), c.dtype, ATB_DEVICE_CUDA, step.tokens, c.query_heads, d, stream);
-    atb_tensor gk = tensor(dk.data(), c.dtype, ATB_DEVICE_CUDA, step.tokens, c.kv_heads, d, stream);
-    atb_tensor gv = tensor(dv.data(), c.dtype, ATB_DEVICE_CUDA, step.tokens, c.kv_heads, d, stream);
-    atb_tensor go = tensor(dout.data(), c.dtype, ATB_DEVICE_CUDA, step.tokens, c.query_heads, d, stream);
+    atb_tensor gq = host::dense_tensor(dq.data(), c.dtype, step.tokens, c.query_heads, d, ATB_DEVICE_CUDA, stream);
+    atb_tensor gk = host::dense_tensor(dk.data(), c.dtype, step.tokens, c.kv_heads, d, ATB_DEVICE_CUDA, stream);
+    atb_tensor gv = host::dense_tensor(dv.data(), c.dtype, step.tokens, c.kv_heads, d, ATB_DEVICE_CUDA, stream);
+    atb_tensor go = host::dense_tensor(dout.data(), c.dtype, step.tokens, c.query_heads, d, ATB_DEVICE_CUDA, stream);
     args.query = &gq, args.key = &gk, args.value = &gv, args.output = &go;
     args.kv_pages = device_pool.data();
     args.slot_mapping = dslots.as<const int64_t>();

@@ -93,8 +93,10 @@ class PagedKvManager {
   std::map<int64_t, Sequence> sequences_;
 };
 
-// The ABI descriptor of a contiguous CPU tensor [d0, d1, d2] the caller owns.
-atb_tensor dense_tensor(void* data, int32_t dtype, int64_t d0, int64_t d1, int64_t d2);
+// The ABI descriptor of a contiguous tensor [d0, d1, d2] the caller owns: CPU memory, or CUDA
+// device memory used on `stream`.
+atb_tensor dense_tensor(void* data, int32_t dtype, int64_t d0, int64_t d1, int64_t d2,
+                        int32_t device_type = ATB_DEVICE_CPU, void* stream = nullptr);
 
 // A dense host tensor [d0, d1, d2] in f32/f16/bf16, contiguous, with its ABI descriptor.
 class HostTensor {

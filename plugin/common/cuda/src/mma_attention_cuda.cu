@@ -1,13 +1,22 @@
 // The tensor-core decode kernel: head size 128, up to 8 query heads per KV head, K rows affine
-// (codes exact in fp16) or codebook, V rows codebook.  Same tile stream as the tiled kernel; per
-// 16-row tile a warp computes the scores S = Q K^T and the update O += P V with mma.sync
-// m16n8k16 (fp16 operands, fp32 accumulation), query heads on the MMA rows (8..15 zero).
+// (codes exact in fp16) or 4-bit codebook, V rows 3-bit codebook, each format pair an instance
+// whose row layout is known at compile time.  Per 16-row tile a warp computes the scores
+// S = K Q^T and the update O^T += V^T P^T with mma.sync m16n8k16 (fp16 operands, fp32
+// accumulation), query heads on the MMA columns (the ones past the group are zero).
 //
 // Precision: every operand that is not exact in fp16 is split into an fp16 high part and an fp16
 // remainder, and the products high*high + low*high + high*low are accumulated, which keeps the
 // result within ~1e-6 of fp32 arithmetic: queries (hi/lo) against exact affine codes, or against
 // codebook values (hi/lo); weights P (hi/lo, with V's per-block scale folded in) against codebook
 // values (hi/lo).  Affine K: S = scale * (Q . codes) + zero * sum(Q) per 32-coordinate block.
+//
+// Why it is laid out as it is (an H100 profile of the previous version spent ~84 instructions per
+// cached row, 60% of issue slots busy): codebook values come from pair tables, one 8-byte shared
+// load giving two values' high and low halves (K: the two 4-bit codes of a byte; V: one 3-bit code
+// of each of two tokens); every lane's offsets into a tile are fixed per lane and computed once;
+// copies are unrolled; scores run in log2 units from queries scaled by log2(e); the running max is
+// raised only when a tile exceeds it by more than 2^8 (the result is the same: weights up to 256
+// stay exact in the hi/lo split), so the rescale of the accumulators is rare.
 //
 // The contraction order inside an MMA is free, so coordinates are assigned to fragment slots
 // where the codes are cheapest to read: lane (g = lane / 4, t = lane % 4) reads coordinates
@@ -19,6 +28,7 @@
 #include <cuda_runtime.h>
 
 #include "attention_common.cuh"
+#include "fixed_tile_stream.cuh"
 #include "tensor_core.cuh"
 #include "tile_pipeline.cuh"
 #include "tiled_attention.cuh"
@@ -27,90 +37,212 @@ namespace atb::plugin::cuda {
 namespace {
 
 constexpr int kD = 128;
-constexpr int kHeads = 8;   // query heads a block serves: MMA rows 0..7
+constexpr int kHeads = 8;   // query heads a block serves: MMA columns
 constexpr int kBlocks = 4;  // 32-coordinate blocks of a row
+constexpr int kValueBits = 3;
+constexpr float kRescaleLog2 = 8.0f;  // the running max is raised when a tile passes it by more
 
-// Two codes (up to 10 bits) as an exact half2: 1024 + code has the code in its mantissa.  Signed
-// 8-bit codes arrive with their sign bit flipped (code + 128) and lose 1024 + 128.
-template <bool SIGNED>
-__device__ inline uint32_t codes_as_half2(uint32_t first, uint32_t second) {
-  const uint32_t biased = first | (second << 16) | 0x64006400u;
-  const unsigned short offset = SIGNED ? 0x6480 : 0x6400;  // 1152 or 1024
-  const __half2 value = __hsub2(*reinterpret_cast<const __half2*>(&biased), __half2(__ushort_as_half(offset), __ushort_as_half(offset)));
-  return *reinterpret_cast<const uint32_t*>(&value);
+// Byte sizes of one format pair's rows at head size 128 (tq::row_layout: codes, then the scale
+// fields of each block), and what the kernel keeps in shared memory.
+template <int KIND_K, int BITS_K, int K_BLOCK, int V_BLOCK>
+struct PairLayout {
+  static constexpr bool kAffineKeys = KIND_K == kAffineUnsigned || KIND_K == kAffineSigned;
+  static constexpr uint32_t kKeyCodes = kD * BITS_K / 8;
+  static constexpr uint32_t kKeyRow = kKeyCodes + kD / K_BLOCK * (kAffineKeys ? 4 : 2);
+  static constexpr uint32_t kValueCodes = kD * kValueBits / 8;
+  static constexpr uint32_t kValueRow = kValueCodes + kD / V_BLOCK * 2;
+  static constexpr size_t kFixedBytes = sizeof(float) * kHeads * kD               // queries
+                                        + sizeof(uint2) * (256 + 64)              // K and V pair tables
+                                        + sizeof(float) * kTileWarps * kTileRows * kHeads;  // weights
+  static constexpr uint32_t kStageBytes = FixedTileStream<kKeyRow, kValueRow, 2>::kStageBytes;
+  // Four tiles in flight where four blocks still fit a multiprocessor, else three.
+  static constexpr int kStages = kFixedBytes + size_t(4) * kTileWarps * kStageBytes <= 56 * 1024 ? 4 : 3;
+  static constexpr size_t kTileBytes = size_t(kStages) * kTileWarps * kStageBytes;
+  static constexpr size_t kStateBytes = sizeof(float) * kTileWarps * kHeads * (kD + 2);
+  static constexpr size_t kSharedBytes = kFixedBytes + (kTileBytes > kStateBytes ? kTileBytes : kStateBytes);
+  static_assert(!kAffineKeys || K_BLOCK == 32, "affine rows have 32-coordinate blocks");
+  static_assert(kValueRow % 2 == 0 && kKeyRow % 2 == 0, "scale fields are fp16 words");
+};
+
+// (a & b) | c and (a & c) | (b & ~c) in one instruction each (the compiler splits them where two
+// operands are immediates).
+__device__ inline uint32_t and_or(uint32_t a, uint32_t b, uint32_t c) {
+  uint32_t d;
+  asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
+}
+__device__ inline uint32_t select_bits(uint32_t a, uint32_t b, uint32_t c) {
+  uint32_t d;
+  asm("lop3.b32 %0, %1, %2, %3, 0xE4;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
 }
 
-// An fp16 at an even address (rows and scale fields of head size 128 all start at one).
-__device__ inline float half_at(const uint8_t* at) { return __half2float(*reinterpret_cast<const __half*>(at)); }
-
-// Which of a lane's 8 K coordinates (32b + 8t + i) fills half e of register r of k-step 2b + h: the
-// order in which the codes come out of the packed word cheapest.  4-bit: (w >> 4s) & 0x000F000F holds
-// codes s and s + 4; 8-bit: (w >> 8s) & 0x00FF00FF holds codes s and s + 2 of each word.
-template <int BITS>
-__device__ constexpr int slot_coordinate(int h, int r, int e) {
-  if constexpr (BITS == 4) return 2 * h + r + 4 * e;
-  if constexpr (BITS == 8) return 4 * h + r + 2 * e;
-  return 4 * h + 2 * r + e;
+// 2^x; 0 for -inf.  Relative error ~2^-22, far inside the bounds the tests state.
+__device__ inline float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
 }
 
-// The 8 codes of a lane's K coordinates as 4 exact half2 pairs in slot order, [h][r].
-template <int BITS, bool SIGNED>
-__device__ inline void affine_pairs(const uint32_t (&words)[(BITS + 3) / 4], uint32_t (&pairs)[2][2]) {
-  constexpr uint32_t kFlip = SIGNED ? 0x80808080u : 0u;
-  const unsigned short offset = SIGNED ? 0x6480 : 0x6400;  // 1024 + 128 or 1024
-  const __half2 bias(__ushort_as_half(offset), __ushort_as_half(offset));
-  auto finish = [&](uint32_t biased) {
-    const __half2 value = __hsub2(*reinterpret_cast<const __half2*>(&biased), bias);
-    return *reinterpret_cast<const uint32_t*>(&value);
-  };
-  if constexpr (BITS == 4) {
+// A lane's place in a tile: a word index from the 16-byte aligned tile start (it may be -1: the
+// bits before are never used) and a right shift.
+struct LaneSpot {
+  int word;
+  uint32_t shift;
+};
+__device__ inline LaneSpot spot_of_bit(int bit) { return {bit >> 5, uint32_t(bit) & 31u}; }
+
+// NW words from `spot` + `extra` words, shifted into place (ALIGNED: the shift is known to be 0).
+template <int NW, bool ALIGNED>
+__device__ inline void read_words(const uint32_t* tile, LaneSpot spot, int extra, uint32_t (&out)[NW]) {
+  const uint32_t* at = tile + spot.word + extra;
+  if constexpr (ALIGNED && NW == 2) {
+    const uint2 pair = *reinterpret_cast<const uint2*>(at);  // 8-byte aligned where this is used
+    out[0] = pair.x, out[1] = pair.y;
+  } else if constexpr (ALIGNED) {
 #pragma unroll
-    for (int h = 0; h < 2; ++h)
-#pragma unroll
-      for (int r = 0; r < 2; ++r) pairs[h][r] = finish(((words[0] >> (4 * (2 * h + r))) & 0x000F000Fu) | 0x64006400u);
-  } else if constexpr (BITS == 8) {
-#pragma unroll
-    for (int h = 0; h < 2; ++h)
-#pragma unroll
-      for (int r = 0; r < 2; ++r) pairs[h][r] = finish((((words[h] ^ kFlip) >> (8 * r)) & 0x00FF00FFu) | 0x64006400u);
+    for (int j = 0; j < NW; ++j) out[j] = at[j];
   } else {
-    constexpr uint32_t kCodeFlip = SIGNED ? 0x80u : 0u;
+    uint32_t raw[NW + 1];
 #pragma unroll
-    for (int h = 0; h < 2; ++h)
+    for (int j = 0; j <= NW; ++j) raw[j] = at[j];
 #pragma unroll
-      for (int r = 0; r < 2; ++r)
-        pairs[h][r] = codes_as_half2<SIGNED>(code_in<BITS>(words, slot_coordinate<BITS>(h, r, 0)) ^ kCodeFlip,
-                                             code_in<BITS>(words, slot_coordinate<BITS>(h, r, 1)) ^ kCodeFlip);
+    for (int j = 0; j < NW; ++j) out[j] = __funnelshift_r(raw[j], raw[j + 1], spot.shift);
   }
 }
 
-template <int KIND_K, int BITS_K, int BITS_V>
-__global__ void __launch_bounds__(kTileThreads) mma_attention_kernel(const AttentionParams p,
-                                                                     const __grid_constant__ Codecs codecs, int stages,
-                                                                     uint32_t stage_bytes, int splits) {
-  static_assert(BITS_V <= 6, "four V codes and a sub-byte shift must fit one word");
-  constexpr bool kAffineKeys = KIND_K == kAffineUnsigned || KIND_K == kAffineSigned;
-  constexpr bool kSignedKeys = KIND_K == kAffineSigned;
+// The fp16 at an even bit offset (multiple of 16) of a tile, as a float.
+__device__ inline float half_at_bit(const uint32_t* tile, int bit) {
+  return __half2float(__ushort_as_half(static_cast<unsigned short>(tile[bit >> 5] >> (bit & 31))));
+}
+
+// The 8-byte entry of a pair table at a byte offset.
+__device__ inline uint2 entry_at(const uint2* table, uint32_t byte_offset) {
+  return *reinterpret_cast<const uint2*>(reinterpret_cast<const uint8_t*>(table) + byte_offset);
+}
+
+// Two values as a pair-table entry: high parts (first in the low half), then remainders.
+__device__ inline uint2 pair_entry(float first, float second) {
+  const uint32_t a = split_half(first), b = split_half(second);
+  return make_uint2(highs(a, b), lows(a, b));
+}
+
+// Two floats split into (high, high) and (low, low) half2 registers with packed conversions.
+__device__ inline void split_two(float first, float second, uint32_t& high, uint32_t& low) {
+  const __half2 h = __floats2half2_rn(first, second);
+  const float2 back = __half22float2(h);
+  const __half2 l = __floats2half2_rn(first - back.x, second - back.y);
+  high = *reinterpret_cast<const uint32_t*>(&h);
+  low = *reinterpret_cast<const uint32_t*>(&l);
+}
+
+// Which of a lane's 8 K coordinates (32b + 8t + i) fills half e of register r of k-step 2b + h: the
+// order in which the codes come out of the packed word cheapest.  Affine 4-bit: (w >> 4s) &
+// 0x000F000F holds codes s and s + 4; affine 8-bit: (w >> 8s) & 0x00FF00FF holds codes s and s + 2
+// of each word; codebook 4-bit: byte 2h + r holds codes 2(2h + r) and 2(2h + r) + 1.
+template <int KIND, int BITS>
+__device__ constexpr int slot_coordinate(int h, int r, int e) {
+  if constexpr (KIND != kCodebook && BITS == 4) return 2 * h + r + 4 * e;
+  if constexpr (KIND != kCodebook && BITS == 8) return 4 * h + r + 2 * e;
+  return 4 * h + 2 * r + e;
+}
+
+// The A-operand pairs of one K row's lane coordinates in one block, [h][register], from its
+// packed code words: exact affine codes (high parts only) or codebook pairs (high and low).
+template <int KIND, int BITS>
+__device__ inline void key_pairs_of(const uint32_t (&words)[(BITS + 3) / 4], const uint2* table, uint32_t (&high)[2][2],
+                                    uint32_t (&low)[2][2]) {
+  if constexpr (KIND == kCodebook) {
+    static_assert(BITS == 4, "codebook K rows: 4-bit pair table");
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const int byte = 2 * h + r;
+        const uint32_t offset = byte == 0 ? (words[0] << 3) & 0x7F8u : (words[0] >> (8 * byte - 3)) & 0x7F8u;
+        const uint2 entry = entry_at(table, offset);
+        high[h][r] = entry.x, low[h][r] = entry.y;
+      }
+  } else {
+    constexpr bool kSigned = KIND == kAffineSigned;
+    const unsigned short offset = kSigned ? 0x6480 : 0x6400;  // 1024 + 128 or 1024: the codes sit in the mantissa
+    const __half2 bias(__ushort_as_half(offset), __ushort_as_half(offset));
+    const uint32_t exponent = 0x64006400u;
+    auto finish = [&](uint32_t biased) {
+      const __half2 value = __hsub2(*reinterpret_cast<const __half2*>(&biased), bias);
+      return *reinterpret_cast<const uint32_t*>(&value);
+    };
+    if constexpr (BITS == 4) {
+      const uint32_t mask = 0x000F000Fu;
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+#pragma unroll
+        for (int r = 0; r < 2; ++r) high[h][r] = finish(and_or(words[0] >> (4 * (2 * h + r)), mask, exponent));
+    } else if constexpr (BITS == 8) {
+      const uint32_t mask = 0x00FF00FFu;
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const uint32_t word = kSigned ? words[h] ^ 0x80808080u : words[h];
+#pragma unroll
+        for (int r = 0; r < 2; ++r) high[h][r] = finish(and_or(word >> (8 * r), mask, exponent));
+      }
+    } else {
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          const uint32_t first = code_in<BITS>(words, slot_coordinate<KIND, BITS>(h, r, 0));
+          const uint32_t second = code_in<BITS>(words, slot_coordinate<KIND, BITS>(h, r, 1));
+          high[h][r] = finish(first | (second << 16) | exponent);
+        }
+    }
+  }
+}
+
+// The A-operand entry of V for two tokens at lane coordinate q of a block: `first` holds the first
+// token's 3-bit codes shifted up by 3 (x 8: the table's entry size), `second` the second token's
+// shifted up by 6 (x 64), both with the lane's code 0 at the bottom of the shift.
+__device__ inline uint2 value_pair(const uint2* table, uint32_t first, uint32_t second, int q) {
+  const uint32_t merged = select_bits(first, second, 0x38u << (3 * q));
+  return entry_at(table, (merged >> (3 * q)) & 0x1F8u);
+}
+
+// The lane's V tokens, 2t + token_row(i): the rows of k-slots 2t, 2t + 1, 2t + 8, 2t + 9.
+__device__ constexpr int token_row(int i) { return i / 2 * 8 + i % 2; }
+
+template <int KIND_K, int BITS_K, int K_BLOCK, int V_BLOCK>
+__global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const AttentionParams p,
+                                                                        const __grid_constant__ Codecs codecs, int,
+                                                                        uint32_t, int splits) {
+  using Layout = PairLayout<KIND_K, BITS_K, K_BLOCK, V_BLOCK>;
+  using Stream = FixedTileStream<Layout::kKeyRow, Layout::kValueRow, Layout::kStages>;
+  constexpr bool kAffineKeys = Layout::kAffineKeys;
+  constexpr uint32_t kKeyRow = Layout::kKeyRow, kValueRow = Layout::kValueRow;
+  constexpr int kKeyWords = (BITS_K + 3) / 4;                 // a lane's code words of one block of a K row
+  constexpr bool kKeyAligned = kKeyRow % 4 == 0 && BITS_K % 4 == 0;
+  constexpr int kKeyBlocksPerScale = K_BLOCK / 32, kValueBlocksPerScale = V_BLOCK / 32;
+  constexpr int kValueScales = kD / V_BLOCK;
+
   extern __shared__ __align__(16) float shared[];
-  float* queries = shared;                                                    // [kHeads][kD]
-  uint32_t* key_table = reinterpret_cast<uint32_t*>(queries + kHeads * kD);   // split_half of the centroids
-  uint32_t* value_table = key_table + 256;
-  float* weights = reinterpret_cast<float*>(value_table + 256);  // [warp][16 tokens][kHeads]: P transposed
+  float* queries = shared;                                                // [kHeads][kD]
+  uint2* key_table = reinterpret_cast<uint2*>(queries + kHeads * kD);     // byte -> two K values
+  uint2* value_table = key_table + 256;                                   // two tokens' 3-bit codes -> two V values
+  float* weights = reinterpret_cast<float*>(value_table + 64);            // [warp][16 tokens][kHeads]: P transposed
   uint8_t* tiles = reinterpret_cast<uint8_t*>(weights + kTileWarps * kTileRows * kHeads);
   const RowCodec& kc = codecs.key;
   const RowCodec& vc = codecs.value;
   const BlockWork w = block_work<kHeads>(p);
   if (w.skip) return;  // the same for every thread of the block
   for (int i = threadIdx.x; i < 256; i += kTileThreads) {
-    key_table[i] = split_half(kc.table[i]);
-    value_table[i] = split_half(vc.table[i]);
+    if constexpr (!kAffineKeys) key_table[i] = pair_entry(kc.table[i & 15], kc.table[i >> 4]);
+    if (i < 64) value_table[i] = pair_entry(vc.table[i & 7], vc.table[i >> 3]);
   }
   load_queries<kD, kHeads>(p, kc, w, queries);
 
   const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   float* warp_weights = weights + (threadIdx.x / 32) * kTileRows * kHeads;
-  // Q^T as the B operand (column g = head g): k-step s = 2b + h holds coordinates
-  // 32b + 8t + 4h + {0,1} (b0) and + {2,3} (b1); K's A operand uses the same assignment.
+  // Q^T as the B operand (column g = head g), in log2 units: k-step s = 2b + h holds the lane's
+  // coordinates slot_coordinate(h, 0, .) (b0) and slot_coordinate(h, 1, .) (b1) of block b.
   uint32_t q_high[2 * kBlocks][2], q_low[2 * kBlocks][2];
   float q_sum[kBlocks][2];  // per block, for heads 2t and 2t + 1
 #pragma unroll
@@ -121,10 +253,9 @@ __global__ void __launch_bounds__(kTileThreads) mma_attention_kernel(const Atten
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
         const float* x = queries + g * kD + 32 * b + 8 * t;
-        const float x0 = x[slot_coordinate<BITS_K>(h, r, 0)], x1 = x[slot_coordinate<BITS_K>(h, r, 1)];
-        const uint32_t first = split_half(x0), second = split_half(x1);
-        q_high[2 * b + h][r] = highs(first, second);
-        q_low[2 * b + h][r] = lows(first, second);
+        const float x0 = x[slot_coordinate<KIND_K, BITS_K>(h, r, 0)] * kLog2e;
+        const float x1 = x[slot_coordinate<KIND_K, BITS_K>(h, r, 1)] * kLog2e;
+        split_pair(x0, x1, q_high[2 * b + h][r], q_low[2 * b + h][r]);
         sum += x0 + x1;
       }
     sum += __shfl_xor_sync(0xffffffffu, sum, 1);
@@ -132,15 +263,21 @@ __global__ void __launch_bounds__(kTileThreads) mma_attention_kernel(const Atten
     q_sum[b][0] = __shfl_sync(0xffffffffu, sum, 4 * (2 * t));
     q_sum[b][1] = __shfl_sync(0xffffffffu, sum, 4 * (2 * t + 1));
   }
+  const float soft_cap = p.soft_cap * kLog2e;  // the cap of scores in log2 units
 
-  int key_scale_block[kBlocks], value_scale_block[kBlocks];  // scale field of each 32-coordinate block
-#pragma unroll
-  for (int b = 0; b < kBlocks; ++b) key_scale_block[b] = 32 * b / kc.block_size, value_scale_block[b] = 32 * b / vc.block_size;
+  // The lane's fixed places in a tile.  K: its code words of block 0 of row g (row g + 8 is
+  // 2 * kKeyRow words on, block b is BITS_K words on) and its row's scale fields.  V: the 3-bit codes
+  // 32b + 4g .. + 3 of token rows 2t (shifted up by 3) and 2t + 1 (shifted up by 6); rows 2t + 8 and
+  // 2t + 9 are 2 * kValueRow words on, block b 3 words on.
+  const LaneSpot key_spot = spot_of_bit(8 * int(g * kKeyRow + t * BITS_K));
+  const int key_scale_bit = 8 * int(g * kKeyRow + Layout::kKeyCodes);
+  const LaneSpot value_spot[2] = {spot_of_bit(8 * int(2 * t * kValueRow) + 12 * g - 3),
+                                  spot_of_bit(8 * int((2 * t + 1) * kValueRow) + 12 * g - 6)};
+  const int value_row_word = int(2 * t * kValueRow) / 4;  // row 2t starts word-aligned (kValueRow is even)
 
-  const WarpTileStream stream(p, w, splits, tiles, stages, stage_bytes);
-  const uint32_t k_row_bytes = uint32_t(p.k_row_bytes), v_row_bytes = uint32_t(p.v_row_bytes);
-  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // heads 2t, 2t + 1
-  // O^T accumulators of n-tile (b, h): rows g, g + 8 = coordinates 32b + 4g + 2h (+ 1); columns = heads 2t, 2t + 1.
+  Stream stream(p, w, splits, tiles);
+  float m[2] = {-1e30f, -1e30f}, l[2] = {0.0f, 0.0f};  // heads 2t, 2t + 1; a finite start keeps s - m finite
+  // O^T accumulators of m-tile (b, h): rows g, g + 8 = coordinates 32b + 4g + 2h (+ 1); columns = heads 2t, 2t + 1.
   float o[kBlocks][2][4];
 #pragma unroll
   for (int b = 0; b < kBlocks; ++b)
@@ -150,136 +287,134 @@ __global__ void __launch_bounds__(kTileThreads) mma_attention_kernel(const Atten
       for (int e = 0; e < 4; ++e) o[b][h][e] = 0.0f;
   bool poisoned = w.poisoned;
 
-  stream.for_each_tile(lane, poisoned, [&](int tile, bool page_ok, const uint8_t* key_rows, const uint8_t* value_rows) {
+  stream.for_each_tile(lane, poisoned, [&](int tile, const uint8_t* key_rows, const uint8_t* value_rows) {
+    const uint32_t* key_words = reinterpret_cast<const uint32_t*>(key_rows);
+    const uint32_t* value_words = reinterpret_cast<const uint32_t*>(value_rows);
     // S = K Q^T: rows = tokens g (r = 0) and g + 8 (r = 1), columns = heads 2t + e.
     float s[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
-    const uint8_t* own_rows[2] = {key_rows + g * k_row_bytes, key_rows + (g + 8) * k_row_bytes};
+    float c[4];
 #pragma unroll
     for (int b = 0; b < kBlocks; ++b) {
-      float c[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-      uint32_t words[2][(BITS_K + 3) / 4];
+      if (b % kKeyBlocksPerScale == 0)
 #pragma unroll
-      for (int r = 0; r < 2; ++r) load_words<BITS_K>(own_rows[r] + kc.codes_offset + (4 * b + t) * BITS_K, words[r]);
-      uint32_t affine[2][2][2];  // [token r][h][register]: exact code pairs of affine keys
-      if constexpr (kAffineKeys) {
+        for (int e = 0; e < 4; ++e) c[e] = 0.0f;
+      uint32_t high[2][2][2], low[2][2][2];  // [token r][h][register]
 #pragma unroll
-        for (int r = 0; r < 2; ++r) affine_pairs<BITS_K, kSignedKeys>(words[r], affine[r]);
+      for (int r = 0; r < 2; ++r) {
+        uint32_t words[kKeyWords];
+        read_words<kKeyWords, kKeyAligned>(key_words, key_spot, r * int(2 * kKeyRow) + b * BITS_K, words);
+        key_pairs_of<KIND_K, BITS_K>(words, key_table, high[r], low[r]);
       }
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        uint32_t pair_high[2][2], pair_low[2][2];  // [token r][register of the k-step]
+        const int step = 2 * b + h;
+        mma(c, high[0][h][0], high[1][h][0], high[0][h][1], high[1][h][1], q_high[step][0], q_high[step][1]);
+        mma(c, high[0][h][0], high[1][h][0], high[0][h][1], high[1][h][1], q_low[step][0], q_low[step][1]);
+        if constexpr (!kAffineKeys)
+          mma(c, low[0][h][0], low[1][h][0], low[0][h][1], low[1][h][1], q_high[step][0], q_high[step][1]);
+      }
+      if ((b + 1) % kKeyBlocksPerScale == 0) {
+        const int scale_block = 32 * b / K_BLOCK;
 #pragma unroll
         for (int r = 0; r < 2; ++r) {
+          const int row_bit = key_scale_bit + r * int(64 * kKeyRow);
           if constexpr (kAffineKeys) {
-            pair_high[r][0] = affine[r][h][0];
-            pair_high[r][1] = affine[r][h][1];
+            const uint32_t field = key_words[row_bit / 32 + scale_block];  // (scale, zero), word-aligned
+            const float2 scale_zero = __half22float2(*reinterpret_cast<const __half2*>(&field));
+#pragma unroll
+            for (int e = 0; e < 2; ++e) s[r][e] += scale_zero.x * c[2 * r + e] + scale_zero.y * q_sum[b][e];
           } else {
+            const float scale = half_at_bit(key_words, row_bit + 16 * scale_block);
 #pragma unroll
-            for (int q = 0; q < 2; ++q) {
-              const uint32_t e0 = key_table[code_in<BITS_K>(words[r], slot_coordinate<BITS_K>(h, q, 0))];
-              const uint32_t e1 = key_table[code_in<BITS_K>(words[r], slot_coordinate<BITS_K>(h, q, 1))];
-              pair_high[r][q] = highs(e0, e1), pair_low[r][q] = lows(e0, e1);
-            }
+            for (int e = 0; e < 2; ++e) s[r][e] += scale * c[2 * r + e];
           }
-        }
-        const int step = 2 * b + h;
-        mma(c, pair_high[0][0], pair_high[1][0], pair_high[0][1], pair_high[1][1], q_high[step][0], q_high[step][1]);
-        mma(c, pair_high[0][0], pair_high[1][0], pair_high[0][1], pair_high[1][1], q_low[step][0], q_low[step][1]);
-        if constexpr (!kAffineKeys)
-          mma(c, pair_low[0][0], pair_low[1][0], pair_low[0][1], pair_low[1][1], q_high[step][0], q_high[step][1]);
-      }
-      const int scale_block = key_scale_block[b];
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const uint8_t* scales = own_rows[r] + kc.scales_offset;
-#pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          if constexpr (kAffineKeys)
-            s[r][e] += half_at(scales + 4 * scale_block) * c[2 * r + e] + half_at(scales + 4 * scale_block + 2) * q_sum[b][e];
-          else
-            s[r][e] += half_at(scales + 2 * scale_block) * c[2 * r + e];
         }
       }
     }
 
-    bool valid[2];
     float tile_max[2] = {-INFINITY, -INFINITY};
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       const int position = tile * kTileRows + g + 8 * r;
-      valid[r] = page_ok && position >= w.low && position < w.high;
+      const bool valid = position >= w.low && position < w.high;
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
         float score = s[r][e];
-        if (p.soft_cap > 0) score = p.soft_cap * tanhf(score / p.soft_cap);
-        s[r][e] = valid[r] ? score * kLog2e : -INFINITY;
+        if (soft_cap > 0) score = soft_cap * tanhf(score / soft_cap);
+        s[r][e] = valid ? score : -INFINITY;
         tile_max[e] = fmaxf(tile_max[e], s[r][e]);
       }
     }
 #pragma unroll
-    for (int e = 0; e < 2; ++e) {
+    for (int e = 0; e < 2; ++e)
 #pragma unroll
       for (int offset = 4; offset < 32; offset *= 2)
         tile_max[e] = fmaxf(tile_max[e], __shfl_xor_sync(0xffffffffu, tile_max[e], offset));
-      if (tile_max[e] > m[e]) {
-        const float correction = exp2f(m[e] - tile_max[e]);  // 0 while nothing was seen
+    if (__any_sync(0xffffffffu, tile_max[0] > m[0] + kRescaleLog2 || tile_max[1] > m[1] + kRescaleLog2)) {
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const float raised = fmaxf(m[e], tile_max[e]);
+        const float correction = fast_exp2(m[e] - raised);
         l[e] *= correction;
 #pragma unroll
         for (int b = 0; b < kBlocks; ++b)
 #pragma unroll
           for (int h = 0; h < 2; ++h) o[b][h][e] *= correction, o[b][h][2 + e] *= correction;
-        m[e] = tile_max[e];
+        m[e] = raised;
       }
+    }
 #pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const float weight = valid[r] ? exp2f(s[r][e] - m[e]) : 0.0f;
+    for (int r = 0; r < 2; ++r)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const float weight = fast_exp2(s[r][e] - m[e]);  // 0 for rows outside the context
         l[e] += weight;
         warp_weights[(g + 8 * r) * kHeads + 2 * t + e] = weight;
       }
-    }
     __syncwarp();
 
     // O^T += V^T P^T per 32-coordinate block: B = weights of head g for tokens 2t, 2t + 1 (b0) and
     // 2t + 8, 2t + 9 (b1) times V's block scale; A = V of those tokens at coordinates 32b + 4g + 2h (+1).
-    const int tokens[4] = {2 * t, 2 * t + 1, 2 * t + 8, 2 * t + 9};
-    const uint8_t* token_rows[4];
     float head_weight[4];
+    float value_scale[4][kValueScales];
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
-      token_rows[i] = value_rows + tokens[i] * v_row_bytes;
-      head_weight[i] = warp_weights[tokens[i] * kHeads + g];
+      head_weight[i] = warp_weights[(2 * t + token_row(i)) * kHeads + g];
+#pragma unroll
+      for (int vb = 0; vb < kValueScales; ++vb) {
+        // Past row 2t (word-aligned), where this scale field lies is known at compile time.
+        const uint32_t byte = uint32_t(token_row(i)) * kValueRow + Layout::kValueCodes + 2 * uint32_t(vb);
+        const uint32_t word = value_words[value_row_word + int(byte / 4)];
+        const float scale = __half2float(__ushort_as_half(static_cast<unsigned short>(word >> (8 * (byte % 4)))));
+        // Rows past the context may hold any bits: their weight is 0 and their scale must not be inf or NaN.
+        value_scale[i][vb] = head_weight[i] != 0.0f ? scale : 0.0f;
+      }
     }
+    uint32_t b_high[2] = {0u, 0u}, b_low[2] = {0u, 0u};  // [b0, b1] of the current V scale block
 #pragma unroll
     for (int b = 0; b < kBlocks; ++b) {
-      const int scale_block = value_scale_block[b];
-      uint32_t scaled[4];
-#pragma unroll
-      for (int i = 0; i < 4; ++i)
-        scaled[i] = split_half(head_weight[i] != 0.0f ? head_weight[i] * half_at(token_rows[i] + vc.scales_offset + 2 * scale_block)
-                                                      : 0.0f);
-      const uint32_t b0_high = highs(scaled[0], scaled[1]), b1_high = highs(scaled[2], scaled[3]);
-      const uint32_t b0_low = lows(scaled[0], scaled[1]), b1_low = lows(scaled[2], scaled[3]);
-      uint32_t codes[4];
-      const int bit = (32 * b + 4 * g) * BITS_V;
+      if (b % kValueBlocksPerScale == 0) {
+        const int vb = 32 * b / V_BLOCK;
+        split_two(head_weight[0] * value_scale[0][vb], head_weight[1] * value_scale[1][vb], b_high[0], b_low[0]);
+        split_two(head_weight[2] * value_scale[2][vb], head_weight[3] * value_scale[3][vb], b_high[1], b_low[1]);
+      }
+      uint32_t fields[4];  // the lane's tokens' codes of block b, shifted as value_pair takes them
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
-        uint32_t word[1];
-        load_words<4>(token_rows[i] + vc.codes_offset + bit / 8, word);
-        codes[i] = word[0] >> (bit % 8);
+        uint32_t field[1];
+        const int odd = token_row(i) % 2;
+        read_words<1, false>(value_words, value_spot[odd], (token_row(i) / 8) * int(2 * kValueRow) + 3 * b, field);
+        fields[i] = field[0];
       }
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        uint32_t e[4][2];  // [token i][row g: coordinate 2h, row g + 8: 2h + 1]
-#pragma unroll
-        for (int i = 0; i < 4; ++i)
-#pragma unroll
-          for (int q = 0; q < 2; ++q) e[i][q] = value_table[(codes[i] >> ((2 * h + q) * BITS_V)) & ((1u << BITS_V) - 1u)];
-        const uint32_t a0 = highs(e[0][0], e[1][0]), a1 = highs(e[0][1], e[1][1]);
-        const uint32_t a2 = highs(e[2][0], e[3][0]), a3 = highs(e[2][1], e[3][1]);
-        mma(o[b][h], a0, a1, a2, a3, b0_high, b1_high);
-        mma(o[b][h], a0, a1, a2, a3, b0_low, b1_low);
-        mma(o[b][h], lows(e[0][0], e[1][0]), lows(e[0][1], e[1][1]), lows(e[2][0], e[3][0]), lows(e[2][1], e[3][1]),
-            b0_high, b1_high);
+        const uint2 a0 = value_pair(value_table, fields[0], fields[1], 2 * h);
+        const uint2 a1 = value_pair(value_table, fields[0], fields[1], 2 * h + 1);
+        const uint2 a2 = value_pair(value_table, fields[2], fields[3], 2 * h);
+        const uint2 a3 = value_pair(value_table, fields[2], fields[3], 2 * h + 1);
+        mma(o[b][h], a0.x, a1.x, a2.x, a3.x, b_high[0], b_high[1]);
+        mma(o[b][h], a0.x, a1.x, a2.x, a3.x, b_low[0], b_low[1]);
+        mma(o[b][h], a0.y, a1.y, a2.y, a3.y, b_high[0], b_high[1]);
       }
     }
   });
@@ -306,16 +441,41 @@ __global__ void __launch_bounds__(kTileThreads) mma_attention_kernel(const Atten
   finish_block<kD, kHeads>(p, vc, w, splits, states, kTileWarps, queries, poisoned);
 }
 
+// The instance for one format pair, with its shared memory.
+template <int KIND_K, int BITS_K, int K_BLOCK, int V_BLOCK>
+TensorCoreKernel instance() {
+  return {&mma_attention_kernel<KIND_K, BITS_K, K_BLOCK, V_BLOCK>,
+          PairLayout<KIND_K, BITS_K, K_BLOCK, V_BLOCK>::kSharedBytes};
+}
+
+// Whether a codec stores rows as the instance for (kind, bits, block) expects: codes from byte 0,
+// the scale fields right after them.
+bool laid_out_as_expected(const RowCodec& codec, uint64_t row_bytes, int kind, int bits, int block) {
+  const uint64_t codes = uint64_t(kD) * bits / 8;
+  const uint64_t field = kind == kCodebook ? 2 : 4;
+  return codec.kind == kind && codec.bits == bits && codec.block_size == block && codec.codes_offset == 0 &&
+         uint64_t(codec.scales_offset) == codes && row_bytes == codes + field * (kD / block);
+}
+
+template <int V_BLOCK>
+TensorCoreKernel instance_for_value_block(const RowCodec& key, uint64_t k_row_bytes) {
+  if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 4, 32)) return instance<kAffineUnsigned, 4, 32, V_BLOCK>();
+  if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 8, 32)) return instance<kAffineUnsigned, 8, 32, V_BLOCK>();
+  if (laid_out_as_expected(key, k_row_bytes, kAffineSigned, 8, 32)) return instance<kAffineSigned, 8, 32, V_BLOCK>();
+  if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 5, 32)) return instance<kAffineUnsigned, 5, 32, V_BLOCK>();
+  if (laid_out_as_expected(key, k_row_bytes, kCodebook, 4, kD)) return instance<kCodebook, 4, kD, V_BLOCK>();
+  return {};
+}
+
 }  // namespace
 
-TiledKernel mma_attention_kernel_for(int key_form, int value_form) {
-  if (value_form != row_form(kCodebook, 3)) return nullptr;
-  if (key_form == row_form(kAffineUnsigned, 4)) return &mma_attention_kernel<kAffineUnsigned, 4, 3>;
-  if (key_form == row_form(kAffineUnsigned, 8)) return &mma_attention_kernel<kAffineUnsigned, 8, 3>;
-  if (key_form == row_form(kAffineSigned, 8)) return &mma_attention_kernel<kAffineSigned, 8, 3>;
-  if (key_form == row_form(kAffineUnsigned, 5)) return &mma_attention_kernel<kAffineUnsigned, 5, 3>;
-  if (key_form == row_form(kCodebook, 4)) return &mma_attention_kernel<kCodebook, 4, 3>;
-  return nullptr;
+TensorCoreKernel mma_attention_kernel_for(const AttentionParams& p, const RowCodec& key, const RowCodec& value) {
+  if (p.head_size != kD) return {};
+  if (laid_out_as_expected(value, p.v_row_bytes, kCodebook, kValueBits, 32))
+    return instance_for_value_block<32>(key, p.k_row_bytes);
+  if (laid_out_as_expected(value, p.v_row_bytes, kCodebook, kValueBits, kD))
+    return instance_for_value_block<kD>(key, p.k_row_bytes);
+  return {};
 }
 
 }  // namespace atb::plugin::cuda

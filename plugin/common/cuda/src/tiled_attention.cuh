@@ -23,9 +23,14 @@ constexpr int kAnyForm = -1;
 
 using TiledKernel = void (*)(const AttentionParams, const Codecs, int, uint32_t, int);
 
-// The tensor-core kernel for a K/V format pair (head size 128, groups of up to 8 query heads), or
-// nullptr where it has none.
-TiledKernel mma_attention_kernel_for(int key_form, int value_form);
+// The tensor-core kernel of a layer and the dynamic shared memory of its blocks; kernel nullptr
+// where it has no instance for the layer's head size and K/V row layouts.  It serves groups of up
+// to 8 query heads; its tile pipeline is fixed by the instance (the stage arguments are unused).
+struct TensorCoreKernel {
+  TiledKernel kernel = nullptr;
+  size_t shared_bytes = 0;
+};
+TensorCoreKernel mma_attention_kernel_for(const AttentionParams& p, const RowCodec& key, const RowCodec& value);
 
 struct TiledPlan {
   int stages = 0;            // tiles in flight per warp; 0: the tiled kernel does not serve the layer

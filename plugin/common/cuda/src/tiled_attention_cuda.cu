@@ -252,14 +252,12 @@ TiledPlan plan_tiled_attention(const AttentionParams& p, const RowCodec& key, co
   };
   for (size_t pair = 0; pair < std::size(kFastPairs); ++pair)
     if (kFastPairs[pair][0] == form_of(key) && kFastPairs[pair][1] == form_of(value)) plan.fast_pair = int(pair);
-  const bool scales_even = p.k_row_bytes % 2 == 0 && p.v_row_bytes % 2 == 0 && key.scales_offset % 2 == 0 &&
-                           value.scales_offset % 2 == 0;  // the tensor-core kernel reads them as fp16 words
-  if (p.head_size == 128 && group <= 8 && scales_even) {
-    plan.tensor_core_kernel = mma_attention_kernel_for(form_of(key), form_of(value));
-    if (plan.tensor_core_kernel != nullptr) {
+  if (group <= 8) {
+    const TensorCoreKernel tensor_core = mma_attention_kernel_for(p, key, value);
+    if (tensor_core.kernel != nullptr) {
+      plan.tensor_core_kernel = tensor_core.kernel;
       plan.heads_per_block = 8;
-      plan.shared_bytes = sizeof(float) * (size_t(8) * p.head_size + 512 + size_t(kWarps) * kTileRows * 8) +
-                          std::max(tiles, sizeof(float) * kWarps * 8 * size_t(p.head_size + 2));
+      plan.shared_bytes = tensor_core.shared_bytes;
     }
   }
   return plan;

@@ -41,6 +41,10 @@ constexpr int kHeads = 8;   // query heads a block serves: MMA columns
 constexpr int kBlocks = 4;  // 32-coordinate blocks of a row
 constexpr int kValueBits = 3;
 constexpr float kRescaleLog2 = 8.0f;  // the running max is raised when a tile passes it by more
+// The V pair table holds each of its 64 entries once per bank pair (entry e of copy c at
+// (16e + c) x 8 bytes), and lane L reads copy L % 16: a warp's 8-byte lookups then take the two
+// shared-memory wavefronts that 256 bytes need, whatever the codes (one copy took ~3.5).
+constexpr int kValuePairCopies = 16;
 
 // Byte sizes of one format pair's rows at head size 128 (tq::row_layout: codes, then the scale
 // fields of each block), and what the kernel keeps in shared memory.
@@ -52,7 +56,7 @@ struct PairLayout {
   static constexpr uint32_t kValueCodes = kD * kValueBits / 8;
   static constexpr uint32_t kValueRow = kValueCodes + kD / V_BLOCK * 2;
   static constexpr size_t kFixedBytes = sizeof(float) * kHeads * kD               // queries
-                                        + sizeof(uint2) * (256 + 64)              // K and V pair tables
+                                        + sizeof(uint2) * (256 + 64 * kValuePairCopies)  // K and V pair tables
                                         + sizeof(float) * kTileWarps * kTileRows * kHeads;  // weights
   static constexpr uint32_t kStageBytes = FixedTileStream<kKeyRow, kValueRow, 2>::kStageBytes;
   // Four tiles in flight where four blocks still fit a multiprocessor, else three.
@@ -200,11 +204,12 @@ __device__ inline void key_pairs_of(const uint32_t (&words)[(BITS + 3) / 4], con
 }
 
 // The A-operand entry of V for two tokens at lane coordinate q of a block: `first` holds the first
-// token's 3-bit codes shifted up by 3 (x 8: the table's entry size), `second` the second token's
-// shifted up by 6 (x 64), both with the lane's code 0 at the bottom of the shift.
-__device__ inline uint2 value_pair(const uint2* table, uint32_t first, uint32_t second, int q) {
-  const uint32_t merged = select_bits(first, second, 0x38u << (3 * q));
-  return entry_at(table, (merged >> (3 * q)) & 0x1F8u);
+// token's 3-bit codes shifted up by 3, `second` the second token's shifted up by 6, both with the
+// lane's code 0 at the bottom of the shift; `lane_table` is the lane's copy of the table.
+__device__ inline uint2 value_pair(const uint2* lane_table, uint32_t first, uint32_t second, int q) {
+  const uint32_t merged = select_bits(first, second, 0x38u << (3 * q));  // entry (code1 << 3 | code0) x 8
+  const uint32_t entry_offset = 3 * q >= 4 ? (merged >> (3 * q - 4)) & 0x1F80u : (merged << (4 - 3 * q)) & 0x1F80u;
+  return entry_at(lane_table, entry_offset);  // x 16: one entry per 16 copies
 }
 
 // The lane's V tokens, 2t + token_row(i): the rows of k-slots 2t, 2t + 1, 2t + 8, 2t + 9.
@@ -226,20 +231,23 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   extern __shared__ __align__(16) float shared[];
   float* queries = shared;                                                // [kHeads][kD]
   uint2* key_table = reinterpret_cast<uint2*>(queries + kHeads * kD);     // byte -> two K values
-  uint2* value_table = key_table + 256;                                   // two tokens' 3-bit codes -> two V values
-  float* weights = reinterpret_cast<float*>(value_table + 64);            // [warp][16 tokens][kHeads]: P transposed
+  uint2* value_table = key_table + 256;  // two tokens' 3-bit codes -> two V values, kValuePairCopies copies
+  float* weights = reinterpret_cast<float*>(value_table + 64 * kValuePairCopies);  // [warp][16 tokens][kHeads]: P transposed
   uint8_t* tiles = reinterpret_cast<uint8_t*>(weights + kTileWarps * kTileRows * kHeads);
   const RowCodec& kc = codecs.key;
   const RowCodec& vc = codecs.value;
   const BlockWork w = block_work<kHeads>(p);
   if (w.skip) return;  // the same for every thread of the block
-  for (int i = threadIdx.x; i < 256; i += kTileThreads) {
-    if constexpr (!kAffineKeys) key_table[i] = pair_entry(kc.table[i & 15], kc.table[i >> 4]);
-    if (i < 64) value_table[i] = pair_entry(vc.table[i & 7], vc.table[i >> 3]);
+  if constexpr (!kAffineKeys)
+    for (int i = threadIdx.x; i < 256; i += kTileThreads) key_table[i] = pair_entry(kc.table[i & 15], kc.table[i >> 4]);
+  for (int i = threadIdx.x; i < 64 * kValuePairCopies; i += kTileThreads) {
+    const int entry = i / kValuePairCopies;
+    value_table[i] = pair_entry(vc.table[entry & 7], vc.table[entry >> 3]);
   }
   load_queries<kD, kHeads>(p, kc, w, queries);
 
   const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const uint2* lane_value_table = value_table + lane % kValuePairCopies;
   float* warp_weights = weights + (threadIdx.x / 32) * kTileRows * kHeads;
   // Q^T as the B operand (column g = head g), in log2 units: k-step s = 2b + h holds the lane's
   // coordinates slot_coordinate(h, 0, .) (b0) and slot_coordinate(h, 1, .) (b1) of block b.
@@ -408,10 +416,10 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
       }
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
-        const uint2 a0 = value_pair(value_table, fields[0], fields[1], 2 * h);
-        const uint2 a1 = value_pair(value_table, fields[0], fields[1], 2 * h + 1);
-        const uint2 a2 = value_pair(value_table, fields[2], fields[3], 2 * h);
-        const uint2 a3 = value_pair(value_table, fields[2], fields[3], 2 * h + 1);
+        const uint2 a0 = value_pair(lane_value_table, fields[0], fields[1], 2 * h);
+        const uint2 a1 = value_pair(lane_value_table, fields[0], fields[1], 2 * h + 1);
+        const uint2 a2 = value_pair(lane_value_table, fields[2], fields[3], 2 * h);
+        const uint2 a3 = value_pair(lane_value_table, fields[2], fields[3], 2 * h + 1);
         mma(o[b][h], a0.x, a1.x, a2.x, a3.x, b_high[0], b_high[1]);
         mma(o[b][h], a0.x, a1.x, a2.x, a3.x, b_low[0], b_low[1]);
         mma(o[b][h], a0.y, a1.y, a2.y, a3.y, b_high[0], b_high[1]);

@@ -5,23 +5,26 @@
 // accumulation), query heads on the MMA columns (the ones past the group are zero).
 //
 // Precision: every operand that is not exact in fp16 is split into an fp16 high part and an fp16
-// remainder, and the products high*high + low*high + high*low are accumulated, which keeps the
-// result within ~1e-6 of fp32 arithmetic: queries (hi/lo) against exact affine codes, or against
-// codebook values (hi/lo); weights P (hi/lo, with V's per-block scale folded in) against codebook
-// values (hi/lo).  Affine K: S = scale * (Q . codes) + zero * sum(Q) per 32-coordinate block.
+// remainder, which keeps the result within ~1e-6 of fp32 arithmetic.  S: queries (hi/lo) against
+// exact affine codes (high*high + high*low), or against codebook values (hi/lo: + low*high).
+// Affine K: S = scale * (Q . codes) + zero * sum(Q) per 32-coordinate block.  O: a V value's high
+// part and remainder fill the two k-slots of a pair, whose B entries both hold the token's weight
+// (V's block scale folded in), once as its high part and once as its remainder: all four products.
 //
-// Why it is laid out as it is (an H100 profile of the previous version spent ~84 instructions per
-// cached row, 60% of issue slots busy): codebook values come from pair tables, one 8-byte shared
-// load giving two values' high and low halves (K: the two 4-bit codes of a byte; V: one 3-bit code
-// of each of two tokens); every lane's offsets into a tile are fixed per lane and computed once;
+// Why it is laid out as it is (an H100 profile of the first version spent ~84 instructions per
+// cached row with 60% of issue slots busy): codebook values come from pair tables, one 8-byte
+// shared load giving split values for two codes (K: the two 4-bit codes of a byte, i.e. a k-slot
+// pair; V: a token's two adjacent 3-bit codes, i.e. MMA rows g and g + 8 of its k-slot pair), so
+// loads land in the MMA's registers without moves; the V table is held once per bank pair so that
+// lookups do not conflict; every lane's offsets into a tile are fixed per lane and computed once;
 // copies are unrolled; scores run in log2 units from queries scaled by log2(e); the running max is
 // raised only when a tile exceeds it by more than 2^8 (the result is the same: weights up to 256
 // stay exact in the hi/lo split), so the rescale of the accumulators is rare.
 //
 // The contraction order inside an MMA is free, so coordinates are assigned to fragment slots
 // where the codes are cheapest to read: lane (g = lane / 4, t = lane % 4) reads coordinates
-// 32b + 8t .. 32b + 8t + 7 of K rows for block b, and coordinates 32b + 4g .. 32b + 4g + 3 of V
-// rows; the output columns are permuted back when the state is written.
+// 32b + 8t .. 32b + 8t + 7 of K rows g, g + 8 for block b, and coordinates 32b + 4g .. 32b + 4g + 3
+// of V rows t, t + 4, t + 8, t + 12; the output columns are permuted back when the state is written.
 #include <atb/plugin/cuda/paged_attention_cuda.hpp>
 
 #include <cuda_fp16.h>
@@ -45,6 +48,9 @@ constexpr float kRescaleLog2 = 8.0f;  // the running max is raised when a tile p
 // (16e + c) x 8 bytes), and lane L reads copy L % 16: a warp's 8-byte lookups then take the two
 // shared-memory wavefronts that 256 bytes need, whatever the codes (one copy took ~3.5).
 constexpr int kValuePairCopies = 16;
+// The K byte-pair table (256 entries) is held 4 times, entry e of copy c at (4e + c) x 8 bytes, lane
+// L reading copy L % 4: 16 copies would take 32 KB; 4 cut the conflicts of one to about half.
+constexpr int kKeyPairCopies = 4;
 
 // Byte sizes of one format pair's rows at head size 128 (tq::row_layout: codes, then the scale
 // fields of each block), and what the kernel keeps in shared memory.
@@ -55,8 +61,9 @@ struct PairLayout {
   static constexpr uint32_t kKeyRow = kKeyCodes + kD / K_BLOCK * (kAffineKeys ? 4 : 2);
   static constexpr uint32_t kValueCodes = kD * kValueBits / 8;
   static constexpr uint32_t kValueRow = kValueCodes + kD / V_BLOCK * 2;
+  static constexpr int kKeyTableEntries = kAffineKeys ? 0 : 256 * kKeyPairCopies;
   static constexpr size_t kFixedBytes = sizeof(float) * kHeads * kD               // queries
-                                        + sizeof(uint2) * (256 + 64 * kValuePairCopies)  // K and V pair tables
+                                        + sizeof(uint2) * (kKeyTableEntries + 64 * kValuePairCopies)  // pair tables
                                         + sizeof(float) * kTileWarps * kTileRows * kHeads;  // weights
   static constexpr uint32_t kStageBytes = FixedTileStream<kKeyRow, kValueRow, 2>::kStageBytes;
   // Four tiles in flight where four blocks still fit a multiprocessor, else three.
@@ -68,16 +75,10 @@ struct PairLayout {
   static_assert(kValueRow % 2 == 0 && kKeyRow % 2 == 0, "scale fields are fp16 words");
 };
 
-// (a & b) | c and (a & c) | (b & ~c) in one instruction each (the compiler splits them where two
-// operands are immediates).
+// (a & b) | c in one instruction (the compiler splits it where two operands are immediates).
 __device__ inline uint32_t and_or(uint32_t a, uint32_t b, uint32_t c) {
   uint32_t d;
   asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
-  return d;
-}
-__device__ inline uint32_t select_bits(uint32_t a, uint32_t b, uint32_t c) {
-  uint32_t d;
-  asm("lop3.b32 %0, %1, %2, %3, 0xE4;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
   return d;
 }
 
@@ -120,6 +121,12 @@ __device__ inline float half_at_bit(const uint32_t* tile, int bit) {
   return __half2float(__ushort_as_half(static_cast<unsigned short>(tile[bit >> 5] >> (bit & 31))));
 }
 
+// The same where the caller knows the bit offset to be word-aligned plus `half` (0 or 1) halves:
+// the word index is then a plain sum, and loads of one word's two halves merge.
+__device__ inline float half_of_word(const uint32_t* tile, int word, int half) {
+  return __half2float(__ushort_as_half(static_cast<unsigned short>(tile[word] >> (16 * half))));
+}
+
 // The 8-byte entry of a pair table at a byte offset.
 __device__ inline uint2 entry_at(const uint2* table, uint32_t byte_offset) {
   return *reinterpret_cast<const uint2*>(reinterpret_cast<const uint8_t*>(table) + byte_offset);
@@ -129,15 +136,6 @@ __device__ inline uint2 entry_at(const uint2* table, uint32_t byte_offset) {
 __device__ inline uint2 pair_entry(float first, float second) {
   const uint32_t a = split_half(first), b = split_half(second);
   return make_uint2(highs(a, b), lows(a, b));
-}
-
-// Two floats split into (high, high) and (low, low) half2 registers with packed conversions.
-__device__ inline void split_two(float first, float second, uint32_t& high, uint32_t& low) {
-  const __half2 h = __floats2half2_rn(first, second);
-  const float2 back = __half22float2(h);
-  const __half2 l = __floats2half2_rn(first - back.x, second - back.y);
-  high = *reinterpret_cast<const uint32_t*>(&h);
-  low = *reinterpret_cast<const uint32_t*>(&l);
 }
 
 // Which of a lane's 8 K coordinates (32b + 8t + i) fills half e of register r of k-step 2b + h: the
@@ -163,7 +161,8 @@ __device__ inline void key_pairs_of(const uint32_t (&words)[(BITS + 3) / 4], con
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
         const int byte = 2 * h + r;
-        const uint32_t offset = byte == 0 ? (words[0] << 3) & 0x7F8u : (words[0] >> (8 * byte - 3)) & 0x7F8u;
+        // entry x 8 x kKeyPairCopies
+        const uint32_t offset = byte == 0 ? (words[0] << 5) & 0x1FE0u : (words[0] >> (8 * byte - 5)) & 0x1FE0u;
         const uint2 entry = entry_at(table, offset);
         high[h][r] = entry.x, low[h][r] = entry.y;
       }
@@ -203,17 +202,18 @@ __device__ inline void key_pairs_of(const uint32_t (&words)[(BITS + 3) / 4], con
   }
 }
 
-// The A-operand entry of V for two tokens at lane coordinate q of a block: `first` holds the first
-// token's 3-bit codes shifted up by 3, `second` the second token's shifted up by 6, both with the
-// lane's code 0 at the bottom of the shift; `lane_table` is the lane's copy of the table.
-__device__ inline uint2 value_pair(const uint2* lane_table, uint32_t first, uint32_t second, int q) {
-  const uint32_t merged = select_bits(first, second, 0x38u << (3 * q));  // entry (code1 << 3 | code0) x 8
-  const uint32_t entry_offset = 3 * q >= 4 ? (merged >> (3 * q - 4)) & 0x1F80u : (merged << (4 - 3 * q)) & 0x1F80u;
-  return entry_at(lane_table, entry_offset);  // x 16: one entry per 16 copies
+// The A-operand registers of one V token at the lane's two coordinates of an m-tile: `field` holds
+// the token's 3-bit codes of the block from the lane's code 0 up; pair h is codes 2h, 2h + 1, whose
+// entry (code 2h + 1) << 3 | code 2h gives split_half of both values.  `lane_table` is the lane's
+// copy of the table (x 16 entries apart).
+__device__ inline uint2 value_registers(const uint2* lane_table, uint32_t field, int h) {
+  const uint32_t offset = h == 0 ? (field << 7) & 0x1F80u : (field << 1) & 0x1F80u;  // entry x 128
+  return entry_at(lane_table, offset);
 }
 
-// The lane's V tokens, 2t + token_row(i): the rows of k-slots 2t, 2t + 1, 2t + 8, 2t + 9.
-__device__ constexpr int token_row(int i) { return i / 2 * 8 + i % 2; }
+// The lane's V tokens t + token_row(i): the tokens of its k-slots 2t, 2t + 1 (i even) and
+// 2t + 8, 2t + 9 (i odd) of k-steps i / 2.
+__device__ constexpr int token_row(int i) { return 4 * i; }
 
 template <int KIND_K, int BITS_K, int K_BLOCK, int V_BLOCK>
 __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const AttentionParams p,
@@ -226,12 +226,11 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   constexpr int kKeyWords = (BITS_K + 3) / 4;                 // a lane's code words of one block of a K row
   constexpr bool kKeyAligned = kKeyRow % 4 == 0 && BITS_K % 4 == 0;
   constexpr int kKeyBlocksPerScale = K_BLOCK / 32, kValueBlocksPerScale = V_BLOCK / 32;
-  constexpr int kValueScales = kD / V_BLOCK;
 
   extern __shared__ __align__(16) float shared[];
   float* queries = shared;                                                // [kHeads][kD]
   uint2* key_table = reinterpret_cast<uint2*>(queries + kHeads * kD);     // byte -> two K values
-  uint2* value_table = key_table + 256;  // two tokens' 3-bit codes -> two V values, kValuePairCopies copies
+  uint2* value_table = key_table + Layout::kKeyTableEntries;  // two adjacent 3-bit codes -> split_half of both values, kValuePairCopies copies
   float* weights = reinterpret_cast<float*>(value_table + 64 * kValuePairCopies);  // [warp][16 tokens][kHeads]: P transposed
   uint8_t* tiles = reinterpret_cast<uint8_t*>(weights + kTileWarps * kTileRows * kHeads);
   const RowCodec& kc = codecs.key;
@@ -239,15 +238,19 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   const BlockWork w = block_work<kHeads>(p);
   if (w.skip) return;  // the same for every thread of the block
   if constexpr (!kAffineKeys)
-    for (int i = threadIdx.x; i < 256; i += kTileThreads) key_table[i] = pair_entry(kc.table[i & 15], kc.table[i >> 4]);
+    for (int i = threadIdx.x; i < Layout::kKeyTableEntries; i += kTileThreads) {
+      const int entry = i / kKeyPairCopies;
+      key_table[i] = pair_entry(kc.table[entry & 15], kc.table[entry >> 4]);
+    }
   for (int i = threadIdx.x; i < 64 * kValuePairCopies; i += kTileThreads) {
     const int entry = i / kValuePairCopies;
-    value_table[i] = pair_entry(vc.table[entry & 7], vc.table[entry >> 3]);
+    value_table[i] = make_uint2(split_half(vc.table[entry & 7]), split_half(vc.table[entry >> 3]));
   }
   load_queries<kD, kHeads>(p, kc, w, queries);
 
   const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const uint2* lane_value_table = value_table + lane % kValuePairCopies;
+  const uint2* lane_key_table = key_table + lane % kKeyPairCopies;
   float* warp_weights = weights + (threadIdx.x / 32) * kTileRows * kHeads;
   // Q^T as the B operand (column g = head g), in log2 units: k-step s = 2b + h holds the lane's
   // coordinates slot_coordinate(h, 0, .) (b0) and slot_coordinate(h, 1, .) (b1) of block b.
@@ -279,9 +282,8 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   // 2t + 9 are 2 * kValueRow words on, block b 3 words on.
   const LaneSpot key_spot = spot_of_bit(8 * int(g * kKeyRow + t * BITS_K));
   const int key_scale_bit = 8 * int(g * kKeyRow + Layout::kKeyCodes);
-  const LaneSpot value_spot[2] = {spot_of_bit(8 * int(2 * t * kValueRow) + 12 * g - 3),
-                                  spot_of_bit(8 * int((2 * t + 1) * kValueRow) + 12 * g - 6)};
-  const int value_row_word = int(2 * t * kValueRow) / 4;  // row 2t starts word-aligned (kValueRow is even)
+  const LaneSpot value_spot = spot_of_bit(8 * int(t * kValueRow) + 12 * g);  // token t's codes 32b + 4g ..
+  const int value_scale_bit = 8 * int(t * kValueRow + Layout::kValueCodes);  // token t's scale fields
 
   Stream stream(p, w, splits, tiles);
   float m[2] = {-1e30f, -1e30f}, l[2] = {0.0f, 0.0f};  // heads 2t, 2t + 1; a finite start keeps s - m finite
@@ -301,6 +303,20 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
     // S = K Q^T: rows = tokens g (r = 0) and g + 8 (r = 1), columns = heads 2t + e.
     float s[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
     float c[4];
+    uint32_t key_fields[2][kBlocks];  // affine rows: (scale, zero) of each block, read together where aligned
+    if constexpr (kAffineKeys) {
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const int first = key_scale_bit / 32 + r * int(2 * kKeyRow);
+        if constexpr (kKeyRow % 16 == 0 && Layout::kKeyCodes % 16 == 0) {
+          const uint4 fields = *reinterpret_cast<const uint4*>(key_words + first);
+          key_fields[r][0] = fields.x, key_fields[r][1] = fields.y, key_fields[r][2] = fields.z, key_fields[r][3] = fields.w;
+        } else {
+#pragma unroll
+          for (int b = 0; b < kBlocks; ++b) key_fields[r][b] = key_words[first + b];
+        }
+      }
+    }
 #pragma unroll
     for (int b = 0; b < kBlocks; ++b) {
       if (b % kKeyBlocksPerScale == 0)
@@ -311,7 +327,7 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
       for (int r = 0; r < 2; ++r) {
         uint32_t words[kKeyWords];
         read_words<kKeyWords, kKeyAligned>(key_words, key_spot, r * int(2 * kKeyRow) + b * BITS_K, words);
-        key_pairs_of<KIND_K, BITS_K>(words, key_table, high[r], low[r]);
+        key_pairs_of<KIND_K, BITS_K>(words, lane_key_table, high[r], low[r]);
       }
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
@@ -325,14 +341,12 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
         const int scale_block = 32 * b / K_BLOCK;
 #pragma unroll
         for (int r = 0; r < 2; ++r) {
-          const int row_bit = key_scale_bit + r * int(64 * kKeyRow);
           if constexpr (kAffineKeys) {
-            const uint32_t field = key_words[row_bit / 32 + scale_block];  // (scale, zero), word-aligned
-            const float2 scale_zero = __half22float2(*reinterpret_cast<const __half2*>(&field));
+            const float2 scale_zero = __half22float2(*reinterpret_cast<const __half2*>(&key_fields[r][scale_block]));
 #pragma unroll
             for (int e = 0; e < 2; ++e) s[r][e] += scale_zero.x * c[2 * r + e] + scale_zero.y * q_sum[b][e];
           } else {
-            const float scale = half_at_bit(key_words, row_bit + 16 * scale_block);
+            const float scale = half_at_bit(key_words, key_scale_bit + r * int(64 * kKeyRow) + 16 * scale_block);
 #pragma unroll
             for (int e = 0; e < 2; ++e) s[r][e] += scale * c[2 * r + e];
           }
@@ -381,49 +395,49 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
       }
     __syncwarp();
 
-    // O^T += V^T P^T per 32-coordinate block: B = weights of head g for tokens 2t, 2t + 1 (b0) and
-    // 2t + 8, 2t + 9 (b1) times V's block scale; A = V of those tokens at coordinates 32b + 4g + 2h (+1).
+    // O^T += V^T P^T per m-tile (b, h) of rows g, g + 8 = coordinates 32b + 4g + 2h (+ 1): the
+    // hi/lo parts of one value fill a k-slot pair, so k-step k covers tokens t + 8k (slots 2t, 2t + 1)
+    // and t + 4 + 8k (slots 2t + 8, 2t + 9); B holds the weight of head g for that token (times V's
+    // block scale) in both slots of the pair, high parts and then remainders.
     float head_weight[4];
-    float value_scale[4][kValueScales];
 #pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      head_weight[i] = warp_weights[(2 * t + token_row(i)) * kHeads + g];
-#pragma unroll
-      for (int vb = 0; vb < kValueScales; ++vb) {
-        // Past row 2t (word-aligned), where this scale field lies is known at compile time.
-        const uint32_t byte = uint32_t(token_row(i)) * kValueRow + Layout::kValueCodes + 2 * uint32_t(vb);
-        const uint32_t word = value_words[value_row_word + int(byte / 4)];
-        const float scale = __half2float(__ushort_as_half(static_cast<unsigned short>(word >> (8 * (byte % 4)))));
-        // Rows past the context may hold any bits: their weight is 0 and their scale must not be inf or NaN.
-        value_scale[i][vb] = head_weight[i] != 0.0f ? scale : 0.0f;
-      }
-    }
-    uint32_t b_high[2] = {0u, 0u}, b_low[2] = {0u, 0u};  // [b0, b1] of the current V scale block
+    for (int i = 0; i < 4; ++i) head_weight[i] = warp_weights[(t + token_row(i)) * kHeads + g];
+    uint32_t b_high[4], b_low[4];  // per token i: (p, p) as half2, high parts and remainders
 #pragma unroll
     for (int b = 0; b < kBlocks; ++b) {
       if (b % kValueBlocksPerScale == 0) {
         const int vb = 32 * b / V_BLOCK;
-        split_two(head_weight[0] * value_scale[0][vb], head_weight[1] * value_scale[1][vb], b_high[0], b_low[0]);
-        split_two(head_weight[2] * value_scale[2][vb], head_weight[3] * value_scale[3][vb], b_high[1], b_low[1]);
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const float scale =
+              kValueRow % 4 == 0
+                  ? half_of_word(value_words, value_scale_bit / 32 + token_row(i) * int(kValueRow) / 4 + vb / 2, vb % 2)
+                  : half_at_bit(value_words, value_scale_bit + token_row(i) * int(8 * kValueRow) + 16 * vb);
+          // Rows past the context may hold any bits: their weight is 0 and their scale must not be inf or NaN.
+          const float weight = head_weight[i] != 0.0f ? head_weight[i] * scale : 0.0f;
+          const __half high = __float2half_rn(weight);
+          const __half low = __float2half_rn(weight - __half2float(high));
+          const __half2 highs2 = __half2half2(high), lows2 = __half2half2(low);
+          b_high[i] = *reinterpret_cast<const uint32_t*>(&highs2);
+          b_low[i] = *reinterpret_cast<const uint32_t*>(&lows2);
+        }
       }
-      uint32_t fields[4];  // the lane's tokens' codes of block b, shifted as value_pair takes them
+      uint32_t fields[4];  // the lane's tokens' codes 32b + 4g .. + 3
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
         uint32_t field[1];
-        const int odd = token_row(i) % 2;
-        read_words<1, false>(value_words, value_spot[odd], (token_row(i) / 8) * int(2 * kValueRow) + 3 * b, field);
+        read_words<1, false>(value_words, value_spot, token_row(i) * int(kValueRow) / 4 + 3 * b, field);
         fields[i] = field[0];
       }
 #pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const uint2 a0 = value_pair(lane_value_table, fields[0], fields[1], 2 * h);
-        const uint2 a1 = value_pair(lane_value_table, fields[0], fields[1], 2 * h + 1);
-        const uint2 a2 = value_pair(lane_value_table, fields[2], fields[3], 2 * h);
-        const uint2 a3 = value_pair(lane_value_table, fields[2], fields[3], 2 * h + 1);
-        mma(o[b][h], a0.x, a1.x, a2.x, a3.x, b_high[0], b_high[1]);
-        mma(o[b][h], a0.x, a1.x, a2.x, a3.x, b_low[0], b_low[1]);
-        mma(o[b][h], a0.y, a1.y, a2.y, a3.y, b_high[0], b_high[1]);
-      }
+      for (int h = 0; h < 2; ++h)
+#pragma unroll
+        for (int k = 0; k < 2; ++k) {
+          const uint2 first = value_registers(lane_value_table, fields[2 * k], h);       // token t + 8k
+          const uint2 second = value_registers(lane_value_table, fields[2 * k + 1], h);  // token t + 4 + 8k
+          mma(o[b][h], first.x, first.y, second.x, second.y, b_high[2 * k], b_high[2 * k + 1]);
+          mma(o[b][h], first.x, first.y, second.x, second.y, b_low[2 * k], b_low[2 * k + 1]);
+        }
     }
   });
 

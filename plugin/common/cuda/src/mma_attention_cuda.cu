@@ -48,9 +48,11 @@ constexpr float kRescaleLog2 = 8.0f;  // the running max is raised when a tile p
 // (16e + c) x 8 bytes), and lane L reads copy L % 16: a warp's 8-byte lookups then take the two
 // shared-memory wavefronts that 256 bytes need, whatever the codes (one copy took ~3.5).
 constexpr int kValuePairCopies = 16;
-// The K byte-pair table (256 entries) is held 4 times, entry e of copy c at (4e + c) x 8 bytes, lane
-// L reading copy L % 4: 16 copies would take 32 KB; 4 cut the conflicts of one to about half.
-constexpr int kKeyPairCopies = 4;
+// Codebook K values come from a table of split_half(value) per code held once per bank (code c of
+// copy L at (32c + L) x 4 bytes), lane L reading its own copy: conflict-free 4-byte loads.  (A byte
+// pair table of 256 8-byte entries, which saves the two moves per pair, conflicted ~3.5-fold and
+// made the tq4 kernel shared-memory bound; 16 copies of it would take 32 KB.)
+constexpr int kKeyValueCopies = 32;
 
 // Byte sizes of one format pair's rows at head size 128 (tq::row_layout: codes, then the scale
 // fields of each block), and what the kernel keeps in shared memory.
@@ -61,9 +63,10 @@ struct PairLayout {
   static constexpr uint32_t kKeyRow = kKeyCodes + kD / K_BLOCK * (kAffineKeys ? 4 : 2);
   static constexpr uint32_t kValueCodes = kD * kValueBits / 8;
   static constexpr uint32_t kValueRow = kValueCodes + kD / V_BLOCK * 2;
-  static constexpr int kKeyTableEntries = kAffineKeys ? 0 : 256 * kKeyPairCopies;
+  static constexpr int kKeyTableWords = kAffineKeys ? 0 : 16 * kKeyValueCopies;
   static constexpr size_t kFixedBytes = sizeof(float) * kHeads * kD               // queries
-                                        + sizeof(uint2) * (kKeyTableEntries + 64 * kValuePairCopies)  // pair tables
+                                        + sizeof(uint32_t) * kKeyTableWords                    // K values
+                                        + sizeof(uint2) * 64 * kValuePairCopies                // V pairs
                                         + sizeof(float) * kTileWarps * kTileRows * kHeads;  // weights
   static constexpr uint32_t kStageBytes = FixedTileStream<kKeyRow, kValueRow, 2>::kStageBytes;
   // Four tiles in flight where four blocks still fit a multiprocessor, else three.
@@ -132,12 +135,6 @@ __device__ inline uint2 entry_at(const uint2* table, uint32_t byte_offset) {
   return *reinterpret_cast<const uint2*>(reinterpret_cast<const uint8_t*>(table) + byte_offset);
 }
 
-// Two values as a pair-table entry: high parts (first in the low half), then remainders.
-__device__ inline uint2 pair_entry(float first, float second) {
-  const uint32_t a = split_half(first), b = split_half(second);
-  return make_uint2(highs(a, b), lows(a, b));
-}
-
 // Which of a lane's 8 K coordinates (32b + 8t + i) fills half e of register r of k-step 2b + h: the
 // order in which the codes come out of the packed word cheapest.  Affine 4-bit: (w >> 4s) &
 // 0x000F000F holds codes s and s + 4; affine 8-bit: (w >> 8s) & 0x00FF00FF holds codes s and s + 2
@@ -149,22 +146,26 @@ __device__ constexpr int slot_coordinate(int h, int r, int e) {
   return 4 * h + 2 * r + e;
 }
 
+// split_half of the value of 4-bit code n of `word`, from the lane's copy of the K table.
+__device__ inline uint32_t key_value(const uint32_t* lane_table, uint32_t word, int n) {
+  const uint32_t offset = 4 * n >= 7 ? (word >> (4 * n - 7)) & 0x780u : (word << (7 - 4 * n)) & 0x780u;  // code x 128
+  return *reinterpret_cast<const uint32_t*>(reinterpret_cast<const uint8_t*>(lane_table) + offset);
+}
+
 // The A-operand pairs of one K row's lane coordinates in one block, [h][register], from its
-// packed code words: exact affine codes (high parts only) or codebook pairs (high and low).
+// packed code words: exact affine codes (high parts only) or codebook values (high and low).
 template <int KIND, int BITS>
-__device__ inline void key_pairs_of(const uint32_t (&words)[(BITS + 3) / 4], const uint2* table, uint32_t (&high)[2][2],
-                                    uint32_t (&low)[2][2]) {
+__device__ inline void key_pairs_of(const uint32_t (&words)[(BITS + 3) / 4], const uint32_t* lane_table,
+                                    uint32_t (&high)[2][2], uint32_t (&low)[2][2]) {
   if constexpr (KIND == kCodebook) {
-    static_assert(BITS == 4, "codebook K rows: 4-bit pair table");
+    static_assert(BITS == 4, "codebook K rows: 4-bit codes");
 #pragma unroll
     for (int h = 0; h < 2; ++h)
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
-        const int byte = 2 * h + r;
-        // entry x 8 x kKeyPairCopies
-        const uint32_t offset = byte == 0 ? (words[0] << 5) & 0x1FE0u : (words[0] >> (8 * byte - 5)) & 0x1FE0u;
-        const uint2 entry = entry_at(table, offset);
-        high[h][r] = entry.x, low[h][r] = entry.y;
+        const int byte = 2 * h + r;  // codes 2 byte and 2 byte + 1: slot_coordinate(h, r, 0 and 1)
+        const uint32_t first = key_value(lane_table, words[0], 2 * byte), second = key_value(lane_table, words[0], 2 * byte + 1);
+        high[h][r] = highs(first, second), low[h][r] = lows(first, second);
       }
   } else {
     constexpr bool kSigned = KIND == kAffineSigned;
@@ -229,8 +230,8 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
 
   extern __shared__ __align__(16) float shared[];
   float* queries = shared;                                                // [kHeads][kD]
-  uint2* key_table = reinterpret_cast<uint2*>(queries + kHeads * kD);     // byte -> two K values
-  uint2* value_table = key_table + Layout::kKeyTableEntries;  // two adjacent 3-bit codes -> split_half of both values, kValuePairCopies copies
+  uint32_t* key_table = reinterpret_cast<uint32_t*>(queries + kHeads * kD);  // code -> K value, kKeyValueCopies copies
+  uint2* value_table = reinterpret_cast<uint2*>(key_table + Layout::kKeyTableWords);  // two adjacent 3-bit codes -> split_half of both values, kValuePairCopies copies
   float* weights = reinterpret_cast<float*>(value_table + 64 * kValuePairCopies);  // [warp][16 tokens][kHeads]: P transposed
   uint8_t* tiles = reinterpret_cast<uint8_t*>(weights + kTileWarps * kTileRows * kHeads);
   const RowCodec& kc = codecs.key;
@@ -238,10 +239,7 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   const BlockWork w = block_work<kHeads>(p);
   if (w.skip) return;  // the same for every thread of the block
   if constexpr (!kAffineKeys)
-    for (int i = threadIdx.x; i < Layout::kKeyTableEntries; i += kTileThreads) {
-      const int entry = i / kKeyPairCopies;
-      key_table[i] = pair_entry(kc.table[entry & 15], kc.table[entry >> 4]);
-    }
+    for (int i = threadIdx.x; i < Layout::kKeyTableWords; i += kTileThreads) key_table[i] = split_half(kc.table[i / kKeyValueCopies]);
   for (int i = threadIdx.x; i < 64 * kValuePairCopies; i += kTileThreads) {
     const int entry = i / kValuePairCopies;
     value_table[i] = make_uint2(split_half(vc.table[entry & 7]), split_half(vc.table[entry >> 3]));
@@ -250,7 +248,7 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
 
   const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const uint2* lane_value_table = value_table + lane % kValuePairCopies;
-  const uint2* lane_key_table = key_table + lane % kKeyPairCopies;
+  const uint32_t* lane_key_table = key_table + lane % kKeyValueCopies;
   float* warp_weights = weights + (threadIdx.x / 32) * kTileRows * kHeads;
   // Q^T as the B operand (column g = head g), in log2 units: k-step s = 2b + h holds the lane's
   // coordinates slot_coordinate(h, 0, .) (b0) and slot_coordinate(h, 1, .) (b1) of block b.

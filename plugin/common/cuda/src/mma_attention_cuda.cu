@@ -124,12 +124,6 @@ __device__ inline float half_at_bit(const uint32_t* tile, int bit) {
   return __half2float(__ushort_as_half(static_cast<unsigned short>(tile[bit >> 5] >> (bit & 31))));
 }
 
-// The same where the caller knows the bit offset to be word-aligned plus `half` (0 or 1) halves:
-// the word index is then a plain sum, and loads of one word's two halves merge.
-__device__ inline float half_of_word(const uint32_t* tile, int word, int half) {
-  return __half2float(__ushort_as_half(static_cast<unsigned short>(tile[word] >> (16 * half))));
-}
-
 // The 8-byte entry of a pair table at a byte offset.
 __device__ inline uint2 entry_at(const uint2* table, uint32_t byte_offset) {
   return *reinterpret_cast<const uint2*>(reinterpret_cast<const uint8_t*>(table) + byte_offset);
@@ -204,11 +198,11 @@ __device__ inline void key_pairs_of(const uint32_t (&words)[(BITS + 3) / 4], con
 }
 
 // The A-operand registers of one V token at the lane's two coordinates of an m-tile: `field` holds
-// the token's 3-bit codes of the block from the lane's code 0 up; pair h is codes 2h, 2h + 1, whose
-// entry (code 2h + 1) << 3 | code 2h gives split_half of both values.  `lane_table` is the lane's
-// copy of the table (x 16 entries apart).
+// the token's 3-bit codes of the block with the lane's code 0 at bit 7 (x 128: 16 copies of 8-byte
+// entries); pair h is codes 2h, 2h + 1, whose entry (code 2h + 1) << 3 | code 2h gives split_half
+// of both values.  `lane_table` is the lane's copy of the table.
 __device__ inline uint2 value_registers(const uint2* lane_table, uint32_t field, int h) {
-  const uint32_t offset = h == 0 ? (field << 7) & 0x1F80u : (field << 1) & 0x1F80u;  // entry x 128
+  const uint32_t offset = h == 0 ? field & 0x1F80u : (field >> 6) & 0x1F80u;  // entry x 128
   return entry_at(lane_table, offset);
 }
 
@@ -280,7 +274,8 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   // 2t + 9 are 2 * kValueRow words on, block b 3 words on.
   const LaneSpot key_spot = spot_of_bit(8 * int(g * kKeyRow + t * BITS_K));
   const int key_scale_bit = 8 * int(g * kKeyRow + Layout::kKeyCodes);
-  const LaneSpot value_spot = spot_of_bit(8 * int(t * kValueRow) + 12 * g);  // token t's codes 32b + 4g ..
+  // Token t's codes 32b + 4g .. at bit 7 (the 7 bits below, from the byte before, are masked off).
+  const LaneSpot value_spot = spot_of_bit(8 * int(t * kValueRow) + 12 * g - 7);
   const int value_scale_bit = 8 * int(t * kValueRow + Layout::kValueCodes);  // token t's scale fields
 
   Stream stream(p, w, splits, tiles);
@@ -342,11 +337,11 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
           if constexpr (kAffineKeys) {
             const float2 scale_zero = __half22float2(*reinterpret_cast<const __half2*>(&key_fields[r][scale_block]));
 #pragma unroll
-            for (int e = 0; e < 2; ++e) s[r][e] += scale_zero.x * c[2 * r + e] + scale_zero.y * q_sum[b][e];
+            for (int e = 0; e < 2; ++e) s[r][e] = fmaf(scale_zero.y, q_sum[b][e], fmaf(scale_zero.x, c[2 * r + e], s[r][e]));
           } else {
             const float scale = half_at_bit(key_words, key_scale_bit + r * int(64 * kKeyRow) + 16 * scale_block);
 #pragma unroll
-            for (int e = 0; e < 2; ++e) s[r][e] += scale * c[2 * r + e];
+            for (int e = 0; e < 2; ++e) s[r][e] = fmaf(scale, c[2 * r + e], s[r][e]);
           }
         }
       }
@@ -401,21 +396,25 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
 #pragma unroll
     for (int i = 0; i < 4; ++i) head_weight[i] = warp_weights[(t + token_row(i)) * kHeads + g];
     uint32_t b_high[4], b_low[4];  // per token i: (p, p) as half2, high parts and remainders
+    uint32_t scale_words[4];        // word-aligned rows: token i's scale fields vb, vb + 1
 #pragma unroll
     for (int b = 0; b < kBlocks; ++b) {
       if (b % kValueBlocksPerScale == 0) {
         const int vb = 32 * b / V_BLOCK;
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
-          const float scale =
-              kValueRow % 4 == 0
-                  ? half_of_word(value_words, value_scale_bit / 32 + token_row(i) * int(kValueRow) / 4 + vb / 2, vb % 2)
-                  : half_at_bit(value_words, value_scale_bit + token_row(i) * int(8 * kValueRow) + 16 * vb);
+          float scale;
+          if constexpr (kValueRow % 4 == 0) {
+            if (vb % 2 == 0) scale_words[i] = value_words[value_scale_bit / 32 + token_row(i) * int(kValueRow) / 4 + vb / 2];
+            scale = __half2float(__ushort_as_half(static_cast<unsigned short>(scale_words[i] >> (16 * (vb % 2)))));
+          } else {
+            scale = half_at_bit(value_words, value_scale_bit + token_row(i) * int(8 * kValueRow) + 16 * vb);
+          }
           // Rows past the context may hold any bits: their weight is 0 and their scale must not be inf or NaN.
           const float weight = head_weight[i] != 0.0f ? head_weight[i] * scale : 0.0f;
-          const __half high = __float2half_rn(weight);
-          const __half low = __float2half_rn(weight - __half2float(high));
-          const __half2 highs2 = __half2half2(high), lows2 = __half2half2(low);
+          const __half2 highs2 = __floats2half2_rn(weight, weight);
+          const float remainder = weight - __low2float(highs2);
+          const __half2 lows2 = __floats2half2_rn(remainder, remainder);
           b_high[i] = *reinterpret_cast<const uint32_t*>(&highs2);
           b_low[i] = *reinterpret_cast<const uint32_t*>(&lows2);
         }

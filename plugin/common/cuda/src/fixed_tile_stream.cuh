@@ -1,7 +1,10 @@
 // A warp's stream of 16-row K/V tiles when the row sizes are known at compile time (the
-// tensor-core decode kernel's formats): the copies unroll into a fixed number of 16-byte
-// asynchronous copies per lane, the page of each tile is stepped to without a division, and a page
-// outside the pool poisons the block when its copies are issued, so that the loop body reads no
+// tensor-core decode kernel's formats).  A tile's K rows and its V rows are each one contiguous run
+// of bytes in its page, so one lane copies them with two bulk copies (the Hopper tensor memory
+// accelerator), which signal a per-stage mbarrier when their bytes have landed; the other lanes
+// issue nothing (16-byte cp.async copies took ~90 instructions a tile).  The page of each tile is
+// stepped to without a division, and a page outside the pool poisons the block when its tile is
+// issued (its stage's barrier is then completed without bytes), so that the loop body reads no
 // block-table entry.
 #pragma once
 
@@ -20,7 +23,9 @@ class FixedTileStream {
   static constexpr uint32_t kStageBytes = (kTileRows * (K_ROW + V_ROW) + kStageSlack + 15) / 16 * 16;
 
   // Same split of the context over blocks and warps as WarpTileStream.
-  __device__ FixedTileStream(const AttentionParams& p, const BlockWork& w, int splits, uint8_t* block_tiles)
+  // `block_barriers`: kTileWarps x STAGES mbarriers in shared memory.
+  __device__ FixedTileStream(const AttentionParams& p, const BlockWork& w, int splits, uint8_t* block_tiles,
+                             uint64_t* block_barriers)
       : block_table_(p.block_tables + int64_t(w.seq) * p.block_table_stride), pages_(p.pages),
         page_stride_(p.page_stride), num_pages_(p.num_pages), v_region_offset_(p.v_region_offset),
         block_size_(p.block_size), head_first_row_(w.kv_head * p.block_size) {
@@ -32,6 +37,7 @@ class FixedTileStream {
     first_ = split_begin + warp;
     count_ = first_ < split_end ? (split_end - first_ + kTileWarps - 1) / kTileWarps : 0;
     tiles_ = block_tiles + size_t(warp) * STAGES * kStageBytes;
+    barriers_ = static_cast<uint32_t>(__cvta_generic_to_shared(block_barriers + warp * STAGES));
     const int first_row = first_ * kTileRows;
     slot_ = first_row / block_size_;
     row_in_page_ = first_row % block_size_;
@@ -45,49 +51,68 @@ class FixedTileStream {
   // rows are then stale, and the block's outputs NaN).
   template <class Body>
   __device__ void for_each_tile(int lane, bool& poisoned, Body&& body) {
+    if (lane == 0) {
 #pragma unroll
-    for (int k = 0; k < STAGES - 1; ++k) issue(k, lane, poisoned);
+      for (int s = 0; s < STAGES; ++s) asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(barrier(s)));
+      asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");  // visible to the copy engine
+#pragma unroll
+      for (int k = 0; k < STAGES - 1; ++k) issue(k, poisoned);
+    }
+    __syncwarp();
     for (int k = 0; k < count_; ++k) {
-      issue(k + STAGES - 1, lane, poisoned);
-      wait_copies(STAGES - 1);
-      __syncwarp();
+      if (lane == 0) issue(k + STAGES - 1, poisoned);  // into the stage the previous iteration released
+      wait(k);
       const uint8_t* stage = tiles_ + (k % STAGES) * kStageBytes;
       body(first_ + k * kTileWarps, stage, stage + kKeyBytes);
-      __syncwarp();  // the stage is refilled by the next iteration's copies
+      __syncwarp();  // every lane is done with the stage before lane 0 refills it
     }
-    wait_copies(0);
   }
 
  private:
-  // Starts the copies of the warp's tile k (none past the last tile, none for a page outside the
-  // pool) and commits them as one group, so that every iteration commits exactly one.  Tiles are
+  static constexpr uint32_t kValueBytes = kTileRows * V_ROW;
+  static_assert(kKeyBytes % 16 == 0 && kValueBytes % 16 == 0 && kStageBytes % 16 == 0, "bulk copies move 16-byte multiples");
+
+  __device__ uint32_t barrier(int stage) const { return barriers_ + 8u * uint32_t(stage); }
+
+  // Lane 0: starts the bulk copies of the warp's tile k into its stage (none past the last tile; for
+  // a page outside the pool none either, and the stage's barrier completes at once).  Tiles are
   // issued in order: the page cursor advances by one warp step each.
-  __device__ void issue(int k, int lane, bool& poisoned) {
-    if (k < count_) {
-      const int64_t page = block_table_[slot_];
-      if (page >= 0 && page < num_pages_) {
-        const uint8_t* page_start = pages_ + page * int64_t(page_stride_);
-        const int64_t row = head_first_row_ + row_in_page_;
-        copy_rows<K_ROW>(tiles_ + (k % STAGES) * kStageBytes, page_start + row * K_ROW, lane);
-        copy_rows<V_ROW>(tiles_ + (k % STAGES) * kStageBytes + kKeyBytes, page_start + v_region_offset_ + row * V_ROW, lane);
-      } else {
-        poisoned = true;
-      }
-      slot_ += step_slots_;
-      row_in_page_ += step_rows_;
-      if (row_in_page_ >= block_size_) row_in_page_ -= block_size_, ++slot_;
+  __device__ void issue(int k, bool& poisoned) {
+    if (k >= count_) return;
+    const uint32_t bar = barrier(k % STAGES);
+    const int64_t page = block_table_[slot_];
+    if (page >= 0 && page < num_pages_) {
+      const uint8_t* page_start = pages_ + page * int64_t(page_stride_);
+      const int64_t row = head_first_row_ + row_in_page_;
+      const uint32_t destination = static_cast<uint32_t>(__cvta_generic_to_shared(tiles_ + (k % STAGES) * kStageBytes));
+      asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(kKeyBytes + kValueBytes) : "memory");
+      bulk_copy(destination, page_start + row * K_ROW, kKeyBytes, bar);
+      bulk_copy(destination + kKeyBytes, page_start + v_region_offset_ + row * V_ROW, kValueBytes, bar);
+    } else {
+      poisoned = true;
+      asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
     }
-    commit_copies();
+    slot_ += step_slots_;
+    row_in_page_ += step_rows_;
+    if (row_in_page_ >= block_size_) row_in_page_ -= block_size_, ++slot_;
   }
 
-  // 16 rows of ROW bytes: ROW 16-byte chunks.
-  template <uint32_t ROW>
-  __device__ static void copy_rows(uint8_t* destination, const uint8_t* source, int lane) {
-#pragma unroll
-    for (uint32_t i = 0; i < (ROW + 31) / 32; ++i) {
-      const uint32_t chunk = uint32_t(lane) + 32 * i;
-      if (ROW % 32 == 0 || chunk < ROW) copy16_async(destination + 16 * chunk, source + 16 * chunk);
-    }
+  __device__ static void bulk_copy(uint32_t destination, const uint8_t* source, uint32_t bytes, uint32_t bar) {
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(destination),
+                 "l"(source), "r"(bytes), "r"(bar)
+                 : "memory");
+  }
+
+  // Every lane: until tile k's stage has landed (its barrier's (k / STAGES)-th phase completed).
+  __device__ void wait(int k) const {
+    const uint32_t bar = barrier(k % STAGES), parity = uint32_t(k / STAGES) & 1u;
+    uint32_t done = 0;
+    do {
+      asm volatile("{ .reg .pred ready; mbarrier.try_wait.parity.shared::cta.b64 ready, [%1], %2; selp.u32 %0, 1, 0, ready; }"
+                   : "=r"(done)
+                   : "r"(bar), "r"(parity)
+                   : "memory");
+    } while (!done);
   }
 
   const int32_t* block_table_;
@@ -97,6 +122,7 @@ class FixedTileStream {
   uint64_t v_region_offset_;
   int block_size_, head_first_row_;
   uint8_t* tiles_ = nullptr;
+  uint32_t barriers_ = 0;  // shared-memory address of the warp's STAGES barriers
   int first_ = 0, count_ = 0;
   int slot_ = 0, row_in_page_ = 0, step_slots_ = 0, step_rows_ = 0;
 };

@@ -278,7 +278,8 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   const LaneSpot value_spot = spot_of_bit(8 * int(t * kValueRow) + 12 * g - 7);
   const int value_scale_bit = 8 * int(t * kValueRow + Layout::kValueCodes);  // token t's scale fields
 
-  Stream stream(p, w, splits, tiles);
+  __shared__ uint64_t tile_barriers[kTileWarps * Layout::kStages];
+  Stream stream(p, w, splits, tiles, tile_barriers);
   float m[2] = {-1e30f, -1e30f}, l[2] = {0.0f, 0.0f};  // heads 2t, 2t + 1; a finite start keeps s - m finite
   // O^T accumulators of m-tile (b, h): rows g, g + 8 = coordinates 32b + 4g + 2h (+ 1); columns = heads 2t, 2t + 1.
   float o[kBlocks][2][4];

@@ -303,6 +303,14 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       {"turboquant", R"({"k_quant":"q8_0","v_quant":"tq3"})", 128, 8, 1, 64, 20.0f},
       {"reference", "{}", 128, 32, 8, 0, 0, 16, ATB_DTYPE_BF16},
       {"turboquant", R"({"k_quant":"tq4","v_quant":"tq3"})", 128, 32, 8, 0, 0, 32, ATB_DTYPE_BF16},
+      // The tensor-core kernel's other K/V instances (affine 4/5/8-bit unsigned, 8-bit signed, 4-bit
+      // codebook K; V blocks of 32 or 128), groups 1 to 8, a page size that is not a power of two.
+      {"turboquant", R"({"k_quant":"q4_0","v_quant":"tq3"})", 128, 8, 8},
+      {"turboquant", R"({"k_quant":"int8","v_quant":"q3_0"})", 128, 24, 4, 70, 0},
+      {"turboquant", R"({"k_quant":"int8","v_quant":"tq3"})", 128, 12, 4, 0, 15.0f},
+      {"turboquant", R"({"k_quant":"q5_0","v_quant":"q3_0"})", 128, 20, 4},
+      {"turboquant", R"({"k_quant":"q5_0","v_quant":"tq3"})", 128, 28, 4, 33, 0},
+      {"turboquant", R"({"k_quant":"tq4","v_quant":"q3_0"})", 128, 16, 4, 0, 40.0f, 48},
       // Every other head size the plugins list: the simple kernel; sizes that are not powers of two
       // rotate in two rounds through seeded permutations, and affine rows end in a partial block.
       {"reference", "{}", 16, 4, 2},

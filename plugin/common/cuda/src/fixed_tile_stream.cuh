@@ -22,20 +22,15 @@ class FixedTileStream {
   static constexpr uint32_t kKeyBytes = kTileRows * K_ROW;
   static constexpr uint32_t kStageBytes = (kTileRows * (K_ROW + V_ROW) + kStageSlack + 15) / 16 * 16;
 
-  // Same split of the context over blocks and warps as WarpTileStream.
+  // The warp's tiles are warp_tiles(w, splits, warp), as WarpTileStream's.
   // `block_barriers`: kTileWarps x STAGES mbarriers in shared memory.
   __device__ FixedTileStream(const AttentionParams& p, const BlockWork& w, int splits, uint8_t* block_tiles,
                              uint64_t* block_barriers)
-      : block_table_(p.block_tables + int64_t(w.seq) * p.block_table_stride), pages_(p.pages),
-        page_stride_(p.page_stride), num_pages_(p.num_pages), v_region_offset_(p.v_region_offset),
-        block_size_(p.block_size), head_first_row_(w.kv_head * p.block_size) {
+      : block_table_(p.block_tables + int64_t(w.seq) * p.block_table_stride), pool_(p), block_size_(p.block_size), head_first_row_(w.kv_head * p.block_size) {
     const int warp = threadIdx.x / 32;
-    const int first_tile = w.low / kTileRows, all_tiles = (w.high + kTileRows - 1) / kTileRows - first_tile;
-    const int per_split = (all_tiles + splits - 1) / splits;
-    const int split_begin = first_tile + w.split * per_split;
-    const int split_end = min(first_tile + all_tiles, split_begin + per_split);
-    first_ = split_begin + warp;
-    count_ = first_ < split_end ? (split_end - first_ + kTileWarps - 1) / kTileWarps : 0;
+    const WarpTiles mine = warp_tiles(w, splits, warp);
+    first_ = mine.first;
+    count_ = mine.count;
     tiles_ = block_tiles + size_t(warp) * STAGES * kStageBytes;
     barriers_ = static_cast<uint32_t>(__cvta_generic_to_shared(block_barriers + warp * STAGES));
     const int first_row = first_ * kTileRows;
@@ -81,13 +76,12 @@ class FixedTileStream {
     if (k >= count_) return;
     const uint32_t bar = barrier(k % STAGES);
     const int64_t page = block_table_[slot_];
-    if (page >= 0 && page < num_pages_) {
-      const uint8_t* page_start = pages_ + page * int64_t(page_stride_);
+    if (pool_.holds(page)) {
       const int64_t row = head_first_row_ + row_in_page_;
       const uint32_t destination = static_cast<uint32_t>(__cvta_generic_to_shared(tiles_ + (k % STAGES) * kStageBytes));
       asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(kKeyBytes + kValueBytes) : "memory");
-      bulk_copy(destination, page_start + row * K_ROW, kKeyBytes, bar);
-      bulk_copy(destination + kKeyBytes, page_start + v_region_offset_ + row * V_ROW, kValueBytes, bar);
+      bulk_copy(destination, pool_.key_rows(page, row, K_ROW), kKeyBytes, bar);
+      bulk_copy(destination + kKeyBytes, pool_.value_rows(page, row, V_ROW), kValueBytes, bar);
     } else {
       poisoned = true;
       asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
@@ -116,10 +110,7 @@ class FixedTileStream {
   }
 
   const int32_t* block_table_;
-  const uint8_t* pages_;
-  uint64_t page_stride_;
-  int64_t num_pages_;
-  uint64_t v_region_offset_;
+  PagePool pool_;
   int block_size_, head_first_row_;
   uint8_t* tiles_ = nullptr;
   uint32_t barriers_ = 0;  // shared-memory address of the warp's STAGES barriers

@@ -61,19 +61,35 @@ __device__ inline uint32_t code_in(const uint32_t (&words)[W], int i) {
   return __funnelshift_r(words[word], words[word + 1], offset) & mask;
 }
 
+// Where the pool's pages lie: the fields of AttentionParams that the tile copies read.
+struct PagePool {
+  const uint8_t* pages;
+  uint64_t page_stride;
+  int64_t num_pages;
+  uint64_t v_region_offset;
+
+  __device__ explicit PagePool(const AttentionParams& p)
+      : pages(p.pages), page_stride(p.page_stride), num_pages(p.num_pages), v_region_offset(p.v_region_offset) {}
+  __device__ bool holds(int64_t page) const { return page >= 0 && page < num_pages; }
+  __device__ const uint8_t* key_rows(int64_t page, int64_t row, uint32_t row_bytes) const {
+    return pages + page * int64_t(page_stride) + row * row_bytes;
+  }
+  __device__ const uint8_t* value_rows(int64_t page, int64_t row, uint32_t row_bytes) const {
+    return pages + page * int64_t(page_stride) + v_region_offset + row * row_bytes;
+  }
+};
+
 // Where one sequence's 16-row tiles of one KV head's K and V rows lie in the pool, and copying one
 // into shared memory: K rows, then V rows, 16 bytes per copy, by `threads` threads of which the
 // caller is `thread`.
 class PageTiles {
  public:
   __device__ PageTiles(const AttentionParams& p, int seq, int kv_head)
-      : pages_(p.pages), block_table_(p.block_tables + int64_t(seq) * p.block_table_stride),
-        page_stride_(p.page_stride), num_pages_(p.num_pages), v_region_offset_(p.v_region_offset),
-        k_row_bytes_(uint32_t(p.k_row_bytes)), v_row_bytes_(uint32_t(p.v_row_bytes)), block_size_(p.block_size),
+      : pool_(p), block_table_(p.block_tables + int64_t(seq) * p.block_table_stride), k_row_bytes_(uint32_t(p.k_row_bytes)), v_row_bytes_(uint32_t(p.v_row_bytes)), block_size_(p.block_size),
         kv_head_(kv_head) {}
 
   __device__ int64_t page(int tile) const { return block_table_[tile * kTileRows / block_size_]; }
-  __device__ bool page_ok(int64_t page) const { return page >= 0 && page < num_pages_; }
+  __device__ bool page_ok(int64_t page) const { return pool_.holds(page); }
   __device__ uint32_t key_bytes() const { return kTileRows * k_row_bytes_; }
 
   // Starts the copies of `tile` (none for a page outside the pool); the caller commits them.
@@ -81,39 +97,48 @@ class PageTiles {
     const int64_t page_id = page(tile);
     if (!page_ok(page_id)) return;
     const int64_t first_row = int64_t(kv_head_) * block_size_ + (tile * kTileRows) % block_size_;
-    const uint8_t* page_start = pages_ + page_id * int64_t(page_stride_);
-    const uint8_t* k_source = page_start + first_row * k_row_bytes_;
-    const uint8_t* v_source = page_start + v_region_offset_ + first_row * v_row_bytes_;
+    const uint8_t* k_source = pool_.key_rows(page_id, first_row, k_row_bytes_);
+    const uint8_t* v_source = pool_.value_rows(page_id, first_row, v_row_bytes_);
     const uint32_t k_bytes = key_bytes(), v_bytes = kTileRows * v_row_bytes_, step = 16 * uint32_t(threads);
     for (uint32_t at = 16 * uint32_t(thread); at < k_bytes; at += step) copy16_async(destination + at, k_source + at);
     for (uint32_t at = 16 * uint32_t(thread); at < v_bytes; at += step) copy16_async(destination + k_bytes + at, v_source + at);
   }
 
  private:
-  const uint8_t* pages_;
+  PagePool pool_;
   const int32_t* block_table_;
-  uint64_t page_stride_;
-  int64_t num_pages_;
-  uint64_t v_region_offset_;
   uint32_t k_row_bytes_, v_row_bytes_;
   int block_size_, kv_head_;
 };
 
-// One warp's tiles of the block's split of the context: every kTileWarps-th 16-row tile, split
-// boundaries aligned to tiles so that no two splits read one.  Tile k of the warp goes to stage
-// k % stages of the warp's shared memory, K rows first, then V rows.
+// The 16-row tiles of the block's split of the context that one warp takes: tiles first,
+// first + kTileWarps, ... (count of them), split boundaries aligned to tiles so that no two splits
+// read one.
+struct WarpTiles {
+  int first = 0, count = 0;
+};
+__device__ inline WarpTiles warp_tiles(const BlockWork& w, int splits, int warp) {
+  const int first_tile = w.low / kTileRows, all_tiles = (w.high + kTileRows - 1) / kTileRows - first_tile;
+  const int per_split = (all_tiles + splits - 1) / splits;
+  const int split_begin = first_tile + w.split * per_split;
+  const int split_end = min(first_tile + all_tiles, split_begin + per_split);
+  WarpTiles tiles;
+  tiles.first = split_begin + warp;
+  tiles.count = tiles.first < split_end ? (split_end - tiles.first + kTileWarps - 1) / kTileWarps : 0;
+  return tiles;
+}
+
+// One warp's tiles (warp_tiles).  Tile k of the warp goes to stage k % stages of the warp's shared
+// memory, K rows first, then V rows.
 class WarpTileStream {
  public:
   __device__ WarpTileStream(const AttentionParams& p, const BlockWork& w, int splits, uint8_t* block_tiles, int stages,
                             uint32_t stage_bytes)
       : source_(p, w.seq, w.kv_head), stages_(stages), stage_bytes_(stage_bytes) {
     const int warp = threadIdx.x / 32;
-    const int first_tile = w.low / kTileRows, all_tiles = (w.high + kTileRows - 1) / kTileRows - first_tile;
-    const int per_split = (all_tiles + splits - 1) / splits;
-    const int split_begin = first_tile + w.split * per_split;
-    const int split_end = min(first_tile + all_tiles, split_begin + per_split);
-    first_ = split_begin + warp;
-    count_ = first_ < split_end ? (split_end - first_ + kTileWarps - 1) / kTileWarps : 0;
+    const WarpTiles mine = warp_tiles(w, splits, warp);
+    first_ = mine.first;
+    count_ = mine.count;
     tiles_ = block_tiles + size_t(warp) * stages * stage_bytes;
   }
 

@@ -165,27 +165,44 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionPara
   finish_block<D, G>(p, vc, w, splits, states, kTeams, queries, poisoned);
 }
 
-// One block per (token, query head): the splits' states merged into the output.
+// One block per (token, query head): the splits' states merged into the output.  The first warp
+// finds the largest max and each split's weight exp(max - largest) once, into shared memory; every
+// thread then sums its coordinates over the splits with independent loads (recomputing the weights
+// per coordinate made the merge a chain of dependent loads: 15 us at B = 1).
 __global__ void merge_kernel(const AttentionParams p, int splits) {
+  __shared__ float weights[kMaxSplits];
+  __shared__ float total_weight;
+  __shared__ bool any_poisoned;
   const int token = blockIdx.x / p.num_query_heads, head = blockIdx.x % p.num_query_heads;
   if (prefill_kernel_serves(p, sequence_of(p, token))) return;
   const int D = p.head_size;
   const float* states = static_cast<const float*>(p.workspace) + (int64_t(token) * p.num_query_heads + head) * splits * (D + 2);
-  float top = -INFINITY;
-  bool poisoned = false;
-  for (int s = 0; s < splits; ++s) {
-    poisoned |= isnan(states[s * (D + 2)]);
-    top = fmaxf(top, states[s * (D + 2)]);
+  if (threadIdx.x < 32) {
+    const int lane = threadIdx.x;
+    float top = -INFINITY;
+    bool poisoned = false;
+    for (int s = lane; s < splits; s += 32) {
+      poisoned |= isnan(states[s * (D + 2)]);
+      top = fmaxf(top, states[s * (D + 2)]);
+    }
+    for (int offset = 16; offset > 0; offset /= 2) top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, offset));
+    float sum = 0.0f;
+    for (int s = lane; s < splits; s += 32) {
+      const float max = states[s * (D + 2)];
+      const float weight = max > -INFINITY ? expf(max - top) : 0.0f;
+      weights[s] = weight;
+      sum += states[s * (D + 2) + 1] * weight;
+    }
+    for (int offset = 16; offset > 0; offset /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, offset);
+    poisoned = __any_sync(0xffffffffu, poisoned);
+    if (lane == 0) total_weight = sum, any_poisoned = poisoned;
   }
-  float sum = 0.0f;
-  for (int s = 0; s < splits; ++s)
-    if (states[s * (D + 2)] > -INFINITY) sum += states[s * (D + 2) + 1] * expf(states[s * (D + 2)] - top);
+  __syncthreads();
   for (int c = threadIdx.x; c < D; c += blockDim.x) {
     float value = 0.0f;
-    for (int s = 0; s < splits; ++s)
-      if (states[s * (D + 2)] > -INFINITY) value += states[s * (D + 2) + 2 + c] * expf(states[s * (D + 2)] - top);
+    for (int s = 0; s < splits; ++s) value += states[s * (D + 2) + 2 + c] * weights[s];
     store_element(p.output, token * p.output_token_stride + head * p.output_head_stride + c, p.io_dtype,
-                  poisoned ? NAN : value / sum);
+                  any_poisoned ? NAN : value / total_weight);
   }
 }
 

@@ -36,21 +36,29 @@ __device__ inline unsigned short f16_nearest_finite(float v) {
   return half_bits(__float2half_rn(v));
 }
 
-// The 8 lane sums of a[i] * b[i] (element i into lane i % 8, fused multiply-add, in order) combined
-// as tq::combine_lanes does; every lane of the warp gets the result.
-__device__ float lane_ordered_dot(const float* a, const float* b, int count, float* scratch) {
+// A team of `size` lanes of a warp (8 or 32) fitting one block of a codebook row; `mask` names them.
+struct Team {
+  int size, rank;  // rank: this lane's place in the team
+  unsigned mask;
+  int base;        // the team's first lane
+};
+__device__ inline Team team_of(int size) {
   const int lane = threadIdx.x % 32;
-  if (lane < 8) {
-    float sum = 0.0f;
-    for (int i = lane; i < count; i += 8) sum = fmaf(a[i], b[i], sum);
-    scratch[lane] = sum;
-  }
-  __syncwarp();
-  const float* l = scratch;
-  const float result = __fadd_rn(__fadd_rn(__fadd_rn(l[0], l[4]), __fadd_rn(l[2], l[6])),
-                                 __fadd_rn(__fadd_rn(l[1], l[5]), __fadd_rn(l[3], l[7])));
-  __syncwarp();
-  return result;
+  const int base = lane / size * size;
+  return {size, lane - base, size == 32 ? 0xffffffffu : (0xffu << base), base};
+}
+
+// The 8 lane sums of a[i] * b[i] (element i into team lane i % 8, fused multiply-add, in order)
+// combined as tq::combine_lanes does; every lane of the team gets the result.
+__device__ float lane_ordered_dot(const Team& team, const float* a, const float* b, int count) {
+  float sum = 0.0f;
+  if (team.rank < 8)
+    for (int i = team.rank; i < count; i += 8) sum = fmaf(a[i], b[i], sum);
+  float l[8];
+#pragma unroll
+  for (int k = 0; k < 8; ++k) l[k] = __shfl_sync(team.mask, sum, team.base + k);
+  return __fadd_rn(__fadd_rn(__fadd_rn(l[0], l[4]), __fadd_rn(l[2], l[6])),
+                   __fadd_rn(__fadd_rn(l[1], l[5]), __fadd_rn(l[3], l[7])));
 }
 
 // Count of boundaries <= v: the codebook's nearest centroid.
@@ -69,46 +77,46 @@ struct WarpScratch {
   float centroid[kMaxHead];
   uint8_t codes[kMaxHead];
   uint8_t trial[kMaxHead];
-  float lanes[8];
 };
 
-// tq::fit_scaled_codes over x[0..count): codes into s.codes[first..], returns the fp16 scale bits.
-__device__ unsigned short fit_scaled_codes(WarpScratch& s, int first, int count, const float* table,
+// tq::fit_scaled_codes over x[first .. first + count) by one team: codes into s.codes[first..],
+// returns the fp16 scale bits.
+__device__ unsigned short fit_scaled_codes(const Team& team, WarpScratch& s, int first, int count, const float* table,
                                            const float* boundaries, int boundary_count) {
-  const int lane = threadIdx.x % 32;
+  const int lane = team.rank, lanes = team.size;
   const float* x = s.x + first;
-  const float energy = lane_ordered_dot(x, x, count, s.lanes);
+  const float energy = lane_ordered_dot(team, x, x, count);
   const uint8_t zero_code = uint8_t(nearest(boundaries, boundary_count, 0.0f));
   if (!(energy > 0)) {
-    for (int i = lane; i < count; i += 32) s.codes[first + i] = zero_code;
-    __syncwarp();
+    for (int i = lane; i < count; i += lanes) s.codes[first + i] = zero_code;
+    __syncwarp(team.mask);
     return 0;
   }
   float best_error = energy, best_scale = 0.0f;
   float scale = __fsqrt_rn(__fdiv_rn(energy, float(count)));
   for (int round = 0; round <= kRefinements; ++round) {
     const float inverse = __fdiv_rn(1.0f, scale);
-    for (int i = lane; i < count; i += 32) {
+    for (int i = lane; i < count; i += lanes) {
       const int code = nearest(boundaries, boundary_count, __fmul_rn(x[i], inverse));
       s.trial[first + i] = uint8_t(code);
       s.centroid[first + i] = table[code];
     }
-    __syncwarp();
-    const float cross = lane_ordered_dot(x, s.centroid + first, count, s.lanes);
-    const float self = lane_ordered_dot(s.centroid + first, s.centroid + first, count, s.lanes);
+    __syncwarp(team.mask);
+    const float cross = lane_ordered_dot(team, x, s.centroid + first, count);
+    const float self = lane_ordered_dot(team, s.centroid + first, s.centroid + first, count);
     if (!(self > 0) || !(cross > 0)) break;
     const float fitted = __fdiv_rn(cross, self);
     const float error = __fsub_rn(energy, __fmul_rn(cross, fitted));
     if (!(error < best_error)) break;
     best_error = error;
     best_scale = fitted;
-    for (int i = lane; i < count; i += 32) s.codes[first + i] = s.trial[first + i];
-    __syncwarp();
+    for (int i = lane; i < count; i += lanes) s.codes[first + i] = s.trial[first + i];
+    __syncwarp(team.mask);
     scale = fitted;
   }
   if (best_scale == 0.0f) {
-    for (int i = lane; i < count; i += 32) s.codes[first + i] = zero_code;
-    __syncwarp();
+    for (int i = lane; i < count; i += lanes) s.codes[first + i] = zero_code;
+    __syncwarp(team.mask);
   }
   return f16_nearest_finite(best_scale);
 }
@@ -190,11 +198,16 @@ __global__ void __launch_bounds__(kWarps * 32) write_kv_kernel(const WriteParams
     rotate_by_warp(s.x, 1, d, rotation, false);
   }
   if (codec.kind == kCodebook) {
-    for (int first = 0; first < d; first += codec.block_size) {
-      const unsigned short bits = fit_scaled_codes(s, first, min(codec.block_size, d - first), tables[which], bounds[which],
-                                                   codec.table_size - 1);
-      if (lane == 0) store_half_bits(row + codec.scales_offset + 2 * (first / codec.block_size), bits);
+    // Blocks of at most 32 coordinates: four teams of 8 lanes fit four blocks at once (the fit is a
+    // chain of dependent steps; one block after another made a row's write take ~20 us).
+    const Team team = team_of(codec.block_size <= 32 ? 8 : 32);
+    const int teams = 32 / team.size, team_index = team.base / team.size;
+    for (int first = team_index * codec.block_size; first < d; first += teams * codec.block_size) {
+      const unsigned short bits = fit_scaled_codes(team, s, first, min(codec.block_size, d - first), tables[which],
+                                                   bounds[which], codec.table_size - 1);
+      if (team.rank == 0) store_half_bits(row + codec.scales_offset + 2 * (first / codec.block_size), bits);
     }
+    __syncwarp();
   } else {
     for (int first = 0; first < d; first += 32) affine_block(s, first, min(32, d - first), codec, row);
   }

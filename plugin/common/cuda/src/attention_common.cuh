@@ -101,15 +101,13 @@ __device__ inline void load_queries(const AttentionParams& p, const RowCodec& ke
     rotate_by_block(queries, G, D, rotation_of(p, key, w.kv_head), false);
 }
 
-// The codebooks of K and V into shared memory ([256] floats each) and the block's queries as
-// load_queries leaves them.
+// The codebooks of K and V into shared memory ([256] floats each; the entries the codecs use) and the
+// block's queries as load_queries leaves them.
 template <int D, int G>
 __device__ inline void load_block_inputs(const AttentionParams& p, const Codecs& codecs, const BlockWork& w, float* queries,
                                          float* key_table, float* value_table) {
-  for (int i = threadIdx.x; i < 256; i += blockDim.x) {
-    key_table[i] = codecs.key.table[i];
-    value_table[i] = codecs.value.table[i];
-  }
+  for (int i = threadIdx.x; i < codebook_entries(codecs.key); i += blockDim.x) key_table[i] = codecs.key.table[i];
+  for (int i = threadIdx.x; i < codebook_entries(codecs.value); i += blockDim.x) value_table[i] = codecs.value.table[i];
   load_queries<D, G>(p, codecs.key, w, queries);
 }
 

@@ -14,6 +14,11 @@ struct Codecs {
   RowCodec key, value;
 };
 
+// The codebook entries a codec's rows use (none for affine and plain rows).  The codecs are kernel
+// parameters, and reading them at thread-dependent offsets serializes in the constant cache: kernels
+// copy only these into shared memory (all 2 x 511 floats took ~10 us of a one-token write).
+__device__ inline int codebook_entries(const RowCodec& codec) { return codec.kind == kCodebook ? codec.table_size : 0; }
+
 // Element `index` of a tensor of `dtype` (f32, f16 or bf16), as f32.
 __device__ inline float load_element(const void* base, int64_t index, int32_t dtype) {
   if (dtype == ATB_DTYPE_F32) return static_cast<const float*>(base)[index];

@@ -97,7 +97,8 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const At
   const RowCodec& kc = codecs.key;
   const RowCodec& vc = codecs.value;
 
-  for (int i = threadIdx.x; i < 256; i += kThreads) key_table[i] = kc.table[i], value_table[i] = vc.table[i];
+  for (int i = threadIdx.x; i < codebook_entries(kc); i += kThreads) key_table[i] = kc.table[i];
+  for (int i = threadIdx.x; i < codebook_entries(vc); i += kThreads) value_table[i] = vc.table[i];
   for (int i = threadIdx.x; i < kColumns * kD; i += kThreads) {
     const int column = i / kD, c = i % kD, local = column / GP, head = column % GP;
     float q = 0.0f;

@@ -160,10 +160,14 @@ __device__ void affine_block(WarpScratch& s, int first, int count, const RowCode
 __global__ void __launch_bounds__(kWarps * 32) write_kv_kernel(const WriteParams p, const __grid_constant__ Codecs codecs) {
   __shared__ WarpScratch scratch[kWarps];
   __shared__ float tables[2][256], bounds[2][255];
-  for (int i = threadIdx.x; i < 256; i += blockDim.x) {
+  const int key_entries = codebook_entries(codecs.key), value_entries = codebook_entries(codecs.value);
+  for (int i = threadIdx.x; i < key_entries; i += blockDim.x) {
     tables[0][i] = codecs.key.table[i];
+    if (i + 1 < key_entries) bounds[0][i] = codecs.key.boundaries[i];
+  }
+  for (int i = threadIdx.x; i < value_entries; i += blockDim.x) {
     tables[1][i] = codecs.value.table[i];
-    if (i < 255) bounds[0][i] = codecs.key.boundaries[i], bounds[1][i] = codecs.value.boundaries[i];
+    if (i + 1 < value_entries) bounds[1][i] = codecs.value.boundaries[i];
   }
   __syncthreads();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;

@@ -126,7 +126,54 @@ __device__ inline void rotate_by_block(float* x, int count, int d, const Rotatio
 }
 
 // The calling warp rotates.
+// One vector of a power-of-two d from 32 to 256, forward, by a warp in registers: lane l holds
+// x[l + 32j]; butterflies across lanes by shuffles, across a lane's values in place (the same
+// additions and subtractions as apply_blocks, without a synchronisation per stage).  A one-token
+// write is a chain of such steps.
+template <int J>
+__device__ inline void rotate_one_in_registers(float* x, int d, const RotationRef& r) {
+  const int lane = threadIdx.x % 32;
+  const uint64_t stream = tq::rotation_stream_seed(r.seed, r.layer_index, r.global_kv_head, 0);
+  float v[J];
+#pragma unroll
+  for (int j = 0; j < J; ++j) {
+    const int i = lane + 32 * j;
+    v[j] = tq::rotation_sign_bit(stream, i) ? -x[i] : x[i];
+  }
+#pragma unroll
+  for (int half = 1; half < 32; half *= 2) {
+    const bool upper = (lane & half) != 0;
+#pragma unroll
+    for (int j = 0; j < J; ++j) {
+      const float other = __shfl_xor_sync(0xffffffffu, v[j], half);
+      v[j] = upper ? __fsub_rn(other, v[j]) : __fadd_rn(v[j], other);
+    }
+  }
+#pragma unroll
+  for (int step = 1; step < J; step *= 2)
+#pragma unroll
+    for (int j = 0; j < J; ++j)
+      if ((j & step) == 0) {
+        const float a = v[j], b = v[j + step];
+        v[j] = __fadd_rn(a, b);
+        v[j + step] = __fsub_rn(a, b);
+      }
+  const float norm = __fdiv_rn(1.0f, __fsqrt_rn(float(d)));
+#pragma unroll
+  for (int j = 0; j < J; ++j) x[lane + 32 * j] = __fmul_rn(v[j], norm);
+  __syncwarp();
+}
+
 __device__ inline void rotate_by_warp(float* x, int count, int d, const RotationRef& r, bool inverse) {
+  if (count == 1 && !inverse) {
+    switch (d) {
+      case 32: return rotate_one_in_registers<1>(x, d, r);
+      case 64: return rotate_one_in_registers<2>(x, d, r);
+      case 128: return rotate_one_in_registers<4>(x, d, r);
+      case 256: return rotate_one_in_registers<8>(x, d, r);
+      default: break;
+    }
+  }
   rotate_vectors(x, count, d, r, inverse, Workers<WarpSync>{int(threadIdx.x % 32), 32, {}});
 }
 

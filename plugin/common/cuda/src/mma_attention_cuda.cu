@@ -270,8 +270,8 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
 
   // The lane's fixed places in a tile.  K: its code words of block 0 of row g (row g + 8 is
   // 2 * kKeyRow words on, block b is BITS_K words on) and its row's scale fields.  V: the 3-bit codes
-  // 32b + 4g .. + 3 of token rows 2t (shifted up by 3) and 2t + 1 (shifted up by 6); rows 2t + 8 and
-  // 2t + 9 are 2 * kValueRow words on, block b 3 words on.
+  // 32b + 4g .. + 3 of token row t (row t + token_row(i) is token_row(i) * kValueRow / 4 words on,
+  // block b 3 words on) and its scale fields.
   const LaneSpot key_spot = spot_of_bit(8 * int(g * kKeyRow + t * BITS_K));
   const int key_scale_bit = 8 * int(g * kKeyRow + Layout::kKeyCodes);
   // Token t's codes 32b + 4g .. at bit 7 (the 7 bits below, from the byte before, are masked off).

@@ -13,29 +13,12 @@
 #include <iostream>
 #include <map>
 #include <memory>
-#include <sstream>
 #include <thread>
 
 #include "commands.hpp"
 
 namespace atb::tq {
 namespace {
-
-std::vector<int> parse_list(const std::string& text, const char* flag, Status& status) {
-  std::vector<int> values;
-  std::stringstream stream(text);
-  std::string item;
-  while (std::getline(stream, item, ',')) {
-    char* end = nullptr;
-    const long value = std::strtol(item.c_str(), &end, 10);
-    if (item.empty() || *end != '\0' || value < 1 || value > (1 << 20)) {
-      status = Status::invalid(std::string("--") + flag + " " + text + ": allowed: a comma-separated list of integers in [1, 1048576]");
-      return {};
-    }
-    values.push_back(int(value));
-  }
-  return values;
-}
 
 Expected<int32_t> parse_dtype(const std::string& name) {
   if (name == "f16") return ATB_DTYPE_F16;
@@ -113,9 +96,8 @@ int bench_command(int argc, const char* const* argv) {
     std::fprintf(stderr, "tq bench: %s\n", options.error().message().c_str());
     return 2;
   }
-  Status status;
-  const auto contexts = parse_list(arguments->value_or("contexts", "1024,4096,16384,32768"), "contexts", status);
-  const auto batches = parse_list(arguments->value_or("batches", "1,8"), "batches", status);
+  const auto contexts = arguments->integer_list_or("contexts", "1024,4096,16384,32768", 1, 1 << 20);
+  const auto batches = arguments->integer_list_or("batches", "1,8", 1, 1 << 20);
   auto dtype = parse_dtype(arguments->value_or("dtype", "f16"));
   auto query_heads = arguments->integer_or("query-heads", 32, 1, 4096);
   auto kv_heads = arguments->integer_or("kv-heads", 8, 1, 4096);
@@ -130,7 +112,7 @@ int bench_command(int argc, const char* const* argv) {
   const std::string only = "," + arguments->value_or("only", "decode,encode,prefill") + ",";
   const bool run_decode = only.find(",decode,") != std::string::npos, run_encode = only.find(",encode,") != std::string::npos,
              run_prefill = only.find(",prefill,") != std::string::npos;
-  if (Status bad = cli::first_error(status, dtype, query_heads, kv_heads, head_size, block_size, threads, min_time,
+  if (Status bad = cli::first_error(contexts, batches, dtype, query_heads, kv_heads, head_size, block_size, threads, min_time,
                                bandwidth_mib, encode_tokens, prefill_chunk, prefill_context);
       !bad) {
     std::fprintf(stderr, "tq bench: %s\n", bad.message().c_str());
@@ -173,8 +155,8 @@ int bench_command(int argc, const char* const* argv) {
 
   // Workloads are built lazily inside each benchmark (and freed after it) to bound memory.
   std::vector<Result> results;
-  for (int batch : run_decode ? batches : std::vector<int>{}) {
-    for (int context : contexts) {
+  for (int batch : run_decode ? *batches : std::vector<int>{}) {
+    for (int context : *contexts) {
       for (size_t v = 0; v < variants.size(); ++v) {
         const Variant variant = variants[v];
         cli::WorkloadShape shape{int(*query_heads), int(*kv_heads), int(*head_size), int(*block_size), *dtype, batch, context};

@@ -306,7 +306,8 @@ int cuda_bench_command(int argc, const char* const* argv) {
   auto runs = arguments->integer_or("runs", 50, 1, 100000);
   auto prefill = arguments->integer_or("prefill", 512, 0, 1 << 16);
   auto prefill_context = arguments->integer_or("prefill-context", 8192, 16, 1 << 20);
-  if (Status bad = cli::first_error(options, context, runs, prefill, prefill_context); !bad) {
+  const auto batches = arguments->integer_list_or("batches", "1,8,64", 1, 1 << 20);
+  if (Status bad = cli::first_error(options, context, runs, prefill, prefill_context, batches); !bad) {
     std::cerr << "tq cuda-bench: " << bad.message() << "\n";
     return 2;
   }
@@ -315,8 +316,6 @@ int cuda_bench_command(int argc, const char* const* argv) {
     std::cerr << "tq cuda-bench: no CUDA device on this machine\n";
     return 1;
   }
-  std::vector<int> batches;
-  for (const auto& item : split(arguments->value_or("batches", "1,8,64"), ',')) batches.push_back(std::max(1, std::atoi(item.c_str())));
   const auto registry = host::Registry::scan(options->plugin_dirs);
   auto reference = registry.select("reference");
   auto turboquant = registry.select(options->backend);
@@ -376,7 +375,7 @@ int cuda_bench_command(int argc, const char* const* argv) {
                 row->encode_us_per_token);
     std::fflush(stdout);
   };
-  for (int batch : batches)
+  for (int batch : *batches)
     for (const Variant& variant : variants) print_row(variant, shape, batch);
   if (*prefill > 0 && *prefill <= *prefill_context) {
     Shape prefill_shape = shape;

@@ -74,6 +74,25 @@ Expected<long long> Arguments::integer_or(std::string_view name, long long fallb
   return parsed;
 }
 
+Expected<std::vector<int>> Arguments::integer_list_or(std::string_view name, std::string fallback, int min,
+                                                      int max) const {
+  const std::string text = value_or(name, std::move(fallback));
+  std::vector<int> values;
+  size_t begin = 0;
+  while (true) {
+    const size_t end = text.find(',', begin);
+    const std::string item = text.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+    char* stop = nullptr;
+    const long long parsed = std::strtoll(item.c_str(), &stop, 10);
+    if (item.empty() || *stop != '\0' || parsed < min || parsed > max)
+      return Status::invalid("--" + std::string(name) + " " + text + ": allowed: a comma-separated list of integers in [" +
+                             std::to_string(min) + ", " + std::to_string(max) + "]");
+    values.push_back(int(parsed));
+    if (end == std::string::npos) return values;
+    begin = end + 1;
+  }
+}
+
 Expected<double> Arguments::number_or(std::string_view name, double fallback, double min, double max) const {
   auto found = value(name);
   if (!found) return fallback;

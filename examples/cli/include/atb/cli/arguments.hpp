@@ -30,6 +30,8 @@ class Arguments {
   std::vector<std::string> values(std::string_view name) const;      // every occurrence
   std::string value_or(std::string_view name, std::string fallback) const;
   Expected<long long> integer_or(std::string_view name, long long fallback, long long min, long long max) const;
+  // A comma-separated list of integers, each in [min, max] (`fallback` where the flag is absent).
+  Expected<std::vector<int>> integer_list_or(std::string_view name, std::string fallback, int min, int max) const;
   Expected<double> number_or(std::string_view name, double fallback, double min, double max) const;
   const std::vector<std::string>& positional() const { return positional_; }
 

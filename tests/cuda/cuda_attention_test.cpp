@@ -244,8 +244,10 @@ void run_case(const Case& c, std::mt19937_64& rng) {
       norm += double(cpu_values[i]) * cpu_values[i];
     }
     const double relative = std::sqrt(diff / norm);
-    // f32 outputs: arithmetic order only.  bf16 outputs: both sides round the same f32-accurate value
-    // to bf16, so they differ by one bf16 step (2^-8 relative) where it sits near a rounding boundary.
+    // f32 outputs: arithmetic order only.  bf16 outputs: both sides round to bf16 a value that differs
+    // by arithmetic order and, in the tensor-core kernel, by its fp16 queries, K codebook values and
+    // weights (2^-11 relative each), so they differ by one bf16 step (2^-8 relative) where it sits
+    // near a rounding boundary.
     const double bound = c.dtype == ATB_DTYPE_F32 ? 1e-4 : 2e-3;
     EXPECT_LT(relative, bound) << what << ": GPU vs CPU relative L2 error of the outputs";
     std::printf("%-70s %-7s relative L2 error %.2e (bound %.0e)\n", what.c_str(), step.tokens == seqs ? "decode" : "prefill",
@@ -311,6 +313,13 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       {"turboquant", R"({"k_quant":"q5_0","v_quant":"q3_0"})", 128, 20, 4},
       {"turboquant", R"({"k_quant":"q5_0","v_quant":"tq3"})", 128, 28, 4, 33, 0},
       {"turboquant", R"({"k_quant":"tq4","v_quant":"q3_0"})", 128, 16, 4, 0, 40.0f, 48},
+      // bf16 queries and outputs take the 16-bit-operand instances: every K kind, both V blocks.
+      {"turboquant", R"({"k_quant":"q4_0","v_quant":"q3_0"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_BF16},
+      {"turboquant", R"({"k_quant":"q8_0","v_quant":"q3_0"})", 128, 16, 8, 50, 0, 16, ATB_DTYPE_BF16},
+      {"turboquant", R"({"k_quant":"int8","v_quant":"tq3"})", 128, 12, 4, 0, 15.0f, 32, ATB_DTYPE_BF16},
+      {"turboquant", R"({"k_quant":"q5_0","v_quant":"q3_0"})", 128, 20, 4, 0, 0, 16, ATB_DTYPE_BF16},
+      {"turboquant", R"({"k_quant":"tq4","v_quant":"q3_0"})", 128, 16, 4, 0, 0, 48, ATB_DTYPE_BF16},
+      {"turboquant", R"({"k_quant":"q4_0","v_quant":"tq3"})", 128, 8, 8, 0, 0, 16, ATB_DTYPE_BF16},
       // Every other head size the plugins list: the simple kernel; sizes that are not powers of two
       // rotate in two rounds through seeded permutations, and affine rows end in a partial block.
       {"reference", "{}", 16, 4, 2},

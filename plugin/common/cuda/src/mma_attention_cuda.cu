@@ -4,12 +4,17 @@
 // S = K Q^T and the update O^T += V^T P^T with mma.sync m16n8k16 (fp16 operands, fp32
 // accumulation), query heads on the MMA columns (the ones past the group are zero).
 //
-// Precision: every operand that is not exact in fp16 is split into an fp16 high part and an fp16
-// remainder, which keeps the result within ~1e-6 of fp32 arithmetic.  S: queries (hi/lo) against
-// exact affine codes (high*high + high*low), or against codebook values (hi/lo: + low*high).
-// Affine K: S = scale * (Q . codes) + zero * sum(Q) per 32-coordinate block.  O: a V value's high
-// part and remainder fill the two k-slots of a pair, whose B entries both hold the token's weight
-// (V's block scale folded in), once as its high part and once as its remainder: all four products.
+// Precision follows the layer's queries and outputs.  f32 (SPLIT): every operand that is not
+// exact in fp16 is split into an fp16 high part and an fp16 remainder, which keeps the result
+// within ~1e-6 of fp32 arithmetic.  S: queries (hi/lo) against exact affine codes (high*high +
+// high*low), or against codebook values (hi/lo: + low*high).  O: a V value's high part and
+// remainder fill the two k-slots of a pair, whose B entries both hold the token's weight (V's
+// block scale folded in), once as its high part and once as its remainder: all four products.
+// bf16/f16: the rotated, scaled queries, K's codebook values and the weights are single fp16
+// values (2^-11 relative: no coarser than the host's own 16-bit queries, and FlashAttention rounds
+// P to 16 bits too); that takes half the MMAs and most of the per-token weight arithmetic away.
+// V values stay split in both (the pair table gives both parts at no extra cost).
+// Affine K: S = scale * (Q . codes) + zero * sum(Q) per 32-coordinate block.
 //
 // Why it is laid out as it is (an H100 profile of the first version spent ~84 instructions per
 // cached row with 60% of issue slots busy): codebook values come from pair tables, one 8-byte
@@ -210,7 +215,7 @@ __device__ inline uint2 value_registers(const uint2* lane_table, uint32_t field,
 // 2t + 8, 2t + 9 (i odd) of k-steps i / 2.
 __device__ constexpr int token_row(int i) { return 4 * i; }
 
-template <int KIND_K, int BITS_K, int K_BLOCK, int V_BLOCK>
+template <int KIND_K, int BITS_K, int K_BLOCK, int V_BLOCK, bool SPLIT>
 __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const AttentionParams p,
                                                                         const __grid_constant__ Codecs codecs, int,
                                                                         uint32_t, int splits) {
@@ -258,7 +263,8 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
         const float* x = queries + g * kD + 32 * b + 8 * t;
         const float x0 = x[slot_coordinate<KIND_K, BITS_K>(h, r, 0)] * kLog2e;
         const float x1 = x[slot_coordinate<KIND_K, BITS_K>(h, r, 1)] * kLog2e;
-        split_pair(x0, x1, q_high[2 * b + h][r], q_low[2 * b + h][r]);
+        if constexpr (SPLIT) split_pair(x0, x1, q_high[2 * b + h][r], q_low[2 * b + h][r]);
+        else q_high[2 * b + h][r] = half_pair(x0, x1);
         sum += x0 + x1;
       }
     sum += __shfl_xor_sync(0xffffffffu, sum, 1);
@@ -327,8 +333,9 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
       for (int h = 0; h < 2; ++h) {
         const int step = 2 * b + h;
         mma(c, high[0][h][0], high[1][h][0], high[0][h][1], high[1][h][1], q_high[step][0], q_high[step][1]);
-        mma(c, high[0][h][0], high[1][h][0], high[0][h][1], high[1][h][1], q_low[step][0], q_low[step][1]);
-        if constexpr (!kAffineKeys)
+        if constexpr (SPLIT)
+          mma(c, high[0][h][0], high[1][h][0], high[0][h][1], high[1][h][1], q_low[step][0], q_low[step][1]);
+        if constexpr (SPLIT && !kAffineKeys)
           mma(c, low[0][h][0], low[1][h][0], low[0][h][1], low[1][h][1], q_high[step][0], q_high[step][1]);
       }
       if ((b + 1) % kKeyBlocksPerScale == 0) {
@@ -396,28 +403,49 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
     float head_weight[4];
 #pragma unroll
     for (int i = 0; i < 4; ++i) head_weight[i] = warp_weights[(t + token_row(i)) * kHeads + g];
-    uint32_t b_high[4], b_low[4];  // per token i: (p, p) as half2, high parts and remainders
+    uint32_t b_high[4], b_low[4];  // per token i: (p, p) as half2, high parts and remainders (SPLIT)
     uint32_t scale_words[4];        // word-aligned rows: token i's scale fields vb, vb + 1
+    // 16-bit mode: the token's weight as (p, p) in fp16, and a mask that clears the scales of rows
+    // outside the context (their weight is 0, their scale any bits: 0 x inf would be NaN).
+    uint32_t weight_pairs[4], keep[4];
+    if constexpr (!SPLIT) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        weight_pairs[i] = half_pair(head_weight[i], head_weight[i]);
+        keep[i] = head_weight[i] != 0.0f ? ~0u : 0u;
+      }
+    }
 #pragma unroll
     for (int b = 0; b < kBlocks; ++b) {
       if (b % kValueBlocksPerScale == 0) {
         const int vb = 32 * b / V_BLOCK;
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
-          float scale;
-          if constexpr (kValueRow % 4 == 0) {
-            if (vb % 2 == 0) scale_words[i] = value_words[value_scale_bit / 32 + token_row(i) * int(kValueRow) / 4 + vb / 2];
-            scale = __half2float(__ushort_as_half(static_cast<unsigned short>(scale_words[i] >> (16 * (vb % 2)))));
+          if constexpr (SPLIT) {
+            float scale;
+            if constexpr (kValueRow % 4 == 0) {
+              if (vb % 2 == 0) scale_words[i] = value_words[value_scale_bit / 32 + token_row(i) * int(kValueRow) / 4 + vb / 2];
+              scale = __half2float(__ushort_as_half(static_cast<unsigned short>(scale_words[i] >> (16 * (vb % 2)))));
+            } else {
+              scale = half_at_bit(value_words, value_scale_bit + token_row(i) * int(8 * kValueRow) + 16 * vb);
+            }
+            // Rows past the context may hold any bits: their weight is 0 and their scale must not be inf or NaN.
+            const float weight = head_weight[i] != 0.0f ? head_weight[i] * scale : 0.0f;
+            const float remainder = weight - __half2float(__float2half_rn(weight));
+            b_high[i] = half_pair(weight, weight);
+            b_low[i] = half_pair(remainder, remainder);
           } else {
-            scale = half_at_bit(value_words, value_scale_bit + token_row(i) * int(8 * kValueRow) + 16 * vb);
+            uint32_t scales;  // the scale of block vb in half (vb % 2) of this word, the rest any bits
+            if constexpr (kValueRow % 4 == 0) {
+              if (vb % 2 == 0) scale_words[i] = value_words[value_scale_bit / 32 + token_row(i) * int(kValueRow) / 4 + vb / 2] & keep[i];
+              scales = scale_words[i];
+            } else {
+              const int bit = value_scale_bit + token_row(i) * int(8 * kValueRow) + 16 * vb;
+              scales = (value_words[bit >> 5] >> (bit & 31)) & keep[i];
+            }
+            const uint32_t scale_pair = __byte_perm(scales, 0, kValueRow % 4 == 0 && vb % 2 == 1 ? 0x3232 : 0x1010);
+            b_high[i] = half_pair_product(weight_pairs[i], scale_pair);
           }
-          // Rows past the context may hold any bits: their weight is 0 and their scale must not be inf or NaN.
-          const float weight = head_weight[i] != 0.0f ? head_weight[i] * scale : 0.0f;
-          const __half2 highs2 = __floats2half2_rn(weight, weight);
-          const float remainder = weight - __low2float(highs2);
-          const __half2 lows2 = __floats2half2_rn(remainder, remainder);
-          b_high[i] = *reinterpret_cast<const uint32_t*>(&highs2);
-          b_low[i] = *reinterpret_cast<const uint32_t*>(&lows2);
         }
       }
       uint32_t fields[4];  // the lane's tokens' codes 32b + 4g .. + 3
@@ -434,7 +462,7 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
           const uint2 first = value_registers(lane_value_table, fields[2 * k], h);       // token t + 8k
           const uint2 second = value_registers(lane_value_table, fields[2 * k + 1], h);  // token t + 4 + 8k
           mma(o[b][h], first.x, first.y, second.x, second.y, b_high[2 * k], b_high[2 * k + 1]);
-          mma(o[b][h], first.x, first.y, second.x, second.y, b_low[2 * k], b_low[2 * k + 1]);
+          if constexpr (SPLIT) mma(o[b][h], first.x, first.y, second.x, second.y, b_low[2 * k], b_low[2 * k + 1]);
         }
     }
   });
@@ -461,10 +489,11 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   finish_block<kD, kHeads>(p, vc, w, splits, states, kTileWarps, queries, poisoned);
 }
 
-// The instance for one format pair, with its shared memory.
+// The instance for one format pair and precision, with its shared memory.
 template <int KIND_K, int BITS_K, int K_BLOCK, int V_BLOCK>
-TensorCoreKernel instance() {
-  return {&mma_attention_kernel<KIND_K, BITS_K, K_BLOCK, V_BLOCK>,
+TensorCoreKernel instance(bool split) {
+  return {split ? &mma_attention_kernel<KIND_K, BITS_K, K_BLOCK, V_BLOCK, true>
+                : &mma_attention_kernel<KIND_K, BITS_K, K_BLOCK, V_BLOCK, false>,
           PairLayout<KIND_K, BITS_K, K_BLOCK, V_BLOCK>::kSharedBytes};
 }
 
@@ -478,12 +507,12 @@ bool laid_out_as_expected(const RowCodec& codec, uint64_t row_bytes, int kind, i
 }
 
 template <int V_BLOCK>
-TensorCoreKernel instance_for_value_block(const RowCodec& key, uint64_t k_row_bytes) {
-  if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 4, 32)) return instance<kAffineUnsigned, 4, 32, V_BLOCK>();
-  if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 8, 32)) return instance<kAffineUnsigned, 8, 32, V_BLOCK>();
-  if (laid_out_as_expected(key, k_row_bytes, kAffineSigned, 8, 32)) return instance<kAffineSigned, 8, 32, V_BLOCK>();
-  if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 5, 32)) return instance<kAffineUnsigned, 5, 32, V_BLOCK>();
-  if (laid_out_as_expected(key, k_row_bytes, kCodebook, 4, kD)) return instance<kCodebook, 4, kD, V_BLOCK>();
+TensorCoreKernel instance_for_value_block(const RowCodec& key, uint64_t k_row_bytes, bool split) {
+  if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 4, 32)) return instance<kAffineUnsigned, 4, 32, V_BLOCK>(split);
+  if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 8, 32)) return instance<kAffineUnsigned, 8, 32, V_BLOCK>(split);
+  if (laid_out_as_expected(key, k_row_bytes, kAffineSigned, 8, 32)) return instance<kAffineSigned, 8, 32, V_BLOCK>(split);
+  if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 5, 32)) return instance<kAffineUnsigned, 5, 32, V_BLOCK>(split);
+  if (laid_out_as_expected(key, k_row_bytes, kCodebook, 4, kD)) return instance<kCodebook, 4, kD, V_BLOCK>(split);
   return {};
 }
 
@@ -491,10 +520,11 @@ TensorCoreKernel instance_for_value_block(const RowCodec& key, uint64_t k_row_by
 
 TensorCoreKernel mma_attention_kernel_for(const AttentionParams& p, const RowCodec& key, const RowCodec& value) {
   if (p.head_size != kD) return {};
+  const bool split = p.io_dtype == ATB_DTYPE_F32;  // 16-bit queries and outputs: single fp16 operands
   if (laid_out_as_expected(value, p.v_row_bytes, kCodebook, kValueBits, 32))
-    return instance_for_value_block<32>(key, p.k_row_bytes);
+    return instance_for_value_block<32>(key, p.k_row_bytes, split);
   if (laid_out_as_expected(value, p.v_row_bytes, kCodebook, kValueBits, kD))
-    return instance_for_value_block<kD>(key, p.k_row_bytes);
+    return instance_for_value_block<kD>(key, p.k_row_bytes, split);
   return {};
 }
 

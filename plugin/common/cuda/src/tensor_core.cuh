@@ -31,6 +31,18 @@ __device__ inline uint32_t split_half(float x) {
 __device__ inline uint32_t highs(uint32_t first, uint32_t second) { return __byte_perm(first, second, 0x5410); }
 __device__ inline uint32_t lows(uint32_t first, uint32_t second) { return __byte_perm(first, second, 0x7632); }
 
+// Two floats rounded to fp16 as one half2 register (first in the low half).
+__device__ inline uint32_t half_pair(float first, float second) {
+  const __half2 pair = __floats2half2_rn(first, second);
+  return *reinterpret_cast<const uint32_t*>(&pair);
+}
+
+// The fp16 product of two half2 registers.
+__device__ inline uint32_t half_pair_product(uint32_t a, uint32_t b) {
+  const __half2 product = __hmul2(*reinterpret_cast<const __half2*>(&a), *reinterpret_cast<const __half2*>(&b));
+  return *reinterpret_cast<const uint32_t*>(&product);
+}
+
 // Two floats as (high, high) and (low, low) half2 registers.
 __device__ inline void split_pair(float first, float second, uint32_t& high, uint32_t& low) {
   const uint32_t a = split_half(first), b = split_half(second);

@@ -29,6 +29,7 @@ struct BlockWork {
   int token, kv_head, global_kv_head, head0, heads, split;
   int seq;
   int low, high;   // the context positions the token attends to: [low, high)
+  int first_new;   // the sequence's first position this forward writes (seq_len - q_len)
   bool poisoned;   // sequence lengths that cannot be: the outputs become NaN
   bool skip;       // the token is the prefill kernel's: the block does nothing
 };
@@ -80,7 +81,8 @@ __device__ inline BlockWork block_work(const AttentionParams& p) {
   const int seq_len = p.seq_lens[w.seq];
   w.poisoned = !sequence_is_sane(p, w.seq) || w.token < q_begin || w.token >= q_begin + q_len;
   w.skip = prefill_kernel_serves(p, w.seq) && !w.poisoned;  // that kernel leaves insane sequences to these blocks
-  const int position = seq_len - q_len + (w.token - q_begin);
+  w.first_new = seq_len - q_len;
+  const int position = w.first_new + (w.token - q_begin);
   w.low = p.sliding_window > 0 ? max(0, position - p.sliding_window + 1) : 0;
   w.high = w.poisoned ? w.low : position + 1;
   return w;

@@ -80,6 +80,7 @@ Status CudaBackend::forward(const kit::ForwardBatch& batch) {
   p.workspace = static_cast<uint8_t*>(batch.workspace) + rotation_region_;
   p.workspace_bytes = batch.workspace_bytes - rotation_region_;
   p.permutations = permutations;
+  p.overlaps_write = spec_.kv_shared_with_layer < 0 && batch.num_tokens > 0 ? 1 : 0;  // launch_write_kv launched
   return launch_paged_attention(p, *key_, *value_, batch.stream);
 }
 

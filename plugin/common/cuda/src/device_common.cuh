@@ -32,6 +32,14 @@ __device__ inline void store_element(void* base, int64_t index, int32_t dtype, f
   else static_cast<__nv_bfloat16*>(base)[index] = __float2bfloat16_rn(value);
 }
 
+// Programmatic dependent launch (Hopper): lets the kernel launched next on the stream with that
+// attribute start while this one still runs (a no-op for any other launch).
+__device__ inline void allow_dependent_launch() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
+
+// Until the kernel before this one on the stream has completed and its writes are visible (at once
+// where this kernel was not launched early by allow_dependent_launch).
+__device__ inline void wait_for_previous_kernel() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
+
 // An fp16 stored little-endian at any even or odd byte address.
 __device__ inline float load_half_bytes(const uint8_t* at) {
   const unsigned short bits = static_cast<unsigned short>(at[0] | (at[1] << 8));

@@ -5,7 +5,8 @@
 // issue nothing (16-byte cp.async copies took ~90 instructions a tile).  The page of each tile is
 // stepped to without a division, and a page outside the pool poisons the block when its tile is
 // issued (its stage's barrier is then completed without bytes), so that the loop body reads no
-// block-table entry.
+// block-table entry.  Where the write kernel of the forward still runs (overlaps_write), a tile
+// holding one of the sequence's new positions is issued only once that kernel has completed.
 #pragma once
 
 #include <cstdint>
@@ -26,7 +27,8 @@ class FixedTileStream {
   // `block_barriers`: kTileWarps x STAGES mbarriers in shared memory.
   __device__ FixedTileStream(const AttentionParams& p, const BlockWork& w, int splits, uint8_t* block_tiles,
                              uint64_t* block_barriers)
-      : block_table_(p.block_tables + int64_t(w.seq) * p.block_table_stride), pool_(p), block_size_(p.block_size), head_first_row_(w.kv_head * p.block_size) {
+      : block_table_(p.block_tables + int64_t(w.seq) * p.block_table_stride), pool_(p), block_size_(p.block_size), head_first_row_(w.kv_head * p.block_size),
+        first_new_(w.first_new) {
     const int warp = threadIdx.x / 32;
     const WarpTiles mine = warp_tiles(w, splits, warp);
     first_ = mine.first;
@@ -74,6 +76,11 @@ class FixedTileStream {
   // issued in order: the page cursor advances by one warp step each.
   __device__ void issue(int k, bool& poisoned) {
     if (k >= count_) return;
+    const int tile = first_ + k * kTileWarps;
+    if (!writes_done_ && (tile + 1) * kTileRows > first_new_) {
+      wait_for_previous_kernel();
+      writes_done_ = true;
+    }
     const uint32_t bar = barrier(k % STAGES);
     const int64_t page = block_table_[slot_];
     if (pool_.holds(page)) {
@@ -112,6 +119,8 @@ class FixedTileStream {
   const int32_t* block_table_;
   PagePool pool_;
   int block_size_, head_first_row_;
+  int first_new_;              // positions from here on may still be being written
+  bool writes_done_ = false;   // lane 0: the write kernel is known to have completed
   uint8_t* tiles_ = nullptr;
   uint32_t barriers_ = 0;  // shared-memory address of the warp's STAGES barriers
   int first_ = 0, count_ = 0;

@@ -236,7 +236,10 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   const RowCodec& kc = codecs.key;
   const RowCodec& vc = codecs.value;
   const BlockWork w = block_work<kHeads>(p);
-  if (w.skip) return;  // the same for every thread of the block
+  if (w.skip) {  // the same for every thread of the block
+    wait_for_previous_kernel();  // this kernel completes after the write kernel (see overlaps_write)
+    return;
+  }
   if constexpr (!kAffineKeys)
     for (int i = threadIdx.x; i < Layout::kKeyTableWords; i += kTileThreads) key_table[i] = split_half(kc.table[i / kKeyValueCopies]);
   for (int i = threadIdx.x; i < 64 * kValuePairCopies; i += kTileThreads) {
@@ -471,6 +474,7 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   for (int e = 0; e < 2; ++e)
 #pragma unroll
     for (int offset = 4; offset < 32; offset *= 2) l[e] += __shfl_xor_sync(0xffffffffu, l[e], offset);
+  wait_for_previous_kernel();  // this kernel completes after the write kernel, whatever its tiles
   poisoned = __syncthreads_or(poisoned);  // every warp is done with its tiles: the states may reuse them
   float* states = reinterpret_cast<float*>(tiles);
 #pragma unroll

@@ -16,7 +16,12 @@
 namespace atb::plugin::cuda {
 namespace {
 
-constexpr int kWarps = 4;
+// A warp writes one row.  Eight warps a block, at most 64 registers a thread: the tensor-core
+// attention kernel runs meanwhile (overlaps_write) with all the registers of three of its blocks
+// on a multiprocessor, and one write block fits beside them on each multiprocessor it takes (with
+// four warps a block, B = 8 took twice as many multiprocessors and held back 16 attention blocks).
+constexpr int kWarps = 8;
+constexpr int kMinBlocks = 65536 / (kWarps * 32 * 64);
 constexpr int kMaxHead = 256;
 constexpr int kRefinements = 2;  // as tq::fit_scaled_codes
 
@@ -157,7 +162,8 @@ __device__ void affine_block(WarpScratch& s, int first, int count, const RowCode
   __syncwarp();
 }
 
-__global__ void __launch_bounds__(kWarps * 32) write_kv_kernel(const WriteParams p, const __grid_constant__ Codecs codecs) {
+__global__ void __launch_bounds__(kWarps * 32, kMinBlocks) write_kv_kernel(const WriteParams p, const __grid_constant__ Codecs codecs) {
+  allow_dependent_launch();  // the tensor-core attention kernel reads older rows meanwhile
   __shared__ WarpScratch scratch[kWarps];
   __shared__ float tables[2][256], bounds[2][255];
   const int key_entries = codebook_entries(codecs.key), value_entries = codebook_entries(codecs.value);

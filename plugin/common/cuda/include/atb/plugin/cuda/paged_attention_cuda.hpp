@@ -68,6 +68,11 @@ struct AttentionParams {
   uint64_t workspace_bytes = 0;
   const uint8_t* permutations = nullptr;  // rotation permutations, [KV heads][2][head_size] (RotationTables)
   int32_t decode_tokens_only = 0;    // set by the dispatch: sequences with several new tokens are the prefill kernel's
+  // 1: the write kernel of this forward was launched just before on the same stream.  The
+  // tensor-core kernel then starts while it runs (programmatic dependent launch) and waits for it
+  // only before it reads rows of a sequence's new positions (seq_len - q_len and on): a token's slot
+  // is the one its sequence's block table gives for its position, so no other row is written.
+  int32_t overlaps_write = 0;
 };
 
 struct WriteParams {

@@ -9,6 +9,7 @@
 // holding one of the sequence's new positions is issued only once that kernel has completed.
 #pragma once
 
+#include <climits>
 #include <cstdint>
 
 #include "attention_common.cuh"
@@ -27,8 +28,7 @@ class FixedTileStream {
   // `block_barriers`: kTileWarps x STAGES mbarriers in shared memory.
   __device__ FixedTileStream(const AttentionParams& p, const BlockWork& w, int splits, uint8_t* block_tiles,
                              uint64_t* block_barriers)
-      : block_table_(p.block_tables + int64_t(w.seq) * p.block_table_stride), pool_(p), block_size_(p.block_size), head_first_row_(w.kv_head * p.block_size),
-        first_new_(w.first_new) {
+      : block_table_(p.block_tables + int64_t(w.seq) * p.block_table_stride), pool_(p), block_size_(p.block_size), head_first_row_(w.kv_head * p.block_size) {
     const int warp = threadIdx.x / 32;
     const WarpTiles mine = warp_tiles(w, splits, warp);
     first_ = mine.first;
@@ -41,6 +41,11 @@ class FixedTileStream {
     constexpr int kStepRows = kTileRows * kTileWarps;  // a warp's next tile is kTileWarps tiles on
     step_slots_ = kStepRows / block_size_;
     step_rows_ = kStepRows % block_size_;
+    // The first of the warp's tiles that holds a position from w.first_new on (any, where that is
+    // negative: the sequence is insane and its block poisoned).
+    const int first_written_tile = w.first_new >= 0 ? w.first_new / kTileRows : INT_MIN / 2;
+    const int ahead = first_written_tile - first_;
+    first_waiting_ = ahead <= 0 ? 0 : (ahead + kTileWarps - 1) / kTileWarps;
   }
 
   // Runs `body(tile, key_rows, value_rows)` on each of the warp's tiles in order with the copies of
@@ -76,11 +81,7 @@ class FixedTileStream {
   // issued in order: the page cursor advances by one warp step each.
   __device__ void issue(int k, bool& poisoned) {
     if (k >= count_) return;
-    const int tile = first_ + k * kTileWarps;
-    if (!writes_done_ && (tile + 1) * kTileRows > first_new_) {
-      wait_for_previous_kernel();
-      writes_done_ = true;
-    }
+    if (k == first_waiting_) wait_for_previous_kernel();  // tiles are issued in order, each once
     const uint32_t bar = barrier(k % STAGES);
     const int64_t page = block_table_[slot_];
     if (pool_.holds(page)) {
@@ -119,8 +120,7 @@ class FixedTileStream {
   const int32_t* block_table_;
   PagePool pool_;
   int block_size_, head_first_row_;
-  int first_new_;              // positions from here on may still be being written
-  bool writes_done_ = false;   // lane 0: the write kernel is known to have completed
+  int first_waiting_ = 0;  // the warp's first tile (index k) that may hold rows still being written
   uint8_t* tiles_ = nullptr;
   uint32_t barriers_ = 0;  // shared-memory address of the warp's STAGES barriers
   int first_ = 0, count_ = 0;

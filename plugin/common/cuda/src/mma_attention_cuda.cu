@@ -153,7 +153,9 @@ __device__ inline uint32_t key_value(const uint32_t* lane_table, uint32_t word, 
 
 // The A-operand pairs of one K row's lane coordinates in one block, [h][register], from its
 // packed code words: exact affine codes (high parts only) or codebook values (high and low).
-template <int KIND, int BITS>
+// BIASED: affine codes are left as 1024 + code (+ 128 for signed codes: kKeyCodeBias), which
+// saves a subtraction per register; the caller then folds the bias into the block's zero.
+template <int KIND, int BITS, bool BIASED>
 __device__ inline void key_pairs_of(const uint32_t (&words)[(BITS + 3) / 4], const uint32_t* lane_table,
                                     uint32_t (&high)[2][2], uint32_t (&low)[2][2]) {
   if constexpr (KIND == kCodebook) {
@@ -172,6 +174,7 @@ __device__ inline void key_pairs_of(const uint32_t (&words)[(BITS + 3) / 4], con
     const __half2 bias(__ushort_as_half(offset), __ushort_as_half(offset));
     const uint32_t exponent = 0x64006400u;
     auto finish = [&](uint32_t biased) {
+      if constexpr (BIASED) return biased;
       const __half2 value = __hsub2(*reinterpret_cast<const __half2*>(&biased), bias);
       return *reinterpret_cast<const uint32_t*>(&value);
     };
@@ -222,6 +225,10 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   using Layout = PairLayout<KIND_K, BITS_K, K_BLOCK, V_BLOCK>;
   using Stream = FixedTileStream<Layout::kKeyRow, Layout::kValueRow, Layout::kStages>;
   constexpr bool kAffineKeys = Layout::kAffineKeys;
+  // 16-bit mode: affine K codes enter the MMA biased (1024 + code; fp16-exact, and the score's
+  // cancellation of the bias costs ~2^-17 of it, below the fp16 queries' own rounding).
+  constexpr bool kBiasedKeys = kAffineKeys && !SPLIT;
+  constexpr float kKeyCodeBias = KIND_K == kAffineSigned ? 1152.0f : 1024.0f;
   constexpr uint32_t kKeyRow = Layout::kKeyRow, kValueRow = Layout::kValueRow;
   constexpr int kKeyWords = (BITS_K + 3) / 4;                 // a lane's code words of one block of a K row
   constexpr bool kKeyAligned = kKeyRow % 4 == 0 && BITS_K % 4 == 0;
@@ -238,6 +245,7 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   const BlockWork w = block_work<kHeads>(p);
   if (w.skip) {  // the same for every thread of the block
     wait_for_previous_kernel();  // this kernel completes after the write kernel (see overlaps_write)
+    allow_dependent_launch();
     return;
   }
   if constexpr (!kAffineKeys)
@@ -266,9 +274,14 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
         const float* x = queries + g * kD + 32 * b + 8 * t;
         const float x0 = x[slot_coordinate<KIND_K, BITS_K>(h, r, 0)] * kLog2e;
         const float x1 = x[slot_coordinate<KIND_K, BITS_K>(h, r, 1)] * kLog2e;
-        if constexpr (SPLIT) split_pair(x0, x1, q_high[2 * b + h][r], q_low[2 * b + h][r]);
-        else q_high[2 * b + h][r] = half_pair(x0, x1);
-        sum += x0 + x1;
+        if constexpr (SPLIT) {
+          split_pair(x0, x1, q_high[2 * b + h][r], q_low[2 * b + h][r]);
+          sum += x0 + x1;
+        } else {  // the sum of the fp16 queries the MMAs use: the bias cancels against it exactly
+          q_high[2 * b + h][r] = half_pair(x0, x1);
+          const float2 rounded = __half22float2(*reinterpret_cast<const __half2*>(&q_high[2 * b + h][r]));
+          sum += rounded.x + rounded.y;
+        }
       }
     sum += __shfl_xor_sync(0xffffffffu, sum, 1);
     sum += __shfl_xor_sync(0xffffffffu, sum, 2);  // head g's block sum on every lane of quad g
@@ -330,7 +343,7 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
       for (int r = 0; r < 2; ++r) {
         uint32_t words[kKeyWords];
         read_words<kKeyWords, kKeyAligned>(key_words, key_spot, r * int(2 * kKeyRow) + b * BITS_K, words);
-        key_pairs_of<KIND_K, BITS_K>(words, lane_key_table, high[r], low[r]);
+        key_pairs_of<KIND_K, BITS_K, kBiasedKeys>(words, lane_key_table, high[r], low[r]);
       }
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
@@ -347,8 +360,10 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
         for (int r = 0; r < 2; ++r) {
           if constexpr (kAffineKeys) {
             const float2 scale_zero = __half22float2(*reinterpret_cast<const __half2*>(&key_fields[r][scale_block]));
+            // Biased codes: scale * (code + bias) + (zero - bias * scale) is the same value.
+            const float zero = kBiasedKeys ? fmaf(-kKeyCodeBias, scale_zero.x, scale_zero.y) : scale_zero.y;
 #pragma unroll
-            for (int e = 0; e < 2; ++e) s[r][e] = fmaf(scale_zero.y, q_sum[b][e], fmaf(scale_zero.x, c[2 * r + e], s[r][e]));
+            for (int e = 0; e < 2; ++e) s[r][e] = fmaf(zero, q_sum[b][e], fmaf(scale_zero.x, c[2 * r + e], s[r][e]));
           } else {
             const float scale = half_at_bit(key_words, key_scale_bit + r * int(64 * kKeyRow) + 16 * scale_block);
 #pragma unroll
@@ -491,6 +506,7 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   }
   __syncthreads();
   finish_block<kD, kHeads>(p, vc, w, splits, states, kTileWarps, queries, poisoned);
+  allow_dependent_launch();  // the merge kernel may start as the last blocks finish
 }
 
 // The instance for one format pair and precision, with its shared memory.

@@ -17,6 +17,7 @@
 #include <cuda_runtime.h>
 
 #include "attention_common.cuh"
+#include "dependent_launch.cuh"
 #include "prefill_attention.cuh"
 #include "tiled_attention.cuh"
 
@@ -173,6 +174,7 @@ __global__ void merge_kernel(const AttentionParams p, int splits) {
   __shared__ float weights[kMaxSplits];
   __shared__ float total_weight;
   __shared__ bool any_poisoned;
+  wait_for_previous_kernel();  // launched early (launch_dependent): the states are the attention kernel's
   const int token = blockIdx.x / p.num_query_heads, head = blockIdx.x % p.num_query_heads;
   if (prefill_kernel_serves(p, sequence_of(p, token))) return;
   const int D = p.head_size;
@@ -350,8 +352,8 @@ Status launch_paged_attention(const AttentionParams& params, const RowCodec& key
     ATB_RETURN_IF_ERROR(launch_simple(p, codecs, splits, s));
   }
   if (splits > 1) {
-    merge_kernel<<<unsigned(p.num_tokens) * unsigned(p.num_query_heads), 128, 0, s>>>(p, splits);
-    ATB_RETURN_IF_ERROR(last_launch_status("merge kernel"));
+    ATB_RETURN_IF_ERROR(launch_dependent(&merge_kernel, dim3(unsigned(p.num_tokens) * unsigned(p.num_query_heads)), dim3(128), 0, s,
+                                         "merge kernel", p, splits));
   }
   if (prefill.heads_padded > 0) ATB_RETURN_IF_ERROR(launch_prefill_attention(params, codecs, prefill, s));
   return Status::ok();

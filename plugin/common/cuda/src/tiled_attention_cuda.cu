@@ -17,6 +17,7 @@
 #include <string>
 
 #include "attention_common.cuh"
+#include "dependent_launch.cuh"
 #include "row_decode.cuh"
 #include "tile_pipeline.cuh"
 #include "tiled_attention.cuh"
@@ -282,26 +283,10 @@ Status launch_tiled_attention(const AttentionParams& p, const Codecs& codecs, co
   auto ready = resident_blocks(kernel, plan.shared_bytes);  // raises the kernel's shared-memory limit
   if (!ready) return ready.error();
   const dim3 grid(unsigned(tiled_blocks_per_split(p, plan)), unsigned(splits));
-  if (plan.tensor_core_kernel != nullptr && p.overlaps_write) {
-    // Started while the write kernel runs (it allows it at once): the kernel waits for it before
-    // reading new positions and before it completes.
-    cudaLaunchAttribute overlap{};
-    overlap.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    overlap.val.programmaticStreamSerializationAllowed = 1;
-    cudaLaunchConfig_t config{};
-    config.gridDim = grid;
-    config.blockDim = dim3(kThreads);
-    config.dynamicSmemBytes = plan.shared_bytes;
-    config.stream = stream;
-    config.attrs = &overlap;
-    config.numAttrs = 1;
-    const cudaError_t launched = cudaLaunchKernelEx(&config, kernel, p, codecs, plan.stages, plan.stage_bytes, splits);
-    (void)cudaGetLastError();  // reported here, not by a later launch's check
-    if (launched != cudaSuccess) return Status::internal(std::string("tensor-core attention kernel: ") + cudaGetErrorString(launched));
-    return Status::ok();
-  } else {
-    kernel<<<grid, kThreads, plan.shared_bytes, stream>>>(p, codecs, plan.stages, plan.stage_bytes, splits);
-  }
+  if (plan.tensor_core_kernel != nullptr && p.overlaps_write)  // it waits for the write kernel where it must
+    return launch_dependent(kernel, grid, dim3(kThreads), plan.shared_bytes, stream, "tensor-core attention kernel", p, codecs,
+                            plan.stages, plan.stage_bytes, splits);
+  kernel<<<grid, kThreads, plan.shared_bytes, stream>>>(p, codecs, plan.stages, plan.stage_bytes, splits);
   return last_launch_status("tiled attention kernel");
 }
 

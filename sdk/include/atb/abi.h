@@ -242,7 +242,10 @@ typedef struct atb_tensor {
  *
  * The plugin first writes every new token's K and V (unless the layer shares another's cache) into
  * slot slot_mapping[t] = block_id * block_size + offset_in_block, then computes attention for every
- * query token over the cached keys of its sequence, found through block_tables.
+ * query token over the cached keys of its sequence, found through block_tables.  slot_mapping[t] is
+ * the slot that its sequence's block_tables row gives for token t's position (as in vLLM), and no
+ * sequence reads a page row that another sequence's new token is written to in the same call: the
+ * CUDA path reads the older positions while the new rows are still being written.
  *
  * Owner: host.  Who writes: host; the plugin writes output elements and the pages of written slots.
  * Integer arrays live on the same device as the tensors.

@@ -17,9 +17,9 @@ namespace atb::plugin::cuda {
 namespace {
 
 // A warp writes one row.  Eight warps a block, at most 64 registers a thread: the tensor-core
-// attention kernel runs meanwhile (overlaps_write) with all the registers of three of its blocks
-// on a multiprocessor, and one write block fits beside them on each multiprocessor it takes (with
-// four warps a block, B = 8 took twice as many multiprocessors and held back 16 attention blocks).
+// attention kernel runs meanwhile (overlaps_write), and one write block then fits beside three of
+// its blocks on a multiprocessor (their registers), so a batch's rows take half as many
+// multiprocessors away from it as with four warps a block (measured at B = 8: within noise).
 constexpr int kWarps = 8;
 constexpr int kMinBlocks = 65536 / (kWarps * 32 * 64);
 constexpr int kMaxHead = 256;

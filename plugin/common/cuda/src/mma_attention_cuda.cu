@@ -225,8 +225,9 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   using Layout = PairLayout<KIND_K, BITS_K, K_BLOCK, V_BLOCK>;
   using Stream = FixedTileStream<Layout::kKeyRow, Layout::kValueRow, Layout::kStages>;
   constexpr bool kAffineKeys = Layout::kAffineKeys;
-  // 16-bit mode: affine K codes enter the MMA biased (1024 + code; fp16-exact, and the score's
-  // cancellation of the bias costs ~2^-17 of it, below the fp16 queries' own rounding).
+  // 16-bit mode: affine K codes enter the MMA biased (1024 + code, fp16-exact).  The bias cancels in
+  // fp32 against zero - bias * scale: roundings of terms ~2^10 times the codes' (2^-24 each), i.e.
+  // ~2^-14 relative to a block's score, below the fp16 queries' own 2^-11.
   constexpr bool kBiasedKeys = kAffineKeys && !SPLIT;
   constexpr float kKeyCodeBias = KIND_K == kAffineSigned ? 1152.0f : 1024.0f;
   constexpr uint32_t kKeyRow = Layout::kKeyRow, kValueRow = Layout::kValueRow;

@@ -424,6 +424,18 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
     for (int i = 0; i < 4; ++i) head_weight[i] = warp_weights[(t + token_row(i)) * kHeads + g];
     uint32_t b_high[4], b_low[4];  // per token i: (p, p) as half2, high parts and remainders (SPLIT)
     uint32_t scale_words[4];        // word-aligned rows: token i's scale fields vb, vb + 1
+    // Token i's scale of V block vb in half scale_half(vb) of the returned word (the other half any
+    // bits), ANDed with `mask`; word-aligned rows read the word of blocks vb, vb + 1 once.
+    auto scale_word = [&](int i, int vb, uint32_t mask) -> uint32_t {
+      if constexpr (kValueRow % 4 == 0) {
+        if (vb % 2 == 0) scale_words[i] = value_words[value_scale_bit / 32 + token_row(i) * int(kValueRow) / 4 + vb / 2] & mask;
+        return scale_words[i];
+      } else {
+        const int bit = value_scale_bit + token_row(i) * int(8 * kValueRow) + 16 * vb;
+        return (value_words[bit >> 5] >> (bit & 31)) & mask;
+      }
+    };
+    auto scale_half = [](int vb) { return kValueRow % 4 == 0 ? vb % 2 : 0; };
     // 16-bit mode: the token's weight as (p, p) in fp16, and a mask that clears the scales of rows
     // outside the context (their weight is 0, their scale any bits: 0 x inf would be NaN).
     uint32_t weight_pairs[4], keep[4];
@@ -441,28 +453,15 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
           if constexpr (SPLIT) {
-            float scale;
-            if constexpr (kValueRow % 4 == 0) {
-              if (vb % 2 == 0) scale_words[i] = value_words[value_scale_bit / 32 + token_row(i) * int(kValueRow) / 4 + vb / 2];
-              scale = __half2float(__ushort_as_half(static_cast<unsigned short>(scale_words[i] >> (16 * (vb % 2)))));
-            } else {
-              scale = half_at_bit(value_words, value_scale_bit + token_row(i) * int(8 * kValueRow) + 16 * vb);
-            }
+            const uint32_t word = scale_word(i, vb, ~0u);
+            const float scale = __half2float(__ushort_as_half(static_cast<unsigned short>(word >> (16 * scale_half(vb)))));
             // Rows past the context may hold any bits: their weight is 0 and their scale must not be inf or NaN.
             const float weight = head_weight[i] != 0.0f ? head_weight[i] * scale : 0.0f;
             const float remainder = weight - __half2float(__float2half_rn(weight));
             b_high[i] = half_pair(weight, weight);
             b_low[i] = half_pair(remainder, remainder);
           } else {
-            uint32_t scales;  // the scale of block vb in half (vb % 2) of this word, the rest any bits
-            if constexpr (kValueRow % 4 == 0) {
-              if (vb % 2 == 0) scale_words[i] = value_words[value_scale_bit / 32 + token_row(i) * int(kValueRow) / 4 + vb / 2] & keep[i];
-              scales = scale_words[i];
-            } else {
-              const int bit = value_scale_bit + token_row(i) * int(8 * kValueRow) + 16 * vb;
-              scales = (value_words[bit >> 5] >> (bit & 31)) & keep[i];
-            }
-            const uint32_t scale_pair = __byte_perm(scales, 0, kValueRow % 4 == 0 && vb % 2 == 1 ? 0x3232 : 0x1010);
+            const uint32_t scale_pair = __byte_perm(scale_word(i, vb, keep[i]), 0, scale_half(vb) == 1 ? 0x3232 : 0x1010);
             b_high[i] = half_pair_product(weight_pairs[i], scale_pair);
           }
         }

@@ -84,7 +84,8 @@ __device__ inline BlockWork block_work(const AttentionParams& p) {
   w.first_new = seq_len - q_len;
   const int position = w.first_new + (w.token - q_begin);
   w.low = p.sliding_window > 0 ? max(0, position - p.sliding_window + 1) : 0;
-  w.high = w.poisoned ? w.low : position + 1;
+  w.high = position + 1;
+  if (w.poisoned) w.low = w.high = 0;  // no tile: its positions may lie past the block table
   return w;
 }
 

@@ -1,11 +1,14 @@
 // A warp's stream of 16-row K/V tiles when the row sizes are known at compile time (the
 // tensor-core decode kernel's formats).  A tile's K rows and its V rows are each one contiguous run
 // of bytes in its page, so one lane copies them with two bulk copies (the Hopper tensor memory
-// accelerator), which signal a per-stage mbarrier when their bytes have landed; the other lanes
-// issue nothing (16-byte cp.async copies took ~90 instructions a tile).  The page of each tile is
-// stepped to without a division, and a page outside the pool poisons the block when its tile is
-// issued (its stage's barrier is then completed without bytes), so that the loop body reads no
-// block-table entry.  Where the write kernel of the forward still runs (overlaps_write), a tile
+// accelerator), which signal a per-stage mbarrier when their bytes have landed.  The whole warp
+// computes each copy's operands, as warp-uniform values (the page number goes through a warp
+// reduction), so that they live in uniform registers: a copy issued from per-lane registers takes a
+// loop that elects a lane and moves its operands over (~85 instructions a tile with the page read).
+// The block-table entry of the next tile is read while the current one is issued, and the page of
+// each tile is stepped to without a division.  A page outside the pool poisons the block when its
+// tile is issued (its stage's barrier is then completed without bytes), so that the loop body reads
+// no block-table entry.  Where the write kernel of the forward still runs (overlaps_write), a tile
 // holding one of the sequence's new positions is issued only once that kernel has completed.
 #pragma once
 
@@ -28,12 +31,14 @@ class FixedTileStream {
   // `block_barriers`: kTileWarps x STAGES mbarriers in shared memory.
   __device__ FixedTileStream(const AttentionParams& p, const BlockWork& w, int splits, uint8_t* block_tiles,
                              uint64_t* block_barriers)
-      : block_table_(p.block_tables + int64_t(w.seq) * p.block_table_stride), pool_(p), block_size_(p.block_size), head_first_row_(w.kv_head * p.block_size) {
-    const int warp = threadIdx.x / 32;
+      : block_table_(p.block_tables + int64_t(w.seq) * p.block_table_stride), pool_(p), block_size_(p.block_size),
+        head_first_row_(w.kv_head * p.block_size) {
+    const int warp = int(__reduce_or_sync(~0u, threadIdx.x / 32));  // provably warp-uniform
     const WarpTiles mine = warp_tiles(w, splits, warp);
     first_ = mine.first;
     count_ = mine.count;
-    tiles_ = block_tiles + size_t(warp) * STAGES * kStageBytes;
+    stage_tiles_ = block_tiles + size_t(warp) * STAGES * kStageBytes;
+    tiles_ = static_cast<uint32_t>(__cvta_generic_to_shared(stage_tiles_));
     barriers_ = static_cast<uint32_t>(__cvta_generic_to_shared(block_barriers + warp * STAGES));
     const int first_row = first_ * kTileRows;
     slot_ = first_row / block_size_;
@@ -49,7 +54,8 @@ class FixedTileStream {
   }
 
   // Runs `body(tile, key_rows, value_rows)` on each of the warp's tiles in order with the copies of
-  // the next STAGES - 1 tiles in flight; sets `poisoned` when a tile's page is outside the pool (its
+  // the next STAGES - 1 tiles in flight (the body may rewrite its stage, then issuing
+  // fence.proxy.async before it returns); sets `poisoned` when a tile's page is outside the pool (its
   // rows are then stale, and the block's outputs NaN).
   template <class Body>
   __device__ void for_each_tile(int lane, bool& poisoned, Body&& body) {
@@ -57,14 +63,15 @@ class FixedTileStream {
 #pragma unroll
       for (int s = 0; s < STAGES; ++s) asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(barrier(s)));
       asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");  // visible to the copy engine
-#pragma unroll
-      for (int k = 0; k < STAGES - 1; ++k) issue(k, poisoned);
     }
     __syncwarp();
+    if (count_ > 0) next_page_ = block_table_[slot_];
+#pragma unroll
+    for (int k = 0; k < STAGES - 1; ++k) issue(k, lane, poisoned);
     for (int k = 0; k < count_; ++k) {
-      if (lane == 0) issue(k + STAGES - 1, poisoned);  // into the stage the previous iteration released
+      issue(k + STAGES - 1, lane, poisoned);  // into the stage the previous iteration released
       wait(k);
-      const uint8_t* stage = tiles_ + (k % STAGES) * kStageBytes;
+      uint8_t* stage = stage_tiles_ + (k % STAGES) * kStageBytes;
       body(first_ + k * kTileWarps, stage, stage + kKeyBytes);
       __syncwarp();  // every lane is done with the stage before lane 0 refills it
     }
@@ -76,27 +83,32 @@ class FixedTileStream {
 
   __device__ uint32_t barrier(int stage) const { return barriers_ + 8u * uint32_t(stage); }
 
-  // Lane 0: starts the bulk copies of the warp's tile k into its stage (none past the last tile; for
-  // a page outside the pool none either, and the stage's barrier completes at once).  Tiles are
-  // issued in order: the page cursor advances by one warp step each.
-  __device__ void issue(int k, bool& poisoned) {
+  // The whole warp: lane 0 starts the bulk copies of the warp's tile k into its stage (none past the
+  // last tile; for a page outside the pool none either, and the stage's barrier completes at once).
+  // Tiles are issued in order: the page cursor advances by one warp step each.
+  __device__ void issue(int k, int lane, bool& poisoned) {
     if (k >= count_) return;
     if (k == first_waiting_) wait_for_previous_kernel();  // tiles are issued in order, each once
-    const uint32_t bar = barrier(k % STAGES);
-    const int64_t page = block_table_[slot_];
-    if (pool_.holds(page)) {
-      const int64_t row = head_first_row_ + row_in_page_;
-      const uint32_t destination = static_cast<uint32_t>(__cvta_generic_to_shared(tiles_ + (k % STAGES) * kStageBytes));
-      asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(kKeyBytes + kValueBytes) : "memory");
-      bulk_copy(destination, pool_.key_rows(page, row, K_ROW), kKeyBytes, bar);
-      bulk_copy(destination + kKeyBytes, pool_.value_rows(page, row, V_ROW), kValueBytes, bar);
-    } else {
-      poisoned = true;
-      asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
-    }
+    const int64_t page = int32_t(__reduce_or_sync(~0u, uint32_t(next_page_)));  // every lane read the same entry
+    const int row = head_first_row_ + row_in_page_;
     slot_ += step_slots_;
     row_in_page_ += step_rows_;
     if (row_in_page_ >= block_size_) row_in_page_ -= block_size_, ++slot_;
+    if (k + 1 < count_) next_page_ = block_table_[slot_];
+    const uint32_t bar = barrier(k % STAGES);
+    if (!pool_.holds(page)) {
+      poisoned = true;
+      if (lane == 0) asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
+      return;
+    }
+    const uint32_t destination = tiles_ + (k % STAGES) * kStageBytes;
+    const uint8_t* key_source = pool_.key_rows(page, row, K_ROW);
+    const uint8_t* value_source = pool_.value_rows(page, row, V_ROW);
+    if (lane == 0) {
+      asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(kKeyBytes + kValueBytes) : "memory");
+      bulk_copy(destination, key_source, kKeyBytes, bar);
+      bulk_copy(destination + kKeyBytes, value_source, kValueBytes, bar);
+    }
   }
 
   __device__ static void bulk_copy(uint32_t destination, const uint8_t* source, uint32_t bytes, uint32_t bar) {
@@ -121,8 +133,10 @@ class FixedTileStream {
   PagePool pool_;
   int block_size_, head_first_row_;
   int first_waiting_ = 0;  // the warp's first tile (index k) that may hold rows still being written
-  uint8_t* tiles_ = nullptr;
+  uint8_t* stage_tiles_ = nullptr;
+  uint32_t tiles_ = 0;     // shared-memory address of the warp's stages
   uint32_t barriers_ = 0;  // shared-memory address of the warp's STAGES barriers
+  int32_t next_page_ = 0;  // the block-table entry of the next tile to issue, read a tile ahead
   int first_ = 0, count_ = 0;
   int slot_ = 0, row_in_page_ = 0, step_slots_ = 0, step_rows_ = 0;
 };

@@ -56,7 +56,10 @@ constexpr int kValuePairCopies = 16;
 // Codebook K values come from a table of split_half(value) per code held once per bank (code c of
 // copy L at (32c + L) x 4 bytes), lane L reading its own copy: conflict-free 4-byte loads.  (A byte
 // pair table of 256 8-byte entries, which saves the two moves per pair, conflicted ~3.5-fold and
-// made the tq4 kernel shared-memory bound; 16 copies of it would take 32 KB.)
+// made the tq4 kernel shared-memory bound; 16 copies of it would take 32 KB.  A table of 256 fp16
+// pairs for the 16-bit mode, held 8 times, took 2.9 wavefronts a load on real codes, whose central
+// values are the common ones: 3 instructions a pair instead of 7, but the kernel became bound by
+// shared-memory wavefronts and was no faster.)
 constexpr int kKeyValueCopies = 32;
 
 // Byte sizes of one format pair's rows at head size 128 (tq::row_layout: codes, then the scale
@@ -134,7 +137,15 @@ __device__ inline uint2 entry_at(const uint2* table, uint32_t byte_offset) {
   return *reinterpret_cast<const uint2*>(reinterpret_cast<const uint8_t*>(table) + byte_offset);
 }
 
-// Which of a lane's 8 K coordinates (32b + 8t + i) fills half e of register r of k-step 2b + h: the
+// The first of the 8 K coordinates that lane t contracts in block b (k-steps 2b, 2b + 1): affine rows
+// keep the 32-coordinate blocks of their scales, 32b + 8t; codebook rows (one scale) take 32t + 8b,
+// which puts the 4 lanes of a row 4 words apart: rows 66 bytes long then read without bank conflicts.
+template <int KIND>
+__device__ constexpr int lane_key_coordinate(int b, int t) {
+  return KIND == kCodebook ? 32 * t + 8 * b : 32 * b + 8 * t;
+}
+
+// Which of a lane's 8 K coordinates (lane_key_coordinate + i) fills half e of register r of k-step 2b + h: the
 // order in which the codes come out of the packed word cheapest.  Affine 4-bit: (w >> 4s) &
 // 0x000F000F holds codes s and s + 4; affine 8-bit: (w >> 8s) & 0x00FF00FF holds codes s and s + 2
 // of each word; codebook 4-bit: byte 2h + r holds codes 2(2h + r) and 2(2h + r) + 1.
@@ -145,10 +156,11 @@ __device__ constexpr int slot_coordinate(int h, int r, int e) {
   return 4 * h + 2 * r + e;
 }
 
-// split_half of the value of 4-bit code n of `word`, from the lane's copy of the K table.
-__device__ inline uint32_t key_value(const uint32_t* lane_table, uint32_t word, int n) {
-  const uint32_t offset = 4 * n >= 7 ? (word >> (4 * n - 7)) & 0x780u : (word << (7 - 4 * n)) & 0x780u;  // code x 128
-  return *reinterpret_cast<const uint32_t*>(reinterpret_cast<const uint8_t*>(lane_table) + offset);
+// split_half of the value of 4-bit code n of `word`, from the K table's copy at byte `lane_bytes`
+// (< 128: ORed into the offset of code x 128, which saves an addition per lookup).
+__device__ inline uint32_t key_value(const uint32_t* table, uint32_t lane_bytes, uint32_t word, int n) {
+  const uint32_t offset = and_or(4 * n >= 7 ? word >> (4 * n - 7) : word << (7 - 4 * n), 0x780u, lane_bytes);
+  return *reinterpret_cast<const uint32_t*>(reinterpret_cast<const uint8_t*>(table) + offset);
 }
 
 // The A-operand pairs of one K row's lane coordinates in one block, [h][register], from its
@@ -156,7 +168,7 @@ __device__ inline uint32_t key_value(const uint32_t* lane_table, uint32_t word, 
 // BIASED: affine codes are left as 1024 + code (+ 128 for signed codes: kKeyCodeBias), which
 // saves a subtraction per register; the caller then folds the bias into the block's zero.
 template <int KIND, int BITS, bool BIASED>
-__device__ inline void key_pairs_of(const uint32_t (&words)[(BITS + 3) / 4], const uint32_t* lane_table,
+__device__ inline void key_pairs_of(const uint32_t (&words)[(BITS + 3) / 4], const uint32_t* table, uint32_t lane_bytes,
                                     uint32_t (&high)[2][2], uint32_t (&low)[2][2]) {
   if constexpr (KIND == kCodebook) {
     static_assert(BITS == 4, "codebook K rows: 4-bit codes");
@@ -165,7 +177,8 @@ __device__ inline void key_pairs_of(const uint32_t (&words)[(BITS + 3) / 4], con
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
         const int byte = 2 * h + r;  // codes 2 byte and 2 byte + 1: slot_coordinate(h, r, 0 and 1)
-        const uint32_t first = key_value(lane_table, words[0], 2 * byte), second = key_value(lane_table, words[0], 2 * byte + 1);
+        const uint32_t first = key_value(table, lane_bytes, words[0], 2 * byte);
+        const uint32_t second = key_value(table, lane_bytes, words[0], 2 * byte + 1);
         high[h][r] = highs(first, second), low[h][r] = lows(first, second);
       }
   } else {
@@ -208,10 +221,9 @@ __device__ inline void key_pairs_of(const uint32_t (&words)[(BITS + 3) / 4], con
 // The A-operand registers of one V token at the lane's two coordinates of an m-tile: `field` holds
 // the token's 3-bit codes of the block with the lane's code 0 at bit 7 (x 128: 16 copies of 8-byte
 // entries); pair h is codes 2h, 2h + 1, whose entry (code 2h + 1) << 3 | code 2h gives split_half
-// of both values.  `lane_table` is the lane's copy of the table.
-__device__ inline uint2 value_registers(const uint2* lane_table, uint32_t field, int h) {
-  const uint32_t offset = h == 0 ? field & 0x1F80u : (field >> 6) & 0x1F80u;  // entry x 128
-  return entry_at(lane_table, offset);
+// of both values.  `lane_bytes` (< 128) is where the lane's copy starts in an entry's 128 bytes.
+__device__ inline uint2 value_registers(const uint2* table, uint32_t lane_bytes, uint32_t field, int h) {
+  return entry_at(table, and_or(h == 0 ? field : field >> 6, 0x1F80u, lane_bytes));  // entry x 128 + copy
 }
 
 // The lane's V tokens t + token_row(i): the tokens of its k-slots 2t, 2t + 1 (i even) and
@@ -258,8 +270,8 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   load_queries<kD, kHeads>(p, kc, w, queries);
 
   const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  const uint2* lane_value_table = value_table + lane % kValuePairCopies;
-  const uint32_t* lane_key_table = key_table + lane % kKeyValueCopies;
+  const uint32_t value_lane_bytes = sizeof(uint2) * (lane % kValuePairCopies);
+  const uint32_t key_lane_bytes = sizeof(uint32_t) * (lane % kKeyValueCopies);
   float* warp_weights = weights + (threadIdx.x / 32) * kTileRows * kHeads;
   // Q^T as the B operand (column g = head g), in log2 units: k-step s = 2b + h holds the lane's
   // coordinates slot_coordinate(h, 0, .) (b0) and slot_coordinate(h, 1, .) (b1) of block b.
@@ -272,7 +284,7 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
     for (int h = 0; h < 2; ++h)
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
-        const float* x = queries + g * kD + 32 * b + 8 * t;
+        const float* x = queries + g * kD + lane_key_coordinate<KIND_K>(b, t);
         const float x0 = x[slot_coordinate<KIND_K, BITS_K>(h, r, 0)] * kLog2e;
         const float x1 = x[slot_coordinate<KIND_K, BITS_K>(h, r, 1)] * kLog2e;
         if constexpr (SPLIT) {
@@ -292,10 +304,11 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   const float soft_cap = p.soft_cap * kLog2e;  // the cap of scores in log2 units
 
   // The lane's fixed places in a tile.  K: its code words of block 0 of row g (row g + 8 is
-  // 2 * kKeyRow words on, block b is BITS_K words on) and its row's scale fields.  V: the 3-bit codes
+  // 2 * kKeyRow words on, block b is kKeyBlockWords words on) and its row's scale fields.  V: the 3-bit codes
   // 32b + 4g .. + 3 of token row t (row t + token_row(i) is token_row(i) * kValueRow / 4 words on,
   // block b 3 words on) and its scale fields.
-  const LaneSpot key_spot = spot_of_bit(8 * int(g * kKeyRow + t * BITS_K));
+  const LaneSpot key_spot = spot_of_bit(8 * int(g * kKeyRow) + lane_key_coordinate<KIND_K>(0, t) * BITS_K);
+  constexpr int kKeyBlockWords = (lane_key_coordinate<KIND_K>(1, 0) - lane_key_coordinate<KIND_K>(0, 0)) * BITS_K / 32;
   const int key_scale_bit = 8 * int(g * kKeyRow + Layout::kKeyCodes);
   // Token t's codes 32b + 4g .. at bit 7 (the 7 bits below, from the byte before, are masked off).
   const LaneSpot value_spot = spot_of_bit(8 * int(t * kValueRow) + 12 * g - 7);
@@ -314,7 +327,20 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
       for (int e = 0; e < 4; ++e) o[b][h][e] = 0.0f;
   bool poisoned = w.poisoned;
 
-  stream.for_each_tile(lane, poisoned, [&](int tile, const uint8_t* key_rows, const uint8_t* value_rows) {
+  stream.for_each_tile(lane, poisoned, [&](int tile, const uint8_t* key_rows, uint8_t* value_rows) {
+    // Rows outside the context (in a split's first and last tiles only) may hold any bits: their
+    // weight is 0, and their V scales are zeroed here so that weight x scale is 0 (0 x inf would be
+    // NaN) without a test per token and block below.
+    if (tile * kTileRows < w.low || tile * kTileRows + kTileRows > w.high) {
+      const int position = tile * kTileRows + lane;
+      if (lane < kTileRows && (position < w.low || position >= w.high)) {
+        auto* scales = reinterpret_cast<unsigned short*>(value_rows + lane * kValueRow + Layout::kValueCodes);
+#pragma unroll
+        for (int j = 0; j < kD / V_BLOCK; ++j) scales[j] = 0;
+      }
+      asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // before the stage's next bulk copy
+      __syncwarp();
+    }
     const uint32_t* key_words = reinterpret_cast<const uint32_t*>(key_rows);
     const uint32_t* value_words = reinterpret_cast<const uint32_t*>(value_rows);
     // S = K Q^T: rows = tokens g (r = 0) and g + 8 (r = 1), columns = heads 2t + e.
@@ -343,8 +369,8 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
         uint32_t words[kKeyWords];
-        read_words<kKeyWords, kKeyAligned>(key_words, key_spot, r * int(2 * kKeyRow) + b * BITS_K, words);
-        key_pairs_of<KIND_K, BITS_K, kBiasedKeys>(words, lane_key_table, high[r], low[r]);
+        read_words<kKeyWords, kKeyAligned>(key_words, key_spot, r * int(2 * kKeyRow) + b * kKeyBlockWords, words);
+        key_pairs_of<KIND_K, BITS_K, kBiasedKeys>(words, key_table, key_lane_bytes, high[r], low[r]);
       }
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
@@ -387,14 +413,14 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
         tile_max[e] = fmaxf(tile_max[e], s[r][e]);
       }
     }
-#pragma unroll
-    for (int e = 0; e < 2; ++e)
-#pragma unroll
-      for (int offset = 4; offset < 32; offset *= 2)
-        tile_max[e] = fmaxf(tile_max[e], __shfl_xor_sync(0xffffffffu, tile_max[e], offset));
+    // The lanes' maxima are gathered only where one may raise the running max: m[e] is the same in
+    // every lane of a head, so "some lane's max passes m + 2^8" is "the head's does".
     if (__any_sync(0xffffffffu, tile_max[0] > m[0] + kRescaleLog2 || tile_max[1] > m[1] + kRescaleLog2)) {
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
+#pragma unroll
+        for (int offset = 4; offset < 32; offset *= 2)
+          tile_max[e] = fmaxf(tile_max[e], __shfl_xor_sync(0xffffffffu, tile_max[e], offset));
         const float raised = fmaxf(m[e], tile_max[e]);
         const float correction = fast_exp2(m[e] - raised);
         l[e] *= correction;
@@ -423,28 +449,32 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
 #pragma unroll
     for (int i = 0; i < 4; ++i) head_weight[i] = warp_weights[(t + token_row(i)) * kHeads + g];
     uint32_t b_high[4], b_low[4];  // per token i: (p, p) as half2, high parts and remainders (SPLIT)
-    uint32_t scale_words[4];        // word-aligned rows: token i's scale fields vb, vb + 1
-    // Token i's scale of V block vb in half scale_half(vb) of the returned word (the other half any
-    // bits), ANDed with `mask`; word-aligned rows read the word of blocks vb, vb + 1 once.
-    auto scale_word = [&](int i, int vb, uint32_t mask) -> uint32_t {
+    constexpr int kValueScales = kD / V_BLOCK;
+    uint32_t scale_words[4][(kValueScales + 1) / 2];  // word-aligned rows: token i's scale fields, read at once
+    // Token i's scale of V block vb in half scale_half(vb) of the returned word (the other half any bits).
+    auto scale_word = [&](int i, int vb) -> uint32_t {
       if constexpr (kValueRow % 4 == 0) {
-        if (vb % 2 == 0) scale_words[i] = value_words[value_scale_bit / 32 + token_row(i) * int(kValueRow) / 4 + vb / 2] & mask;
-        return scale_words[i];
+        if (vb == 0) {
+          const uint32_t* at = value_words + value_scale_bit / 32 + token_row(i) * int(kValueRow) / 4;
+          if constexpr (kValueScales == 4 && kValueRow % 8 == 0 && Layout::kValueCodes % 8 == 0) {
+            const uint2 both = *reinterpret_cast<const uint2*>(at);
+            scale_words[i][0] = both.x, scale_words[i][1] = both.y;
+          } else {
+#pragma unroll
+            for (int j = 0; j < (kValueScales + 1) / 2; ++j) scale_words[i][j] = at[j];
+          }
+        }
+        return scale_words[i][vb / 2];
       } else {
         const int bit = value_scale_bit + token_row(i) * int(8 * kValueRow) + 16 * vb;
-        return (value_words[bit >> 5] >> (bit & 31)) & mask;
+        return value_words[bit >> 5] >> (bit & 31);
       }
     };
     auto scale_half = [](int vb) { return kValueRow % 4 == 0 ? vb % 2 : 0; };
-    // 16-bit mode: the token's weight as (p, p) in fp16, and a mask that clears the scales of rows
-    // outside the context (their weight is 0, their scale any bits: 0 x inf would be NaN).
-    uint32_t weight_pairs[4], keep[4];
+    uint32_t weight_pairs[4];  // 16-bit mode: the token's weight as (p, p) in fp16
     if constexpr (!SPLIT) {
 #pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        weight_pairs[i] = half_pair(head_weight[i], head_weight[i]);
-        keep[i] = head_weight[i] != 0.0f ? ~0u : 0u;
-      }
+      for (int i = 0; i < 4; ++i) weight_pairs[i] = half_pair(head_weight[i], head_weight[i]);
     }
 #pragma unroll
     for (int b = 0; b < kBlocks; ++b) {
@@ -453,16 +483,14 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
           if constexpr (SPLIT) {
-            const uint32_t word = scale_word(i, vb, ~0u);
+            const uint32_t word = scale_word(i, vb);
             const float scale = __half2float(__ushort_as_half(static_cast<unsigned short>(word >> (16 * scale_half(vb)))));
-            // Rows past the context may hold any bits: their weight is 0 and their scale must not be inf or NaN.
-            const float weight = head_weight[i] != 0.0f ? head_weight[i] * scale : 0.0f;
+            const float weight = head_weight[i] * scale;
             const float remainder = weight - __half2float(__float2half_rn(weight));
             b_high[i] = half_pair(weight, weight);
             b_low[i] = half_pair(remainder, remainder);
           } else {
-            const uint32_t scale_pair = __byte_perm(scale_word(i, vb, keep[i]), 0, scale_half(vb) == 1 ? 0x3232 : 0x1010);
-            b_high[i] = half_pair_product(weight_pairs[i], scale_pair);
+            b_high[i] = half_pair_times_half(weight_pairs[i], scale_word(i, vb), scale_half(vb));
           }
         }
       }
@@ -477,8 +505,8 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
       for (int h = 0; h < 2; ++h)
 #pragma unroll
         for (int k = 0; k < 2; ++k) {
-          const uint2 first = value_registers(lane_value_table, fields[2 * k], h);       // token t + 8k
-          const uint2 second = value_registers(lane_value_table, fields[2 * k + 1], h);  // token t + 4 + 8k
+          const uint2 first = value_registers(value_table, value_lane_bytes, fields[2 * k], h);       // token t + 8k
+          const uint2 second = value_registers(value_table, value_lane_bytes, fields[2 * k + 1], h);  // token t + 4 + 8k
           mma(o[b][h], first.x, first.y, second.x, second.y, b_high[2 * k], b_high[2 * k + 1]);
           if constexpr (SPLIT) mma(o[b][h], first.x, first.y, second.x, second.y, b_low[2 * k], b_low[2 * k + 1]);
         }

@@ -43,6 +43,15 @@ __device__ inline uint32_t half_pair_product(uint32_t a, uint32_t b) {
   return *reinterpret_cast<const uint32_t*>(&product);
 }
 
+// Both halves of `pair` times half `which` (0: low, 1: high) of `word` (one HMUL2 with a swizzled
+// operand; a byte permutation to broadcast the half first costs an instruction more).
+__device__ inline uint32_t half_pair_times_half(uint32_t pair, uint32_t word, int which) {
+  const __half2 both = *reinterpret_cast<const __half2*>(&word);
+  const __half2 factor = which == 1 ? __high2half2(both) : __low2half2(both);
+  const __half2 product = __hmul2(*reinterpret_cast<const __half2*>(&pair), factor);
+  return *reinterpret_cast<const uint32_t*>(&product);
+}
+
 // Two floats as (high, high) and (low, low) half2 registers.
 __device__ inline void split_pair(float first, float second, uint32_t& high, uint32_t& low) {
   const uint32_t a = split_half(first), b = split_half(second);

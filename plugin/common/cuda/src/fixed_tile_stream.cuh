@@ -53,12 +53,9 @@ class FixedTileStream {
     first_waiting_ = ahead <= 0 ? 0 : (ahead + kTileWarps - 1) / kTileWarps;
   }
 
-  // Runs `body(tile, key_rows, value_rows)` on each of the warp's tiles in order with the copies of
-  // the next STAGES - 1 tiles in flight (the body may rewrite its stage, then issuing
-  // fence.proxy.async before it returns); sets `poisoned` when a tile's page is outside the pool (its
-  // rows are then stale, and the block's outputs NaN).
-  template <class Body>
-  __device__ void for_each_tile(int lane, bool& poisoned, Body&& body) {
+  // Starts the copies of the warp's first STAGES - 1 tiles (as early as the kernel can: they land
+  // while it sets up its tables and queries); sets `poisoned` as for_each_tile does.
+  __device__ void start(int lane, bool& poisoned) {
     if (lane == 0) {
 #pragma unroll
       for (int s = 0; s < STAGES; ++s) asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(barrier(s)));
@@ -68,6 +65,14 @@ class FixedTileStream {
     if (count_ > 0) next_page_ = block_table_[slot_];
 #pragma unroll
     for (int k = 0; k < STAGES - 1; ++k) issue(k, lane, poisoned);
+  }
+
+  // After start(): runs `body(tile, key_rows, value_rows)` on each of the warp's tiles in order with
+  // the copies of the next STAGES - 1 tiles in flight (the body may rewrite its stage, then issuing
+  // fence.proxy.async before it returns); sets `poisoned` when a tile's page is outside the pool (its
+  // rows are then stale, and the block's outputs NaN).
+  template <class Body>
+  __device__ void for_each_tile(int lane, bool& poisoned, Body&& body) {
     for (int k = 0; k < count_; ++k) {
       issue(k + STAGES - 1, lane, poisoned);  // into the stage the previous iteration released
       wait(k);

@@ -261,6 +261,11 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
     allow_dependent_launch();
     return;
   }
+  const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  __shared__ uint64_t tile_barriers[kTileWarps * Layout::kStages];
+  Stream stream(p, w, splits, tiles, tile_barriers);
+  bool poisoned = w.poisoned;
+  stream.start(lane, poisoned);  // the first tiles' copies overlap the set-up below
   if constexpr (!kAffineKeys)
     for (int i = threadIdx.x; i < Layout::kKeyTableWords; i += kTileThreads) key_table[i] = split_half(kc.table[i / kKeyValueCopies]);
   for (int i = threadIdx.x; i < 64 * kValuePairCopies; i += kTileThreads) {
@@ -269,7 +274,6 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   }
   load_queries<kD, kHeads>(p, kc, w, queries);
 
-  const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const uint32_t value_lane_bytes = sizeof(uint2) * (lane % kValuePairCopies);
   const uint32_t key_lane_bytes = sizeof(uint32_t) * (lane % kKeyValueCopies);
   float* warp_weights = weights + (threadIdx.x / 32) * kTileRows * kHeads;
@@ -314,8 +318,6 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   const LaneSpot value_spot = spot_of_bit(8 * int(t * kValueRow) + 12 * g - 7);
   const int value_scale_bit = 8 * int(t * kValueRow + Layout::kValueCodes);  // token t's scale fields
 
-  __shared__ uint64_t tile_barriers[kTileWarps * Layout::kStages];
-  Stream stream(p, w, splits, tiles, tile_barriers);
   float m[2] = {-1e30f, -1e30f}, l[2] = {0.0f, 0.0f};  // heads 2t, 2t + 1; a finite start keeps s - m finite
   // O^T accumulators of m-tile (b, h): rows g, g + 8 = coordinates 32b + 4g + 2h (+ 1); columns = heads 2t, 2t + 1.
   float o[kBlocks][2][4];
@@ -325,22 +327,8 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
     for (int h = 0; h < 2; ++h)
 #pragma unroll
       for (int e = 0; e < 4; ++e) o[b][h][e] = 0.0f;
-  bool poisoned = w.poisoned;
 
   stream.for_each_tile(lane, poisoned, [&](int tile, const uint8_t* key_rows, uint8_t* value_rows) {
-    // Rows outside the context (in a split's first and last tiles only) may hold any bits: their
-    // weight is 0, and their V scales are zeroed here so that weight x scale is 0 (0 x inf would be
-    // NaN) without a test per token and block below.
-    if (tile * kTileRows < w.low || tile * kTileRows + kTileRows > w.high) {
-      const int position = tile * kTileRows + lane;
-      if (lane < kTileRows && (position < w.low || position >= w.high)) {
-        auto* scales = reinterpret_cast<unsigned short*>(value_rows + lane * kValueRow + Layout::kValueCodes);
-#pragma unroll
-        for (int j = 0; j < kD / V_BLOCK; ++j) scales[j] = 0;
-      }
-      asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // before the stage's next bulk copy
-      __syncwarp();
-    }
     const uint32_t* key_words = reinterpret_cast<const uint32_t*>(key_rows);
     const uint32_t* value_words = reinterpret_cast<const uint32_t*>(value_rows);
     // S = K Q^T: rows = tokens g (r = 0) and g + 8 (r = 1), columns = heads 2t + e.
@@ -400,19 +388,32 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
       }
     }
 
-    float tile_max[2] = {-INFINITY, -INFINITY};
+    if (soft_cap > 0)
 #pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      const int position = tile * kTileRows + g + 8 * r;
-      const bool valid = position >= w.low && position < w.high;
+      for (int r = 0; r < 2; ++r)
 #pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        float score = s[r][e];
-        if (soft_cap > 0) score = soft_cap * tanhf(score / soft_cap);
-        s[r][e] = valid ? score : -INFINITY;
-        tile_max[e] = fmaxf(tile_max[e], s[r][e]);
+        for (int e = 0; e < 2; ++e) s[r][e] = soft_cap * tanhf(s[r][e] / soft_cap);
+    // Rows outside the context (in a split's first and last tiles only) may hold any bits: their
+    // scores become -inf (weight 0), and their V scales are zeroed so that weight x scale is 0
+    // (0 x inf would be NaN) without a test per token and block below.
+    if (tile * kTileRows < w.low || tile * kTileRows + kTileRows > w.high) {
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const int position = tile * kTileRows + g + 8 * r;
+        if (position < w.low || position >= w.high) s[r][0] = s[r][1] = -INFINITY;
       }
+      const int position = tile * kTileRows + lane;
+      if (lane < kTileRows && (position < w.low || position >= w.high)) {
+        auto* scales = reinterpret_cast<unsigned short*>(value_rows + lane * kValueRow + Layout::kValueCodes);
+#pragma unroll
+        for (int j = 0; j < kD / V_BLOCK; ++j) scales[j] = 0;
+      }
+      asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // before the stage's next bulk copy
+      __syncwarp();
     }
+    float tile_max[2];
+#pragma unroll
+    for (int e = 0; e < 2; ++e) tile_max[e] = fmaxf(s[0][e], s[1][e]);
     // The lanes' maxima are gathered only where one may raise the running max: m[e] is the same in
     // every lane of a head, so "some lane's max passes m + 2^8" is "the head's does".
     if (__any_sync(0xffffffffu, tile_max[0] > m[0] + kRescaleLog2 || tile_max[1] > m[1] + kRescaleLog2)) {

@@ -12,7 +12,6 @@
 // holding one of the sequence's new positions is issued only once that kernel has completed.
 #pragma once
 
-#include <climits>
 #include <cstdint>
 
 #include "attention_common.cuh"
@@ -46,10 +45,9 @@ class FixedTileStream {
     constexpr int kStepRows = kTileRows * kTileWarps;  // a warp's next tile is kTileWarps tiles on
     step_slots_ = kStepRows / block_size_;
     step_rows_ = kStepRows % block_size_;
-    // The first of the warp's tiles that holds a position from w.first_new on (any, where that is
-    // negative: the sequence is insane and its block poisoned).
-    const int first_written_tile = w.first_new >= 0 ? w.first_new / kTileRows : INT_MIN / 2;
-    const int ahead = first_written_tile - first_;
+    // The first of the warp's tiles that holds a position from w.first_new on (a poisoned block,
+    // whose first_new may be anything, has no tiles).
+    const int ahead = w.first_new / kTileRows - first_;
     first_waiting_ = ahead <= 0 ? 0 : (ahead + kTileWarps - 1) / kTileWarps;
   }
 

@@ -37,12 +37,6 @@ __device__ inline uint32_t half_pair(float first, float second) {
   return *reinterpret_cast<const uint32_t*>(&pair);
 }
 
-// The fp16 product of two half2 registers.
-__device__ inline uint32_t half_pair_product(uint32_t a, uint32_t b) {
-  const __half2 product = __hmul2(*reinterpret_cast<const __half2*>(&a), *reinterpret_cast<const __half2*>(&b));
-  return *reinterpret_cast<const uint32_t*>(&product);
-}
-
 // Both halves of `pair` times half `which` (0: low, 1: high) of `word` (one HMUL2 with a swizzled
 // operand; a byte permutation to broadcast the half first costs an instruction more).
 __device__ inline uint32_t half_pair_times_half(uint32_t pair, uint32_t word, int which) {

@@ -89,19 +89,35 @@ __device__ inline BlockWork block_work(const AttentionParams& p) {
   return w;
 }
 
+// Scaled query elements of type T into `queries`, every load of a thread issued before its stores
+// (one load then one store per step made each thread wait out its global loads one after another).
+template <int D, int G, class T>
+__device__ inline void load_scaled_queries(const AttentionParams& p, const BlockWork& w, const T* query, float* queries) {
+  constexpr int kAhead = 4;
+  for (int base = threadIdx.x; base < G * D; base += kAhead * blockDim.x) {
+    float x[kAhead];
+#pragma unroll
+    for (int k = 0; k < kAhead; ++k) {
+      const int i = base + k * int(blockDim.x), g = i / D, c = i % D;
+      x[k] = i < G * D && g < w.heads
+                 ? to_float(query[w.token * p.query_token_stride + (w.head0 + g) * p.query_head_stride + c]) * p.scale
+                 : 0.0f;
+    }
+#pragma unroll
+    for (int k = 0; k < kAhead; ++k)
+      if (base + k * int(blockDim.x) < G * D) queries[base + k * int(blockDim.x)] = x[k];
+  }
+}
+
 // The block's G query vectors into `queries` ([G][D], zero past `heads`), scaled, and rotated
 // when K rows are.
 template <int D, int G>
 __device__ inline void load_queries(const AttentionParams& p, const RowCodec& key, const BlockWork& w, float* queries) {
-  for (int i = threadIdx.x; i < G * D; i += blockDim.x) {
-    const int g = i / D, c = i % D;
-    queries[i] = g < w.heads ? load_element(p.query, w.token * p.query_token_stride + (w.head0 + g) * p.query_head_stride + c,
-                                            p.io_dtype) * p.scale
-                             : 0.0f;
-  }
+  if (p.io_dtype == ATB_DTYPE_F32) load_scaled_queries<D, G>(p, w, static_cast<const float*>(p.query), queries);
+  else if (p.io_dtype == ATB_DTYPE_F16) load_scaled_queries<D, G>(p, w, static_cast<const __half*>(p.query), queries);
+  else load_scaled_queries<D, G>(p, w, static_cast<const __nv_bfloat16*>(p.query), queries);
   __syncthreads();
-  if (key.rotated)
-    rotate_by_block(queries, G, D, rotation_of(p, key, w.kv_head), false);
+  if (key.rotated) rotate_forward(queries, w.heads, D, rotation_of(p, key, w.kv_head));  // rows past `heads` stay zero
 }
 
 // The codebooks of K and V into shared memory ([256] floats each; the entries the codecs use) and the
@@ -115,8 +131,8 @@ __device__ inline void load_block_inputs(const AttentionParams& p, const Codecs&
 }
 
 // `count` partial states in shared memory, each [G][D + 2] = (max, sum, D weighted values), with
-// the max in natural-log units, are merged; the result is rotated back when V rows are rotated and
-// written as the output (one split) or as this split's state in the workspace.  `merged` holds G x D
+// the max in natural-log units, are merged; the result is written as the output (one split; rotated
+// back when V rows are rotated) or as this split's state in the workspace (still rotated).  `merged` holds G x D
 // floats of scratch.
 template <int D, int G>
 __device__ inline void finish_block(const AttentionParams& p, const RowCodec& value, const BlockWork& w, int splits,
@@ -138,7 +154,7 @@ __device__ inline void finish_block(const AttentionParams& p, const RowCodec& va
     if (c == 0) merged_max[g] = top, merged_sum[g] = sum;
   }
   __syncthreads();
-  if (value.rotated)
+  if (value.rotated && splits == 1)  // split states stay rotated: the merge kernel rotates their sum once
     rotate_by_block(merged, G, D, rotation_of(p, value, w.kv_head), true);
 
   for (int i = threadIdx.x; i < w.heads * D; i += blockDim.x) {

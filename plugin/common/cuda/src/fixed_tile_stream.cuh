@@ -62,7 +62,7 @@ class FixedTileStream {
     __syncwarp();
     if (count_ > 0) next_page_ = block_table_[slot_];
 #pragma unroll
-    for (int k = 0; k < STAGES - 1; ++k) issue(k, lane, poisoned);
+    for (int k = 0; k < STAGES - 1; ++k) issue(k, poisoned);
   }
 
   // After start(): runs `body(tile, key_rows, value_rows)` on each of the warp's tiles in order with
@@ -70,13 +70,13 @@ class FixedTileStream {
   // fence.proxy.async before it returns); sets `poisoned` when a tile's page is outside the pool (its
   // rows are then stale, and the block's outputs NaN).
   template <class Body>
-  __device__ void for_each_tile(int lane, bool& poisoned, Body&& body) {
+  __device__ void for_each_tile(bool& poisoned, Body&& body) {
     for (int k = 0; k < count_; ++k) {
-      issue(k + STAGES - 1, lane, poisoned);  // into the stage the previous iteration released
+      issue(k + STAGES - 1, poisoned);  // into the stage the previous iteration released
       wait(k);
       uint8_t* stage = stage_tiles_ + (k % STAGES) * kStageBytes;
       body(first_ + k * kTileWarps, stage, stage + kKeyBytes);
-      __syncwarp();  // every lane is done with the stage before lane 0 refills it
+      __syncwarp();  // every lane is done with the stage before it is refilled
     }
   }
 
@@ -86,10 +86,10 @@ class FixedTileStream {
 
   __device__ uint32_t barrier(int stage) const { return barriers_ + 8u * uint32_t(stage); }
 
-  // The whole warp: lane 0 starts the bulk copies of the warp's tile k into its stage (none past the
+  // The whole warp (converged): one lane starts the bulk copies of the warp's tile k into its stage (none past the
   // last tile; for a page outside the pool none either, and the stage's barrier completes at once).
   // Tiles are issued in order: the page cursor advances by one warp step each.
-  __device__ void issue(int k, int lane, bool& poisoned) {
+  __device__ void issue(int k, bool& poisoned) {
     if (k >= count_) return;
     if (k == first_waiting_) wait_for_previous_kernel();  // tiles are issued in order, each once
     const int64_t page = int32_t(__reduce_or_sync(~0u, uint32_t(next_page_)));  // every lane read the same entry
@@ -101,23 +101,25 @@ class FixedTileStream {
     const uint32_t bar = barrier(k % STAGES);
     if (!pool_.holds(page)) {
       poisoned = true;
-      if (lane == 0) asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(bar) : "memory");
+      asm volatile("{ .reg .pred one; elect.sync _|one, 0xffffffff; @one mbarrier.arrive.shared::cta.b64 _, [%0]; }" ::"r"(bar)
+                   : "memory");
       return;
     }
     const uint32_t destination = tiles_ + (k % STAGES) * kStageBytes;
     const uint8_t* key_source = pool_.key_rows(page, row, K_ROW);
     const uint8_t* value_source = pool_.value_rows(page, row, V_ROW);
-    if (lane == 0) {
-      asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(kKeyBytes + kValueBytes) : "memory");
-      bulk_copy(destination, key_source, kKeyBytes, bar);
-      bulk_copy(destination + kKeyBytes, value_source, kValueBytes, bar);
-    }
-  }
-
-  __device__ static void bulk_copy(uint32_t destination, const uint8_t* source, uint32_t bytes, uint32_t bar) {
-    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(destination),
-                 "l"(source), "r"(bytes), "r"(bar)
-                 : "memory");
+    // One elected lane, chosen inside the asm: behind `if (lane == 0)` the compiler cannot tell that
+    // one lane executes the copies and wraps each in a loop over the active lanes (~10 instructions
+    // and a dependency stall per tile).
+    asm volatile(
+        "{ .reg .pred one;\n"
+        "elect.sync _|one, 0xffffffff;\n"
+        "@one mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n"
+        "@one cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%2], [%3], %4, [%0];\n"
+        "@one cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%5], [%6], %7, [%0]; }" ::"r"(bar),
+        "r"(kKeyBytes + kValueBytes), "r"(destination), "l"(key_source), "r"(kKeyBytes), "r"(destination + kKeyBytes),
+        "l"(value_source), "r"(kValueBytes)
+        : "memory");
   }
 
   // Every lane: until tile k's stage has landed (its barrier's (k / STAGES)-th phase completed).

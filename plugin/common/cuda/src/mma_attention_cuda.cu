@@ -53,14 +53,11 @@ constexpr float kRescaleLog2 = 8.0f;  // the running max is raised when a tile p
 // (16e + c) x 8 bytes), and lane L reads copy L % 16: a warp's 8-byte lookups then take the two
 // shared-memory wavefronts that 256 bytes need, whatever the codes (one copy took ~3.5).
 constexpr int kValuePairCopies = 16;
-// Codebook K values come from a table of split_half(value) per code held once per bank (code c of
-// copy L at (32c + L) x 4 bytes), lane L reading its own copy: conflict-free 4-byte loads.  (A byte
-// pair table of 256 8-byte entries, which saves the two moves per pair, conflicted ~3.5-fold and
-// made the tq4 kernel shared-memory bound; 16 copies of it would take 32 KB.  A table of 256 fp16
-// pairs for the 16-bit mode, held 8 times, took 2.9 wavefronts a load on real codes, whose central
-// values are the common ones: 3 instructions a pair instead of 7, but the kernel became bound by
-// shared-memory wavefronts and was no faster.)
-constexpr int kKeyValueCopies = 32;
+// Codebook K values come from registers, not shared memory: byte p of split_half(value) of the
+// 16 codes is a 16-byte "plane" in 4 registers, and byte permutes look up 4 codes of a plane at a
+// time (see KeyPlanes).  A shared table of split_half per code (held once per bank, 2 loads and a
+// move per code pair) made the tq4 kernel bound by shared-memory wavefronts (49% of copy bandwidth
+// at B=8); byte-pair tables of 256 entries conflicted 2.9- to 3.5-fold on real codes.
 
 // Byte sizes of one format pair's rows at head size 128 (tq::row_layout: codes, then the scale
 // fields of each block), and what the kernel keeps in shared memory.
@@ -71,9 +68,7 @@ struct PairLayout {
   static constexpr uint32_t kKeyRow = kKeyCodes + kD / K_BLOCK * (kAffineKeys ? 4 : 2);
   static constexpr uint32_t kValueCodes = kD * kValueBits / 8;
   static constexpr uint32_t kValueRow = kValueCodes + kD / V_BLOCK * 2;
-  static constexpr int kKeyTableWords = kAffineKeys ? 0 : 16 * kKeyValueCopies;
   static constexpr size_t kFixedBytes = sizeof(float) * kHeads * kD               // queries
-                                        + sizeof(uint32_t) * kKeyTableWords                    // K values
                                         + sizeof(uint2) * 64 * kValuePairCopies                // V pairs
                                         + sizeof(float) * kTileWarps * kTileRows * kHeads;  // weights
   static constexpr uint32_t kStageBytes = FixedTileStream<kKeyRow, kValueRow, 2>::kStageBytes;
@@ -156,31 +151,64 @@ __device__ constexpr int slot_coordinate(int h, int r, int e) {
   return 4 * h + 2 * r + e;
 }
 
-// split_half of the value of 4-bit code n of `word`, from the K table's copy at byte `lane_bytes`
-// (< 128: ORed into the offset of code x 128, which saves an addition per lookup).
-__device__ inline uint32_t key_value(const uint32_t* table, uint32_t lane_bytes, uint32_t word, int n) {
-  const uint32_t offset = and_or(4 * n >= 7 ? word >> (4 * n - 7) : word << (7 - 4 * n), 0x780u, lane_bytes);
-  return *reinterpret_cast<const uint32_t*>(reinterpret_cast<const uint8_t*>(table) + offset);
+// prmt.b32 in its generic mode: byte i of the result is byte (selector nibble i) of {b, a}, bytes
+// 0-3 from a; selector nibbles must keep bit 3 clear (it replicates the sign bit).
+__device__ inline uint32_t permute(uint32_t a, uint32_t b, uint32_t selector) {
+  uint32_t d;
+  asm("prmt.b32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(selector));
+  return d;
 }
+
+// The 16-entry K codebook in registers, as split_half(value) byte planes: byte p of entry e is byte
+// e % 4 of plane[p][e / 4] (PLANES 2: high parts only; 4: high parts and remainders).
+template <int PLANES>
+struct KeyPlanes {
+  uint32_t plane[PLANES][4];
+
+  __device__ explicit KeyPlanes(const float* table) {
+#pragma unroll
+    for (int p = 0; p < PLANES; ++p)
+#pragma unroll
+      for (int w = 0; w < 4; ++w) plane[p][w] = 0;
+#pragma unroll
+    for (int e = 0; e < 16; ++e) {
+      const uint32_t value = split_half(table[e]);
+#pragma unroll
+      for (int p = 0; p < PLANES; ++p) plane[p][e / 4] |= ((value >> (8 * p)) & 0xFFu) << (8 * (e % 4));
+    }
+  }
+
+  // Byte p of the entries of the 4 codes whose low 3 bits are the nibbles of `low3` and whose
+  // choice of table half (entries 0-7 or 8-15) is in `half` (nibble i: i | 4 x bit 3 of code i).
+  __device__ uint32_t bytes(int p, uint32_t low3, uint32_t half) const {
+    return permute(permute(plane[p][0], plane[p][1], low3), permute(plane[p][2], plane[p][3], low3), half);
+  }
+};
 
 // The A-operand pairs of one K row's lane coordinates in one block, [h][register], from its
 // packed code words: exact affine codes (high parts only) or codebook values (high and low).
 // BIASED: affine codes are left as 1024 + code (+ 128 for signed codes: kKeyCodeBias), which
 // saves a subtraction per register; the caller then folds the bias into the block's zero.
-template <int KIND, int BITS, bool BIASED>
-__device__ inline void key_pairs_of(const uint32_t (&words)[(BITS + 3) / 4], const uint32_t* table, uint32_t lane_bytes,
+template <int KIND, int BITS, bool BIASED, int PLANES>
+__device__ inline void key_pairs_of(const uint32_t (&words)[(BITS + 3) / 4], const KeyPlanes<PLANES>& planes,
                                     uint32_t (&high)[2][2], uint32_t (&low)[2][2]) {
   if constexpr (KIND == kCodebook) {
     static_assert(BITS == 4, "codebook K rows: 4-bit codes");
+    const uint32_t low3 = words[0] & 0x77777777u;
+    const uint32_t half = and_or(words[0] >> 1, 0x44444444u, 0x32103210u);
 #pragma unroll
-    for (int h = 0; h < 2; ++h)
+    for (int h = 0; h < 2; ++h) {  // codes 4h .. 4h + 3
+      const uint32_t codes_low3 = h == 0 ? low3 : low3 >> 16, codes_half = h == 0 ? half : half >> 16;
+      uint32_t bytes[PLANES];
 #pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const int byte = 2 * h + r;  // codes 2 byte and 2 byte + 1: slot_coordinate(h, r, 0 and 1)
-        const uint32_t first = key_value(table, lane_bytes, words[0], 2 * byte);
-        const uint32_t second = key_value(table, lane_bytes, words[0], 2 * byte + 1);
-        high[h][r] = highs(first, second), low[h][r] = lows(first, second);
+      for (int p = 0; p < PLANES; ++p) bytes[p] = planes.bytes(p, codes_low3, codes_half);
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {  // codes 4h + 2r, 4h + 2r + 1: slot_coordinate(h, r, 0 and 1)
+        const uint32_t interleave = r == 0 ? 0x5140u : 0x7362u;
+        high[h][r] = permute(bytes[0], bytes[1], interleave);
+        if constexpr (PLANES == 4) low[h][r] = permute(bytes[2], bytes[3], interleave);
       }
+    }
   } else {
     constexpr bool kSigned = KIND == kAffineSigned;
     const unsigned short offset = kSigned ? 0x6480 : 0x6400;  // 1024 + 128 or 1024: the codes sit in the mantissa
@@ -249,8 +277,7 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
 
   extern __shared__ __align__(16) float shared[];
   float* queries = shared;                                                // [kHeads][kD]
-  uint32_t* key_table = reinterpret_cast<uint32_t*>(queries + kHeads * kD);  // code -> K value, kKeyValueCopies copies
-  uint2* value_table = reinterpret_cast<uint2*>(key_table + Layout::kKeyTableWords);  // two adjacent 3-bit codes -> split_half of both values, kValuePairCopies copies
+  uint2* value_table = reinterpret_cast<uint2*>(queries + kHeads * kD);  // two adjacent 3-bit codes -> split_half of both values, kValuePairCopies copies
   float* weights = reinterpret_cast<float*>(value_table + 64 * kValuePairCopies);  // [warp][16 tokens][kHeads]: P transposed
   uint8_t* tiles = reinterpret_cast<uint8_t*>(weights + kTileWarps * kTileRows * kHeads);
   const RowCodec& kc = codecs.key;
@@ -266,8 +293,6 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   Stream stream(p, w, splits, tiles, tile_barriers);
   bool poisoned = w.poisoned;
   stream.start(lane, poisoned);  // the first tiles' copies overlap the set-up below
-  if constexpr (!kAffineKeys)
-    for (int i = threadIdx.x; i < Layout::kKeyTableWords; i += kTileThreads) key_table[i] = split_half(kc.table[i / kKeyValueCopies]);
   for (int i = threadIdx.x; i < 64 * kValuePairCopies; i += kTileThreads) {
     const int entry = i / kValuePairCopies;
     value_table[i] = make_uint2(split_half(vc.table[entry & 7]), split_half(vc.table[entry >> 3]));
@@ -275,7 +300,7 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   load_queries<kD, kHeads>(p, kc, w, queries);
 
   const uint32_t value_lane_bytes = sizeof(uint2) * (lane % kValuePairCopies);
-  const uint32_t key_lane_bytes = sizeof(uint32_t) * (lane % kKeyValueCopies);
+  const KeyPlanes<SPLIT ? 4 : 2> key_planes(kc.table);  // codebook K (unused by affine rows)
   float* warp_weights = weights + (threadIdx.x / 32) * kTileRows * kHeads;
   // Q^T as the B operand (column g = head g), in log2 units: k-step s = 2b + h holds the lane's
   // coordinates slot_coordinate(h, 0, .) (b0) and slot_coordinate(h, 1, .) (b1) of block b.
@@ -328,7 +353,7 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
 #pragma unroll
       for (int e = 0; e < 4; ++e) o[b][h][e] = 0.0f;
 
-  stream.for_each_tile(lane, poisoned, [&](int tile, const uint8_t* key_rows, uint8_t* value_rows) {
+  stream.for_each_tile(poisoned, [&](int tile, const uint8_t* key_rows, uint8_t* value_rows) {
     const uint32_t* key_words = reinterpret_cast<const uint32_t*>(key_rows);
     const uint32_t* value_words = reinterpret_cast<const uint32_t*>(value_rows);
     // S = K Q^T: rows = tokens g (r = 0) and g + 8 (r = 1), columns = heads 2t + e.
@@ -358,7 +383,7 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
       for (int r = 0; r < 2; ++r) {
         uint32_t words[kKeyWords];
         read_words<kKeyWords, kKeyAligned>(key_words, key_spot, r * int(2 * kKeyRow) + b * kKeyBlockWords, words);
-        key_pairs_of<KIND_K, BITS_K, kBiasedKeys>(words, key_table, key_lane_bytes, high[r], low[r]);
+        key_pairs_of<KIND_K, BITS_K, kBiasedKeys>(words, key_planes, high[r], low[r]);
       }
 #pragma unroll
       for (int h = 0; h < 2; ++h) {

@@ -33,6 +33,7 @@ constexpr int kLanes = 8;  // lanes per cached row
 constexpr int kTeams = kThreads / kLanes;
 constexpr int kHeadsPerBlock = 4;
 constexpr int kMaxSplits = 64;
+constexpr int kMaxHeadSize = 256;  // the largest head_size_supported
 
 // Code `index` of a row's codes packed LSB-first at `bits` bits (1..8): it spans at most two bytes.
 __device__ inline unsigned code_at(const uint8_t* codes, int index, int bits) {
@@ -169,9 +170,12 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionPara
 // One block per (token, query head): the splits' states merged into the output.  The first warp
 // finds the largest max and each split's weight exp(max - largest) once, into shared memory; every
 // thread then sums its coordinates over the splits with independent loads (recomputing the weights
-// per coordinate made the merge a chain of dependent loads: 15 us at B = 1).
-__global__ void merge_kernel(const AttentionParams p, int splits) {
+// per coordinate made the merge a chain of dependent loads: 15 us at B = 1).  Split states hold
+// rotated values when V rows are rotated (linear: the merge commutes with the rotation), so their
+// merged sum is rotated back here, once per query head rather than once per split.
+__global__ void merge_kernel(const AttentionParams p, const __grid_constant__ RowCodec value, int splits) {
   __shared__ float weights[kMaxSplits];
+  __shared__ float merged[kMaxHeadSize];
   __shared__ float total_weight;
   __shared__ bool any_poisoned;
   wait_for_previous_kernel();  // launched early (launch_dependent): the states are the attention kernel's
@@ -201,11 +205,15 @@ __global__ void merge_kernel(const AttentionParams p, int splits) {
   }
   __syncthreads();
   for (int c = threadIdx.x; c < D; c += blockDim.x) {
-    float value = 0.0f;
-    for (int s = 0; s < splits; ++s) value += states[s * (D + 2) + 2 + c] * weights[s];
-    store_element(p.output, token * p.output_token_stride + head * p.output_head_stride + c, p.io_dtype,
-                  any_poisoned ? NAN : value / total_weight);
+    float sum = 0.0f;
+    for (int s = 0; s < splits; ++s) sum += states[s * (D + 2) + 2 + c] * weights[s];
+    merged[c] = sum / total_weight;
   }
+  __syncthreads();
+  if (value.rotated) rotate_by_block(merged, 1, D, rotation_of(p, value, head / (p.num_query_heads / p.num_kv_heads)), true);
+  for (int c = threadIdx.x; c < D; c += blockDim.x)
+    store_element(p.output, token * p.output_token_stride + head * p.output_head_stride + c, p.io_dtype,
+                  any_poisoned ? NAN : merged[c]);
 }
 
 template <int D, int G>
@@ -353,7 +361,7 @@ Status launch_paged_attention(const AttentionParams& params, const RowCodec& key
   }
   if (splits > 1) {
     ATB_RETURN_IF_ERROR(launch_dependent(&merge_kernel, dim3(unsigned(p.num_tokens) * unsigned(p.num_query_heads)), dim3(128), 0, s,
-                                         "merge kernel", p, splits));
+                                         "merge kernel", p, value, splits));
   }
   if (prefill.heads_padded > 0) ATB_RETURN_IF_ERROR(launch_prefill_attention(params, codecs, prefill, s));
   return Status::ok();

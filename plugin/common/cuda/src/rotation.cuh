@@ -177,4 +177,15 @@ __device__ inline void rotate_by_warp(float* x, int count, int d, const Rotation
   rotate_vectors(x, count, d, r, inverse, Workers<WarpSync>{int(threadIdx.x % 32), 32, {}});
 }
 
+// The whole thread block: x <- R x for `count` vectors, each by one warp in registers where d allows
+// (no block-wide synchronisation per butterfly stage), else by the block in shared memory.
+__device__ inline void rotate_forward(float* x, int count, int d, const RotationRef& r) {
+  if ((d & (d - 1)) == 0 && d >= 32 && d <= 256) {
+    for (int v = int(threadIdx.x / 32); v < count; v += int(blockDim.x / 32)) rotate_by_warp(x + v * d, 1, d, r, false);
+    __syncthreads();
+  } else {
+    rotate_by_block(x, count, d, r, false);
+  }
+}
+
 }  // namespace atb::plugin::cuda

@@ -305,7 +305,7 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   // Q^T as the B operand (column g = head g), in log2 units: k-step s = 2b + h holds the lane's
   // coordinates slot_coordinate(h, 0, .) (b0) and slot_coordinate(h, 1, .) (b1) of block b.
   uint32_t q_high[2 * kBlocks][2], q_low[2 * kBlocks][2];
-  float q_sum[kBlocks][2];  // per block, for heads 2t and 2t + 1
+  float own_sum = 0.0f;  // head g's sum over block t (affine K: the zeros' and biases' factor)
 #pragma unroll
   for (int b = 0; b < kBlocks; ++b) {
     float sum = 0.0f;
@@ -327,9 +327,13 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
       }
     sum += __shfl_xor_sync(0xffffffffu, sum, 1);
     sum += __shfl_xor_sync(0xffffffffu, sum, 2);  // head g's block sum on every lane of quad g
-    q_sum[b][0] = __shfl_sync(0xffffffffu, sum, 4 * (2 * t));
-    q_sum[b][1] = __shfl_sync(0xffffffffu, sum, 4 * (2 * t + 1));
+    if (b == t) own_sum = sum;
   }
+  // Affine K: S = sum_b scale_b (Q . codes_b) + zero_b sum_b(Q) (- bias x scale_b sum_b(Q) for biased
+  // codes).  The zero and bias terms of all 4 blocks are one MMA each over k-slots (zero_t, zero_t)
+  // and (scale_t, scale_t) of lane t against sum_t(Q) / 32 split into high and remainder (fp16-exact
+  // operands, fp32 products; / 32 keeps the split inside fp16 range whatever the queries).
+  const uint32_t sum_pair = split_half(own_sum * (1.0f / 32.0f));
   const float soft_cap = p.soft_cap * kLog2e;  // the cap of scores in log2 units
 
   // The lane's fixed places in a tile.  K: its code words of block 0 of row g (row g + 8 is
@@ -361,6 +365,21 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
     float c[4];
     uint32_t key_fields[2][kBlocks];  // affine rows: (scale, zero) of each block, read together where aligned
     if constexpr (kAffineKeys) {
+      uint32_t zeros[2], scales[2];  // block t's (zero, zero) and (scale, scale) of rows g, g + 8
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const uint32_t own = key_words[key_scale_bit / 32 + r * int(2 * kKeyRow) + t];
+        zeros[r] = __byte_perm(own, 0, 0x3232);
+        scales[r] = __byte_perm(own, 0, 0x1010);
+      }
+      float offsets[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+      mma(offsets, zeros[0], zeros[1], scales[0], scales[1], sum_pair, 0u);
+      float biases[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+      if constexpr (kBiasedKeys) mma(biases, zeros[0], zeros[1], scales[0], scales[1], 0u, sum_pair);
+#pragma unroll
+      for (int r = 0; r < 2; ++r)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) s[r][e] = fmaf(-32.0f * kKeyCodeBias, biases[2 * r + e], 32.0f * offsets[2 * r + e]);
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
         const int first = key_scale_bit / 32 + r * int(2 * kKeyRow);
@@ -399,11 +418,9 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
 #pragma unroll
         for (int r = 0; r < 2; ++r) {
           if constexpr (kAffineKeys) {
-            const float2 scale_zero = __half22float2(*reinterpret_cast<const __half2*>(&key_fields[r][scale_block]));
-            // Biased codes: scale * (code + bias) + (zero - bias * scale) is the same value.
-            const float zero = kBiasedKeys ? fmaf(-kKeyCodeBias, scale_zero.x, scale_zero.y) : scale_zero.y;
+            const float scale = __low2float(*reinterpret_cast<const __half2*>(&key_fields[r][scale_block]));
 #pragma unroll
-            for (int e = 0; e < 2; ++e) s[r][e] = fmaf(zero, q_sum[b][e], fmaf(scale_zero.x, c[2 * r + e], s[r][e]));
+            for (int e = 0; e < 2; ++e) s[r][e] = fmaf(scale, c[2 * r + e], s[r][e]);
           } else {
             const float scale = half_at_bit(key_words, key_scale_bit + r * int(64 * kKeyRow) + 16 * scale_block);
 #pragma unroll

@@ -93,7 +93,7 @@ __device__ inline BlockWork block_work(const AttentionParams& p) {
 // (one load then one store per step made each thread wait out its global loads one after another).
 template <int D, int G, class T>
 __device__ inline void load_scaled_queries(const AttentionParams& p, const BlockWork& w, const T* query, float* queries) {
-  constexpr int kAhead = 4;
+  constexpr int kAhead = 8;  // G x D / 128 for the tensor-core kernel: one round of loads
   for (int base = threadIdx.x; base < G * D; base += kAhead * blockDim.x) {
     float x[kAhead];
 #pragma unroll
@@ -107,6 +107,20 @@ __device__ inline void load_scaled_queries(const AttentionParams& p, const Block
     for (int k = 0; k < kAhead; ++k)
       if (base + k * int(blockDim.x) < G * D) queries[base + k * int(blockDim.x)] = x[k];
   }
+}
+
+// Asks for the block's query rows to be brought into L1 (a kernel calls this first thing, so that
+// their latency overlaps its set-up before load_queries).
+template <int D>
+__device__ inline void prefetch_queries(const AttentionParams& p, const BlockWork& w) {
+  const int element = p.io_dtype == ATB_DTYPE_F32 ? 4 : 2;
+  const int lines = (D * element + 127) / 128 + 1;  // a row may start inside a line
+  if (int(threadIdx.x) >= w.heads * lines) return;
+  const int g = int(threadIdx.x) / lines, line = int(threadIdx.x) % lines;
+  const char* row = static_cast<const char*>(p.query) +
+                    (w.token * p.query_token_stride + (w.head0 + g) * p.query_head_stride) * element;
+  const char* at = reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(row) / 128 * 128) + 128 * line;
+  if (at < row + D * element) asm volatile("prefetch.global.L1 [%0];" ::"l"(at));
 }
 
 // The block's G query vectors into `queries` ([G][D], zero past `heads`), scaled, and rotated
@@ -130,28 +144,36 @@ __device__ inline void load_block_inputs(const AttentionParams& p, const Codecs&
   load_queries<D, G>(p, codecs.key, w, queries);
 }
 
-// `count` partial states in shared memory, each [G][D + 2] = (max, sum, D weighted values), with
+// COUNT partial states in shared memory, each [G][D + 2] = (max, sum, D weighted values), with
 // the max in natural-log units, are merged; the result is written as the output (one split; rotated
-// back when V rows are rotated) or as this split's state in the workspace (still rotated).  `merged` holds G x D
-// floats of scratch.
-template <int D, int G>
+// back when V rows are rotated) or as this split's state in the workspace (still rotated).  `merged`
+// holds G x D floats of scratch.
+template <int D, int G, int COUNT>
 __device__ inline void finish_block(const AttentionParams& p, const RowCodec& value, const BlockWork& w, int splits,
-                                    const float* states, int count, float* merged, bool poisoned) {
-  __shared__ float merged_max[G], merged_sum[G];
+                                    const float* states, float* merged, bool poisoned) {
+  __shared__ float merged_max[G], merged_sum[G], state_weight[COUNT][G];
+  // Each state's weight exp(max - top) once per head (once per coordinate made this a chain of
+  // COUNT exponentials per element).
+  if (threadIdx.x < G) {
+    const int g = threadIdx.x;
+    float top = -INFINITY;
+    for (int t = 0; t < COUNT; ++t) top = fmaxf(top, states[(t * G + g) * (D + 2)]);
+    float sum = 0.0f;
+    for (int t = 0; t < COUNT; ++t) {
+      const float* state = states + (t * G + g) * (D + 2);
+      const float weight = top > -INFINITY ? expf(state[0] - top) : 0.0f;
+      state_weight[t][g] = weight;
+      sum += state[1] * weight;
+    }
+    merged_max[g] = top, merged_sum[g] = sum;
+  }
+  __syncthreads();
   for (int i = threadIdx.x; i < G * D; i += blockDim.x) {
     const int g = i / D, c = i % D;
-    float top = -INFINITY;
-    for (int t = 0; t < count; ++t) top = fmaxf(top, states[(t * G + g) * (D + 2)]);
-    float sum = 0.0f, total = 0.0f;
-    if (top > -INFINITY)
-      for (int t = 0; t < count; ++t) {
-        const float* state = states + (t * G + g) * (D + 2);
-        const float weight = expf(state[0] - top);
-        sum += state[1] * weight;
-        total += state[2 + c] * weight;
-      }
+    float total = 0.0f;
+#pragma unroll
+    for (int t = 0; t < COUNT; ++t) total += states[(t * G + g) * (D + 2) + 2 + c] * state_weight[t][g];
     merged[i] = total;
-    if (c == 0) merged_max[g] = top, merged_sum[g] = sum;
   }
   __syncthreads();
   if (value.rotated && splits == 1)  // split states stay rotated: the merge kernel rotates their sum once

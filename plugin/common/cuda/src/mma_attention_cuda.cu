@@ -288,6 +288,7 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
     allow_dependent_launch();
     return;
   }
+  prefetch_queries<kD>(p, w);
   const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   __shared__ uint64_t tile_barriers[kTileWarps * Layout::kStages];
   Stream stream(p, w, splits, tiles, tile_barriers);
@@ -576,7 +577,7 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
       }
   }
   __syncthreads();
-  finish_block<kD, kHeads>(p, vc, w, splits, states, kTileWarps, queries, poisoned);
+  finish_block<kD, kHeads, kTileWarps>(p, vc, w, splits, states, queries, poisoned);
   allow_dependent_launch();  // the merge kernel may start as the last blocks finish
 }
 

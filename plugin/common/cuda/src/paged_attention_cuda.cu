@@ -164,7 +164,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionPara
     for (int i = 0; i < C; ++i) state[2 + lane * C + i] = acc[g][i];
   }
   __syncthreads();
-  finish_block<D, G>(p, vc, w, splits, states, kTeams, queries, poisoned);
+  finish_block<D, G, kTeams>(p, vc, w, splits, states, queries, poisoned);
 }
 
 // One block per (token, query head): the splits' states merged into the output.  The first warp

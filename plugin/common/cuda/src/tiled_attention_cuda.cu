@@ -153,7 +153,7 @@ __global__ void __launch_bounds__(kThreads) tiled_attention_kernel(const Attenti
     }
   }
   __syncthreads();
-  finish_block<D, G>(p, vc, w, splits, states, kWarps, queries, poisoned);
+  finish_block<D, G, kWarps>(p, vc, w, splits, states, queries, poisoned);
 }
 
 // Whether the kernel reads this codec's rows: every lane's coordinates in one scale block.

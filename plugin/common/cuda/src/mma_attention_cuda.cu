@@ -288,6 +288,9 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
     allow_dependent_launch();
     return;
   }
+  // The merge kernel may be launched now: its blocks set up on spare resources and then wait for this
+  // grid to complete (launching it when the last blocks finish put its whole latency after them).
+  allow_dependent_launch();
   prefetch_queries<kD>(p, w);
   const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   __shared__ uint64_t tile_barriers[kTileWarps * Layout::kStages];
@@ -578,7 +581,6 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   }
   __syncthreads();
   finish_block<kD, kHeads, kTileWarps>(p, vc, w, splits, states, queries, poisoned);
-  allow_dependent_launch();  // the merge kernel may start as the last blocks finish
 }
 
 // The instance for one format pair and precision, with its shared memory.

@@ -178,9 +178,12 @@ __global__ void merge_kernel(const AttentionParams p, const __grid_constant__ Ro
   __shared__ float merged[kMaxHeadSize];
   __shared__ float total_weight;
   __shared__ bool any_poisoned;
-  wait_for_previous_kernel();  // launched early (launch_dependent): the states are the attention kernel's
   const int token = blockIdx.x / p.num_query_heads, head = blockIdx.x % p.num_query_heads;
-  if (prefill_kernel_serves(p, sequence_of(p, token))) return;
+  const bool skip = prefill_kernel_serves(p, sequence_of(p, token));  // inputs only: read before the wait
+  // Launched early (launch_dependent): the states are the attention kernel's.  Every block waits, so
+  // that this grid never completes before that one (work after it on the stream relies on that).
+  wait_for_previous_kernel();
+  if (skip) return;
   const int D = p.head_size;
   const float* states = static_cast<const float*>(p.workspace) + (int64_t(token) * p.num_query_heads + head) * splits * (D + 2);
   if (threadIdx.x < 32) {

@@ -19,11 +19,11 @@ struct Codecs {
 // copy only these into shared memory (all 2 x 511 floats took ~10 us of a one-token write).
 __device__ inline int codebook_entries(const RowCodec& codec) { return codec.kind == kCodebook ? codec.table_size : 0; }
 
-// Element `index` of a tensor of `dtype` (f32, f16 or bf16), as f32.
 __device__ inline float to_float(float x) { return x; }
 __device__ inline float to_float(__half x) { return __half2float(x); }
 __device__ inline float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
 
+// Element `index` of a tensor of `dtype` (f32, f16 or bf16), as f32.
 __device__ inline float load_element(const void* base, int64_t index, int32_t dtype) {
   if (dtype == ATB_DTYPE_F32) return to_float(static_cast<const float*>(base)[index]);
   if (dtype == ATB_DTYPE_F16) return to_float(static_cast<const __half*>(base)[index]);

@@ -188,7 +188,7 @@ struct KeyPlanes {
 // The A-operand pairs of one K row's lane coordinates in one block, [h][register], from its
 // packed code words: exact affine codes (high parts only) or codebook values (high and low).
 // BIASED: affine codes are left as 1024 + code (+ 128 for signed codes: kKeyCodeBias), which
-// saves a subtraction per register; the caller then folds the bias into the block's zero.
+// saves a subtraction per register; the caller's bias MMA then takes bias x scale x sum(Q) away.
 template <int KIND, int BITS, bool BIASED, int PLANES>
 __device__ inline void key_pairs_of(const uint32_t (&words)[(BITS + 3) / 4], const KeyPlanes<PLANES>& planes,
                                     uint32_t (&high)[2][2], uint32_t (&low)[2][2]) {
@@ -266,7 +266,7 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   using Stream = FixedTileStream<Layout::kKeyRow, Layout::kValueRow, Layout::kStages>;
   constexpr bool kAffineKeys = Layout::kAffineKeys;
   // 16-bit mode: affine K codes enter the MMA biased (1024 + code, fp16-exact).  The bias cancels in
-  // fp32 against zero - bias * scale: roundings of terms ~2^10 times the codes' (2^-24 each), i.e.
+  // fp32 against the bias MMA's bias x scale x sum(Q): roundings of terms ~2^10 times the codes' (2^-24 each), i.e.
   // ~2^-14 relative to a block's score, below the fp16 queries' own 2^-11.
   constexpr bool kBiasedKeys = kAffineKeys && !SPLIT;
   constexpr float kKeyCodeBias = KIND_K == kAffineSigned ? 1152.0f : 1024.0f;
@@ -367,14 +367,23 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
     // S = K Q^T: rows = tokens g (r = 0) and g + 8 (r = 1), columns = heads 2t + e.
     float s[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
     float c[4];
-    uint32_t key_fields[2][kBlocks];  // affine rows: (scale, zero) of each block, read together where aligned
+    uint32_t key_fields[2][kBlocks];  // affine rows: (scale, zero) of each block, read together where aligned (scales used)
     if constexpr (kAffineKeys) {
       uint32_t zeros[2], scales[2];  // block t's (zero, zero) and (scale, scale) of rows g, g + 8
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
-        const uint32_t own = key_words[key_scale_bit / 32 + r * int(2 * kKeyRow) + t];
+        const int first = key_scale_bit / 32 + r * int(2 * kKeyRow);
+        // key_fields[r][t], read on its own: a lane-dependent index into registers goes to local memory.
+        const uint32_t own = key_words[first + t];
         zeros[r] = __byte_perm(own, 0, 0x3232);
         scales[r] = __byte_perm(own, 0, 0x1010);
+        if constexpr (kKeyRow % 16 == 0 && Layout::kKeyCodes % 16 == 0) {
+          const uint4 fields = *reinterpret_cast<const uint4*>(key_words + first);
+          key_fields[r][0] = fields.x, key_fields[r][1] = fields.y, key_fields[r][2] = fields.z, key_fields[r][3] = fields.w;
+        } else {
+#pragma unroll
+          for (int b = 0; b < kBlocks; ++b) key_fields[r][b] = key_words[first + b];
+        }
       }
       float offsets[4] = {0.0f, 0.0f, 0.0f, 0.0f};
       mma(offsets, zeros[0], zeros[1], scales[0], scales[1], sum_pair, 0u);
@@ -384,17 +393,6 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
       for (int r = 0; r < 2; ++r)
 #pragma unroll
         for (int e = 0; e < 2; ++e) s[r][e] = fmaf(-32.0f * kKeyCodeBias, biases[2 * r + e], 32.0f * offsets[2 * r + e]);
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const int first = key_scale_bit / 32 + r * int(2 * kKeyRow);
-        if constexpr (kKeyRow % 16 == 0 && Layout::kKeyCodes % 16 == 0) {
-          const uint4 fields = *reinterpret_cast<const uint4*>(key_words + first);
-          key_fields[r][0] = fields.x, key_fields[r][1] = fields.y, key_fields[r][2] = fields.z, key_fields[r][3] = fields.w;
-        } else {
-#pragma unroll
-          for (int b = 0; b < kBlocks; ++b) key_fields[r][b] = key_words[first + b];
-        }
-      }
     }
 #pragma unroll
     for (int b = 0; b < kBlocks; ++b) {

@@ -2,7 +2,8 @@
 """PyTorch scaled_dot_product_attention in bf16 on the decode shape of `tq cuda-bench`.
 
 One new query token per sequence against a contiguous bf16 K/V cache: B sequences, 32 query / 8 KV
-heads (GQA), head size 128, context 32768.  Times the median of CUDA-event-timed calls and counts
+heads (GQA), head size 128, context 32768.  Times the median of CUDA-event-timed calls (one call
+per timing, and 20 calls in a row per timing as the in-row figure) and counts
 the K/V bytes read (B x context x KV heads x head size x 2 bytes x 2), as tq cuda-bench does.
 """
 import argparse
@@ -12,15 +13,17 @@ import torch
 import torch.nn.functional as F
 
 
-def median_ms(fn, runs):
+def median_ms(fn, samples, calls=1):
+    """Median time per call of `samples` timings of `calls` calls in a row (as tq cuda-bench)."""
     start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     times = []
-    for _ in range(runs):
+    for _ in range(samples):
         start.record()
-        fn()
+        for _ in range(calls):
+            fn()
         stop.record()
         stop.synchronize()
-        times.append(start.elapsed_time(stop))
+        times.append(start.elapsed_time(stop) / calls)
     times.sort()
     return times[len(times) // 2]
 
@@ -37,7 +40,7 @@ def main():
     hq, hkv, d = 32, 8, 128
     print(f"torch {torch.__version__} on {torch.cuda.get_device_name()}: SDPA bf16, {hq}/{hkv} heads, d {d}, "
           f"context {args.context}")
-    print(f"{'backend':28} {'batch':>5} {'ms/step':>12} {'cache MB':>12} {'GB/s':>10}")
+    print(f"{'backend':28} {'batch':>5} {'ms/step':>12} {'ms (in row)':>12} {'cache MB':>12} {'GB/s':>10} {'GB/s row':>10}")
     for batch in [int(b) for b in args.batches.split(",")]:
         torch.manual_seed(batch)
         q = torch.randn(batch, hq, 1, d, device="cuda", dtype=torch.bfloat16)
@@ -59,8 +62,10 @@ def main():
         for _ in range(5):
             step()
         ms = median_ms(step, args.runs)
+        in_row_ms = median_ms(step, max(args.runs // 20, 3), 20)
         cache_bytes = batch * args.context * hkv * d * 2 * 2
-        print(f"{label:28} {batch:5d} {ms:12.4f} {cache_bytes / 1e6:12.1f} {cache_bytes / (ms * 1e-3) / 1e9:10.0f}")
+        print(f"{label:28} {batch:5d} {ms:12.4f} {in_row_ms:12.4f} {cache_bytes / 1e6:12.1f} "
+              f"{cache_bytes / (ms * 1e-3) / 1e9:10.0f} {cache_bytes / (in_row_ms * 1e-3) / 1e9:10.0f}")
         del q, k, v, out
         torch.cuda.empty_cache()
     return 0

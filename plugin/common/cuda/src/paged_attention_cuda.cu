@@ -288,15 +288,23 @@ int multiprocessors() {
   return count;
 }
 
-// The fewest splits whose blocks fill the last wave of resident blocks at least 85%: a wave a third
-// full costs as much as a full one.
+// Splits of the context for `blocks` blocks a split where `slots` blocks are resident at once.
+// None where the blocks fill 85% of a wave.  Otherwise the fewest that make about two waves (a
+// block that finishes early is then replaced by one of the second wave: the older blocks on a
+// multiprocessor are served first and finish first, and a single wave ends on its youngest) whose
+// last wave is at least 85% full (a wave a third full costs as much as a full one), and at most
+// kMostSplits (each split costs a block's set-up and a state to merge).  H100, 32K context, B=8:
+// 8 splits (one wave) 0.138 ms, 16 splits 0.133; B=1: 64 splits 0.039 ms, 32 splits 0.035.
+constexpr int kMostSplits = 32;
+static_assert(kMostSplits <= kMaxSplits, "the merge kernel holds a weight per split");
 int splits_filling_waves(int blocks, int slots) {
   blocks = std::max(blocks, 1);
-  for (int splits = 1; splits < kMaxSplits; ++splits) {
+  if (double(blocks) / slots >= 0.85) return 1;
+  for (int splits = 2; splits < kMostSplits; ++splits) {
     const double waves = double(blocks) * splits / slots;
-    if (waves >= 0.85 && waves / std::ceil(waves) >= 0.85) return splits;
+    if (waves >= 1.85 && waves / std::ceil(waves) >= 0.85) return splits;
   }
-  return kMaxSplits;
+  return kMostSplits;
 }
 
 }  // namespace

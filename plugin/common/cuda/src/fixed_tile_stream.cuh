@@ -1,10 +1,11 @@
 // A warp's stream of 16-row K/V tiles when the row sizes are known at compile time (the
 // tensor-core decode kernel's formats).  A tile's K rows and its V rows are each one contiguous run
-// of bytes in its page, so one lane copies them with two bulk copies (the Hopper tensor memory
-// accelerator), which signal a per-stage mbarrier when their bytes have landed.  The whole warp
-// computes each copy's operands, as warp-uniform values (the page number goes through a warp
-// reduction), so that they live in uniform registers: a copy issued from per-lane registers takes a
-// loop that elects a lane and moves its operands over (~85 instructions a tile with the page read).
+// of bytes in its page, so one lane (elected inside the copy's asm) copies them with two bulk copies
+// (the Hopper tensor memory accelerator), which signal a per-stage mbarrier when their bytes have
+// landed.  The whole warp computes each copy's operands, as warp-uniform values (the page number
+// goes through a warp reduction), so that they live in uniform registers: a copy issued from
+// per-lane registers takes a loop that elects a lane and moves its operands over (~85 instructions
+// a tile with the page read).
 // The block-table entry of the next tile is read while the current one is issued, and the page of
 // each tile is stepped to without a division.  A page outside the pool poisons the block when its
 // tile is issued (its stage's barrier is then completed without bytes), so that the loop body reads

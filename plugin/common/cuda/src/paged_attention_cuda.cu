@@ -32,7 +32,7 @@ constexpr int kThreads = 128;
 constexpr int kLanes = 8;  // lanes per cached row
 constexpr int kTeams = kThreads / kLanes;
 constexpr int kHeadsPerBlock = 4;
-constexpr int kMaxSplits = 64;
+constexpr int kMaxSplits = 32;  // see splits_filling_waves
 constexpr int kMaxHeadSize = 256;  // the largest head_size_supported
 
 // Code `index` of a row's codes packed LSB-first at `bits` bits (1..8): it spans at most two bytes.
@@ -219,6 +219,63 @@ __global__ void merge_kernel(const AttentionParams p, const __grid_constant__ Ro
                   any_poisoned ? NAN : merged[c]);
 }
 
+// The same merge for a power-of-two head size 32 J, one (token, query head) per warp and
+// kMergeWarps a block: lane s reads split s's max and sum (kMaxSplits <= 32), the weighted sum is
+// built in registers (lane l: coordinates l + 32 j) and rotated back there.  Two rounds of loads and
+// no block-wide synchronisation: the block-wide merge and rotation took ~5 us after the attention
+// kernel at B = 8.
+constexpr int kMergeWarps = 4;
+template <int J>
+__global__ void __launch_bounds__(32 * kMergeWarps) merge_kernel_by_warps(const AttentionParams p,
+                                                                          const __grid_constant__ RowCodec value, int splits) {
+  static_assert(kMaxSplits <= 32, "a lane per split");
+  constexpr int D = 32 * J;
+  const int pair = int(blockIdx.x) * kMergeWarps + int(threadIdx.x / 32), lane = int(threadIdx.x % 32);
+  const int token = pair / p.num_query_heads, head = pair % p.num_query_heads;
+  // Inputs only: read before the wait (every thread waits, so that this grid never completes
+  // before the attention kernel's).
+  const bool skip = token >= p.num_tokens || prefill_kernel_serves(p, sequence_of(p, token));
+  wait_for_previous_kernel();
+  if (skip) return;
+  const float* states = static_cast<const float*>(p.workspace) + (int64_t(token) * p.num_query_heads + head) * splits * (D + 2);
+  float max = -INFINITY, sum = 0.0f;
+  if (lane < splits) max = __ldcg(states + lane * (D + 2)), sum = __ldcg(states + lane * (D + 2) + 1);
+  const bool poisoned = __any_sync(0xffffffffu, isnan(max));
+  float top = max;
+  for (int offset = 16; offset > 0; offset /= 2) top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, offset));
+  const float weight = max > -INFINITY ? expf(max - top) : 0.0f;
+  float total = sum * weight;
+  for (int offset = 16; offset > 0; offset /= 2) total += __shfl_xor_sync(0xffffffffu, total, offset);
+  float merged[J] = {};
+#pragma unroll 4
+  for (int split = 0; split < splits; ++split) {
+    const float split_weight = __shfl_sync(0xffffffffu, weight, split);
+    const float* values = states + split * (D + 2) + 2 + lane;
+#pragma unroll
+    for (int j = 0; j < J; ++j) merged[j] += __ldcg(values + 32 * j) * split_weight;
+  }
+#pragma unroll
+  for (int j = 0; j < J; ++j) merged[j] /= total;
+  if (value.rotated) rotate_back_in_registers(merged, rotation_of(p, value, head / (p.num_query_heads / p.num_kv_heads)));
+#pragma unroll
+  for (int j = 0; j < J; ++j)
+    store_element(p.output, token * p.output_token_stride + head * p.output_head_stride + lane + 32 * j, p.io_dtype,
+                  poisoned ? NAN : merged[j]);
+}
+
+// The merge of `splits` states into the output, launched to start while the attention kernel runs.
+Status launch_merge(const AttentionParams& p, const RowCodec& value, int splits, cudaStream_t stream) {
+  const unsigned pairs = unsigned(p.num_tokens) * unsigned(p.num_query_heads);
+  const dim3 by_warps((pairs + kMergeWarps - 1) / kMergeWarps), warps(32 * kMergeWarps);
+  switch (p.head_size) {
+    case 32: return launch_dependent(&merge_kernel_by_warps<1>, by_warps, warps, 0, stream, "merge kernel", p, value, splits);
+    case 64: return launch_dependent(&merge_kernel_by_warps<2>, by_warps, warps, 0, stream, "merge kernel", p, value, splits);
+    case 128: return launch_dependent(&merge_kernel_by_warps<4>, by_warps, warps, 0, stream, "merge kernel", p, value, splits);
+    case 256: return launch_dependent(&merge_kernel_by_warps<8>, by_warps, warps, 0, stream, "merge kernel", p, value, splits);
+    default: return launch_dependent(&merge_kernel, dim3(pairs), dim3(128), 0, stream, "merge kernel", p, value, splits);
+  }
+}
+
 template <int D, int G>
 size_t shared_bytes() {
   return sizeof(float) * (size_t(G) * D + 512 + size_t(kTeams) * G * (D + 2));
@@ -293,18 +350,16 @@ int multiprocessors() {
 // block that finishes early is then replaced by one of the second wave: the older blocks on a
 // multiprocessor are served first and finish first, and a single wave ends on its youngest) whose
 // last wave is at least 85% full (a wave a third full costs as much as a full one), and at most
-// kMostSplits (each split costs a block's set-up and a state to merge).  H100, 32K context, B=8:
+// kMaxSplits (each split costs a block's set-up and a state to merge).  H100, 32K context, B=8:
 // 8 splits (one wave) 0.138 ms, 16 splits 0.133; B=1: 64 splits 0.039 ms, 32 splits 0.035.
-constexpr int kMostSplits = 32;
-static_assert(kMostSplits <= kMaxSplits, "the merge kernel holds a weight per split");
 int splits_filling_waves(int blocks, int slots) {
   blocks = std::max(blocks, 1);
   if (double(blocks) / slots >= 0.85) return 1;
-  for (int splits = 2; splits < kMostSplits; ++splits) {
+  for (int splits = 2; splits < kMaxSplits; ++splits) {
     const double waves = double(blocks) * splits / slots;
     if (waves >= 1.85 && waves / std::ceil(waves) >= 0.85) return splits;
   }
-  return kMostSplits;
+  return kMaxSplits;
 }
 
 }  // namespace
@@ -371,8 +426,7 @@ Status launch_paged_attention(const AttentionParams& params, const RowCodec& key
     ATB_RETURN_IF_ERROR(launch_simple(p, codecs, splits, s));
   }
   if (splits > 1) {
-    ATB_RETURN_IF_ERROR(launch_dependent(&merge_kernel, dim3(unsigned(p.num_tokens) * unsigned(p.num_query_heads)), dim3(128), 0, s,
-                                         "merge kernel", p, value, splits));
+    ATB_RETURN_IF_ERROR(launch_merge(p, value, splits, s));
   }
   if (prefill.heads_padded > 0) ATB_RETURN_IF_ERROR(launch_prefill_attention(params, codecs, prefill, s));
   return Status::ok();

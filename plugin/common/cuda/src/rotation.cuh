@@ -125,21 +125,13 @@ __device__ inline void rotate_by_block(float* x, int count, int d, const Rotatio
   rotate_vectors(x, count, d, r, inverse, Workers<BlockSync>{int(threadIdx.x), int(blockDim.x), {}});
 }
 
-// The calling warp rotates.
-// One vector of a power-of-two d from 32 to 256, forward, by a warp in registers: lane l holds
-// x[l + 32j]; butterflies across lanes by shuffles, across a lane's values in place (the same
-// additions and subtractions as apply_blocks, without a synchronisation per stage).  A one-token
-// write is a chain of such steps.
+// The normalised Hadamard transform of one vector of d = 32 J (a power of two from 32 to 256) held by
+// a warp in registers, lane l holding v[j] = x[l + 32j]: butterflies across lanes by shuffles, across
+// a lane's values in place (the same additions and subtractions as apply_blocks, without a
+// synchronisation per stage).  A one-token write is a chain of such steps.
 template <int J>
-__device__ inline void rotate_one_in_registers(float* x, int d, const RotationRef& r) {
+__device__ inline void hadamard_in_registers(float (&v)[J]) {
   const int lane = threadIdx.x % 32;
-  const uint64_t stream = tq::rotation_stream_seed(r.seed, r.layer_index, r.global_kv_head, 0);
-  float v[J];
-#pragma unroll
-  for (int j = 0; j < J; ++j) {
-    const int i = lane + 32 * j;
-    v[j] = tq::rotation_sign_bit(stream, i) ? -x[i] : x[i];
-  }
 #pragma unroll
   for (int half = 1; half < 32; half *= 2) {
     const bool upper = (lane & half) != 0;
@@ -158,19 +150,48 @@ __device__ inline void rotate_one_in_registers(float* x, int d, const RotationRe
         v[j] = __fadd_rn(a, b);
         v[j + step] = __fsub_rn(a, b);
       }
-  const float norm = __fdiv_rn(1.0f, __fsqrt_rn(float(d)));
+  const float norm = __fdiv_rn(1.0f, __fsqrt_rn(float(32 * J)));
 #pragma unroll
-  for (int j = 0; j < J; ++j) x[lane + 32 * j] = __fmul_rn(v[j], norm);
+  for (int j = 0; j < J; ++j) v[j] = __fmul_rn(v[j], norm);
+}
+
+// x <- R x for one vector of d = 32 J (a power of two) in memory, by the warp in registers.
+template <int J>
+__device__ inline void rotate_one_in_registers(float* x, const RotationRef& r) {
+  const int lane = threadIdx.x % 32;
+  const uint64_t stream = tq::rotation_stream_seed(r.seed, r.layer_index, r.global_kv_head, 0);
+  float v[J];
+#pragma unroll
+  for (int j = 0; j < J; ++j) {
+    const int i = lane + 32 * j;
+    v[j] = tq::rotation_sign_bit(stream, i) ? -x[i] : x[i];
+  }
+  hadamard_in_registers(v);
+#pragma unroll
+  for (int j = 0; j < J; ++j) x[lane + 32 * j] = v[j];
   __syncwarp();
 }
 
+// v <- R^T v for one vector of d = 32 J (a power of two) held by a warp as v[j] = x[lane + 32 j]:
+// the normalised Hadamard transform (its own inverse), then the signs.
+template <int J>
+__device__ inline void rotate_back_in_registers(float (&v)[J], const RotationRef& r) {
+  const int lane = threadIdx.x % 32;
+  const uint64_t stream = tq::rotation_stream_seed(r.seed, r.layer_index, r.global_kv_head, 0);
+  hadamard_in_registers(v);
+#pragma unroll
+  for (int j = 0; j < J; ++j)
+    if (tq::rotation_sign_bit(stream, lane + 32 * j)) v[j] = -v[j];
+}
+
+// The calling warp rotates.
 __device__ inline void rotate_by_warp(float* x, int count, int d, const RotationRef& r, bool inverse) {
   if (count == 1 && !inverse) {
     switch (d) {
-      case 32: return rotate_one_in_registers<1>(x, d, r);
-      case 64: return rotate_one_in_registers<2>(x, d, r);
-      case 128: return rotate_one_in_registers<4>(x, d, r);
-      case 256: return rotate_one_in_registers<8>(x, d, r);
+      case 32: return rotate_one_in_registers<1>(x, r);
+      case 64: return rotate_one_in_registers<2>(x, r);
+      case 128: return rotate_one_in_registers<4>(x, r);
+      case 256: return rotate_one_in_registers<8>(x, r);
       default: break;
     }
   }

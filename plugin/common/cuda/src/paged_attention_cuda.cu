@@ -222,8 +222,9 @@ __global__ void merge_kernel(const AttentionParams p, const __grid_constant__ Ro
 // The same merge for a power-of-two head size 32 J, one (token, query head) per warp and
 // kMergeWarps a block: lane s reads split s's max and sum (kMaxSplits <= 32), the weighted sum is
 // built in registers (lane l: coordinates l + 32 j) and rotated back there, with no block-wide
-// synchronisation.  The block-wide merge took ~5 us after the attention kernel at B = 8, this one
-// with a load round trip per split 11 us (the states come from L2, ~0.7 us away).
+// synchronisation.  At B = 8 the block-wide merge took ~5 us after the attention kernel; this one
+// ~2.5 us, and 11 us when each split's values waited for the previous split's (the states come from
+// L2, ~0.7 us a round trip).
 constexpr int kMergeWarps = 4;
 constexpr int kMergeBatch = 16;  // splits whose values a lane loads at once
 template <int J>
@@ -241,8 +242,8 @@ __global__ void __launch_bounds__(32 * kMergeWarps) merge_kernel_by_warps(const 
   const float* states = static_cast<const float*>(p.workspace) + (int64_t(token) * p.num_query_heads + head) * splits * (D + 2);
   // Every load of a batch of splits is issued before the first is used, and the first batch's before
   // the weights are computed: one L2 round trip (~0.7 us here) per batch, not per split.
-  float max = -INFINITY, sum = 0.0f;
-  if (lane < splits) max = __ldcg(states + lane * (D + 2)), sum = __ldcg(states + lane * (D + 2) + 1);
+  float split_max = -INFINITY, split_sum = 0.0f;  // lane s: split s's
+  if (lane < splits) split_max = __ldcg(states + lane * (D + 2)), split_sum = __ldcg(states + lane * (D + 2) + 1);
   float weight = 0.0f, total = 0.0f, merged[J] = {};
   bool poisoned = false;
   for (int first = 0; first < splits; first += kMergeBatch) {
@@ -253,11 +254,11 @@ __global__ void __launch_bounds__(32 * kMergeWarps) merge_kernel_by_warps(const 
       for (int j = 0; j < J; ++j)
         values[b][j] = first + b < splits ? __ldcg(states + (first + b) * (D + 2) + 2 + lane + 32 * j) : 0.0f;
     if (first == 0) {
-      poisoned = __any_sync(0xffffffffu, isnan(max));
-      float top = max;
+      poisoned = __any_sync(0xffffffffu, isnan(split_max));
+      float top = split_max;
       for (int offset = 16; offset > 0; offset /= 2) top = fmaxf(top, __shfl_xor_sync(0xffffffffu, top, offset));
-      weight = max > -INFINITY ? expf(max - top) : 0.0f;
-      total = sum * weight;
+      weight = split_max > -INFINITY ? expf(split_max - top) : 0.0f;
+      total = split_sum * weight;
       for (int offset = 16; offset > 0; offset /= 2) total += __shfl_xor_sync(0xffffffffu, total, offset);
     }
 #pragma unroll

@@ -111,18 +111,15 @@ class FixedTileStream {
     const uint8_t* value_source = pool_.value_rows(page, row, V_ROW);
     // One elected lane, chosen inside the asm: behind `if (lane == 0)` the compiler cannot tell that
     // one lane executes the copies and wraps each in a loop over the active lanes (~10 instructions
-    // and a dependency stall per tile).  The rows are read once a step, so L2 evicts their lines
-    // first: what the step reads again (split states for the merge, block tables) stays there
-    // (B=8 at 32K, q4_0/q3_0: 0.133 -> 0.126 ms).
+    // and a dependency stall per tile).  The rows are read once a step (read_once_policy).
     asm volatile(
-        "{ .reg .pred one; .reg .b64 policy;\n"
+        "{ .reg .pred one;\n"
         "elect.sync _|one, 0xffffffff;\n"
-        "createpolicy.fractional.L2::evict_first.b64 policy, 1.0;\n"
         "@one mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n"
-        "@one cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%2], [%3], %4, [%0], policy;\n"
-        "@one cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%5], [%6], %7, [%0], policy; }" ::"r"(bar),
+        "@one cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%2], [%3], %4, [%0], %8;\n"
+        "@one cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%5], [%6], %7, [%0], %8; }" ::"r"(bar),
         "r"(kKeyBytes + kValueBytes), "r"(destination), "l"(key_source), "r"(kKeyBytes), "r"(destination + kKeyBytes),
-        "l"(value_source), "r"(kValueBytes)
+        "l"(value_source), "r"(kValueBytes), "l"(read_once_policy())
         : "memory");
   }
 

@@ -3,9 +3,9 @@
 // tokens' K/V, attention, merge) is captured once in a CUDA graph and replayed: one replay between
 // two events is the figure (it counts the host's launch latency in); the same forward launched
 // eagerly, and replays in a row (the latency hidden, as in a forward of many layers), are printed
-// beside it.  Achieved bandwidth counts the
-// cache bytes the step must read (B x context x KV heads x (K row + V row bytes)); the device's copy
-// bandwidth (read + written bytes of a large device-to-device copy) is measured in the same run.
+// beside it.  Achieved bandwidth counts the cache bytes the step must read (B x context x KV heads
+// x (K row + V row bytes)); the device's copy bandwidth (read + written bytes of a large
+// device-to-device copy) is measured in the same run.
 // Encode: write-only forwards of 32K tokens, per token per layer.
 #include <atb/cli/host_options.hpp>
 #include <atb/half.hpp>

@@ -52,6 +52,7 @@ struct Case {
   float soft_cap = 0;
   int block_size = 16;  // multiples of 16 take the tiled kernel, others the simple one
   int32_t dtype = ATB_DTYPE_F32;  // of the inputs, outputs and (reference) cache
+  float value_spread = 1.0f;  // standard deviation of the V inputs (K and queries: 1)
 };
 
 size_t element_bytes(int32_t dtype) { return dtype == ATB_DTYPE_F32 ? 4 : 2; }
@@ -124,13 +125,13 @@ void run_case(const Case& c, std::mt19937_64& rng) {
       step.starts.push_back(step.tokens);
       step.lens.push_back(total);
     }
-    auto fill = [&](std::vector<float>& v, int heads) {
+    auto fill = [&](std::vector<float>& v, int heads, float spread) {
       v.resize(size_t(step.tokens) * heads * d);
-      for (float& x : v) x = normal(rng);
+      for (float& x : v) x = spread * normal(rng);
     };
-    fill(step.query, c.query_heads);
-    fill(step.key, c.kv_heads);
-    fill(step.value, c.kv_heads);
+    fill(step.query, c.query_heads, 1.0f);
+    fill(step.key, c.kv_heads, 1.0f);
+    fill(step.value, c.kv_heads, c.value_spread);
     return step;
   };
   const Step steps[2] = {make_step(false), make_step(true)};
@@ -173,7 +174,8 @@ void run_case(const Case& c, std::mt19937_64& rng) {
   const std::string what = c.backend + " " + c.config + " d=" + std::to_string(d) + " heads " +
                            std::to_string(c.query_heads) + "/" + std::to_string(c.kv_heads) + " window " +
                            std::to_string(c.sliding_window) + " cap " + std::to_string(int(c.soft_cap)) + " page " +
-                           std::to_string(kBlock) + (c.dtype == ATB_DTYPE_F32 ? " f32" : " bf16");
+                           std::to_string(kBlock) + (c.dtype == ATB_DTYPE_F32 ? " f32" : " bf16") +
+                           (c.value_spread != 1.0f ? " V x" + std::to_string(int(c.value_spread)) : "");
   for (const Step& step : steps) {
     std::vector<uint8_t> query = stored_as(step.query, c.dtype), key = stored_as(step.key, c.dtype);
     std::vector<uint8_t> value = stored_as(step.value, c.dtype);
@@ -239,7 +241,8 @@ void run_case(const Case& c, std::mt19937_64& rng) {
     const std::vector<float> gpu_out = read_as_floats(gpu_bytes, c.dtype), cpu_values = read_as_floats(cpu_out, c.dtype);
     double diff = 0, norm = 0;
     for (size_t i = 0; i < cpu_values.size(); ++i) {
-      ASSERT_TRUE(std::isfinite(gpu_out[i])) << what << ": output " << i << " not written or not finite";
+      ASSERT_TRUE(std::isfinite(gpu_out[i])) << what << (step.tokens == seqs ? " decode" : " prefill") << ": output " << i
+                                             << " not written or not finite";
       diff += (gpu_out[i] - cpu_values[i]) * double(gpu_out[i] - cpu_values[i]);
       norm += double(cpu_values[i]) * cpu_values[i];
     }
@@ -332,6 +335,14 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       {"turboquant", R"({"k_quant":"int4","v_quant":"q5_0"})", 112, 8, 1},
       {"turboquant", R"({"k_quant":"uint8","v_quant":"q2_0"})", 160, 4, 2, 0, 0, 32},
       {"turboquant", R"({"k_quant":"tq3","v_quant":"tq4"})", 192, 16, 4, 0, 0, 16, ATB_DTYPE_BF16},
+      // V values in the tens of thousands (some past fp16's 65504): block scales past what a
+      // 16-bit weight x scale product holds at the weights' usual slack, and decoded values past
+      // what the prefill kernel's fp16 planes hold; every kernel must keep them finite and exact.
+      {"turboquant", R"({"k_quant":"q4_0","v_quant":"q3_0"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_F32, 20000.0f},
+      {"turboquant", R"({"k_quant":"q8_0","v_quant":"q3_0"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_BF16, 20000.0f},
+      {"turboquant", R"({"k_quant":"tq4","v_quant":"tq3"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_BF16, 20000.0f},
+      {"turboquant", R"({"k_quant":"q5_0","v_quant":"q4_0"})", 128, 8, 2, 0, 0, 16, ATB_DTYPE_BF16, 20000.0f},
+      {"reference", "{}", 128, 32, 8, 0, 0, 16, ATB_DTYPE_BF16, 20000.0f},
   };
   for (const Case& c : cases) run_case(c, rng);
 }

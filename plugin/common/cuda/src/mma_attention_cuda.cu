@@ -24,7 +24,10 @@
 // lookups do not conflict; every lane's offsets into a tile are fixed per lane and computed once;
 // copies are unrolled; scores run in log2 units from queries scaled by log2(e); the running max is
 // raised only when a tile exceeds it by more than 2^8 (the result is the same: weights up to 256
-// stay exact in the hi/lo split), so the rescale of the accumulators is rare.
+// stay exact in the hi/lo split), so the rescale of the accumulators is rare.  A tile with a V
+// block scale of 256 or more raises it to its own max (has_large_value_scale), so that the fp16
+// products weight x scale stay finite.  fp16 limits what remains: queries times the softmax scale
+// must stay below 65504 (|q| below ~5e5 at head size 128), as in any fp16 attention kernel.
 //
 // The contraction order inside an MMA is free, so coordinates are assigned to fragment slots
 // where the codes are cheapest to read: lane (g = lane / 4, t = lane % 4) reads coordinates
@@ -254,6 +257,22 @@ __device__ inline uint2 value_registers(const uint2* table, uint32_t lane_bytes,
   return entry_at(table, and_or(h == 0 ? field : field >> 6, 0x1F80u, lane_bytes));  // entry x 128 + copy
 }
 
+// Whether a V block scale of the tile reaches 256 (or is not finite), read by the lanes together.
+// At the weights' usual slack (up to 2^8, kRescaleLog2) weight x scale then may pass fp16's 65504:
+// such a tile raises the running max to its own, which keeps its weights <= 1 and the products finite
+// (a scale is an fp16 value itself).
+template <uint32_t V_ROW, uint32_t V_CODES, int SCALES>
+__device__ inline bool has_large_value_scale(const uint8_t* value_rows, int lane) {
+  constexpr unsigned kLarge = 0x5c00u;  // 256.0 in fp16
+  bool large = false;
+#pragma unroll
+  for (int j = lane; j < kTileRows * SCALES; j += 32) {
+    const unsigned bits = *reinterpret_cast<const unsigned short*>(value_rows + (j / SCALES) * V_ROW + V_CODES + 2 * (j % SCALES));
+    large |= (bits & 0x7fffu) >= kLarge;
+  }
+  return large;
+}
+
 // The lane's V tokens t + token_row(i): the tokens of its k-slots 2t, 2t + 1 (i even) and
 // 2t + 8, 2t + 9 (i odd) of k-steps i / 2.
 __device__ constexpr int token_row(int i) { return 4 * i; }
@@ -364,6 +383,9 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   stream.for_each_tile(poisoned, [&](int tile, const uint8_t* key_rows, uint8_t* value_rows) {
     const uint32_t* key_words = reinterpret_cast<const uint32_t*>(key_rows);
     const uint32_t* value_words = reinterpret_cast<const uint32_t*>(value_rows);
+    // Read first, so that its latency hides behind the scores; rows outside the context (zeroed
+    // below) may set it too, which only raises the running max where it need not.
+    const bool large_scales = has_large_value_scale<kValueRow, Layout::kValueCodes, kD / V_BLOCK>(value_rows, lane);
     // S = K Q^T: rows = tokens g (r = 0) and g + 8 (r = 1), columns = heads 2t + e.
     float s[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
     float c[4];
@@ -460,7 +482,7 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
     for (int e = 0; e < 2; ++e) tile_max[e] = fmaxf(s[0][e], s[1][e]);
     // The lanes' maxima are gathered only where one may raise the running max: m[e] is the same in
     // every lane of a head, so "some lane's max passes m + 2^8" is "the head's does".
-    if (__any_sync(0xffffffffu, tile_max[0] > m[0] + kRescaleLog2 || tile_max[1] > m[1] + kRescaleLog2)) {
+    if (__any_sync(0xffffffffu, large_scales || tile_max[0] > m[0] + kRescaleLog2 || tile_max[1] > m[1] + kRescaleLog2)) {
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
 #pragma unroll

@@ -8,6 +8,8 @@
 // query rows as A (in registers), then O += P V with P taken straight from the S accumulators.
 // Every product is high*high + low*high + high*low of fp16 splits with fp32 accumulation, so the
 // result matches fp32 arithmetic to ~1e-6.  One block covers a token's whole context (no splits).
+// Rows with values past fp16's range enter the planes divided by a power of two (plane_factor).
+// Queries times the softmax scale must stay below 65504 (|q| below ~7e5 at head size 128).
 #include <atb/plugin/cuda/paged_attention_cuda.hpp>
 
 #include <cuda_fp16.h>
@@ -54,18 +56,53 @@ struct Planes {
   __half* value_low;
 };
 
+// A row whose values pass fp16's range (65504) goes into the planes divided by a power of two, per
+// row, so that the factor multiplies back in fp32: K's into the row's scores, V's into its weights
+// (<= 1, so V rows stay exact up to 2^30, ~1e9).  The row's largest magnitude over this factor stays
+// below 2^15.
+__device__ inline float plane_factor(float largest) {
+  if (isinf(largest)) return 1.0f;  // an infinite value stays one
+  int exponent;
+  frexpf(largest, &exponent);  // largest < 2^exponent
+  return exponent > 15 ? ldexpf(1.0f, exponent - 15) : 1.0f;
+}
+
 // One row's coordinates sub * 16 .. + 15 of a raw tile, decoded and split into the planes; zeros for
-// a row outside the context (its bytes may be anything, and a zero weight times NaN is NaN).
+// a row outside the context (its bytes may be anything, and a zero weight times NaN is NaN).  The
+// row's 8 lanes (sub = lane % 8) agree on its plane_factor, which lane 0 of them writes to `factor`.
 __device__ inline void decode_into(const RowCodec& codec, const uint8_t* row, bool row_valid, int sub, const float* table,
-                                   __half* high, __half* low) {
+                                   __half* high, __half* low, float* factor) {
   float x[16];
   const LaneRow lane = decode_row<16, kAnyForm>(codec, row, sub, table, x);
+  __half2 largest[8];  // a tree of maxima
+  auto split_and_store = [&](float inverse) {
 #pragma unroll
-  for (int i = 0; i < 16; i += 2) {
-    uint32_t h = 0, l = 0;
-    if (row_valid) split_pair(fmaf(lane.scale, x[i], lane.zero), fmaf(lane.scale, x[i + 1], lane.zero), h, l);
-    *reinterpret_cast<uint32_t*>(high + sub * 16 + i) = h;
-    *reinterpret_cast<uint32_t*>(low + sub * 16 + i) = l;
+    for (int i = 0; i < 8; ++i) {
+      uint32_t h, l;
+      split_pair(x[2 * i] * inverse, x[2 * i + 1] * inverse, h, l);
+      *reinterpret_cast<uint32_t*>(high + sub * 16 + 2 * i) = h;
+      *reinterpret_cast<uint32_t*>(low + sub * 16 + 2 * i) = l;
+      largest[i] = __habs2(*reinterpret_cast<const __half2*>(&h));
+    }
+  };
+#pragma unroll
+  for (int i = 0; i < 16; ++i) x[i] = row_valid ? fmaf(lane.scale, x[i], lane.zero) : 0.0f;
+  // Stored first, checked after: the check's latency then stays out of every tile's path.
+  split_and_store(1.0f);
+  if (sub == 0) *factor = 1.0f;
+#pragma unroll
+  for (int width = 4; width > 0; width /= 2)
+#pragma unroll
+    for (int i = 0; i < width; ++i) largest[i] = __hmax2(largest[i], largest[i + width]);
+  if (__any_sync(0xffffffffu, __hisinf(largest[0].x) || __hisinf(largest[0].y))) {  // rarely; whole warps decode K or V rows
+    float exact = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 16; ++i) exact = fmaxf(exact, fabsf(x[i]));
+#pragma unroll
+    for (int offset = 1; offset < 8; offset *= 2) exact = fmaxf(exact, __shfl_xor_sync(0xffffffffu, exact, offset));
+    const float divisor = plane_factor(exact);
+    split_and_store(1.0f / divisor);  // a power of two: exact
+    if (sub == 0) *factor = divisor;
   }
 }
 
@@ -94,6 +131,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const At
   const Planes planes{plane_memory, plane_memory + kTileRows * kPlaneStride, plane_memory + 2 * kTileRows * kPlaneStride,
                       plane_memory + 3 * kTileRows * kPlaneStride};
   uint8_t* raw = reinterpret_cast<uint8_t*>(plane_memory + 4 * kTileRows * kPlaneStride);  // [kStages] raw tiles
+  __shared__ float row_factors[2][kTileRows];  // K, V: each plane row's plane_factor
   const RowCodec& kc = codecs.key;
   const RowCodec& vc = codecs.value;
 
@@ -160,14 +198,20 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const At
       const uint8_t* raw_tile = raw + size_t((tile - first_tile) % kStages) * stage_bytes;
       const int row = (threadIdx.x / 8) % kTileRows, sub = threadIdx.x % 8, position = tile * kTileRows + row;
       const bool row_valid = page_ok && position >= block_low && position < block_high;
-      if (threadIdx.x < kThreads / 2)
-        decode_into(kc, raw_tile + row * p.k_row_bytes, row_valid, sub, key_table, planes.key_high + row * kPlaneStride,
-                    planes.key_low + row * kPlaneStride);
-      else
-        decode_into(vc, raw_tile + k_tile_bytes + row * p.v_row_bytes, row_valid, sub, value_table,
-                    planes.value_high + row * kPlaneStride, planes.value_low + row * kPlaneStride);
+      // K rows, then V rows, from one call site: with two (one per kind), the object was a fifth
+      // larger and, with decode_into's range check, the q4_0/q3_0 prefill took 7% longer.
+      const int which = threadIdx.x < kThreads / 2 ? 0 : 1;
+      decode_into(which == 0 ? kc : vc,
+                  which == 0 ? raw_tile + row * p.k_row_bytes : raw_tile + k_tile_bytes + row * p.v_row_bytes, row_valid,
+                  sub, which == 0 ? key_table : value_table,
+                  (which == 0 ? planes.key_high : planes.value_high) + row * kPlaneStride,
+                  (which == 0 ? planes.key_low : planes.value_low) + row * kPlaneStride, &row_factors[which][row]);
     }
     __syncthreads();
+    // The plane factors of the lane's tokens 8n + 2t + e % 2 (score and weight slots [n][e]), K then
+    // V, applied whatever they are (1 but for rows past fp16's range): a branch around them in this
+    // path kept the compiler from moving loads across it (q4_0/q3_0 prefill 3% slower).
+    auto factor_of = [&](int which, int n, int e) { return row_factors[which][8 * n + 2 * t + e % 2]; };
 
     // S^T = Q K^T: rows = columns g, g + 8; n-tile n = tokens 8n .. 8n + 7.
     // Four independent accumulators per n-tile (even and odd k-steps, high and remainder products)
@@ -195,6 +239,10 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const At
     for (int n = 0; n < 2; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e) s[n][e] = (parts[0][n][e] + parts[2][n][e]) + (parts[1][n][e] + parts[3][n][e]);
+#pragma unroll
+    for (int n = 0; n < 2; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[n][e] *= factor_of(0, n, e);
     // A tile every column of the block sees whole needs no per-score test (padding columns have zero
     // queries and are never written).
     const bool interior = page_ok && tile * kTileRows >= last_low && tile * kTileRows + kTileRows - 1 <= first_position;
@@ -234,6 +282,10 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const At
         weight[n][e] = s[n][e] == -INFINITY ? 0.0f : exp2f(s[n][e] - m[r]);
         l[r] += weight[n][e];
       }
+#pragma unroll
+    for (int n = 0; n < 2; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) weight[n][e] *= factor_of(1, n, e);  // P x factor times V / factor
     // P as the A operand of O += P V: a0 (g, tokens 2t..), a1 (g + 8, 2t..), a2 (g, 8 + 2t..), a3 (g + 8, 8 + 2t..).
     uint32_t p_high[4], p_low[4];
     split_pair(weight[0][0], weight[0][1], p_high[0], p_low[0]);

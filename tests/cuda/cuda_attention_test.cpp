@@ -52,7 +52,8 @@ struct Case {
   float soft_cap = 0;
   int block_size = 16;  // multiples of 16 take the tiled kernel, others the simple one
   int32_t dtype = ATB_DTYPE_F32;  // of the inputs, outputs and (reference) cache
-  float value_spread = 1.0f;  // standard deviation of the V inputs (K and queries: 1)
+  float value_spread = 1.0f;  // standard deviation of the V inputs (queries: 1)
+  float key_spread = 1.0f;    // of the K inputs
 };
 
 size_t element_bytes(int32_t dtype) { return dtype == ATB_DTYPE_F32 ? 4 : 2; }
@@ -130,7 +131,7 @@ void run_case(const Case& c, std::mt19937_64& rng) {
       for (float& x : v) x = spread * normal(rng);
     };
     fill(step.query, c.query_heads, 1.0f);
-    fill(step.key, c.kv_heads, 1.0f);
+    fill(step.key, c.kv_heads, c.key_spread);
     fill(step.value, c.kv_heads, c.value_spread);
     return step;
   };
@@ -175,7 +176,8 @@ void run_case(const Case& c, std::mt19937_64& rng) {
                            std::to_string(c.query_heads) + "/" + std::to_string(c.kv_heads) + " window " +
                            std::to_string(c.sliding_window) + " cap " + std::to_string(int(c.soft_cap)) + " page " +
                            std::to_string(kBlock) + (c.dtype == ATB_DTYPE_F32 ? " f32" : " bf16") +
-                           (c.value_spread != 1.0f ? " V x" + std::to_string(int(c.value_spread)) : "");
+                           (c.value_spread != 1.0f ? " V x" + std::to_string(int(c.value_spread)) : "") +
+                           (c.key_spread != 1.0f ? " K x" + std::to_string(int(c.key_spread)) : "");
   for (const Step& step : steps) {
     std::vector<uint8_t> query = stored_as(step.query, c.dtype), key = stored_as(step.key, c.dtype);
     std::vector<uint8_t> value = stored_as(step.value, c.dtype);
@@ -343,6 +345,9 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       {"turboquant", R"({"k_quant":"tq4","v_quant":"tq3"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_BF16, 20000.0f},
       {"turboquant", R"({"k_quant":"q5_0","v_quant":"q4_0"})", 128, 8, 2, 0, 0, 16, ATB_DTYPE_BF16, 20000.0f},
       {"reference", "{}", 128, 32, 8, 0, 0, 16, ATB_DTYPE_BF16, 20000.0f},
+      // K values as large: the prefill kernel's K planes too (scores in the tens of thousands).
+      {"turboquant", R"({"k_quant":"q8_0","v_quant":"q3_0"})", 128, 16, 4, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 20000.0f},
+      {"reference", "{}", 128, 32, 8, 0, 0, 16, ATB_DTYPE_F32, 20000.0f, 20000.0f},
   };
   for (const Case& c : cases) run_case(c, rng);
 }

@@ -6,8 +6,11 @@
 // cp.async, a few tiles ahead), decodes them once into fp16 planes (value = high + remainder), and
 // each warp runs 16 of the columns through tensor cores as in FlashAttention-2: S^T = Q K^T with the
 // query rows as A (in registers), then O += P V with P taken straight from the S accumulators.
-// Every product is high*high + low*high + high*low of fp16 splits with fp32 accumulation, so the
-// result matches fp32 arithmetic to ~1e-6.  One block covers a token's whole context (no splits).
+// f32 layers (SPLIT): every product is high*high + low*high + high*low of fp16 splits with fp32
+// accumulation, so the result matches fp32 arithmetic to ~1e-6.  bf16/f16 layers: the queries, K
+// values and weights are single fp16 values (2^-11 relative, as in the decode kernel's 16-bit
+// mode) and V values stay split, which takes half the MMAs away.  One block covers a token's whole
+// context (no splits).
 // Rows with values past fp16's range enter the planes divided by a power of two (plane_factor).
 // Queries times the softmax scale must stay below 65504 (|q| below ~7e5 at head size 128).
 #include <atb/plugin/cuda/paged_attention_cuda.hpp>
@@ -106,7 +109,7 @@ __device__ inline void decode_into(const RowCodec& codec, const uint8_t* row, bo
   }
 }
 
-template <int GP>
+template <int GP, bool SPLIT>
 __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const AttentionParams p,
                                                                          const __grid_constant__ Codecs codecs,
                                                                          uint32_t stage_bytes, int chunks) {
@@ -224,14 +227,16 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const At
       const int offset = (row + 8 * (matrix / 2)) * kPlaneStride + 16 * step + 8 * (matrix % 2);
       uint32_t kh[4], kl[4];
       load_matrices(planes.key_high + offset, kh);
-      load_matrices(planes.key_low + offset, kl);
+      if constexpr (SPLIT) load_matrices(planes.key_low + offset, kl);
       float (&high_part)[2][4] = parts[2 * (step % 2)];
       float (&low_part)[2][4] = parts[2 * (step % 2) + 1];
 #pragma unroll
       for (int n = 0; n < 2; ++n) {
         mma(high_part[n], q_high[step], kh[2 * n], kh[2 * n + 1]);
-        mma(low_part[n], q_low[step], kh[2 * n], kh[2 * n + 1]);
-        mma(low_part[n], q_high[step], kl[2 * n], kl[2 * n + 1]);
+        if constexpr (SPLIT) {
+          mma(low_part[n], q_low[step], kh[2 * n], kh[2 * n + 1]);
+          mma(low_part[n], q_high[step], kl[2 * n], kl[2 * n + 1]);
+        }
       }
     }
     float s[2][4];
@@ -303,7 +308,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const At
 #pragma unroll
       for (int half = 0; half < 2; ++half) {
         mma(o[j + half], p_high, vh[2 * half], vh[2 * half + 1]);
-        mma(o[j + half], p_low, vh[2 * half], vh[2 * half + 1]);
+        if constexpr (SPLIT) mma(o[j + half], p_low, vh[2 * half], vh[2 * half + 1]);
         mma(o[j + half], p_high, vl[2 * half], vl[2 * half + 1]);
       }
     }
@@ -336,15 +341,15 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const At
   }
 }
 
-template <int GP>
+template <int GP, bool SPLIT>
 Status launch(const AttentionParams& p, const Codecs& codecs, const PrefillPlan& plan, cudaStream_t stream) {
-  static const cudaError_t raised = cudaFuncSetAttribute(prefill_attention_kernel<GP>,
+  static const cudaError_t raised = cudaFuncSetAttribute(prefill_attention_kernel<GP, SPLIT>,
                                                          cudaFuncAttributeMaxDynamicSharedMemorySize, int(kMaxSharedBytes));
   if (raised != cudaSuccess) return Status::internal(std::string("cudaFuncSetAttribute: ") + cudaGetErrorString(raised));
   constexpr int kTokens = kColumns / GP;
   const int chunks = (p.num_tokens + kTokens - 1) / kTokens;  // the longest sequence has at most every token
   const dim3 grid(unsigned(p.num_seqs) * unsigned(chunks), unsigned(p.num_kv_heads));
-  prefill_attention_kernel<GP><<<grid, kThreads, plan.shared_bytes, stream>>>(p, codecs, plan.stage_bytes, chunks);
+  prefill_attention_kernel<GP, SPLIT><<<grid, kThreads, plan.shared_bytes, stream>>>(p, codecs, plan.stage_bytes, chunks);
   return last_launch_status("prefill attention kernel");
 }
 
@@ -368,13 +373,19 @@ PrefillPlan plan_prefill_attention(const AttentionParams& p, const RowCodec& key
   return plan;
 }
 
-Status launch_prefill_attention(const AttentionParams& p, const Codecs& codecs, const PrefillPlan& plan, cudaStream_t stream) {
+template <bool SPLIT>
+Status launch_for_group(const AttentionParams& p, const Codecs& codecs, const PrefillPlan& plan, cudaStream_t stream) {
   switch (plan.heads_padded) {
-    case 1: return launch<1>(p, codecs, plan, stream);
-    case 2: return launch<2>(p, codecs, plan, stream);
-    case 4: return launch<4>(p, codecs, plan, stream);
-    default: return launch<8>(p, codecs, plan, stream);
+    case 1: return launch<1, SPLIT>(p, codecs, plan, stream);
+    case 2: return launch<2, SPLIT>(p, codecs, plan, stream);
+    case 4: return launch<4, SPLIT>(p, codecs, plan, stream);
+    default: return launch<8, SPLIT>(p, codecs, plan, stream);
   }
+}
+
+Status launch_prefill_attention(const AttentionParams& p, const Codecs& codecs, const PrefillPlan& plan, cudaStream_t stream) {
+  return p.io_dtype == ATB_DTYPE_F32 ? launch_for_group<true>(p, codecs, plan, stream)
+                                     : launch_for_group<false>(p, codecs, plan, stream);
 }
 
 }  // namespace atb::plugin::cuda

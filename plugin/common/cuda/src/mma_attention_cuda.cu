@@ -57,8 +57,8 @@ constexpr float kRescaleLog2 = 8.0f;  // the running max is raised when a tile p
 // shared-memory wavefronts that 256 bytes need, whatever the codes (one copy took ~3.5).
 constexpr int kValuePairCopies = 16;
 // Codebook K values come from registers, not shared memory: byte p of split_half(value) of the
-// 16 codes is a 16-byte "plane" in 4 registers, and byte permutes look up 4 codes of a plane at a
-// time (see KeyPlanes).  A shared table of split_half per code (held once per bank, 2 loads and a
+// codebook's first 8 entries is an 8-byte "plane" in 2 registers, and byte permutes look up 4 codes
+// of a plane at a time (see KeyPlanes; the other 8 entries are the first negated).  A shared table of split_half per code (held once per bank, 2 loads and a
 // move per code pair) made the tq4 kernel bound by shared-memory wavefronts (49% of copy bandwidth
 // at B=8); byte-pair tables of 256 entries conflicted 2.9- to 3.5-fold on real codes.
 
@@ -154,39 +154,45 @@ __device__ constexpr int slot_coordinate(int h, int r, int e) {
   return 4 * h + 2 * r + e;
 }
 
-// prmt.b32 in its generic mode: byte i of the result is byte (selector nibble i) of {b, a}, bytes
-// 0-3 from a; selector nibbles must keep bit 3 clear (it replicates the sign bit).
+// prmt.b32 in its generic mode: byte i of the result is byte (selector nibble i, bits 0-2) of {b, a},
+// bytes 0-3 from a; where the nibble's bit 3 is set, that byte's top bit is copied into all 8 bits.
 __device__ inline uint32_t permute(uint32_t a, uint32_t b, uint32_t selector) {
   uint32_t d;
   asm("prmt.b32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(selector));
   return d;
 }
 
-// The 16-entry K codebook in registers, as split_half(value) byte planes: byte p of entry e is byte
-// e % 4 of plane[p][e / 4] (PLANES 2: high parts only; 4: high parts and remainders).
+// The 16-entry K codebook in registers for an antisymmetric table (entry 15 - e = -entry e, as the
+// Lloyd-Max codebooks of a symmetric distribution; the host checks it, see antisymmetric): the
+// split_half(value) byte planes of entries 0-7, byte p of entry e at byte e % 4 of plane[p][e / 4]
+// (PLANES 2: high parts only; 4: high parts and remainders).  Code c reads entry c, or 15 - c with
+// the sign bits of both fp16 parts flipped (split_half(-x) is split_half(x) so flipped, exactly):
+// one byte permute per plane and 4 codes, where the whole table took three.
 template <int PLANES>
 struct KeyPlanes {
-  uint32_t plane[PLANES][4];
+  uint32_t plane[PLANES][2];
 
   __device__ explicit KeyPlanes(const float* table) {
 #pragma unroll
-    for (int p = 0; p < PLANES; ++p)
+    for (int p = 0; p < PLANES; ++p) plane[p][0] = plane[p][1] = 0;
 #pragma unroll
-      for (int w = 0; w < 4; ++w) plane[p][w] = 0;
-#pragma unroll
-    for (int e = 0; e < 16; ++e) {
+    for (int e = 0; e < 8; ++e) {
       const uint32_t value = split_half(table[e]);
 #pragma unroll
       for (int p = 0; p < PLANES; ++p) plane[p][e / 4] |= ((value >> (8 * p)) & 0xFFu) << (8 * (e % 4));
     }
   }
 
-  // Byte p of the entries of the 4 codes whose low 3 bits are the nibbles of `low3` and whose
-  // choice of table half (entries 0-7 or 8-15) is in `half` (nibble i: i | 4 x bit 3 of code i).
-  __device__ uint32_t bytes(int p, uint32_t low3, uint32_t half) const {
-    return permute(permute(plane[p][0], plane[p][1], low3), permute(plane[p][2], plane[p][3], low3), half);
-  }
+  // Byte p of the entries of 4 codes whose mirrored low 3 bits (c < 8 ? c : 15 - c) are the nibbles of `mirrored`.
+  __device__ uint32_t bytes(int p, uint32_t mirrored) const { return permute(plane[p][0], plane[p][1], mirrored); }
 };
+
+// x ^ (y & z) in one instruction.
+__device__ inline uint32_t xor_and(uint32_t x, uint32_t y, uint32_t z) {
+  uint32_t d;
+  asm("lop3.b32 %0, %1, %2, %3, 0x78;" : "=r"(d) : "r"(x), "r"(y), "r"(z));
+  return d;
+}
 
 // The A-operand pairs of one K row's lane coordinates in one block, [h][register], from its
 // packed code words: exact affine codes (high parts only) or codebook values (high and low).
@@ -197,14 +203,21 @@ __device__ inline void key_pairs_of(const uint32_t (&words)[(BITS + 3) / 4], con
                                     uint32_t (&high)[2][2], uint32_t (&low)[2][2]) {
   if constexpr (KIND == kCodebook) {
     static_assert(BITS == 4, "codebook K rows: 4-bit codes");
-    const uint32_t low3 = words[0] & 0x77777777u;
-    const uint32_t half = and_or(words[0] >> 1, 0x44444444u, 0x32103210u);
+    const uint32_t w = words[0];
+    const uint32_t upper = (w >> 3) & 0x11111111u;            // bit 3 of each code, at its nibble's bit 0
+    const uint32_t mirrored = (w ^ (upper * 7u)) & 0x77777777u;  // c < 8 ? c : 15 - c, per nibble
+    const uint32_t shifted = w << 4;  // even codes' bit 3 at their byte's top bit (odd codes': there in w)
 #pragma unroll
     for (int h = 0; h < 2; ++h) {  // codes 4h .. 4h + 3
-      const uint32_t codes_low3 = h == 0 ? low3 : low3 >> 16, codes_half = h == 0 ? half : half >> 16;
+      // 0xFF in byte i where code 4h + i has bit 3 set (prmt's sign-replicating selectors: nibble | 8).
+      const uint32_t negative = permute(shifted, w, h == 0 ? 0xD9C8u : 0xFBEAu);
+      const uint32_t codes_mirrored = h == 0 ? mirrored : mirrored >> 16;
       uint32_t bytes[PLANES];
 #pragma unroll
-      for (int p = 0; p < PLANES; ++p) bytes[p] = planes.bytes(p, codes_low3, codes_half);
+      for (int p = 0; p < PLANES; ++p) {
+        bytes[p] = planes.bytes(p, codes_mirrored);
+        if (p % 2 == 1) bytes[p] = xor_and(bytes[p], negative, 0x80808080u);  // an fp16 part's sign byte
+      }
 #pragma unroll
       for (int r = 0; r < 2; ++r) {  // codes 4h + 2r, 4h + 2r + 1: slot_coordinate(h, r, 0 and 1)
         const uint32_t interleave = r == 0 ? 0x5140u : 0x7362u;
@@ -620,13 +633,23 @@ bool laid_out_as_expected(const RowCodec& codec, uint64_t row_bytes, int kind, i
          uint64_t(codec.scales_offset) == codes && row_bytes == codes + field * (kD / block);
 }
 
+// Whether a 16-entry codebook holds entry 15 - e = -entry e exactly (KeyPlanes keeps entries 0-7;
+// other tables take the CUDA-core kernel).
+bool antisymmetric(const RowCodec& codec) {
+  if (codec.table_size != 16) return false;
+  for (int e = 0; e < 8; ++e)
+    if (codec.table[15 - e] != -codec.table[e]) return false;
+  return true;
+}
+
 template <int V_BLOCK>
 TensorCoreKernel instance_for_value_block(const RowCodec& key, uint64_t k_row_bytes, bool split) {
   if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 4, 32)) return instance<kAffineUnsigned, 4, 32, V_BLOCK>(split);
   if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 8, 32)) return instance<kAffineUnsigned, 8, 32, V_BLOCK>(split);
   if (laid_out_as_expected(key, k_row_bytes, kAffineSigned, 8, 32)) return instance<kAffineSigned, 8, 32, V_BLOCK>(split);
   if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 5, 32)) return instance<kAffineUnsigned, 5, 32, V_BLOCK>(split);
-  if (laid_out_as_expected(key, k_row_bytes, kCodebook, 4, kD)) return instance<kCodebook, 4, kD, V_BLOCK>(split);
+  if (laid_out_as_expected(key, k_row_bytes, kCodebook, 4, kD) && antisymmetric(key))
+    return instance<kCodebook, 4, kD, V_BLOCK>(split);
   return {};
 }
 

@@ -54,6 +54,7 @@ struct Case {
   int32_t dtype = ATB_DTYPE_F32;  // of the inputs, outputs and (reference) cache
   float value_spread = 1.0f;  // standard deviation of the V inputs (queries: 1)
   float key_spread = 1.0f;    // of the K inputs
+  double bound = 0;           // the relative L2 bound where not the dtype's (see the cases that set it)
 };
 
 size_t element_bytes(int32_t dtype) { return dtype == ATB_DTYPE_F32 ? 4 : 2; }
@@ -253,7 +254,7 @@ void run_case(const Case& c, std::mt19937_64& rng) {
     // by arithmetic order and, in the tensor-core kernel, by its fp16 queries, K codebook values and
     // weights (2^-11 relative each), so they differ by one bf16 step (2^-8 relative) where it sits
     // near a rounding boundary.
-    const double bound = c.dtype == ATB_DTYPE_F32 ? 1e-4 : 2e-3;
+    const double bound = c.bound > 0 ? c.bound : c.dtype == ATB_DTYPE_F32 ? 1e-4 : 2e-3;
     EXPECT_LT(relative, bound) << what << ": GPU vs CPU relative L2 error of the outputs";
     std::printf("%-70s %-7s relative L2 error %.2e (bound %.0e)\n", what.c_str(), step.tokens == seqs ? "decode" : "prefill",
                 relative, bound);
@@ -345,9 +346,11 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       {"turboquant", R"({"k_quant":"tq4","v_quant":"tq3"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_BF16, 20000.0f},
       {"turboquant", R"({"k_quant":"q5_0","v_quant":"q4_0"})", 128, 8, 2, 0, 0, 16, ATB_DTYPE_BF16, 20000.0f},
       {"reference", "{}", 128, 32, 8, 0, 0, 16, ATB_DTYPE_BF16, 20000.0f},
-      // K values as large: the prefill kernel's K planes too (scores in the tens of thousands).
-      {"turboquant", R"({"k_quant":"q8_0","v_quant":"q3_0"})", 128, 16, 4, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 20000.0f},
-      {"reference", "{}", 128, 32, 8, 0, 0, 16, ATB_DTYPE_F32, 20000.0f, 20000.0f},
+      // K values as large: the prefill kernel's K planes too.  Scores are then ~2e4, whose own fp32
+      // rounding (~1e-3 absolute, in the CPU's order or the GPU's) moves nearly tied weights by as
+      // much: GPU vs CPU differ by up to ~1e-4 here (one run of 30 went past 1e-4), so the bound is 1e-3.
+      {"turboquant", R"({"k_quant":"q8_0","v_quant":"q3_0"})", 128, 16, 4, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 20000.0f, 1e-3},
+      {"reference", "{}", 128, 32, 8, 0, 0, 16, ATB_DTYPE_F32, 20000.0f, 20000.0f, 1e-3},
   };
   for (const Case& c : cases) run_case(c, rng);
 }

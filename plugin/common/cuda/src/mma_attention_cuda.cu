@@ -58,9 +58,10 @@ constexpr float kRescaleLog2 = 8.0f;  // the running max is raised when a tile p
 constexpr int kValuePairCopies = 16;
 // Codebook K values come from registers, not shared memory: byte p of split_half(value) of the
 // codebook's first 8 entries is an 8-byte "plane" in 2 registers, and byte permutes look up 4 codes
-// of a plane at a time (see KeyPlanes; the other 8 entries are the first negated).  A shared table of split_half per code (held once per bank, 2 loads and a
-// move per code pair) made the tq4 kernel bound by shared-memory wavefronts (49% of copy bandwidth
-// at B=8); byte-pair tables of 256 entries conflicted 2.9- to 3.5-fold on real codes.
+// of a plane at a time (see KeyPlanes; entry 15 - e is entry e negated).  A shared table of
+// split_half per code (held once per bank, 2 loads and a move per code pair) made the tq4 kernel
+// bound by shared-memory wavefronts (49% of copy bandwidth at B=8); byte-pair tables of 256
+// entries conflicted 2.9- to 3.5-fold on real codes.
 
 // Byte sizes of one format pair's rows at head size 128 (tq::row_layout: codes, then the scale
 // fields of each block), and what the kernel keeps in shared memory.
@@ -183,7 +184,8 @@ struct KeyPlanes {
     }
   }
 
-  // Byte p of the entries of 4 codes whose mirrored low 3 bits (c < 8 ? c : 15 - c) are the nibbles of `mirrored`.
+  // Byte p of the entries of 4 codes whose mirrored indices (c < 8 ? c : 15 - c) are the nibbles
+  // of `mirrored`.
   __device__ uint32_t bytes(int p, uint32_t mirrored) const { return permute(plane[p][0], plane[p][1], mirrored); }
 };
 

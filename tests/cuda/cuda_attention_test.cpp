@@ -55,6 +55,7 @@ struct Case {
   float value_spread = 1.0f;  // standard deviation of the V inputs (queries: 1)
   float key_spread = 1.0f;    // of the K inputs
   double bound = 0;           // the relative L2 bound where not the dtype's (see the cases that set it)
+  int longest_prompt = 300;   // prompt lengths are drawn from 1 .. this
 };
 
 size_t element_bytes(int32_t dtype) { return dtype == ATB_DTYPE_F32 ? 4 : 2; }
@@ -98,13 +99,13 @@ struct Step {
 void run_case(const Case& c, std::mt19937_64& rng) {
   const int kBlock = c.block_size;
   const int d = c.head_size;
-  std::uniform_int_distribution<int> length(1, 300);
+  std::uniform_int_distribution<int> length(1, c.longest_prompt);
   const int seqs = 3;
   std::vector<int> prompt(seqs);
   for (int& p : prompt) p = length(rng);
   int pages_needed = 0;
   for (int p : prompt) pages_needed += (p + 1 + kBlock - 1) / kBlock;
-  const int num_pages = pages_needed + 3, stride = (300 + 1 + kBlock - 1) / kBlock;
+  const int num_pages = pages_needed + 3, stride = (c.longest_prompt + 1 + kBlock - 1) / kBlock;
   std::vector<int32_t> page_ids(static_cast<size_t>(num_pages));
   std::iota(page_ids.begin(), page_ids.end(), 0);
   std::shuffle(page_ids.begin(), page_ids.end(), rng);
@@ -178,7 +179,8 @@ void run_case(const Case& c, std::mt19937_64& rng) {
                            std::to_string(c.sliding_window) + " cap " + std::to_string(int(c.soft_cap)) + " page " +
                            std::to_string(kBlock) + (c.dtype == ATB_DTYPE_F32 ? " f32" : " bf16") +
                            (c.value_spread != 1.0f ? " V x" + std::to_string(int(c.value_spread)) : "") +
-                           (c.key_spread != 1.0f ? " K x" + std::to_string(int(c.key_spread)) : "");
+                           (c.key_spread != 1.0f ? " K x" + std::to_string(int(c.key_spread)) : "") +
+                           (c.longest_prompt != 300 ? " prompts <= " + std::to_string(c.longest_prompt) : "");
   for (const Step& step : steps) {
     std::vector<uint8_t> query = stored_as(step.query, c.dtype), key = stored_as(step.key, c.dtype);
     std::vector<uint8_t> value = stored_as(step.value, c.dtype);
@@ -351,6 +353,12 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       // much: GPU vs CPU differ by up to ~1e-4 here (one run of 30 went past 1e-4), so the bound is 1e-3.
       {"turboquant", R"({"k_quant":"q8_0","v_quant":"q3_0"})", 128, 16, 4, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 20000.0f, 1e-3},
       {"reference", "{}", 128, 32, 8, 0, 0, 16, ATB_DTYPE_F32, 20000.0f, 20000.0f, 1e-3},
+      // Contexts of up to 2600 positions: a decode step splits them (at least 512 positions a
+      // split, the other splits empty) and merges the splits' states; shorter ones take one split.
+      {"turboquant", R"({"k_quant":"q4_0","v_quant":"q3_0"})", 128, 8, 2, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0, 2600},
+      {"turboquant", R"({"k_quant":"tq4","v_quant":"tq3"})", 128, 8, 2, 1500, 0, 16, ATB_DTYPE_F32, 1.0f, 1.0f, 0, 2600},
+      {"turboquant", R"({"k_quant":"q5_0","v_quant":"q4_0"})", 64, 4, 2, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 1.0f, 0, 2600},
+      {"reference", "{}", 64, 4, 1, 0, 0, 8, ATB_DTYPE_F32, 1.0f, 1.0f, 0, 2600},
   };
   for (const Case& c : cases) run_case(c, rng);
 }

@@ -40,8 +40,12 @@ __device__ inline bool prefill_kernel_serves(const AttentionParams& p, int seq) 
 }
 
 // The sequence of `token`: the last one starting at or before it (empty sequences start where the
-// next does, so the last is never empty).
+// next does, so the last is never empty).  A decode batch has token t in sequence t: that guess is
+// checked first, its two loads at once (the search is a chain of dependent loads, ~1 us of a
+// block's set-up).
 __device__ inline int sequence_of(const AttentionParams& p, int token) {
+  const int guess = max(0, min(token, p.num_seqs - 1));
+  if (p.query_start_loc[guess] <= token && token < p.query_start_loc[guess + 1]) return guess;
   int low = 0, high = p.num_seqs - 1;
   while (low < high) {
     const int mid = (low + high + 1) / 2;
@@ -61,20 +65,32 @@ __device__ inline bool sequence_is_sane(const AttentionParams& p, int seq) {
          int64_t(seq_len) <= int64_t(p.block_table_stride) * p.block_size;
 }
 
-// blockIdx.x = (token * kv_heads + kv_head) * chunks + chunk of G heads; blockIdx.y = split.
+// The query token and heads of a block: blockIdx.x = (token * kv_heads + kv_head) * chunks + chunk of
+// G heads (known without a load).
+struct BlockHeads {
+  int token, kv_head, head0, heads;
+};
 template <int G>
-__device__ inline BlockWork block_work(const AttentionParams& p) {
-  BlockWork w;
+__device__ inline BlockHeads block_heads(const AttentionParams& p) {
   const int group = p.num_query_heads / p.num_kv_heads;
   const int chunks = (group + G - 1) / G;
   int index = blockIdx.x;
   const int chunk = index % chunks;
   index /= chunks;
-  w.kv_head = index % p.num_kv_heads;
-  w.token = index / p.num_kv_heads;
+  const int kv_head = index % p.num_kv_heads;
+  return {index / p.num_kv_heads, kv_head, kv_head * group + chunk * G, min(G, group - chunk * G)};
+}
+
+// blockIdx.x as block_heads; blockIdx.y = split.
+template <int G>
+__device__ inline BlockWork block_work(const AttentionParams& p) {
+  BlockWork w;
+  const BlockHeads heads = block_heads<G>(p);
+  w.token = heads.token;
+  w.kv_head = heads.kv_head;
+  w.head0 = heads.head0;
+  w.heads = heads.heads;
   w.split = blockIdx.y;
-  w.head0 = w.kv_head * group + chunk * G;
-  w.heads = min(G, group - chunk * G);
   w.global_kv_head = p.first_global_kv_head + w.kv_head;
   w.seq = sequence_of(p, w.token);
   const int q_begin = p.query_start_loc[w.seq], q_len = p.query_start_loc[w.seq + 1] - q_begin;
@@ -87,6 +103,15 @@ __device__ inline BlockWork block_work(const AttentionParams& p) {
   w.high = position + 1;
   if (w.poisoned) w.low = w.high = 0;  // no tile: its positions may lie past the block table
   return w;
+}
+
+// Of a launch's `splits` splits of each context, the ones a sequence uses: as many as give each
+// at least kMinSplitRows positions (a split costs a block's set-up, ~8 us of latency, and a state
+// to merge: at 2K positions, B = 8 on an H100, 4 splits took 0.027 ms, 16 splits 0.041).  Splits
+// past them are empty.
+constexpr int kMinSplitRows = 512;
+__device__ inline int splits_used(const BlockWork& w, int splits) {
+  return max(1, min(splits, (w.high - w.low) / kMinSplitRows));
 }
 
 // Scaled query elements of type T into `queries`, every load of a thread issued before its stores
@@ -123,6 +148,45 @@ __device__ inline void prefetch_queries(const AttentionParams& p, const BlockWor
   if (at < row + D * element) asm volatile("prefetch.global.L1 [%0];" ::"l"(at));
 }
 
+// A thread's share of the block's G x D query elements as raw bits (element i = threadIdx.x + k x
+// THREADS, zero past the block's heads), loaded first thing: they are then requested before the
+// block's tile copies fill the memory queues, and arrive while it sets up (loaded after the set-up,
+// behind the copies, they took ~4 us).
+template <int D, int G, int THREADS>
+struct QueryBits {
+  static constexpr int kCount = (G * D + THREADS - 1) / THREADS;
+  uint32_t bits[kCount > 0 ? kCount : 1];  // G = 0: none loaded (the caller loads its queries otherwise)
+
+  __device__ QueryBits(const AttentionParams& p, const BlockHeads& heads) {
+#pragma unroll
+    for (int k = 0; k < kCount; ++k) {
+      const int i = int(threadIdx.x) + k * THREADS, g = i / D, c = i % D;
+      const int64_t at = heads.token * p.query_token_stride + (heads.head0 + g) * p.query_head_stride + c;
+      bits[k] = 0;
+      if (i < G * D && g < heads.heads) {
+        if (p.io_dtype == ATB_DTYPE_F32) bits[k] = __float_as_uint(static_cast<const float*>(p.query)[at]);
+        else bits[k] = static_cast<const unsigned short*>(p.query)[at];
+      }
+    }
+  }
+
+  // The scaled queries into `queries` ([G][D]), rotated when K rows are (as load_queries leaves them).
+  __device__ void store(const AttentionParams& p, const RowCodec& key, const BlockWork& w, float* queries) const {
+#pragma unroll
+    for (int k = 0; k < kCount; ++k) {
+      const int i = int(threadIdx.x) + k * THREADS;
+      if (i >= G * D) continue;
+      float x;
+      if (p.io_dtype == ATB_DTYPE_F32) x = __uint_as_float(bits[k]);
+      else if (p.io_dtype == ATB_DTYPE_F16) x = __half2float(__ushort_as_half(static_cast<unsigned short>(bits[k])));
+      else x = __bfloat162float(__ushort_as_bfloat16(static_cast<unsigned short>(bits[k])));
+      queries[i] = x * p.scale;
+    }
+    __syncthreads();
+    if (key.rotated) rotate_forward(queries, w.heads, D, rotation_of(p, key, w.kv_head));
+  }
+};
+
 // The block's G query vectors into `queries` ([G][D], zero past `heads`), scaled, and rotated
 // when K rows are.
 template <int D, int G>
@@ -142,6 +206,16 @@ __device__ inline void load_block_inputs(const AttentionParams& p, const Codecs&
   for (int i = threadIdx.x; i < codebook_entries(codecs.key); i += blockDim.x) key_table[i] = codecs.key.table[i];
   for (int i = threadIdx.x; i < codebook_entries(codecs.value); i += blockDim.x) value_table[i] = codecs.value.table[i];
   load_queries<D, G>(p, codecs.key, w, queries);
+}
+
+// The state of a split that holds no position (splits_used): weight 0 in the merge.
+template <int D>
+__device__ inline void write_empty_state(const AttentionParams& p, const BlockWork& w, int splits) {
+  for (int i = threadIdx.x; i < w.heads * (D + 2); i += blockDim.x) {
+    const int g = i / (D + 2), c = i % (D + 2);
+    float* state = static_cast<float*>(p.workspace) + ((int64_t(w.token) * p.num_query_heads + w.head0 + g) * splits + w.split) * (D + 2);
+    state[c] = c == 0 ? -INFINITY : 0.0f;
+  }
 }
 
 // COUNT partial states in shared memory, each [G][D + 2] = (max, sum, D weighted values), with

@@ -308,6 +308,7 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   constexpr int kKeyWords = (BITS_K + 3) / 4;                 // a lane's code words of one block of a K row
   constexpr bool kKeyAligned = kKeyRow % 4 == 0 && BITS_K % 4 == 0;
   constexpr int kKeyBlocksPerScale = K_BLOCK / 32, kValueBlocksPerScale = V_BLOCK / 32;
+  constexpr int kScoreChains = kKeyBlocksPerScale > 1 ? 2 : 1;
 
   extern __shared__ __align__(16) float shared[];
   float* queries = shared;                                                // [kHeads][kD]
@@ -316,16 +317,23 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   uint8_t* tiles = reinterpret_cast<uint8_t*>(weights + kTileWarps * kTileRows * kHeads);
   const RowCodec& kc = codecs.key;
   const RowCodec& vc = codecs.value;
+  // 16-bit queries are loaded first thing (QueryBits); f32 layers' instances have no registers to
+  // spare for them through the set-up (ptxas spills), and prefetch them into L1 instead.
+  const QueryBits<kD, SPLIT ? 0 : kHeads, kTileThreads> query_bits(p, block_heads<kHeads>(p));
   const BlockWork w = block_work<kHeads>(p);
   if (w.skip) {  // the same for every thread of the block
     wait_for_previous_kernel();  // this kernel completes after the write kernel (see overlaps_write)
     allow_dependent_launch();
     return;
   }
+  if (w.split >= splits_used(w, splits)) {  // the token's split 0 holds positions and waits for the write kernel
+    write_empty_state<kD>(p, w, splits);
+    return;
+  }
   // The merge kernel may be launched now: its blocks set up on spare resources and then wait for this
   // grid to complete (launching it when the last blocks finish put its whole latency after them).
   allow_dependent_launch();
-  prefetch_queries<kD>(p, w);
+  if constexpr (SPLIT) prefetch_queries<kD>(p, w);
   const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   __shared__ uint64_t tile_barriers[kTileWarps * Layout::kStages];
   Stream stream(p, w, splits, tiles, tile_barriers);
@@ -335,7 +343,8 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
     const int entry = i / kValuePairCopies;
     value_table[i] = make_uint2(split_half(vc.table[entry & 7]), split_half(vc.table[entry >> 3]));
   }
-  load_queries<kD, kHeads>(p, kc, w, queries);
+  if constexpr (SPLIT) load_queries<kD, kHeads>(p, kc, w, queries);
+  else query_bits.store(p, kc, w, queries);
 
   const uint32_t value_lane_bytes = sizeof(uint2) * (lane % kValuePairCopies);
   const KeyPlanes<SPLIT ? 4 : 2> key_planes(kc.table);  // codebook K (unused by affine rows)
@@ -403,7 +412,9 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
     const bool large_scales = has_large_value_scale<kValueRow, Layout::kValueCodes, kD / V_BLOCK>(value_rows, lane);
     // S = K Q^T: rows = tokens g (r = 0) and g + 8 (r = 1), columns = heads 2t + e.
     float s[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
-    float c[4];
+    // Blocks that share one K scale (codebook rows: all four) accumulate into kScoreChains
+    // independent accumulators, so that their MMAs do not wait on one another.
+    float c[kScoreChains][4];
     uint32_t key_fields[2][kBlocks];  // affine rows: (scale, zero) of each block, read together where aligned (scales used)
     if constexpr (kAffineKeys) {
       uint32_t zeros[2], scales[2];  // block t's (zero, zero) and (scale, scale) of rows g, g + 8
@@ -435,7 +446,9 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
     for (int b = 0; b < kBlocks; ++b) {
       if (b % kKeyBlocksPerScale == 0)
 #pragma unroll
-        for (int e = 0; e < 4; ++e) c[e] = 0.0f;
+        for (int chain = 0; chain < kScoreChains; ++chain)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) c[chain][e] = 0.0f;
       uint32_t high[2][2][2], low[2][2][2];  // [token r][h][register]
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
@@ -446,24 +459,29 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int step = 2 * b + h;
-        mma(c, high[0][h][0], high[1][h][0], high[0][h][1], high[1][h][1], q_high[step][0], q_high[step][1]);
+        float (&chain)[4] = c[step % kScoreChains];
+        mma(chain, high[0][h][0], high[1][h][0], high[0][h][1], high[1][h][1], q_high[step][0], q_high[step][1]);
         if constexpr (SPLIT)
-          mma(c, high[0][h][0], high[1][h][0], high[0][h][1], high[1][h][1], q_low[step][0], q_low[step][1]);
+          mma(chain, high[0][h][0], high[1][h][0], high[0][h][1], high[1][h][1], q_low[step][0], q_low[step][1]);
         if constexpr (SPLIT && !kAffineKeys)
-          mma(c, low[0][h][0], low[1][h][0], low[0][h][1], low[1][h][1], q_high[step][0], q_high[step][1]);
+          mma(chain, low[0][h][0], low[1][h][0], low[0][h][1], low[1][h][1], q_high[step][0], q_high[step][1]);
       }
       if ((b + 1) % kKeyBlocksPerScale == 0) {
         const int scale_block = 32 * b / K_BLOCK;
+#pragma unroll
+        for (int chain = 1; chain < kScoreChains; ++chain)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) c[0][e] += c[chain][e];
 #pragma unroll
         for (int r = 0; r < 2; ++r) {
           if constexpr (kAffineKeys) {
             const float scale = __low2float(*reinterpret_cast<const __half2*>(&key_fields[r][scale_block]));
 #pragma unroll
-            for (int e = 0; e < 2; ++e) s[r][e] = fmaf(scale, c[2 * r + e], s[r][e]);
+            for (int e = 0; e < 2; ++e) s[r][e] = fmaf(scale, c[0][2 * r + e], s[r][e]);
           } else {
             const float scale = half_at_bit(key_words, key_scale_bit + r * int(64 * kKeyRow) + 16 * scale_block);
 #pragma unroll
-            for (int e = 0; e < 2; ++e) s[r][e] = fmaf(scale, c[2 * r + e], s[r][e]);
+            for (int e = 0; e < 2; ++e) s[r][e] = fmaf(scale, c[0][2 * r + e], s[r][e]);
           }
         }
       }

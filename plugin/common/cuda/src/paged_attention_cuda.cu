@@ -99,7 +99,8 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionPara
   load_block_inputs<D, G>(p, codecs, w, queries, key_table, value_table);
 
   bool poisoned = w.poisoned;
-  const int per_split = (w.high - w.low + splits - 1) / splits;
+  const int used = splits_used(w, splits);
+  const int per_split = (w.high - w.low + used - 1) / used;
   const int begin = w.low + w.split * per_split, end = min(w.high, begin + per_split);
 
   const int team = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;

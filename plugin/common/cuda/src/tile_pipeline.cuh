@@ -138,7 +138,8 @@ struct WarpTiles {
 };
 __device__ inline WarpTiles warp_tiles(const BlockWork& w, int splits, int warp) {
   const int first_tile = w.low / kTileRows, all_tiles = (w.high + kTileRows - 1) / kTileRows - first_tile;
-  const int per_split = (all_tiles + splits - 1) / splits;
+  const int used = splits_used(w, splits);
+  const int per_split = (all_tiles + used - 1) / used;
   const int split_begin = first_tile + w.split * per_split;
   const int split_end = min(first_tile + all_tiles, split_begin + per_split);
   WarpTiles tiles;

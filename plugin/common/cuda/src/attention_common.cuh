@@ -32,6 +32,7 @@ struct BlockWork {
   int first_new;   // the sequence's first position this forward writes (seq_len - q_len)
   bool poisoned;   // sequence lengths that cannot be: the outputs become NaN
   bool skip;       // the token is the prefill kernel's: the block does nothing
+  bool uneven_splits;  // AttentionParams::uneven_splits
 };
 
 // Whether the prefill kernel serves `token` of this launch (its sequence has several new tokens).
@@ -91,6 +92,7 @@ __device__ inline BlockWork block_work(const AttentionParams& p) {
   w.head0 = heads.head0;
   w.heads = heads.heads;
   w.split = blockIdx.y;
+  w.uneven_splits = p.uneven_splits != 0;
   w.global_kv_head = p.first_global_kv_head + w.kv_head;
   w.seq = sequence_of(p, w.token);
   const int q_begin = p.query_start_loc[w.seq], q_len = p.query_start_loc[w.seq + 1] - q_begin;

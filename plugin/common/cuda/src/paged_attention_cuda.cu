@@ -435,6 +435,7 @@ Status launch_paged_attention(const AttentionParams& params, const RowCodec& key
   const uint64_t per_split = uint64_t(p.num_tokens) * uint64_t(p.num_query_heads) * uint64_t(p.head_size + 2) * sizeof(float);
   splits = int(std::min<uint64_t>(uint64_t(splits), p.workspace == nullptr ? 1 : p.workspace_bytes / per_split));
   splits = std::max(splits, 1);
+  p.uneven_splits = double(blocks) * splits > 1.5 * resident * multiprocessors() ? 1 : 0;
   if (plan.stages > 0) {
     ATB_RETURN_IF_ERROR(launch_tiled_attention(p, codecs, plan, splits, s));
   } else {

@@ -73,6 +73,9 @@ struct AttentionParams {
   // only before it reads rows of a sequence's new positions (seq_len - q_len and on): a token's slot
   // is the one its sequence's block table gives for its position, so no other row is written.
   int32_t overlaps_write = 0;
+  // 1: the split blocks make more than one wave (set by the dispatch), and the tiled kernels give the
+  // first half of the splits the larger share of each context (split_range).
+  int32_t uneven_splits = 0;
 };
 
 struct WriteParams {

@@ -42,8 +42,8 @@ __device__ inline bool prefill_kernel_serves(const AttentionParams& p, int seq) 
 
 // The sequence of `token`: the last one starting at or before it (empty sequences start where the
 // next does, so the last is never empty).  A decode batch has token t in sequence t: that guess is
-// checked first, its two loads at once (the search is a chain of dependent loads, ~1 us of a
-// block's set-up).
+// checked first, its two loads at once (the search is a chain of dependent loads in every block's
+// set-up).
 __device__ inline int sequence_of(const AttentionParams& p, int token) {
   const int guess = max(0, min(token, p.num_seqs - 1));
   if (p.query_start_loc[guess] <= token && token < p.query_start_loc[guess + 1]) return guess;
@@ -152,8 +152,8 @@ __device__ inline void prefetch_queries(const AttentionParams& p, const BlockWor
 
 // A thread's share of the block's G x D query elements as raw bits (element i = threadIdx.x + k x
 // THREADS, zero past the block's heads), loaded first thing: they are then requested before the
-// block's tile copies fill the memory queues, and arrive while it sets up (loaded after the set-up,
-// behind the copies, they took ~4 us).
+// block's tile copies fill the memory queues, and arrive while it sets up (loaded after the copies,
+// the stage of queries and tables took 4.8 us of the first blocks' set-up on an H100; 2.1 us so).
 template <int D, int G, int THREADS>
 struct QueryBits {
   static constexpr int kCount = (G * D + THREADS - 1) / THREADS;

@@ -32,7 +32,6 @@ struct BlockWork {
   int first_new;   // the sequence's first position this forward writes (seq_len - q_len)
   bool poisoned;   // sequence lengths that cannot be: the outputs become NaN
   bool skip;       // the token is the prefill kernel's: the block does nothing
-  bool uneven_splits;  // AttentionParams::uneven_splits
 };
 
 // Whether the prefill kernel serves `token` of this launch (its sequence has several new tokens).
@@ -92,7 +91,6 @@ __device__ inline BlockWork block_work(const AttentionParams& p) {
   w.head0 = heads.head0;
   w.heads = heads.heads;
   w.split = blockIdx.y;
-  w.uneven_splits = p.uneven_splits != 0;
   w.global_kv_head = p.first_global_kv_head + w.kv_head;
   w.seq = sequence_of(p, w.token);
   const int q_begin = p.query_start_loc[w.seq], q_len = p.query_start_loc[w.seq + 1] - q_begin;
@@ -150,6 +148,14 @@ __device__ inline void prefetch_queries(const AttentionParams& p, const BlockWor
   if (at < row + D * element) asm volatile("prefetch.global.L1 [%0];" ::"l"(at));
 }
 
+// Once every thread has stored its scaled queries ([G][D]): rotated when K rows are (rows past
+// `heads` stay zero).
+template <int D>
+__device__ inline void rotate_stored_queries(const AttentionParams& p, const RowCodec& key, const BlockWork& w, float* queries) {
+  __syncthreads();
+  if (key.rotated) rotate_forward(queries, w.heads, D, rotation_of(p, key, w.kv_head));
+}
+
 // A thread's share of the block's G x D query elements as raw bits (element i = threadIdx.x + k x
 // THREADS, zero past the block's heads), loaded first thing: they are then requested before the
 // block's tile copies fill the memory queues, and arrive while it sets up (loaded after the copies,
@@ -184,8 +190,7 @@ struct QueryBits {
       else x = __bfloat162float(__ushort_as_bfloat16(static_cast<unsigned short>(bits[k])));
       queries[i] = x * p.scale;
     }
-    __syncthreads();
-    if (key.rotated) rotate_forward(queries, w.heads, D, rotation_of(p, key, w.kv_head));
+    rotate_stored_queries<D>(p, key, w, queries);
   }
 };
 
@@ -196,8 +201,7 @@ __device__ inline void load_queries(const AttentionParams& p, const RowCodec& ke
   if (p.io_dtype == ATB_DTYPE_F32) load_scaled_queries<D, G>(p, w, static_cast<const float*>(p.query), queries);
   else if (p.io_dtype == ATB_DTYPE_F16) load_scaled_queries<D, G>(p, w, static_cast<const __half*>(p.query), queries);
   else load_scaled_queries<D, G>(p, w, static_cast<const __nv_bfloat16*>(p.query), queries);
-  __syncthreads();
-  if (key.rotated) rotate_forward(queries, w.heads, D, rotation_of(p, key, w.kv_head));  // rows past `heads` stay zero
+  rotate_stored_queries<D>(p, key, w, queries);
 }
 
 // The codebooks of K and V into shared memory ([256] floats each; the entries the codecs use) and the
@@ -210,13 +214,18 @@ __device__ inline void load_block_inputs(const AttentionParams& p, const Codecs&
   load_queries<D, G>(p, codecs.key, w, queries);
 }
 
+// This block's split state of its query head g in the workspace: (max, sum, D weighted values).
+template <int D>
+__device__ inline float* split_state(const AttentionParams& p, const BlockWork& w, int g, int splits) {
+  return static_cast<float*>(p.workspace) + ((int64_t(w.token) * p.num_query_heads + w.head0 + g) * splits + w.split) * (D + 2);
+}
+
 // The state of a split that holds no position (splits_used): weight 0 in the merge.
 template <int D>
 __device__ inline void write_empty_state(const AttentionParams& p, const BlockWork& w, int splits) {
   for (int i = threadIdx.x; i < w.heads * (D + 2); i += blockDim.x) {
     const int g = i / (D + 2), c = i % (D + 2);
-    float* state = static_cast<float*>(p.workspace) + ((int64_t(w.token) * p.num_query_heads + w.head0 + g) * splits + w.split) * (D + 2);
-    state[c] = c == 0 ? -INFINITY : 0.0f;
+    split_state<D>(p, w, g, splits)[c] = c == 0 ? -INFINITY : 0.0f;
   }
 }
 
@@ -261,8 +270,7 @@ __device__ inline void finish_block(const AttentionParams& p, const RowCodec& va
       const float out = poisoned ? NAN : merged[i] / merged_sum[g];
       store_element(p.output, w.token * p.output_token_stride + (w.head0 + g) * p.output_head_stride + c, p.io_dtype, out);
     } else {
-      float* state = static_cast<float*>(p.workspace) +
-                     ((int64_t(w.token) * p.num_query_heads + w.head0 + g) * splits + w.split) * (D + 2);
+      float* state = split_state<D>(p, w, g, splits);
       if (c == 0) state[0] = poisoned ? NAN : merged_max[g], state[1] = merged_sum[g];
       state[2 + c] = merged[i];
     }

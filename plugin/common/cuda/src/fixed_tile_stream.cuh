@@ -27,14 +27,14 @@ class FixedTileStream {
   static constexpr uint32_t kKeyBytes = kTileRows * K_ROW;
   static constexpr uint32_t kStageBytes = (kTileRows * (K_ROW + V_ROW) + kStageSlack + 15) / 16 * 16;
 
-  // The warp's tiles are warp_tiles(w, splits, warp), as WarpTileStream's.
+  // The warp's tiles are warp_tiles(p, w, splits, warp), as WarpTileStream's.
   // `block_barriers`: kTileWarps x STAGES mbarriers in shared memory.
   __device__ FixedTileStream(const AttentionParams& p, const BlockWork& w, int splits, uint8_t* block_tiles,
                              uint64_t* block_barriers)
       : block_table_(p.block_tables + int64_t(w.seq) * p.block_table_stride), pool_(p), block_size_(p.block_size),
         head_first_row_(w.kv_head * p.block_size) {
     const int warp = int(__reduce_or_sync(~0u, threadIdx.x / 32));  // provably warp-uniform
-    const WarpTiles mine = warp_tiles(w, splits, warp);
+    const WarpTiles mine = warp_tiles(p, w, splits, warp);
     first_ = mine.first;
     count_ = mine.count;
     stage_tiles_ = block_tiles + size_t(warp) * STAGES * kStageBytes;

@@ -160,9 +160,9 @@ __device__ inline TileRange split_range(int n, int used, int s, bool uneven) {
   s -= first;  // splits past `used` (the CUDA-core kernel runs them) get [n, n)
   return {min(n, big + s * (n - big) / rest), min(n, big + (s + 1) * (n - big) / rest)};
 }
-__device__ inline WarpTiles warp_tiles(const BlockWork& w, int splits, int warp) {
+__device__ inline WarpTiles warp_tiles(const AttentionParams& p, const BlockWork& w, int splits, int warp) {
   const int first_tile = w.low / kTileRows, all_tiles = (w.high + kTileRows - 1) / kTileRows - first_tile;
-  const TileRange range = split_range(all_tiles, splits_used(w, splits), w.split, w.uneven_splits);
+  const TileRange range = split_range(all_tiles, splits_used(w, splits), w.split, p.uneven_splits != 0);
   const int split_begin = first_tile + range.begin;
   const int split_end = first_tile + range.end;
   WarpTiles tiles;
@@ -179,7 +179,7 @@ class WarpTileStream {
                             uint32_t stage_bytes)
       : source_(p, w.seq, w.kv_head), stages_(stages), stage_bytes_(stage_bytes) {
     const int warp = threadIdx.x / 32;
-    const WarpTiles mine = warp_tiles(w, splits, warp);
+    const WarpTiles mine = warp_tiles(p, w, splits, warp);
     first_ = mine.first;
     count_ = mine.count;
     tiles_ = block_tiles + size_t(warp) * stages * stage_bytes;

@@ -363,9 +363,11 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       // 16 KV heads: on an H100 the tensor-core kernel's split blocks make two waves, and the first
       // half of the splits of a context past 4096 positions takes the larger share of it
       // (split_range).  The CUDA-core kernel's blocks here (8 a multiprocessor, 48 x 32 splits)
-      // make 1.45 waves: even ranges, up to 8 of 32 splits used, the others empty.
+      // make 1.45 waves: even ranges, up to 8 of 32 splits used, the others empty.  With 32 KV
+      // heads its blocks (96 x 21 splits) make 1.9 waves: uneven ranges, 8 of 21 splits used.
       {"turboquant", R"({"k_quant":"q8_0","v_quant":"q3_0"})", 128, 16, 16, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0, 4600},
       {"turboquant", R"({"k_quant":"q5_0","v_quant":"q4_0"})", 64, 16, 16, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 1.0f, 0, 4600},
+      {"turboquant", R"({"k_quant":"q5_0","v_quant":"q4_0"})", 64, 32, 32, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 1.0f, 0, 4600},
   };
   for (const Case& c : cases) run_case(c, rng);
 }

@@ -99,9 +99,8 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionPara
   load_block_inputs<D, G>(p, codecs, w, queries, key_table, value_table);
 
   bool poisoned = w.poisoned;
-  const int used = splits_used(w, splits);
-  const int per_split = (w.high - w.low + used - 1) / used;
-  const int begin = w.low + w.split * per_split, end = min(w.high, begin + per_split);
+  const SplitRange range = split_range(w.high - w.low, splits_used(w, splits), w.split, false);  // even: see uneven_splits
+  const int begin = w.low + range.begin, end = w.low + range.end;
 
   const int team = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
   float q[G][C];

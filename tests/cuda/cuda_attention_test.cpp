@@ -172,7 +172,9 @@ void run_case(const Case& c, std::mt19937_64& rng) {
   const host::cuda::Stream& host_stream = *made_stream;
   const auto stream = static_cast<cudaStream_t>(host_stream.handle());
   const DeviceMemory device_pool = device_copy(poison, host_stream);
-  const DeviceMemory workspace = device_copy(std::vector<uint8_t>(gpu_cache.workspace_bytes), host_stream);
+  // The host may lend the workspace to others between forwards: it holds garbage, never zeros.
+  const std::vector<uint8_t> garbage(gpu_cache.workspace_bytes, 0xab);
+  DeviceMemory workspace = device_copy(garbage, host_stream);
   const DeviceMemory device_tables = device_copy(tables, host_stream);
 
   const std::string what = c.backend + " " + c.config + " d=" + std::to_string(d) + " heads " +
@@ -243,6 +245,21 @@ void run_case(const Case& c, std::mt19937_64& rng) {
       cudaGraphExecDestroy(exec);
       cudaGraphDestroy(graph);
       EXPECT_EQ(device_bytes(dout, host_stream), gpu_bytes) << what << ": the graph replay differs from the eager forward";
+
+      // A layer reading these pages without writing (KV sharing, the same rotation): its attention
+      // kernel runs with no write kernel ahead of it (no early start), on a workspace of garbage.
+      atb_layer_spec shared_spec = spec;
+      shared_spec.layer_index = spec.layer_index + 1;
+      shared_spec.kv_shared_with_layer = spec.layer_index;
+      auto sharer = test::create_backend(c.backend, shared_spec, c.config);
+      ASSERT_TRUE(sharer) << sharer.error().message();
+      ASSERT_TRUE(workspace.upload(garbage.data(), garbage.size(), host_stream));
+      ASSERT_TRUE(dout.upload(poisoned_out.data(), poisoned_out.size(), host_stream));
+      atb_forward_args shared_args = args;
+      shared_args.key = shared_args.value = nullptr;
+      if (Status done = sharer->forward(shared_args); !done) FAIL() << what << ": KV-sharing layer: " << done.message();
+      CUDA_OK(cudaStreamSynchronize(stream));
+      EXPECT_EQ(device_bytes(dout, host_stream), gpu_bytes) << what << ": a KV-sharing layer's outputs differ from its owner's";
     }
     const std::vector<float> gpu_out = read_as_floats(gpu_bytes, c.dtype), cpu_values = read_as_floats(cpu_out, c.dtype);
     double diff = 0, norm = 0;

@@ -299,6 +299,7 @@ int cuda_bench_command(int argc, const char* const* argv) {
   flags.push_back({"pairs", "LIST", "K/V format pairs, comma-separated (default q4_0/q3_0,q8_0/q3_0,tq4/tq3)"});
   flags.push_back({"batches", "LIST", "batch sizes (default 1,8,64)"});
   flags.push_back({"context", "N", "cached tokens per sequence (default 32768)"});
+  flags.push_back({"page", "N", "tokens per KV-cache page (default 16, vLLM's)"});
   flags.push_back({"runs", "N", "timed steps per figure; the median is printed (default 50)"});
   flags.push_back({"no-reference", "", "leave the reference backend out"});
   flags.push_back({"prefill", "N", "also time a chunked prefill of N tokens into one sequence (default 512; 0: none)"});
@@ -314,11 +315,12 @@ int cuda_bench_command(int argc, const char* const* argv) {
   }
   auto options = cli::read_host_options(*arguments, "turboquant");
   auto context = arguments->integer_or("context", 32768, 16, 1 << 20);
+  auto page = arguments->integer_or("page", 16, 1, 1024);
   auto runs = arguments->integer_or("runs", 50, 1, 100000);
   auto prefill = arguments->integer_or("prefill", 512, 0, 1 << 16);
   auto prefill_context = arguments->integer_or("prefill-context", 8192, 16, 1 << 20);
   const auto batches = arguments->integer_list_or("batches", "1,8,64", 1, 1 << 20);
-  if (Status bad = cli::first_error(options, context, runs, prefill, prefill_context, batches); !bad) {
+  if (Status bad = cli::first_error(options, context, page, runs, prefill, prefill_context, batches); !bad) {
     std::cerr << "tq cuda-bench: " << bad.message() << "\n";
     return 2;
   }
@@ -364,6 +366,7 @@ int cuda_bench_command(int argc, const char* const* argv) {
   }
   Shape shape;
   shape.context = int(*context);
+  shape.block_size = int(*page);
   std::printf("device: %s, %d SMs; copy bandwidth (read + write, 1 GiB device-to-device): %.0f GB/s\n", properties.name,
               properties.multiProcessorCount, *copy / 1e9);
   std::printf("shape: %d query / %d KV heads, head size %d, page %d tokens, context %d, bf16 queries\n\n",

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The CUDA checks and timings in one call on a GPU machine, from the repository root, with
 # build/release built elsewhere and carried over: the GPU-vs-CPU test, the same test under
-# compute-sanitizer memcheck, `tq cuda-bench` and PyTorch's SDPA on the same shape.
+# compute-sanitizer memcheck, `tq cuda-bench`, PyTorch's SDPA on the same shape and the read floor
+# (one bare kernel reading a step's bytes).
 #   tests/cuda/device_run.sh BUILD_ROOT [LIB_DIR]
 # BUILD_ROOT: where the build was made (the tests look for plugins at its absolute path);
 # LIB_DIR: shared libraries the build machine had and this one lacks (spdlog, fmt, ...).
-# PARTS (environment): which parts to run, default all: tests conformance memcheck bench sdpa.
+# PARTS (environment): which parts to run, default all: tests conformance memcheck bench sdpa floor.
 set -u -o pipefail
 build_root=${1:?usage: device_run.sh BUILD_ROOT [LIB_DIR]}
 if [ "$(realpath "$build_root" 2>/dev/null)" != "$(realpath "$PWD")" ]; then
@@ -14,7 +15,7 @@ fi
 [ -n "${2:-}" ] && export LD_LIBRARY_PATH="$(realpath "$2")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export PATH="$PATH:/usr/local/cuda/bin"
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,clocks.mem,temperature.gpu,power.draw --format=csv
-parts=" ${PARTS:-tests conformance memcheck bench sdpa} "
+parts=" ${PARTS:-tests conformance memcheck bench sdpa floor} "
 wanted() { [[ "$parts" == *" $1 "* ]]; }
 status=0
 if wanted tests; then
@@ -40,5 +41,9 @@ fi
 if wanted sdpa; then
   echo "== PyTorch SDPA"
   python3 tests/cuda/sdpa_decode_baseline.py || status=1
+fi
+if wanted floor; then
+  echo "== read floor"
+  python3 tests/cuda/read_floor.py || status=1
 fi
 exit $status

@@ -385,6 +385,10 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       {"turboquant", R"({"k_quant":"q8_0","v_quant":"q3_0"})", 128, 16, 16, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0, 4600},
       {"turboquant", R"({"k_quant":"q5_0","v_quant":"q4_0"})", 64, 16, 16, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 1.0f, 0, 4600},
       {"turboquant", R"({"k_quant":"q5_0","v_quant":"q4_0"})", 64, 32, 32, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 1.0f, 0, 4600},
+      // 64 KV heads of one query head each: the tensor-core kernel's 192 blocks a split take 7
+      // splits on an H100 (2.5 waves), and the 4600-position context uses all 7: uneven ranges
+      // with fewer than 8 splits (as B=32 and B=64 decode at 32K).
+      {"turboquant", R"({"k_quant":"tq4","v_quant":"tq3"})", 128, 64, 64, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0, 4600},
   };
   for (const Case& c : cases) run_case(c, rng);
 }

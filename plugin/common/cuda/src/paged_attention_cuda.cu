@@ -99,7 +99,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionPara
   load_block_inputs<D, G>(p, codecs, w, queries, key_table, value_table);
 
   bool poisoned = w.poisoned;
-  const SplitRange range = split_range(w.high - w.low, splits_used(w, splits), w.split, false);  // even: see uneven_splits
+  const SplitRange range = split_range(w.high - w.low, splits_used(w, splits), splits, w.split, false);  // even: see uneven_splits
   const int begin = w.low + range.begin, end = w.low + range.end;
 
   const int team = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
@@ -360,15 +360,20 @@ int multiprocessors() {
 }
 
 // Splits of the context for `blocks` blocks a split where `slots` blocks are resident at once.
-// None where the blocks fill 85% of a wave.  Otherwise the fewest that make about two waves (a
+// None where the blocks fill 85% of a wave (where the kernel gives splits uneven ranges,
+// split_range: where they make 1.85 waves).  Otherwise the fewest that make about two waves (a
 // block that finishes early is then replaced by one of the second wave: the older blocks on a
 // multiprocessor are served first and finish first, and a single wave ends on its youngest) whose
 // last wave is at least 85% full (a wave a third full costs as much as a full one), and at most
 // kMaxSplits (each split costs a block's set-up and a state to merge).  H100, 32K context, B=8:
-// 8 splits (one wave) 0.138 ms, 16 splits 0.133; B=1: 64 splits 0.039 ms, 32 splits 0.035.
-int splits_filling_waves(int blocks, int slots) {
+// 8 splits (one wave) 0.138 ms, 16 splits 0.133; B=1: 64 splits 0.039 ms, 32 splits 0.035.  B=64
+// (512 blocks, one wave), 2 uneven splits against none, two rounds in one call (ms, q4_0/q3_0,
+// q8_0/q3_0, tq4/tq3): 0.865/0.868, 1.219/1.218, 0.934/0.945 -> 0.837/0.841, 1.212/1.208,
+// 0.859/0.865, and 20 steps in a row faster too (4 uneven splits: faster single steps, but not
+// in a row for q4_0/q3_0 and tq4/tq3; tests/cuda/PERFORMANCE.md).
+int splits_filling_waves(int blocks, int slots, bool uneven_ranges) {
   blocks = std::max(blocks, 1);
-  if (double(blocks) / slots >= 0.85) return 1;
+  if (double(blocks) / slots >= (uneven_ranges ? 1.85 : 0.85)) return 1;
   for (int splits = 2; splits < kMaxSplits; ++splits) {
     const double waves = double(blocks) * splits / slots;
     if (waves >= 1.85 && waves / std::ceil(waves) >= 0.85) return splits;
@@ -430,7 +435,7 @@ Status launch_paged_attention(const AttentionParams& params, const RowCodec& key
     blocks = p.num_tokens * p.num_kv_heads * ((group + kHeadsPerBlock - 1) / kHeadsPerBlock);
     resident = 4;
   }
-  int splits = splits_filling_waves(blocks, resident * multiprocessors());
+  int splits = splits_filling_waves(blocks, resident * multiprocessors(), plan.stages > 0);
   const uint64_t per_split = uint64_t(p.num_tokens) * uint64_t(p.num_query_heads) * uint64_t(p.head_size + 2) * sizeof(float);
   splits = int(std::min<uint64_t>(uint64_t(splits), p.workspace == nullptr ? 1 : p.workspace_bytes / per_split));
   splits = std::max(splits, 1);

@@ -138,7 +138,7 @@ struct WarpTiles {
 };
 __device__ inline WarpTiles warp_tiles(const AttentionParams& p, const BlockWork& w, int splits, int warp) {
   const int first_tile = w.low / kTileRows, all_tiles = (w.high + kTileRows - 1) / kTileRows - first_tile;
-  const SplitRange range = split_range(all_tiles, splits_used(w, splits), w.split, p.uneven_splits != 0);
+  const SplitRange range = split_range(all_tiles, splits_used(w, splits), splits, w.split, p.uneven_splits != 0);
   const int split_begin = first_tile + range.begin;
   const int split_end = first_tile + range.end;
   WarpTiles tiles;

@@ -8,31 +8,12 @@
 #include <cstring>
 #include <random>
 
+#include "../support/oracle_bounds.hpp"
 #include "../support/plugins.hpp"
 #include "../support/scenario.hpp"
 
 namespace atb::test {
 namespace {
-
-// Error bound per dtype: |out - f64| <= atol + rtol * |f64|.  Inputs are exact in every case (the
-// oracle reads the values as the dtype stored them); what remains is f32 accumulation (f32) and
-// the final rounding of the output to the dtype: half an ulp is 2^-11 (f16) and 2^-8 (bf16)
-// relative, and outputs are averages of N(0,1) values, so |out| < ~4.
-struct Bound {
-  double atol;
-  double rtol;
-};
-Bound bound_for(int32_t dtype) {
-  switch (dtype) {
-    case ATB_DTYPE_F16: return {2e-3, 1e-3};
-    case ATB_DTYPE_BF16: return {1.6e-2, 8e-3};
-    // f32: the logits' own rounding (2^-24 relative per operation) passes to the weights through
-    // exp, and with scale 0.5 at head size 256 logits are tens: seed 4421056258851968709, case 2,
-    // erred by 2.6e-5 in an output, past the 2e-5 + 1e-5 |out| this allowed before.  The turboquant
-    // tests allow as much.
-    default: return {5e-5, 2e-5};
-  }
-}
 
 template <class T>
 T pick(std::mt19937_64& rng, std::initializer_list<T> choices) {

@@ -11,6 +11,7 @@
 #include <memory>
 #include <random>
 
+#include "../support/oracle_bounds.hpp"
 #include "../support/plugins.hpp"
 #include "../support/scenario.hpp"
 
@@ -20,19 +21,6 @@ namespace {
 template <class T>
 T pick(std::mt19937_64& rng, const std::vector<T>& choices) {
   return choices[std::uniform_int_distribution<size_t>(0, choices.size() - 1)(rng)];
-}
-
-// Bounds: the oracle reads the decoded cache exactly; what remains is f32 rounding in the rotation
-// of queries and outputs and in the fused dot products (f32), and the output's rounding to f16/bf16.
-struct Bound {
-  double atol, rtol;
-};
-Bound bound_for(int32_t dtype) {
-  switch (dtype) {
-    case ATB_DTYPE_F16: return {2e-3, 1e-3};
-    case ATB_DTYPE_BF16: return {1.6e-2, 8e-3};
-    default: return {5e-5, 2e-5};
-  }
 }
 
 // The codec's view of a layer's cache: encode then decode each row, as the plugin stores it.

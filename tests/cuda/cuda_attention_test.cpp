@@ -346,6 +346,18 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       {"turboquant", R"({"k_quant":"q5_0","v_quant":"q3_0"})", 128, 20, 4, 0, 0, 16, ATB_DTYPE_BF16},
       {"turboquant", R"({"k_quant":"tq4","v_quant":"q3_0"})", 128, 16, 4, 0, 0, 48, ATB_DTYPE_BF16},
       {"turboquant", R"({"k_quant":"q4_0","v_quant":"tq3"})", 128, 8, 8, 0, 0, 16, ATB_DTYPE_BF16},
+      // 2- and 4-bit V codes (pair tables of 16 and 256 entries), blocks of 32 and 128, every K kind.
+      {"turboquant", R"({"k_quant":"q4_0","v_quant":"q4_0"})", 128, 32, 8},
+      {"turboquant", R"({"k_quant":"q8_0","v_quant":"q2_0"})", 128, 16, 4, 60, 0},
+      {"turboquant", R"({"k_quant":"tq4","v_quant":"tq4"})", 128, 32, 8, 0, 20.0f, 48},
+      {"turboquant", R"({"k_quant":"int8","v_quant":"tq2"})", 128, 12, 4},
+      {"turboquant", R"({"k_quant":"q5_0","v_quant":"q4_0"})", 128, 20, 4, 0, 0, 32},
+      {"turboquant", R"({"k_quant":"tq4","v_quant":"q2_0"})", 128, 8, 8},
+      {"turboquant", R"({"k_quant":"q4_0","v_quant":"q4_0"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_BF16},
+      {"turboquant", R"({"k_quant":"q8_0","v_quant":"tq4"})", 128, 16, 8, 40, 0, 16, ATB_DTYPE_BF16},
+      {"turboquant", R"({"k_quant":"tq4","v_quant":"tq2"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_BF16},
+      {"turboquant", R"({"k_quant":"int8","v_quant":"q2_0"})", 128, 24, 4, 0, 30.0f, 48, ATB_DTYPE_BF16},
+      {"turboquant", R"({"k_quant":"q5_0","v_quant":"tq4"})", 128, 8, 2, 0, 0, 16, ATB_DTYPE_BF16},
       // Every other head size the plugins list: the simple kernel; sizes that are not powers of two
       // rotate in two rounds through seeded permutations, and affine rows end in a partial block.
       {"reference", "{}", 16, 4, 2},
@@ -389,6 +401,11 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       // splits on an H100 (2.5 waves), and the 4600-position context uses all 7: uneven ranges
       // with fewer than 8 splits (as B=32 and B=64 decode at 32K).
       {"turboquant", R"({"k_quant":"tq4","v_quant":"tq3"})", 128, 64, 64, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0, 4600},
+      // The same split paths with 4- and 2-bit V codes, and their V scales past fp16's reach.
+      {"turboquant", R"({"k_quant":"q4_0","v_quant":"q4_0"})", 128, 16, 16, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0, 4600},
+      {"turboquant", R"({"k_quant":"tq4","v_quant":"tq2"})", 128, 8, 2, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 1.0f, 0, 2600},
+      {"turboquant", R"({"k_quant":"q8_0","v_quant":"q4_0"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_BF16, 20000.0f},
+      {"turboquant", R"({"k_quant":"tq4","v_quant":"tq2"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_F32, 20000.0f},
   };
   for (const Case& c : cases) run_case(c, rng);
 }

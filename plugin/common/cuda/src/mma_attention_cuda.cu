@@ -1,5 +1,5 @@
 // The tensor-core decode kernel: head size 128, up to 8 query heads per KV head, K rows affine
-// (codes exact in fp16) or 4-bit codebook, V rows 3-bit codebook, each format pair an instance
+// (codes exact in fp16) or 4-bit codebook, V rows 2- to 4-bit codebook, each format pair an instance
 // whose row layout is known at compile time.  Per 16-row tile a warp computes the scores
 // S = K Q^T and the update O^T += V^T P^T with mma.sync m16n8k16 (fp16 operands, fp32
 // accumulation), query heads on the MMA columns (the ones past the group are zero).
@@ -50,12 +50,23 @@ namespace {
 constexpr int kD = 128;
 constexpr int kHeads = 8;   // query heads a block serves: MMA columns
 constexpr int kBlocks = 4;  // 32-coordinate blocks of a row
-constexpr int kValueBits = 3;
 constexpr float kRescaleLog2 = 8.0f;  // the running max is raised when a tile passes it by more
-// The V pair table holds each of its 64 entries once per bank pair (entry e of copy c at
-// (16e + c) x 8 bytes), and lane L reads copy L % 16: a warp's 8-byte lookups then take the two
-// shared-memory wavefronts that 256 bytes need, whatever the codes (one copy took ~3.5).
-constexpr int kValuePairCopies = 16;
+// The V pair table (an entry per pair of codes) holds each entry once per bank pair (entry e of
+// copy c at (16e + c) x 8 bytes), and lane L reads copy L % 16: a warp's 8-byte lookups then take
+// the two shared-memory wavefronts that 256 bytes need, whatever the codes (one copy took ~3.5).
+// 4-bit codes' 256 entries are held 8 times (at (8e + c) x 8 bytes: 16 KB, where 16 copies would
+// cost a block per multiprocessor): lanes L, L + 8, L + 16 and L + 24 then share a bank pair where
+// their entries' parities agree.
+template <int V_BITS>
+struct ValuePairs {
+  static_assert(V_BITS >= 2 && V_BITS <= 4, "V pair tables for 2- to 4-bit codes");
+  static constexpr int kEntries = 1 << (2 * V_BITS);
+  static constexpr int kCopies = V_BITS == 4 ? 8 : 16;
+  static constexpr int kEntryShift = V_BITS == 4 ? 6 : 7;  // log2 of an entry's bytes over its copies
+  static constexpr uint32_t kEntryMask = uint32_t(kEntries - 1) << kEntryShift;
+  static constexpr size_t kBytes = sizeof(uint2) * kEntries * kCopies;
+  static_assert(sizeof(uint2) * kCopies == 1u << kEntryShift, "entries are a power of two bytes apart");
+};
 // Codebook K values come from registers, not shared memory: byte p of split_half(value) of the
 // codebook's first 8 entries is an 8-byte "plane" in 2 registers, and byte permutes look up 4 codes
 // of a plane at a time (see KeyPlanes; entry 15 - e is entry e negated).  A shared table of
@@ -65,15 +76,15 @@ constexpr int kValuePairCopies = 16;
 
 // Byte sizes of one format pair's rows at head size 128 (tq::row_layout: codes, then the scale
 // fields of each block), and what the kernel keeps in shared memory.
-template <int KIND_K, int BITS_K, int K_BLOCK, int V_BLOCK>
+template <int KIND_K, int BITS_K, int K_BLOCK, int V_BITS, int V_BLOCK>
 struct PairLayout {
   static constexpr bool kAffineKeys = KIND_K == kAffineUnsigned || KIND_K == kAffineSigned;
   static constexpr uint32_t kKeyCodes = kD * BITS_K / 8;
   static constexpr uint32_t kKeyRow = kKeyCodes + kD / K_BLOCK * (kAffineKeys ? 4 : 2);
-  static constexpr uint32_t kValueCodes = kD * kValueBits / 8;
+  static constexpr uint32_t kValueCodes = kD * V_BITS / 8;
   static constexpr uint32_t kValueRow = kValueCodes + kD / V_BLOCK * 2;
   static constexpr size_t kFixedBytes = sizeof(float) * kHeads * kD               // queries
-                                        + sizeof(uint2) * 64 * kValuePairCopies                // V pairs
+                                        + ValuePairs<V_BITS>::kBytes                          // V pairs
                                         + sizeof(float) * kTileWarps * kTileRows * kHeads;  // weights
   static constexpr uint32_t kStageBytes = FixedTileStream<kKeyRow, kValueRow, 2>::kStageBytes;
   // Four tiles in flight where four blocks still fit a multiprocessor, else three.
@@ -265,11 +276,14 @@ __device__ inline void key_pairs_of(const uint32_t (&words)[(BITS + 3) / 4], con
 }
 
 // The A-operand registers of one V token at the lane's two coordinates of an m-tile: `field` holds
-// the token's 3-bit codes of the block with the lane's code 0 at bit 7 (x 128: 16 copies of 8-byte
-// entries); pair h is codes 2h, 2h + 1, whose entry (code 2h + 1) << 3 | code 2h gives split_half
-// of both values.  `lane_bytes` (< 128) is where the lane's copy starts in an entry's 128 bytes.
+// the token's V_BITS-bit codes of the block with the lane's code 0 at bit kEntryShift (an entry's
+// copies take 2^kEntryShift bytes); pair h is codes 2h, 2h + 1, whose entry
+// (code 2h + 1) << V_BITS | code 2h gives split_half of both values.  `lane_bytes` is where the
+// lane's copy starts in an entry's copies.
+template <int V_BITS>
 __device__ inline uint2 value_registers(const uint2* table, uint32_t lane_bytes, uint32_t field, int h) {
-  return entry_at(table, and_or(h == 0 ? field : field >> 6, 0x1F80u, lane_bytes));  // entry x 128 + copy
+  using Pairs = ValuePairs<V_BITS>;
+  return entry_at(table, and_or(h == 0 ? field : field >> (2 * V_BITS), Pairs::kEntryMask, lane_bytes));  // entry + copy
 }
 
 // Whether a V block scale of the tile reaches 256 (or is not finite), read by the lanes together.
@@ -292,11 +306,12 @@ __device__ inline bool has_large_value_scale(const uint8_t* value_rows, int lane
 // 2t + 8, 2t + 9 (i odd) of k-steps i / 2.
 __device__ constexpr int token_row(int i) { return 4 * i; }
 
-template <int KIND_K, int BITS_K, int K_BLOCK, int V_BLOCK, bool SPLIT>
+template <int KIND_K, int BITS_K, int K_BLOCK, int V_BITS, int V_BLOCK, bool SPLIT>
 __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const AttentionParams p,
                                                                         const __grid_constant__ Codecs codecs, int,
                                                                         uint32_t, int splits) {
-  using Layout = PairLayout<KIND_K, BITS_K, K_BLOCK, V_BLOCK>;
+  using Layout = PairLayout<KIND_K, BITS_K, K_BLOCK, V_BITS, V_BLOCK>;
+  using Pairs = ValuePairs<V_BITS>;
   using Stream = FixedTileStream<Layout::kKeyRow, Layout::kValueRow, Layout::kStages>;
   constexpr bool kAffineKeys = Layout::kAffineKeys;
   // 16-bit mode: affine K codes enter the MMA biased (1024 + code, fp16-exact).  The bias cancels in
@@ -312,8 +327,8 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
 
   extern __shared__ __align__(16) float shared[];
   float* queries = shared;                                                // [kHeads][kD]
-  uint2* value_table = reinterpret_cast<uint2*>(queries + kHeads * kD);  // two adjacent 3-bit codes -> split_half of both values, kValuePairCopies copies
-  float* weights = reinterpret_cast<float*>(value_table + 64 * kValuePairCopies);  // [warp][16 tokens][kHeads]: P transposed
+  uint2* value_table = reinterpret_cast<uint2*>(queries + kHeads * kD);  // two adjacent codes -> split_half of both values, Pairs::kCopies copies
+  float* weights = reinterpret_cast<float*>(value_table + Pairs::kEntries * Pairs::kCopies);  // [warp][16 tokens][kHeads]: P transposed
   uint8_t* tiles = reinterpret_cast<uint8_t*>(weights + kTileWarps * kTileRows * kHeads);
   const RowCodec& kc = codecs.key;
   const RowCodec& vc = codecs.value;
@@ -339,14 +354,14 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   Stream stream(p, w, splits, tiles, tile_barriers);
   bool poisoned = w.poisoned;
   stream.start(lane, poisoned);  // the first tiles' copies overlap the set-up below
-  for (int i = threadIdx.x; i < 64 * kValuePairCopies; i += kTileThreads) {
-    const int entry = i / kValuePairCopies;
-    value_table[i] = make_uint2(split_half(vc.table[entry & 7]), split_half(vc.table[entry >> 3]));
+  for (int i = threadIdx.x; i < Pairs::kEntries * Pairs::kCopies; i += kTileThreads) {
+    const int entry = i / Pairs::kCopies;
+    value_table[i] = make_uint2(split_half(vc.table[entry & ((1 << V_BITS) - 1)]), split_half(vc.table[entry >> V_BITS]));
   }
   if constexpr (SPLIT) load_queries<kD, kHeads>(p, kc, w, queries);
   else query_bits.store(p, kc, w, queries);
 
-  const uint32_t value_lane_bytes = sizeof(uint2) * (lane % kValuePairCopies);
+  const uint32_t value_lane_bytes = sizeof(uint2) * (lane % Pairs::kCopies);
   const KeyPlanes<SPLIT ? 4 : 2> key_planes(kc.table);  // codebook K (unused by affine rows)
   float* warp_weights = weights + (threadIdx.x / 32) * kTileRows * kHeads;
   // Q^T as the B operand (column g = head g), in log2 units: k-step s = 2b + h holds the lane's
@@ -390,8 +405,8 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   const LaneSpot key_spot = spot_of_bit(8 * int(g * kKeyRow) + lane_key_coordinate<KIND_K>(0, t) * BITS_K);
   constexpr int kKeyBlockWords = (lane_key_coordinate<KIND_K>(1, 0) - lane_key_coordinate<KIND_K>(0, 0)) * BITS_K / 32;
   const int key_scale_bit = 8 * int(g * kKeyRow + Layout::kKeyCodes);
-  // Token t's codes 32b + 4g .. at bit 7 (the 7 bits below, from the byte before, are masked off).
-  const LaneSpot value_spot = spot_of_bit(8 * int(t * kValueRow) + 12 * g - 7);
+  // Token t's codes 32b + 4g .. at bit kEntryShift (the bits below, from the bytes before, are masked off).
+  const LaneSpot value_spot = spot_of_bit(8 * int(t * kValueRow) + 4 * V_BITS * g - Pairs::kEntryShift);
   const int value_scale_bit = 8 * int(t * kValueRow + Layout::kValueCodes);  // token t's scale fields
 
   float m[2] = {-1e30f, -1e30f}, l[2] = {0.0f, 0.0f};  // heads 2t, 2t + 1; a finite start keeps s - m finite
@@ -598,15 +613,15 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
         uint32_t field[1];
-        read_words<1, false>(value_words, value_spot, token_row(i) * int(kValueRow) / 4 + 3 * b, field);
+        read_words<1, false>(value_words, value_spot, token_row(i) * int(kValueRow) / 4 + V_BITS * b, field);
         fields[i] = field[0];
       }
 #pragma unroll
       for (int h = 0; h < 2; ++h)
 #pragma unroll
         for (int k = 0; k < 2; ++k) {
-          const uint2 first = value_registers(value_table, value_lane_bytes, fields[2 * k], h);       // token t + 8k
-          const uint2 second = value_registers(value_table, value_lane_bytes, fields[2 * k + 1], h);  // token t + 4 + 8k
+          const uint2 first = value_registers<V_BITS>(value_table, value_lane_bytes, fields[2 * k], h);       // token t + 8k
+          const uint2 second = value_registers<V_BITS>(value_table, value_lane_bytes, fields[2 * k + 1], h);  // token t + 4 + 8k
           mma(o[b][h], first.x, first.y, second.x, second.y, b_high[2 * k], b_high[2 * k + 1]);
           if constexpr (SPLIT) mma(o[b][h], first.x, first.y, second.x, second.y, b_low[2 * k], b_low[2 * k + 1]);
         }
@@ -637,11 +652,11 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
 }
 
 // The instance for one format pair and precision, with its shared memory.
-template <int KIND_K, int BITS_K, int K_BLOCK, int V_BLOCK>
+template <int KIND_K, int BITS_K, int K_BLOCK, int V_BITS, int V_BLOCK>
 TensorCoreKernel instance(bool split) {
-  return {split ? &mma_attention_kernel<KIND_K, BITS_K, K_BLOCK, V_BLOCK, true>
-                : &mma_attention_kernel<KIND_K, BITS_K, K_BLOCK, V_BLOCK, false>,
-          PairLayout<KIND_K, BITS_K, K_BLOCK, V_BLOCK>::kSharedBytes};
+  return {split ? &mma_attention_kernel<KIND_K, BITS_K, K_BLOCK, V_BITS, V_BLOCK, true>
+                : &mma_attention_kernel<KIND_K, BITS_K, K_BLOCK, V_BITS, V_BLOCK, false>,
+          PairLayout<KIND_K, BITS_K, K_BLOCK, V_BITS, V_BLOCK>::kSharedBytes};
 }
 
 // Whether a codec stores rows as the instance for (kind, bits, block) expects: codes from byte 0,
@@ -662,14 +677,23 @@ bool antisymmetric(const RowCodec& codec) {
   return true;
 }
 
-template <int V_BLOCK>
-TensorCoreKernel instance_for_value_block(const RowCodec& key, uint64_t k_row_bytes, bool split) {
-  if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 4, 32)) return instance<kAffineUnsigned, 4, 32, V_BLOCK>(split);
-  if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 8, 32)) return instance<kAffineUnsigned, 8, 32, V_BLOCK>(split);
-  if (laid_out_as_expected(key, k_row_bytes, kAffineSigned, 8, 32)) return instance<kAffineSigned, 8, 32, V_BLOCK>(split);
-  if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 5, 32)) return instance<kAffineUnsigned, 5, 32, V_BLOCK>(split);
+template <int V_BITS, int V_BLOCK>
+TensorCoreKernel instance_for_value(const RowCodec& key, uint64_t k_row_bytes, bool split) {
+  if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 4, 32)) return instance<kAffineUnsigned, 4, 32, V_BITS, V_BLOCK>(split);
+  if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 8, 32)) return instance<kAffineUnsigned, 8, 32, V_BITS, V_BLOCK>(split);
+  if (laid_out_as_expected(key, k_row_bytes, kAffineSigned, 8, 32)) return instance<kAffineSigned, 8, 32, V_BITS, V_BLOCK>(split);
+  if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 5, 32)) return instance<kAffineUnsigned, 5, 32, V_BITS, V_BLOCK>(split);
   if (laid_out_as_expected(key, k_row_bytes, kCodebook, 4, kD) && antisymmetric(key))
-    return instance<kCodebook, 4, kD, V_BLOCK>(split);
+    return instance<kCodebook, 4, kD, V_BITS, V_BLOCK>(split);
+  return {};
+}
+
+// V rows of V_BITS-bit codes with a scale per 32 coordinates (Lloyd-Max q2_0 .. q4_0) or one per
+// row (tq2 .. tq4).
+template <int V_BITS>
+TensorCoreKernel instance_for_value_bits(const AttentionParams& p, const RowCodec& key, const RowCodec& value, bool split) {
+  if (laid_out_as_expected(value, p.v_row_bytes, kCodebook, V_BITS, 32)) return instance_for_value<V_BITS, 32>(key, p.k_row_bytes, split);
+  if (laid_out_as_expected(value, p.v_row_bytes, kCodebook, V_BITS, kD)) return instance_for_value<V_BITS, kD>(key, p.k_row_bytes, split);
   return {};
 }
 
@@ -678,11 +702,12 @@ TensorCoreKernel instance_for_value_block(const RowCodec& key, uint64_t k_row_by
 TensorCoreKernel mma_attention_kernel_for(const AttentionParams& p, const RowCodec& key, const RowCodec& value) {
   if (p.head_size != kD) return {};
   const bool split = p.io_dtype == ATB_DTYPE_F32;  // 16-bit queries and outputs: single fp16 operands
-  if (laid_out_as_expected(value, p.v_row_bytes, kCodebook, kValueBits, 32))
-    return instance_for_value_block<32>(key, p.k_row_bytes, split);
-  if (laid_out_as_expected(value, p.v_row_bytes, kCodebook, kValueBits, kD))
-    return instance_for_value_block<kD>(key, p.k_row_bytes, split);
-  return {};
+  switch (value.bits) {
+    case 2: return instance_for_value_bits<2>(p, key, value, split);
+    case 3: return instance_for_value_bits<3>(p, key, value, split);
+    case 4: return instance_for_value_bits<4>(p, key, value, split);
+    default: return {};
+  }
 }
 
 }  // namespace atb::plugin::cuda

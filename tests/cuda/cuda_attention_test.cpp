@@ -358,6 +358,15 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       {"turboquant", R"({"k_quant":"tq4","v_quant":"tq2"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_BF16},
       {"turboquant", R"({"k_quant":"int8","v_quant":"q2_0"})", 128, 24, 4, 0, 30.0f, 48, ATB_DTYPE_BF16},
       {"turboquant", R"({"k_quant":"q5_0","v_quant":"tq4"})", 128, 8, 2, 0, 0, 16, ATB_DTYPE_BF16},
+      // 3- and 2-bit codebook K (pair tables in shared memory).
+      {"turboquant", R"({"k_quant":"tq3","v_quant":"tq3"})", 128, 32, 8},
+      {"turboquant", R"({"k_quant":"tq3","v_quant":"tq2"})", 128, 16, 4, 50, 25.0f, 48},
+      {"turboquant", R"({"k_quant":"tq2","v_quant":"q4_0"})", 128, 12, 4},
+      {"turboquant", R"({"k_quant":"tq2","v_quant":"tq3"})", 128, 8, 8, 0, 0, 32},
+      {"turboquant", R"({"k_quant":"tq3","v_quant":"tq3"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_BF16},
+      {"turboquant", R"({"k_quant":"tq3","v_quant":"q2_0"})", 128, 24, 4, 70, 0, 16, ATB_DTYPE_BF16},
+      {"turboquant", R"({"k_quant":"tq2","v_quant":"tq2"})", 128, 32, 8, 0, 30.0f, 16, ATB_DTYPE_BF16},
+      {"turboquant", R"({"k_quant":"tq2","v_quant":"q3_0"})", 128, 8, 2, 0, 0, 48, ATB_DTYPE_BF16},
       // Every other head size the plugins list: the simple kernel; sizes that are not powers of two
       // rotate in two rounds through seeded permutations, and affine rows end in a partial block.
       {"reference", "{}", 16, 4, 2},
@@ -406,6 +415,9 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       {"turboquant", R"({"k_quant":"tq4","v_quant":"tq2"})", 128, 8, 2, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 1.0f, 0, 2600},
       {"turboquant", R"({"k_quant":"q8_0","v_quant":"q4_0"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_BF16, 20000.0f},
       {"turboquant", R"({"k_quant":"tq4","v_quant":"tq2"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_F32, 20000.0f},
+      {"turboquant", R"({"k_quant":"tq3","v_quant":"tq3"})", 128, 16, 16, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0, 4600},
+      {"turboquant", R"({"k_quant":"tq3","v_quant":"tq2"})", 128, 8, 2, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 1.0f, 0, 2600},
+      {"turboquant", R"({"k_quant":"tq3","v_quant":"tq3"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_F32, 20000.0f, 20000.0f, 1e-3},
   };
   for (const Case& c : cases) run_case(c, rng);
 }

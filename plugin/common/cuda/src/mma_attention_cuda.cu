@@ -67,6 +67,20 @@ struct ValuePairs {
   static constexpr size_t kBytes = sizeof(uint2) * kEntries * kCopies;
   static_assert(sizeof(uint2) * kCopies == 1u << kEntryShift, "entries are a power of two bytes apart");
 };
+// Codebook K rows of 2 or 3 bits (whose codes do not sit in nibbles, as KeyPlanes needs) take a
+// shared table per pair of adjacent codes: entry (code 2j + 1) << BITS | code 2j is the two values'
+// fp16 high parts as one MMA register (f32 layers: and their remainders as a second), held once per
+// bank (4-byte entries 32 times, 8-byte ones 16 times; 128 bytes an entry), so that a warp's
+// lookups take the fewest wavefronts whatever the codes.
+template <int K_BITS, bool SPLIT>
+struct KeyPairs {
+  static constexpr int kEntries = 1 << (2 * K_BITS);
+  static constexpr uint32_t kEntryBytes = SPLIT ? 8 : 4;
+  static constexpr int kCopies = 128 / kEntryBytes;
+  static constexpr int kEntryShift = 7;
+  static constexpr uint32_t kEntryMask = uint32_t(kEntries - 1) << kEntryShift;
+  static constexpr size_t kBytes = size_t(kEntries) * 128;
+};
 // Codebook K values come from registers, not shared memory: byte p of split_half(value) of the
 // codebook's first 8 entries is an 8-byte "plane" in 2 registers, and byte permutes look up 4 codes
 // of a plane at a time (see KeyPlanes; entry 15 - e is entry e negated).  A shared table of
@@ -79,12 +93,15 @@ struct ValuePairs {
 template <int KIND_K, int BITS_K, int K_BLOCK, int V_BITS, int V_BLOCK>
 struct PairLayout {
   static constexpr bool kAffineKeys = KIND_K == kAffineUnsigned || KIND_K == kAffineSigned;
+  static constexpr bool kKeyPairTable = KIND_K == kCodebook && BITS_K < 4;  // else KeyPlanes (4 bits) or affine codes
+  static constexpr size_t kKeyPairBytes = kKeyPairTable ? (size_t(1) << (2 * BITS_K)) * 128 : 0;  // KeyPairs::kBytes
   static constexpr uint32_t kKeyCodes = kD * BITS_K / 8;
   static constexpr uint32_t kKeyRow = kKeyCodes + kD / K_BLOCK * (kAffineKeys ? 4 : 2);
   static constexpr uint32_t kValueCodes = kD * V_BITS / 8;
   static constexpr uint32_t kValueRow = kValueCodes + kD / V_BLOCK * 2;
   static constexpr size_t kFixedBytes = sizeof(float) * kHeads * kD               // queries
                                         + ValuePairs<V_BITS>::kBytes                          // V pairs
+                                        + kKeyPairBytes                                       // K pairs
                                         + sizeof(float) * kTileWarps * kTileRows * kHeads;  // weights
   static constexpr uint32_t kStageBytes = FixedTileStream<kKeyRow, kValueRow, 2>::kStageBytes;
   // Four tiles in flight where four blocks still fit a multiprocessor, else three.
@@ -275,6 +292,36 @@ __device__ inline void key_pairs_of(const uint32_t (&words)[(BITS + 3) / 4], con
   }
 }
 
+// A lane's code bits of one K row (lane_key_coordinate(0, t) on) from bit kEntryShift of word 0:
+// enough words for its 32 codes.
+template <int K_BITS>
+constexpr int kKeyRunWords = (32 * K_BITS + 7 + 31) / 32;
+
+// The A-operand pairs of one K row's lane coordinates in block b, [h][register], looked up in the
+// pair table (KeyPairs) from the lane's code bits `run`: register (h, r) is codes 4h + 2r and
+// 4h + 2r + 1 (slot_coordinate), whose entry sits at bits 2 x BITS x (2h + r) of the block's field.
+template <int K_BITS, bool SPLIT>
+__device__ inline void key_pairs_from_table(const uint32_t (&run)[kKeyRunWords<K_BITS>], int b, const uint8_t* table,
+                                            uint32_t lane_bytes, uint32_t (&high)[2][2], uint32_t (&low)[2][2]) {
+  using Pairs = KeyPairs<K_BITS, SPLIT>;
+  constexpr int kFieldBit = 8 * K_BITS;  // a block's 8 codes
+  const int bit = kFieldBit * b, word = bit / 32, shift = bit % 32;
+  const uint32_t field = shift == 0 ? run[word] : __funnelshift_r(run[word], run[word + 1], shift);
+#pragma unroll
+  for (int h = 0; h < 2; ++h)
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int pair = 2 * h + r;
+      const uint32_t at = and_or(pair == 0 ? field : field >> (2 * K_BITS * pair), Pairs::kEntryMask, lane_bytes);
+      if constexpr (SPLIT) {
+        const uint2 entry = *reinterpret_cast<const uint2*>(table + at);
+        high[h][r] = entry.x, low[h][r] = entry.y;
+      } else {
+        high[h][r] = *reinterpret_cast<const uint32_t*>(table + at);
+      }
+    }
+}
+
 // The A-operand registers of one V token at the lane's two coordinates of an m-tile: `field` holds
 // the token's V_BITS-bit codes of the block with the lane's code 0 at bit kEntryShift (an entry's
 // copies take 2^kEntryShift bytes); pair h is codes 2h, 2h + 1, whose entry
@@ -312,6 +359,8 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
                                                                         uint32_t, int splits) {
   using Layout = PairLayout<KIND_K, BITS_K, K_BLOCK, V_BITS, V_BLOCK>;
   using Pairs = ValuePairs<V_BITS>;
+  using KeyTable = KeyPairs<Layout::kKeyPairTable ? BITS_K : 3, SPLIT>;  // used by pair-table K rows only
+  static_assert(!Layout::kKeyPairTable || KeyTable::kBytes == Layout::kKeyPairBytes, "the K pair table's shared bytes");
   using Stream = FixedTileStream<Layout::kKeyRow, Layout::kValueRow, Layout::kStages>;
   constexpr bool kAffineKeys = Layout::kAffineKeys;
   // 16-bit mode: affine K codes enter the MMA biased (1024 + code, fp16-exact).  The bias cancels in
@@ -328,7 +377,8 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   extern __shared__ __align__(16) float shared[];
   float* queries = shared;                                                // [kHeads][kD]
   uint2* value_table = reinterpret_cast<uint2*>(queries + kHeads * kD);  // two adjacent codes -> split_half of both values, Pairs::kCopies copies
-  float* weights = reinterpret_cast<float*>(value_table + Pairs::kEntries * Pairs::kCopies);  // [warp][16 tokens][kHeads]: P transposed
+  uint8_t* key_table = reinterpret_cast<uint8_t*>(value_table + Pairs::kEntries * Pairs::kCopies);  // KeyPairs (2- and 3-bit codebook K)
+  float* weights = reinterpret_cast<float*>(key_table + Layout::kKeyPairBytes);  // [warp][16 tokens][kHeads]: P transposed
   uint8_t* tiles = reinterpret_cast<uint8_t*>(weights + kTileWarps * kTileRows * kHeads);
   const RowCodec& kc = codecs.key;
   const RowCodec& vc = codecs.value;
@@ -358,11 +408,20 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
     const int entry = i / Pairs::kCopies;
     value_table[i] = make_uint2(split_half(vc.table[entry & ((1 << V_BITS) - 1)]), split_half(vc.table[entry >> V_BITS]));
   }
+  if constexpr (Layout::kKeyPairTable) {
+    for (int i = threadIdx.x; i < KeyTable::kEntries * KeyTable::kCopies; i += kTileThreads) {
+      const int entry = i / KeyTable::kCopies;
+      const uint32_t first = split_half(kc.table[entry & ((1 << BITS_K) - 1)]), second = split_half(kc.table[entry >> BITS_K]);
+      if constexpr (SPLIT) reinterpret_cast<uint2*>(key_table)[i] = make_uint2(highs(first, second), lows(first, second));
+      else reinterpret_cast<uint32_t*>(key_table)[i] = highs(first, second);
+    }
+  }
   if constexpr (SPLIT) load_queries<kD, kHeads>(p, kc, w, queries);
   else query_bits.store(p, kc, w, queries);
 
   const uint32_t value_lane_bytes = sizeof(uint2) * (lane % Pairs::kCopies);
-  const KeyPlanes<SPLIT ? 4 : 2> key_planes(kc.table);  // codebook K (unused by affine rows)
+  const KeyPlanes<SPLIT ? 4 : 2> key_planes(kc.table);  // 4-bit codebook K (unused by other rows)
+  const uint32_t key_lane_bytes = KeyTable::kEntryBytes * (lane % KeyTable::kCopies);  // pair-table K: the lane's copy
   float* warp_weights = weights + (threadIdx.x / 32) * kTileRows * kHeads;
   // Q^T as the B operand (column g = head g), in log2 units: k-step s = 2b + h holds the lane's
   // coordinates slot_coordinate(h, 0, .) (b0) and slot_coordinate(h, 1, .) (b1) of block b.
@@ -402,7 +461,9 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   // 2 * kKeyRow words on, block b is kKeyBlockWords words on) and its row's scale fields.  V: the 3-bit codes
   // 32b + 4g .. + 3 of token row t (row t + token_row(i) is token_row(i) * kValueRow / 4 words on,
   // block b 3 words on) and its scale fields.
-  const LaneSpot key_spot = spot_of_bit(8 * int(g * kKeyRow) + lane_key_coordinate<KIND_K>(0, t) * BITS_K);
+  // Pair-table K rows: from kEntryShift bits before the lane's codes (the bits below are masked off).
+  const LaneSpot key_spot = spot_of_bit(8 * int(g * kKeyRow) + lane_key_coordinate<KIND_K>(0, t) * BITS_K -
+                                        (Layout::kKeyPairTable ? KeyTable::kEntryShift : 0));
   constexpr int kKeyBlockWords = (lane_key_coordinate<KIND_K>(1, 0) - lane_key_coordinate<KIND_K>(0, 0)) * BITS_K / 32;
   const int key_scale_bit = 8 * int(g * kKeyRow + Layout::kKeyCodes);
   // Token t's codes 32b + 4g .. at bit kEntryShift (the bits below, from the bytes before, are masked off).
@@ -430,6 +491,10 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
     // Blocks that share one K scale (codebook rows: all four) accumulate into kScoreChains
     // independent accumulators, so that their MMAs do not wait on one another.
     float c[kScoreChains][4];
+    uint32_t key_runs[2][kKeyRunWords<Layout::kKeyPairTable ? BITS_K : 2>];  // pair-table K: rows g, g + 8's code bits
+    if constexpr (Layout::kKeyPairTable)
+#pragma unroll
+      for (int r = 0; r < 2; ++r) read_words<kKeyRunWords<BITS_K>, false>(key_words, key_spot, r * int(2 * kKeyRow), key_runs[r]);
     uint32_t key_fields[2][kBlocks];  // affine rows: (scale, zero) of each block, read together where aligned (scales used)
     if constexpr (kAffineKeys) {
       uint32_t zeros[2], scales[2];  // block t's (zero, zero) and (scale, scale) of rows g, g + 8
@@ -467,9 +532,13 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
       uint32_t high[2][2][2], low[2][2][2];  // [token r][h][register]
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
-        uint32_t words[kKeyWords];
-        read_words<kKeyWords, kKeyAligned>(key_words, key_spot, r * int(2 * kKeyRow) + b * kKeyBlockWords, words);
-        key_pairs_of<KIND_K, BITS_K, kBiasedKeys>(words, key_planes, high[r], low[r]);
+        if constexpr (Layout::kKeyPairTable) {
+          key_pairs_from_table<BITS_K, SPLIT>(key_runs[r], b, key_table, key_lane_bytes, high[r], low[r]);
+        } else {
+          uint32_t words[kKeyWords];
+          read_words<kKeyWords, kKeyAligned>(key_words, key_spot, r * int(2 * kKeyRow) + b * kKeyBlockWords, words);
+          key_pairs_of<KIND_K, BITS_K, kBiasedKeys>(words, key_planes, high[r], low[r]);
+        }
       }
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
@@ -685,6 +754,8 @@ TensorCoreKernel instance_for_value(const RowCodec& key, uint64_t k_row_bytes, b
   if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 5, 32)) return instance<kAffineUnsigned, 5, 32, V_BITS, V_BLOCK>(split);
   if (laid_out_as_expected(key, k_row_bytes, kCodebook, 4, kD) && antisymmetric(key))
     return instance<kCodebook, 4, kD, V_BITS, V_BLOCK>(split);
+  if (laid_out_as_expected(key, k_row_bytes, kCodebook, 3, kD)) return instance<kCodebook, 3, kD, V_BITS, V_BLOCK>(split);
+  if (laid_out_as_expected(key, k_row_bytes, kCodebook, 2, kD)) return instance<kCodebook, 2, kD, V_BITS, V_BLOCK>(split);
   return {};
 }
 

@@ -367,6 +367,10 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       {"turboquant", R"({"k_quant":"tq3","v_quant":"q2_0"})", 128, 24, 4, 70, 0, 16, ATB_DTYPE_BF16},
       {"turboquant", R"({"k_quant":"tq2","v_quant":"tq2"})", 128, 32, 8, 0, 30.0f, 16, ATB_DTYPE_BF16},
       {"turboquant", R"({"k_quant":"tq2","v_quant":"q3_0"})", 128, 8, 2, 0, 0, 48, ATB_DTYPE_BF16},
+      // 2-bit affine K (int2 and uint2 are one format).
+      {"turboquant", R"({"k_quant":"uint2","v_quant":"q3_0"})", 128, 16, 4, 0, 20.0f},
+      {"turboquant", R"({"k_quant":"int2","v_quant":"tq2"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_BF16},
+      {"turboquant", R"({"k_quant":"uint2","v_quant":"q4_0"})", 128, 8, 2, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 1.0f, 0, 2600},
       // Every other head size the plugins list: the simple kernel; sizes that are not powers of two
       // rotate in two rounds through seeded permutations, and affine rows end in a partial block.
       {"reference", "{}", 16, 4, 2},

@@ -752,6 +752,7 @@ TensorCoreKernel instance_for_value(const RowCodec& key, uint64_t k_row_bytes, b
   if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 8, 32)) return instance<kAffineUnsigned, 8, 32, V_BITS, V_BLOCK>(split);
   if (laid_out_as_expected(key, k_row_bytes, kAffineSigned, 8, 32)) return instance<kAffineSigned, 8, 32, V_BITS, V_BLOCK>(split);
   if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 5, 32)) return instance<kAffineUnsigned, 5, 32, V_BITS, V_BLOCK>(split);
+  if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 2, 32)) return instance<kAffineUnsigned, 2, 32, V_BITS, V_BLOCK>(split);
   if (laid_out_as_expected(key, k_row_bytes, kCodebook, 4, kD) && antisymmetric(key))
     return instance<kCodebook, 4, kD, V_BITS, V_BLOCK>(split);
   if (laid_out_as_expected(key, k_row_bytes, kCodebook, 3, kD)) return instance<kCodebook, 3, kD, V_BITS, V_BLOCK>(split);

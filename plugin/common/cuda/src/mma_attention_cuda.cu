@@ -1,6 +1,6 @@
 // The tensor-core decode kernel: head size 128, up to 8 query heads per KV head, K rows affine
-// (codes exact in fp16) or 4-bit codebook, V rows 2- to 4-bit codebook, each format pair an instance
-// whose row layout is known at compile time.  Per 16-row tile a warp computes the scores
+// (codes exact in fp16) or 2- to 4-bit codebook, V rows 2- to 4-bit codebook, each format pair an
+// instance whose row layout is known at compile time.  Per 16-row tile a warp computes the scores
 // S = K Q^T and the update O^T += V^T P^T with mma.sync m16n8k16 (fp16 operands, fp32
 // accumulation), query heads on the MMA columns (the ones past the group are zero).
 //
@@ -86,7 +86,8 @@ struct KeyPairs {
 // of a plane at a time (see KeyPlanes; entry 15 - e is entry e negated).  A shared table of
 // split_half per code (held once per bank, 2 loads and a move per code pair) made the tq4 kernel
 // bound by shared-memory wavefronts (49% of copy bandwidth at B=8); byte-pair tables of 256
-// entries conflicted 2.9- to 3.5-fold on real codes.
+// entries conflicted 2.9- to 3.5-fold on real codes, and a KeyPairs table of 256 entries held 16
+// times (16 KB, half the conflicts) made tq4/tq3 5% slower at B=8 and tq4/tq4 (both tables) 18%.
 
 // Byte sizes of one format pair's rows at head size 128 (tq::row_layout: codes, then the scale
 // fields of each block), and what the kernel keeps in shared memory.

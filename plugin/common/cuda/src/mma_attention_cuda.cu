@@ -87,7 +87,7 @@ struct KeyPairs {
 // split_half per code (held once per bank, 2 loads and a move per code pair) made the tq4 kernel
 // bound by shared-memory wavefronts (49% of copy bandwidth at B=8); byte-pair tables of 256
 // entries conflicted 2.9- to 3.5-fold on real codes, and a KeyPairs table of 256 entries held 16
-// times (16 KB, half the conflicts) made tq4/tq3 5% slower at B=8 and tq4/tq4 (both tables) 18%.
+// times (16 KB, half the conflicts) made tq4/tq3 2-5% slower at B=8 and tq4/tq4 (both tables) 18%.
 
 // Byte sizes of one format pair's rows at head size 128 (tq::row_layout: codes, then the scale
 // fields of each block), and what the kernel keeps in shared memory.

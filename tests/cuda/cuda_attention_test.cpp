@@ -367,6 +367,12 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       {"turboquant", R"({"k_quant":"tq3","v_quant":"q2_0"})", 128, 24, 4, 70, 0, 16, ATB_DTYPE_BF16},
       {"turboquant", R"({"k_quant":"tq2","v_quant":"tq2"})", 128, 32, 8, 0, 30.0f, 16, ATB_DTYPE_BF16},
       {"turboquant", R"({"k_quant":"tq2","v_quant":"q3_0"})", 128, 8, 2, 0, 0, 48, ATB_DTYPE_BF16},
+      // 5- and 8-bit V codes (a table entry per code), blocks of 32.
+      {"turboquant", R"({"k_quant":"q8_0","v_quant":"q8_0"})", 128, 32, 8},
+      {"turboquant", R"({"k_quant":"tq4","v_quant":"q5_0"})", 128, 16, 4, 0, 25.0f, 48},
+      {"turboquant", R"({"k_quant":"q8_0","v_quant":"q8_0"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_BF16},
+      {"turboquant", R"({"k_quant":"tq3","v_quant":"q5_0"})", 128, 24, 4, 80, 0, 32, ATB_DTYPE_BF16},
+      {"turboquant", R"({"k_quant":"q4_0","v_quant":"q8_0"})", 128, 8, 8, 0, 0, 16, ATB_DTYPE_BF16},
       // 2-bit affine K (int2 and uint2 are one format).
       {"turboquant", R"({"k_quant":"uint2","v_quant":"q3_0"})", 128, 16, 4, 0, 20.0f},
       {"turboquant", R"({"k_quant":"int2","v_quant":"tq2"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_BF16},
@@ -422,6 +428,10 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       {"turboquant", R"({"k_quant":"tq3","v_quant":"tq3"})", 128, 16, 16, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0, 4600},
       {"turboquant", R"({"k_quant":"tq3","v_quant":"tq2"})", 128, 8, 2, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 1.0f, 0, 2600},
       {"turboquant", R"({"k_quant":"tq3","v_quant":"tq3"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_F32, 20000.0f, 20000.0f, 1e-3},
+      {"turboquant", R"({"k_quant":"q8_0","v_quant":"q8_0"})", 128, 16, 16, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0, 4600},
+      {"turboquant", R"({"k_quant":"int8","v_quant":"q5_0"})", 128, 8, 2, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 1.0f, 0, 2600},
+      {"turboquant", R"({"k_quant":"q8_0","v_quant":"q8_0"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_BF16, 20000.0f},
+      {"turboquant", R"({"k_quant":"q4_0","v_quant":"q5_0"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_F32, 20000.0f},
   };
   for (const Case& c : cases) run_case(c, rng);
 }

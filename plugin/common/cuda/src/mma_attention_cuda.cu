@@ -51,21 +51,29 @@ constexpr int kD = 128;
 constexpr int kHeads = 8;   // query heads a block serves: MMA columns
 constexpr int kBlocks = 4;  // 32-coordinate blocks of a row
 constexpr float kRescaleLog2 = 8.0f;  // the running max is raised when a tile passes it by more
-// The V pair table (an entry per pair of codes) holds each entry once per bank pair (entry e of
+// The V table of 2- to 4-bit codes has an entry per pair of codes (split_half of both values: the
+// two A registers of a token's k-slot pair) and holds each entry once per bank pair (entry e of
 // copy c at (16e + c) x 8 bytes), and lane L reads copy L % 16: a warp's 8-byte lookups then take
 // the two shared-memory wavefronts that 256 bytes need, whatever the codes (one copy took ~3.5).
 // 4-bit codes' 256 entries are held 8 times (at (8e + c) x 8 bytes: 16 KB, where 16 copies would
 // cost a block per multiprocessor): lanes L, L + 8, L + 16 and L + 24 then share a bank pair where
-// their entries' parities agree.
+// their entries' parities agree.  5- and 8-bit codes have an entry per code (split_half of its
+// value, 4 bytes), 32 copies of 32 entries or 16 of 256 (16 KB; lanes 16 apart then share a bank
+// where their entries' parities agree).
 template <int V_BITS>
-struct ValuePairs {
-  static_assert(V_BITS >= 2 && V_BITS <= 4, "V pair tables for 2- to 4-bit codes");
-  static constexpr int kEntries = 1 << (2 * V_BITS);
-  static constexpr int kCopies = V_BITS == 4 ? 8 : 16;
-  static constexpr int kEntryShift = V_BITS == 4 ? 6 : 7;  // log2 of an entry's bytes over its copies
+struct ValueTable {
+  static_assert((V_BITS >= 2 && V_BITS <= 5) || V_BITS == 8, "V tables for 2- to 5- and 8-bit codes");
+  static constexpr bool kPairs = V_BITS <= 4;
+  static constexpr int kEntries = 1 << (kPairs ? 2 * V_BITS : V_BITS);
+  static constexpr uint32_t kEntryBytes = kPairs ? 8 : 4;
+  static constexpr int kCopies = V_BITS == 4 || V_BITS == 8 ? 64 / kEntryBytes : 128 / kEntryBytes;
+  static constexpr int kEntryShift = V_BITS == 4 || V_BITS == 8 ? 6 : 7;  // log2 of an entry's bytes over its copies
   static constexpr uint32_t kEntryMask = uint32_t(kEntries - 1) << kEntryShift;
-  static constexpr size_t kBytes = sizeof(uint2) * kEntries * kCopies;
-  static_assert(sizeof(uint2) * kCopies == 1u << kEntryShift, "entries are a power of two bytes apart");
+  static constexpr size_t kBytes = size_t(kEntries) << kEntryShift;
+  // Bits of a lane's field before its first code: pair tables read from kEntryShift bits before, so
+  // that pair 0's entry needs no shift (a 4-code field of 5 or 8 bits has no room for them).
+  static constexpr int kFieldLead = kPairs ? kEntryShift : 0;
+  static_assert(kEntryBytes * kCopies == 1u << kEntryShift, "entries are a power of two bytes apart");
 };
 // Codebook K rows of 2 or 3 bits (whose codes do not sit in nibbles, as KeyPlanes needs) take a
 // shared table per pair of adjacent codes: entry (code 2j + 1) << BITS | code 2j is the two values'
@@ -101,7 +109,7 @@ struct PairLayout {
   static constexpr uint32_t kValueCodes = kD * V_BITS / 8;
   static constexpr uint32_t kValueRow = kValueCodes + kD / V_BLOCK * 2;
   static constexpr size_t kFixedBytes = sizeof(float) * kHeads * kD               // queries
-                                        + ValuePairs<V_BITS>::kBytes                          // V pairs
+                                        + ValueTable<V_BITS>::kBytes                          // V table
                                         + kKeyPairBytes                                       // K pairs
                                         + sizeof(float) * kTileWarps * kTileRows * kHeads;  // weights
   static constexpr uint32_t kStageBytes = FixedTileStream<kKeyRow, kValueRow, 2>::kStageBytes;
@@ -112,6 +120,7 @@ struct PairLayout {
   static constexpr size_t kSharedBytes = kFixedBytes + (kTileBytes > kStateBytes ? kTileBytes : kStateBytes);
   static_assert(!kAffineKeys || K_BLOCK == 32, "affine rows have 32-coordinate blocks");
   static_assert(kValueRow % 2 == 0 && kKeyRow % 2 == 0, "scale fields are fp16 words");
+  static_assert(kSharedBytes <= kStageBudget + 8192, "within the dynamic shared memory the launch allows (resident_blocks)");
 };
 
 // (a & b) | c in one instruction (the compiler splits it where two operands are immediates).
@@ -323,15 +332,25 @@ __device__ inline void key_pairs_from_table(const uint32_t (&run)[kKeyRunWords<K
     }
 }
 
+// x moved left by n bits (right where n < 0).
+__device__ inline uint32_t shifted_by(uint32_t x, int n) { return n >= 0 ? x << n : x >> -n; }
+
 // The A-operand registers of one V token at the lane's two coordinates of an m-tile: `field` holds
-// the token's V_BITS-bit codes of the block with the lane's code 0 at bit kEntryShift (an entry's
-// copies take 2^kEntryShift bytes); pair h is codes 2h, 2h + 1, whose entry
-// (code 2h + 1) << V_BITS | code 2h gives split_half of both values.  `lane_bytes` is where the
-// lane's copy starts in an entry's copies.
+// the token's V_BITS-bit codes of the block with the lane's code 0 at bit kFieldLead (an entry's
+// copies take 2^kEntryShift bytes); the registers are split_half of codes 2h and 2h + 1: one pair
+// entry (code 2h + 1) << V_BITS | code 2h, or two single entries.  `lane_bytes` is where the lane's
+// copy starts in an entry's copies.
 template <int V_BITS>
-__device__ inline uint2 value_registers(const uint2* table, uint32_t lane_bytes, uint32_t field, int h) {
-  using Pairs = ValuePairs<V_BITS>;
-  return entry_at(table, and_or(h == 0 ? field : field >> (2 * V_BITS), Pairs::kEntryMask, lane_bytes));  // entry + copy
+__device__ inline uint2 value_registers(const uint8_t* table, uint32_t lane_bytes, uint32_t field, int h) {
+  using Table = ValueTable<V_BITS>;
+  constexpr int kLeft = Table::kEntryShift - Table::kFieldLead;  // from a code's bit 0 to the entry's place
+  if constexpr (Table::kPairs) {
+    return entry_at(reinterpret_cast<const uint2*>(table), and_or(shifted_by(field, kLeft - 2 * V_BITS * h), Table::kEntryMask, lane_bytes));
+  } else {
+    const uint32_t first = and_or(shifted_by(field, kLeft - 2 * V_BITS * h), Table::kEntryMask, lane_bytes);
+    const uint32_t second = and_or(shifted_by(field, kLeft - V_BITS * (2 * h + 1)), Table::kEntryMask, lane_bytes);
+    return make_uint2(*reinterpret_cast<const uint32_t*>(table + first), *reinterpret_cast<const uint32_t*>(table + second));
+  }
 }
 
 // Whether a V block scale of the tile reaches 256 (or is not finite), read by the lanes together.
@@ -359,7 +378,7 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
                                                                         const __grid_constant__ Codecs codecs, int,
                                                                         uint32_t, int splits) {
   using Layout = PairLayout<KIND_K, BITS_K, K_BLOCK, V_BITS, V_BLOCK>;
-  using Pairs = ValuePairs<V_BITS>;
+  using Values = ValueTable<V_BITS>;
   using KeyTable = KeyPairs<Layout::kKeyPairTable ? BITS_K : 3, SPLIT>;  // used by pair-table K rows only
   static_assert(!Layout::kKeyPairTable || KeyTable::kBytes == Layout::kKeyPairBytes, "the K pair table's shared bytes");
   using Stream = FixedTileStream<Layout::kKeyRow, Layout::kValueRow, Layout::kStages>;
@@ -377,8 +396,8 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
 
   extern __shared__ __align__(16) float shared[];
   float* queries = shared;                                                // [kHeads][kD]
-  uint2* value_table = reinterpret_cast<uint2*>(queries + kHeads * kD);  // two adjacent codes -> split_half of both values, Pairs::kCopies copies
-  uint8_t* key_table = reinterpret_cast<uint8_t*>(value_table + Pairs::kEntries * Pairs::kCopies);  // KeyPairs (2- and 3-bit codebook K)
+  uint8_t* value_table = reinterpret_cast<uint8_t*>(queries + kHeads * kD);  // ValueTable: split_half of codes' values
+  uint8_t* key_table = value_table + Values::kBytes;  // KeyPairs (2- and 3-bit codebook K)
   float* weights = reinterpret_cast<float*>(key_table + Layout::kKeyPairBytes);  // [warp][16 tokens][kHeads]: P transposed
   uint8_t* tiles = reinterpret_cast<uint8_t*>(weights + kTileWarps * kTileRows * kHeads);
   const RowCodec& kc = codecs.key;
@@ -405,9 +424,13 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   Stream stream(p, w, splits, tiles, tile_barriers);
   bool poisoned = w.poisoned;
   stream.start(lane, poisoned);  // the first tiles' copies overlap the set-up below
-  for (int i = threadIdx.x; i < Pairs::kEntries * Pairs::kCopies; i += kTileThreads) {
-    const int entry = i / Pairs::kCopies;
-    value_table[i] = make_uint2(split_half(vc.table[entry & ((1 << V_BITS) - 1)]), split_half(vc.table[entry >> V_BITS]));
+  for (int i = threadIdx.x; i < Values::kEntries * Values::kCopies; i += kTileThreads) {
+    const int entry = i / Values::kCopies;
+    if constexpr (Values::kPairs)
+      reinterpret_cast<uint2*>(value_table)[i] =
+          make_uint2(split_half(vc.table[entry & ((1 << V_BITS) - 1)]), split_half(vc.table[entry >> V_BITS]));
+    else
+      reinterpret_cast<uint32_t*>(value_table)[i] = split_half(vc.table[entry]);
   }
   if constexpr (Layout::kKeyPairTable) {
     for (int i = threadIdx.x; i < KeyTable::kEntries * KeyTable::kCopies; i += kTileThreads) {
@@ -420,7 +443,7 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   if constexpr (SPLIT) load_queries<kD, kHeads>(p, kc, w, queries);
   else query_bits.store(p, kc, w, queries);
 
-  const uint32_t value_lane_bytes = sizeof(uint2) * (lane % Pairs::kCopies);
+  const uint32_t value_lane_bytes = Values::kEntryBytes * (lane % Values::kCopies);
   const KeyPlanes<SPLIT ? 4 : 2> key_planes(kc.table);  // 4-bit codebook K (unused by other rows)
   const uint32_t key_lane_bytes = KeyTable::kEntryBytes * (lane % KeyTable::kCopies);  // pair-table K: the lane's copy
   float* warp_weights = weights + (threadIdx.x / 32) * kTileRows * kHeads;
@@ -467,8 +490,8 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
                                         (Layout::kKeyPairTable ? KeyTable::kEntryShift : 0));
   constexpr int kKeyBlockWords = (lane_key_coordinate<KIND_K>(1, 0) - lane_key_coordinate<KIND_K>(0, 0)) * BITS_K / 32;
   const int key_scale_bit = 8 * int(g * kKeyRow + Layout::kKeyCodes);
-  // Token t's codes 32b + 4g .. at bit kEntryShift (the bits below, from the bytes before, are masked off).
-  const LaneSpot value_spot = spot_of_bit(8 * int(t * kValueRow) + 4 * V_BITS * g - Pairs::kEntryShift);
+  // Token t's codes 32b + 4g .. at bit kFieldLead (the bits below, from the bytes before, are masked off).
+  const LaneSpot value_spot = spot_of_bit(8 * int(t * kValueRow) + 4 * V_BITS * g - Values::kFieldLead);
   const int value_scale_bit = 8 * int(t * kValueRow + Layout::kValueCodes);  // token t's scale fields
 
   float m[2] = {-1e30f, -1e30f}, l[2] = {0.0f, 0.0f};  // heads 2t, 2t + 1; a finite start keeps s - m finite
@@ -766,7 +789,8 @@ TensorCoreKernel instance_for_value(const RowCodec& key, uint64_t k_row_bytes, b
 template <int V_BITS>
 TensorCoreKernel instance_for_value_bits(const AttentionParams& p, const RowCodec& key, const RowCodec& value, bool split) {
   if (laid_out_as_expected(value, p.v_row_bytes, kCodebook, V_BITS, 32)) return instance_for_value<V_BITS, 32>(key, p.k_row_bytes, split);
-  if (laid_out_as_expected(value, p.v_row_bytes, kCodebook, V_BITS, kD)) return instance_for_value<V_BITS, kD>(key, p.k_row_bytes, split);
+  if constexpr (V_BITS <= 4)  // tq5 .. tq8 V rows (one scale) take the CUDA-core kernel: fewer instances to build
+    if (laid_out_as_expected(value, p.v_row_bytes, kCodebook, V_BITS, kD)) return instance_for_value<V_BITS, kD>(key, p.k_row_bytes, split);
   return {};
 }
 
@@ -779,6 +803,8 @@ TensorCoreKernel mma_attention_kernel_for(const AttentionParams& p, const RowCod
     case 2: return instance_for_value_bits<2>(p, key, value, split);
     case 3: return instance_for_value_bits<3>(p, key, value, split);
     case 4: return instance_for_value_bits<4>(p, key, value, split);
+    case 5: return instance_for_value_bits<5>(p, key, value, split);
+    case 8: return instance_for_value_bits<8>(p, key, value, split);
     default: return {};
   }
 }

@@ -1,6 +1,6 @@
 // The tensor-core decode kernel: head size 128, up to 8 query heads per KV head, K rows affine
-// (codes exact in fp16) or 2- to 4-bit codebook, V rows 2- to 4-bit codebook, each format pair an
-// instance whose row layout is known at compile time.  Per 16-row tile a warp computes the scores
+// (codes exact in fp16) or 2- to 4-bit codebook, V rows 2- to 5- or 8-bit codebook, each format pair
+// an instance whose row layout is known at compile time.  Per 16-row tile a warp computes the scores
 // S = K Q^T and the update O^T += V^T P^T with mma.sync m16n8k16 (fp16 operands, fp32
 // accumulation), query heads on the MMA columns (the ones past the group are zero).
 //
@@ -482,9 +482,9 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   const float soft_cap = p.soft_cap * kLog2e;  // the cap of scores in log2 units
 
   // The lane's fixed places in a tile.  K: its code words of block 0 of row g (row g + 8 is
-  // 2 * kKeyRow words on, block b is kKeyBlockWords words on) and its row's scale fields.  V: the 3-bit codes
+  // 2 * kKeyRow words on, block b is kKeyBlockWords words on) and its row's scale fields.  V: the codes
   // 32b + 4g .. + 3 of token row t (row t + token_row(i) is token_row(i) * kValueRow / 4 words on,
-  // block b 3 words on) and its scale fields.
+  // block b V_BITS words on) and its scale fields.
   // Pair-table K rows: from kEntryShift bits before the lane's codes (the bits below are masked off).
   const LaneSpot key_spot = spot_of_bit(8 * int(g * kKeyRow) + lane_key_coordinate<KIND_K>(0, t) * BITS_K -
                                         (Layout::kKeyPairTable ? KeyTable::kEntryShift : 0));
@@ -784,8 +784,8 @@ TensorCoreKernel instance_for_value(const RowCodec& key, uint64_t k_row_bytes, b
   return {};
 }
 
-// V rows of V_BITS-bit codes with a scale per 32 coordinates (Lloyd-Max q2_0 .. q4_0) or one per
-// row (tq2 .. tq4).
+// V rows of V_BITS-bit codes with a scale per 32 coordinates (Lloyd-Max q2_0 .. q5_0, q8_0) or one
+// per row (tq2 .. tq4).
 template <int V_BITS>
 TensorCoreKernel instance_for_value_bits(const AttentionParams& p, const RowCodec& key, const RowCodec& value, bool split) {
   if (laid_out_as_expected(value, p.v_row_bytes, kCodebook, V_BITS, 32)) return instance_for_value<V_BITS, 32>(key, p.k_row_bytes, split);

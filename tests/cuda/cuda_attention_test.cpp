@@ -420,7 +420,8 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       // splits on an H100 (2.5 waves), and the 4600-position context uses all 7: uneven ranges
       // with fewer than 8 splits (as B=32 and B=64 decode at 32K).
       {"turboquant", R"({"k_quant":"tq4","v_quant":"tq3"})", 128, 64, 64, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0, 4600},
-      // The same split paths with 4- and 2-bit V codes, and their V scales past fp16's reach.
+      // The same split paths, and V scales past fp16's reach, through the newer instances: 2-, 4-, 5- and
+      // 8-bit V codes, 2- and 3-bit codebook K.
       {"turboquant", R"({"k_quant":"q4_0","v_quant":"q4_0"})", 128, 16, 16, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0, 4600},
       {"turboquant", R"({"k_quant":"tq4","v_quant":"tq2"})", 128, 8, 2, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 1.0f, 0, 2600},
       {"turboquant", R"({"k_quant":"q8_0","v_quant":"q4_0"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_BF16, 20000.0f},

@@ -103,7 +103,9 @@ template <int KIND_K, int BITS_K, int K_BLOCK, int V_BITS, int V_BLOCK>
 struct PairLayout {
   static constexpr bool kAffineKeys = KIND_K == kAffineUnsigned || KIND_K == kAffineSigned;
   static constexpr bool kKeyPairTable = KIND_K == kCodebook && BITS_K < 4;  // else KeyPlanes (4 bits) or affine codes
-  static constexpr size_t kKeyPairBytes = kKeyPairTable ? (size_t(1) << (2 * BITS_K)) * 128 : 0;  // KeyPairs::kBytes
+  // KeyPairs::kBytes, spelled out (the kernel asserts they agree): naming KeyPairs<BITS_K, ...> here
+  // for affine rows would make a table type nothing uses, whose members nvcc warns of (an error here).
+  static constexpr size_t kKeyPairBytes = kKeyPairTable ? (size_t(1) << (2 * BITS_K)) * 128 : 0;
   static constexpr uint32_t kKeyCodes = kD * BITS_K / 8;
   static constexpr uint32_t kKeyRow = kKeyCodes + kD / K_BLOCK * (kAffineKeys ? 4 : 2);
   static constexpr uint32_t kValueCodes = kD * V_BITS / 8;

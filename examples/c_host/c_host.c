@@ -37,9 +37,9 @@ static const atb_api* find_backend(const char* dir, const char* name, void** lib
     if (!handle) continue;
     *(void**)(&get_api) = dlsym(handle, ATB_ENTRY_SYMBOL);
     memset(&error, 0, sizeof error);
-    error.struct_size = sizeof error;
+    error.struct_size = ATB_ERROR_STRUCT_SIZE;
     memset(&info, 0, sizeof info);
-    info.struct_size = sizeof info;
+    info.struct_size = ATB_PLUGIN_INFO_STRUCT_SIZE;
     if (get_api && get_api(ATB_ABI_VERSION_MAJOR, ATB_ABI_VERSION_MINOR, &api, &error) == ATB_OK &&
         api->get_plugin_info(&info, &error) == ATB_OK && strcmp(info.backend_name, name) == 0) {
       closedir(listing);
@@ -56,7 +56,7 @@ static const atb_api* find_backend(const char* dir, const char* name, void** lib
 static atb_tensor tensor(float* data, int tokens, int heads) {
   atb_tensor t;
   memset(&t, 0, sizeof t);
-  t.struct_size = sizeof t;
+  t.struct_size = ATB_TENSOR_STRUCT_SIZE;
   t.data = data;
   t.dtype = ATB_DTYPE_F32;
   t.device_type = ATB_DEVICE_CPU;
@@ -100,7 +100,7 @@ static int step(const atb_api* api, atb_backend* backend, void* pages, uint64_t 
   query_start[1] = tokens;
   seq_len[0] = length;
   memset(&args, 0, sizeof args);
-  args.struct_size = sizeof args;
+  args.struct_size = ATB_FORWARD_ARGS_STRUCT_SIZE;
   args.query = &tq;
   args.key = &tk;
   args.value = &tv;
@@ -116,7 +116,7 @@ static int step(const atb_api* api, atb_backend* backend, void* pages, uint64_t 
   args.block_tables = table;
   args.block_table_stride = kPages;
   memset(&error, 0, sizeof error);
-  error.struct_size = sizeof error;
+  error.struct_size = ATB_ERROR_STRUCT_SIZE;
   ok = q && k && v && out && api->forward(backend, &args, &error) == ATB_OK;
   if (!ok) fprintf(stderr, "c_host: forward failed: %s\n", error.message);
   if (ok) *first_output = out[(size_t)(tokens - 1) * kQueryHeads * kHeadSize];
@@ -146,7 +146,7 @@ int main(int argc, char** argv) {
   api = find_backend(argv[1], argv[2], &library);
   if (!api) return 1;
   memset(&spec, 0, sizeof spec);
-  spec.struct_size = sizeof spec;
+  spec.struct_size = ATB_LAYER_SPEC_STRUCT_SIZE;
   spec.attention_kind = ATB_ATTENTION_STANDARD;
   spec.num_query_heads = kQueryHeads;
   spec.num_kv_heads = kKvHeads;
@@ -157,13 +157,13 @@ int main(int argc, char** argv) {
   spec.num_layers = 1;
   spec.kv_shared_with_layer = -1;
   memset(&error, 0, sizeof error);
-  error.struct_size = sizeof error;
+  error.struct_size = ATB_ERROR_STRUCT_SIZE;
   if (api->create_backend(&spec, argc > 3 ? argv[3] : "{}", &backend, &error) != ATB_OK) {
     fprintf(stderr, "c_host: create_backend: %s\n", error.message);
     return 1;
   }
   memset(&cache, 0, sizeof cache);
-  cache.struct_size = sizeof cache;
+  cache.struct_size = ATB_KV_CACHE_SPEC_STRUCT_SIZE;
   if (api->get_kv_cache_spec(backend, &cache, &error) != ATB_OK) {
     fprintf(stderr, "c_host: get_kv_cache_spec: %s\n", error.message);
     return 1;

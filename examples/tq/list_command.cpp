@@ -1,4 +1,5 @@
 // tq list: what the registry found, and why anything else was skipped.
+#include <atb/cli/config_schema_text.hpp>
 #include <atb/cli/host_options.hpp>
 #include <atb/host/registry.hpp>
 
@@ -24,6 +25,12 @@ std::string head_sizes(const host::PluginInfo& info) {
   return join(sizes, ",");
 }
 
+// The plugin's config schema, or null from a plugin without one (ABI minor 0).
+nlohmann::json config_schema_json(const host::Plugin& plugin) {
+  auto schema = plugin.config_schema();
+  return schema ? nlohmann::json::parse(*schema, nullptr, false) : nlohmann::json();
+}
+
 nlohmann::json to_json(const host::Registry& registry) {
   nlohmann::json out;
   out["backends"] = nlohmann::json::array();
@@ -37,6 +44,7 @@ nlohmann::json to_json(const host::Registry& registry) {
                                {"dtypes", host::dtype_names(info.dtype_mask)},
                                {"head_sizes", info.head_sizes},
                                {"capabilities", host::capability_names(info.capability_flags)},
+                               {"config_schema", config_schema_json(plugin)},
                                {"path", plugin.path().string()}});
   }
   out["skipped"] = nlohmann::json::array();
@@ -86,6 +94,11 @@ int list_command(int argc, const char* const* argv) {
     std::printf("             head sizes: %s\n             capabilities: %s\n             %s\n",
                 head_sizes(info).c_str(), join(host::capability_names(info.capability_flags), ", ").c_str(),
                 info.description.c_str());
+    auto schema = plugin.config_schema();
+    std::printf("             config keys (--attention-config):\n");
+    for (const std::string& line : schema ? cli::config_schema_lines(*schema, "               ")
+                                          : std::vector<std::string>{"               (" + schema.error().message() + ")"})
+      std::printf("%s\n", line.c_str());
   }
   for (const auto& diagnostic : registry.diagnostics())
     if (diagnostic.severity == host::Diagnostic::Severity::kWarning)

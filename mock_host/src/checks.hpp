@@ -16,6 +16,10 @@ CheckResult check_bad_arguments(const std::filesystem::path& path, const Conform
 CheckResult check_determinism(const std::filesystem::path& path, const ConformanceOptions& options);
 CheckResult check_concurrency(const std::filesystem::path& path, const ConformanceOptions& options);
 CheckResult check_churn(const std::filesystem::path& path, const ConformanceOptions& options);
+CheckResult check_struct_sizes(const std::filesystem::path& path, const ConformanceOptions& options);
+CheckResult check_config_schema(const std::filesystem::path& path, const ConformanceOptions& options);
+CheckResult check_host_obligations(const std::filesystem::path& path, const ConformanceOptions& options);
+CheckResult check_cache_flags(const std::filesystem::path& path, const ConformanceOptions& options);
 CheckResult check_no_exceptions(const std::filesystem::path& path, const ConformanceOptions& options);
 
 // The engine shape a plugin's info says it serves, on the options' device: head size 128 when

@@ -159,6 +159,9 @@ CheckResult check_bad_arguments(const std::filesystem::path& path, const Conform
       {"query on another device than the layer's", [other_device](PreparedStep& s, atb_tensor& t) { t = *s.args.query; t.device_type = other_device; s.args.query = &t; }},
       {"head-size mismatch", [](PreparedStep& s, atb_tensor& t) { t = *s.args.key; t.shape[2] -= 8; s.args.key = &t; }},
       {"misaligned query pointer", [](PreparedStep& s, atb_tensor& t) { t = *s.args.query; t.data = static_cast<char*>(t.data) + 1; s.args.query = &t; }},
+      {"an unknown flag bit", [](PreparedStep& s, atb_tensor&) { s.args.flags |= 1u << 31; }},
+      {"a forward_args struct_size below ATB_FORWARD_ARGS_MIN_STRUCT_SIZE",
+       [](PreparedStep& s, atb_tensor&) { s.args.struct_size = ATB_FORWARD_ARGS_MIN_STRUCT_SIZE - 4; }},
   };
   // Bad contents of the integer arrays.  On the CPU forward reads and refuses them; on a device it
   // cannot read them (that would synchronise), and the kernels must keep inside the buffers instead.

@@ -17,6 +17,8 @@ const std::vector<std::pair<std::string, CheckFn>>& checks() {
       {"spec_and_guards", &check_spec_and_guards},         {"bad_arguments", &check_bad_arguments},
       {"determinism", &check_determinism},                 {"concurrency", &check_concurrency},
       {"churn", &check_churn},                             {"no_exceptions", &check_no_exceptions},
+      {"struct_sizes", &check_struct_sizes},               {"config_schema", &check_config_schema},
+      {"host_obligations", &check_host_obligations},       {"cache_flags", &check_cache_flags},
   };
   return all;
 }

@@ -28,13 +28,15 @@ std::vector<ScriptStep> standard_script() {
 }
 
 Expected<MockEngine> MockEngine::create(const host::Plugin& plugin, const EngineShape& shape, const std::string& config,
-                                        int64_t num_pages, uint64_t seed) {
+                                        int64_t num_pages, uint64_t seed, uint8_t page_fill) {
   auto backend = plugin.create_backend(shape.layer_spec(), config);
   if (!backend) return backend.error();
   auto spec = backend->kv_cache_spec();
   if (!spec) return spec.error();
   auto pool = host::PagePool::allocate(*spec, num_pages, kGuardBytes, kCanary);
   if (!pool) return pool.error();
+  for (int64_t page = 0; page < pool->num_pages(); ++page)
+    std::memset(pool->data() + uint64_t(page) * pool->stride_bytes(), page_fill, pool->page_bytes());
   MockEngine engine(shape, std::move(*backend), *spec, std::move(*pool), seed);
   if (shape.device_type == ATB_DEVICE_CUDA) {
     auto device = DeviceEngine::create(engine.pool_, *spec);

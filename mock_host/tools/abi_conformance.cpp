@@ -1,5 +1,6 @@
 // abi-conformance: runs the ABI conformance checks against the plugins of a directory (or one plugin
 // file), printing each check with pass/fail; exits 1 when any check fails.
+#include <atb/cli/config_schema_text.hpp>
 #include <atb/cli/host_options.hpp>
 #include <atb/host/logging.hpp>
 #include <atb/host/registry.hpp>
@@ -29,6 +30,7 @@ int main(int argc, char** argv) {
   flags.push_back({"check", "NAME", "run only this check (repeatable)", true});
   flags.push_back({"churn-cycles", "N", "create/destroy cycles of the churn check (default 1000)"});
   flags.push_back({"device", "cpu|cuda", "where the layer, pages and tensors live (default cpu; cuda: device 0)"});
+  flags.push_back({"schema", "", "print each plugin's config schema (its keys, types, defaults and ranges) too"});
   auto arguments = atb::cli::Arguments::parse(argc, argv, 1, flags);
   if (!arguments) {
     std::fprintf(stderr, "abi-conformance: %s\n", arguments.error().message().c_str());
@@ -97,6 +99,18 @@ int main(int argc, char** argv) {
     }
     nlohmann::json checks = nlohmann::json::array();
     if (!options->json) std::printf("%s (%s)\n", target.label.c_str(), target.path.string().c_str());
+    nlohmann::json schema;
+    if (arguments->has("schema") && target.load_error.empty()) {
+      auto plugin = atb::host::Plugin::load(target.path);
+      auto text = plugin ? plugin->config_schema() : atb::Expected<std::string>(plugin.error());
+      if (text) schema = nlohmann::json::parse(*text, nullptr, false);
+      if (!options->json) {
+        std::printf("  config keys:\n");
+        for (const std::string& line : text ? atb::cli::config_schema_lines(*text, "    ")
+                                            : std::vector<std::string>{"    (" + text.error().message() + ")"})
+          std::printf("%s\n", line.c_str());
+      }
+    }
     for (const CheckResult& result : results) {
       all_passed = all_passed && result.passed;
       checks.push_back({{"check", result.check}, {"passed", result.passed}, {"message", result.message}});
@@ -104,6 +118,7 @@ int main(int argc, char** argv) {
         std::printf("  %-20s %s  %s\n", result.check.c_str(), result.passed ? "pass" : "FAIL", result.message.c_str());
     }
     report.push_back({{"plugin", target.label}, {"path", target.path.string()}, {"checks", checks}});
+    if (!schema.is_null()) report.back()["config_schema"] = schema;
   }
   if (options->json) std::cout << nlohmann::json{{"plugins", report}, {"passed", all_passed}}.dump(2) << "\n";
   return all_passed ? 0 : 1;

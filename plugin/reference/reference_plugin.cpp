@@ -38,16 +38,35 @@ Expected<std::unique_ptr<kit::BackendImpl>> make_cuda_backend(const atb_layer_sp
 }
 #endif
 
-Expected<std::unique_ptr<kit::BackendImpl>> create(const atb_layer_spec& spec, const nlohmann::json& json) {
-  kit::ConfigReader reader(json);
+// The config keys as given (defaults where absent).
+struct ConfigKeys {
   int64_t threads = kit::hardware_threads();
   std::string cache_dtype = "auto";
   std::string kernel = "auto";
-  ATB_RETURN_IF_ERROR(reader.read_int("threads", 1, 1024, threads));
-  ATB_RETURN_IF_ERROR(reader.read_choice("cache_dtype", kCacheDtypes, cache_dtype));
-  ATB_RETURN_IF_ERROR(reader.read_choice("kernel", kKernels, kernel));
-  ATB_RETURN_IF_ERROR(reader.reject_unknown_keys());
-  const ReferenceConfig config{dtype_from_name(cache_dtype, spec.dtype), static_cast<int>(threads), kernel};
+};
+
+Status read_keys(kit::ConfigReader& reader, ConfigKeys& keys) {
+  ATB_RETURN_IF_ERROR(reader.read_int("threads", 1, 1024, keys.threads, "worker threads of the CPU path"));
+  ATB_RETURN_IF_ERROR(reader.read_choice("cache_dtype", kCacheDtypes, keys.cache_dtype,
+                                         "element type of the cached rows; auto: the layer's dtype"));
+  ATB_RETURN_IF_ERROR(reader.read_choice("kernel", kKernels, keys.kernel,
+                                         "CPU kernels; auto: AVX2 where the CPU has it"));
+  return reader.reject_unknown_keys();
+}
+
+nlohmann::json config_schema() {
+  static const nlohmann::json kEmpty = nlohmann::json::object();
+  kit::ConfigReader reader(kEmpty);
+  ConfigKeys keys;
+  (void)read_keys(reader, keys);
+  return reader.schema();
+}
+
+Expected<std::unique_ptr<kit::BackendImpl>> create(const atb_layer_spec& spec, const nlohmann::json& json) {
+  kit::ConfigReader reader(json);
+  ConfigKeys keys;
+  ATB_RETURN_IF_ERROR(read_keys(reader, keys));
+  const ReferenceConfig config{dtype_from_name(keys.cache_dtype, spec.dtype), static_cast<int>(keys.threads), keys.kernel};
   auto backend = std::make_unique<ReferenceBackend>(spec, config);
 #if defined(ATB_HAVE_CUDA)
   if (spec.device_type == ATB_DEVICE_CUDA) return make_cuda_backend(spec, config, backend->cache_spec());
@@ -64,9 +83,11 @@ const kit::PluginDefinition& definition() {
       "uncompressed paged KV cache (f32/f16/bf16) with exact attention: the baseline and oracle",
       plugin::kDeviceMask,
       ATB_BIT(ATB_DTYPE_F32) | ATB_BIT(ATB_DTYPE_F16) | ATB_BIT(ATB_DTYPE_BF16),
-      plugin::kDriverCapabilities,
+      // cache_dtype can store f32 layers in 16-bit rows: fewer bytes than the dtype.
+      plugin::kDriverCapabilities | ATB_CAP_COMPRESSED_KV,
       kHeadSizes,
       &create,
+      &config_schema,
   };
   return instance;
 }

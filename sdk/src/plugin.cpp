@@ -43,7 +43,7 @@ bool valid_backend_name(std::string_view name) {
   return true;
 }
 
-constexpr size_t kMinimumApiSize = offsetof(atb_api, destroy_backend) + sizeof(void*);
+constexpr size_t kMinimumApiSize = ATB_API_MIN_STRUCT_SIZE;
 
 }  // namespace
 
@@ -127,6 +127,20 @@ Status Plugin::set_host_services(const atb_host_services& services) const {
   return call_plugin(path().string() + ": set_host_services", [&](atb_error* error) {
     return api_.set_host_services(&services, error);
   });
+}
+
+Expected<std::string> Plugin::config_schema() const {
+  if (api_.get_config_schema == nullptr)
+    return Status::unsupported("backend '" + info_.backend_name + "': the plugin (ABI " +
+                               version_string(info_.abi_major, info_.abi_minor) +
+                               ") has no get_config_schema entry point (ABI minor 1 and later)");
+  const char* schema = nullptr;
+  Status got = call_plugin("backend '" + info_.backend_name + "': get_config_schema",
+                           [&](atb_error* error) { return api_.get_config_schema(&schema, error); });
+  if (!got) return got;
+  if (schema == nullptr)
+    return Status::internal("backend '" + info_.backend_name + "': get_config_schema returned OK but no schema");
+  return std::string(schema);
 }
 
 Expected<Backend> Plugin::create_backend(const atb_layer_spec& spec,

@@ -94,6 +94,43 @@ TEST(BrokenPlugins, AWriterPastTheOutputFailsTheGuardCheck) {
   expect_caught(std::filesystem::path(ATB_TEST_BROKEN_DIR) / "broken_2.so", "spec_and_guards", "outside the output tensor");
 }
 
+TEST(BrokenPlugins, AnErrorWrittenPastItsSizeFailsTheStructSizeCheck) {
+  expect_caught(std::filesystem::path(ATB_TEST_BROKEN_DIR) / "broken_3.so", "struct_sizes", "written past its end");
+}
+
+TEST(BrokenPlugins, ASchemaListingARefusedKeyFailsTheSchemaCheck) {
+  expect_caught(std::filesystem::path(ATB_TEST_BROKEN_DIR) / "broken_4.so", "config_schema", "'tile_rows'");
+}
+
+TEST(BrokenPlugins, IgnoringUnknownFlagsFailsTheBadArgumentCheck) {
+  expect_caught(std::filesystem::path(ATB_TEST_BROKEN_DIR) / "broken_5.so", "bad_arguments", "an unknown flag bit");
+}
+
+TEST(BrokenPlugins, ReadingBytesNeverWrittenFailsTheHostObligationCheck) {
+  expect_caught(std::filesystem::path(ATB_TEST_BROKEN_DIR) / "broken_6.so", "host_obligations", "never had written");
+}
+
+TEST(BrokenPlugins, CheckingUnusedBlockTableEntriesFailsTheHostObligationCheck) {
+  expect_caught(std::filesystem::path(ATB_TEST_BROKEN_DIR) / "broken_7.so", "host_obligations", "was refused");
+}
+
+TEST(BrokenPlugins, AFalseCompressionFlagFailsTheCacheFlagCheck) {
+  expect_caught(std::filesystem::path(ATB_TEST_BROKEN_DIR) / "broken_8.so", "cache_flags", "ATB_KV_CACHE_COMPRESSED is set");
+}
+
+// Each broken plugin breaks only its own rule: the others' checks pass on it.
+TEST(BrokenPlugins, EachBreaksOnlyItsOwnRule) {
+  const std::vector<std::pair<int, std::string>> broken = {
+      {3, "struct_sizes"}, {4, "config_schema"}, {5, "bad_arguments"}, {6, "host_obligations"}, {7, "host_obligations"}, {8, "cache_flags"}};
+  for (const auto& [kind, own] : broken)
+    for (const std::string check : {"struct_sizes", "config_schema", "bad_arguments", "host_obligations", "cache_flags"}) {
+      if (check == own) continue;
+      const auto plugin = std::filesystem::path(ATB_TEST_BROKEN_DIR) / ("broken_" + std::to_string(kind) + ".so");
+      const CheckResult result = run_check(check, plugin, {});
+      EXPECT_TRUE(result.passed) << plugin << " / " << check << ": " << result.message;
+    }
+}
+
 TEST(BrokenPlugins, AnotherAbiMajorFailsVersionNegotiation) {
   expect_caught(std::filesystem::path(ATB_TEST_REGISTRY_DIR) / "other_major.so", "version_negotiation", "ABI");
 }

@@ -8,7 +8,7 @@
 namespace {
 constexpr uint32_t kPluginMajor = 2;
 constexpr uint32_t kPluginMinor = 3;
-atb_api table = {sizeof(atb_api), kPluginMajor, kPluginMinor, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
+atb_api table = {sizeof(atb_api), kPluginMajor, kPluginMinor, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
 }  // namespace
 
 extern "C" ATB_EXPORT atb_status atb_get_api(uint32_t host_major, uint32_t host_minor, const atb_api** out_api,

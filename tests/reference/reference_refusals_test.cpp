@@ -48,6 +48,10 @@ TEST(ReferenceRefusals, CreateRefusesWhatItCannotServe) {
       {"wrong type", [](atb_layer_spec&) {}, "{\"threads\": \"two\"}", ATB_ERR_INVALID_ARGUMENT, "config key 'threads': \"two\" is not an integer"},
       {"out of range", [](atb_layer_spec&) {}, "{\"threads\": 0}", ATB_ERR_INVALID_ARGUMENT, "config key 'threads': 0 is out of range"},
       {"bad choice", [](atb_layer_spec&) {}, "{\"cache_dtype\": \"f8\"}", ATB_ERR_INVALID_ARGUMENT, "allowed: auto, f32, f16, bf16"},
+      {"duplicate key", [](atb_layer_spec&) {}, "{\"threads\": 1, \"threads\": 2}", ATB_ERR_INVALID_ARGUMENT,
+       "key 'threads' is given more than once"},
+      {"duplicate key, later", [](atb_layer_spec&) {}, "{\"kernel\": \"scalar\", \"threads\": 1, \"kernel\": \"auto\"}",
+       ATB_ERR_INVALID_ARGUMENT, "key 'kernel' is given more than once"},
   };
   for (const auto& c : cases) {
     atb_layer_spec spec = shape.layer_spec(0, 4);
@@ -206,6 +210,57 @@ TEST_F(ReferenceForwardRefusals, EachBadFieldIsNamed) {
     args.struct_size = 4;
     expect_refused("tiny struct", args, "forward_args.struct_size = 4");
   }
+  {
+    auto args = valid_args();
+    args.struct_size = ATB_FORWARD_ARGS_MIN_STRUCT_SIZE - 4;
+    expect_refused("struct cut inside block_table_stride", args, "allowed: >= 108");
+  }
+  {
+    atb_tensor aliased = *output_.descriptor();
+    aliased.strides[1] = 0;
+    auto args = valid_args();
+    args.output = &aliased;
+    expect_refused("zero output stride", args, "forward_args.output->strides[1] = 0 over 4 heads");
+  }
+  {
+    auto args = valid_args();
+    args.flags = 1u << 7;
+    expect_refused("unknown flag", args, "forward_args.flags = 128");
+  }
+}
+
+// Rules of abi.h the host may rely on: zero strides on inputs broadcast, the forward arguments at
+// their minimum size work, and WRITE_KV_ONLY needs no sequences.
+TEST_F(ReferenceForwardRefusals, WhatTheHeaderAllows) {
+  {
+    auto args = valid_args();
+    args.struct_size = ATB_FORWARD_ARGS_MIN_STRUCT_SIZE;  // workspace and flags take their defaults
+    EXPECT_TRUE(backend_->forward(args));
+  }
+  {
+    atb_tensor broadcast = *query_.descriptor();
+    broadcast.strides[1] = 0;  // every query head reads head 0's elements
+    auto args = valid_args();
+    args.query = &broadcast;
+    EXPECT_TRUE(backend_->forward(args));
+  }
+  // The K/V pages WRITE_KV_ONLY writes are the same with and without the sequence arrays.
+  auto with_sequences = valid_args();
+  with_sequences.flags = ATB_FORWARD_WRITE_KV_ONLY;
+  with_sequences.query = with_sequences.output = nullptr;
+  ASSERT_TRUE(backend_->forward(with_sequences));
+  const std::vector<std::byte> written(pool_->allocation(), pool_->allocation() + pool_->allocation_bytes());
+  std::memset(pool_->data(), 0xA5, size_t(kPages) * pool_->stride_bytes());
+  auto without = with_sequences;
+  without.num_seqs = 0;
+  without.query_start_loc = without.seq_lens = nullptr;
+  without.block_tables = nullptr;
+  ASSERT_TRUE(backend_->forward(without));
+  EXPECT_TRUE(std::equal(written.begin(), written.end(), pool_->allocation()));
+  auto slots = batch_.slot_mapping;
+  slots[2] = kPages * shape_.block_size;
+  without.slot_mapping = slots.data();
+  expect_refused("slot outside the pool without sequences", without, "forward_args.slot_mapping[2] = 128 is outside the pool");
 }
 
 TEST_F(ReferenceForwardRefusals, SpecAccountsForEveryByte) {
@@ -214,6 +269,31 @@ TEST_F(ReferenceForwardRefusals, SpecAccountsForEveryByte) {
   EXPECT_EQ(spec_.page_bytes, uint64_t(shape_.block_size) * shape_.num_kv_heads * (64 * 4 + 64 * 4));
   EXPECT_EQ(spec_.block_size, shape_.block_size);
   EXPECT_EQ(spec_.writes_kv, 1);
+  EXPECT_EQ(spec_.cache_flags, 0u);
+  EXPECT_EQ(spec_.workspace_alignment, 256u);
+}
+
+// A 16-bit cache of an f32 layer takes fewer bytes than the dtype: the spec says it is compressed.
+TEST(ReferenceCacheFlags, SixteenBitRowsOfAnF32LayerAreCompressed) {
+  const LayerShape shape = small_shape();
+  for (const char* config : {"{\"cache_dtype\": \"f16\"}", "{\"cache_dtype\": \"bf16\"}", "{\"cache_dtype\": \"f32\"}"}) {
+    auto backend = create_backend("reference", shape.layer_spec(), config);
+    ASSERT_TRUE(backend) << backend.error().message();
+    const bool sixteen = std::string(config).find("16") != std::string::npos;
+    EXPECT_EQ(backend->kv_cache_spec()->cache_flags, sixteen ? uint32_t(ATB_KV_CACHE_COMPRESSED) : 0u) << config;
+  }
+}
+
+// The published schema lists the keys create_backend reads, with their types, defaults and ranges.
+TEST(ReferenceConfigSchema, ListsEveryKeyWithItsRange) {
+  const host::Plugin* plugin = build_plugin("reference");
+  ASSERT_NE(plugin, nullptr);
+  auto schema = plugin->config_schema();
+  ASSERT_TRUE(schema) << schema.error().message();
+  EXPECT_NE(schema->find("\"additionalProperties\":false"), std::string::npos) << *schema;
+  EXPECT_NE(schema->find("\"cache_dtype\":{\"default\":\"auto\",\"description\""), std::string::npos) << *schema;
+  EXPECT_NE(schema->find("\"enum\":[\"auto\",\"f32\",\"f16\",\"bf16\"]"), std::string::npos) << *schema;
+  EXPECT_NE(schema->find("\"maximum\":1024,\"minimum\":1,\"type\":\"integer\""), std::string::npos) << *schema;
 }
 
 }  // namespace

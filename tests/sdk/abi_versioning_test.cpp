@@ -108,6 +108,105 @@ TEST(AbiVersioning, NewerHostWithLargerStructsWorks) {
   EXPECT_NE(std::string(error.known.message).find("head_size_k = 72"), std::string::npos);
 }
 
+// A test-only minor: the layer spec and the kv-cache spec of this minor with one field appended, as
+// the next minor would append it (after the struct size, never inside padding).
+struct FutureLayerSpec {
+  size_t struct_size;
+  unsigned char current_fields[ATB_LAYER_SPEC_STRUCT_SIZE - sizeof(size_t)];
+  int32_t appended;  // default 7
+  int32_t reserved;
+};
+static_assert(offsetof(FutureLayerSpec, appended) == ATB_LAYER_SPEC_STRUCT_SIZE);
+
+struct FutureCacheSpec {
+  size_t struct_size;
+  unsigned char current_fields[ATB_KV_CACHE_SPEC_STRUCT_SIZE - sizeof(size_t)];
+  uint64_t appended;
+};
+static_assert(offsetof(FutureCacheSpec, appended) == ATB_KV_CACHE_SPEC_STRUCT_SIZE);
+
+// A future plugin reading what a minor-0 host sent as sizeof(its struct): the bytes that were tail
+// padding (garbage) are today's reserved field, and the appended field keeps its default.
+TEST(AbiSkew, AFutureReaderDefaultsWhatAMinor0HostSentAsSizeof) {
+  unsigned char sent[sizeof(FutureLayerSpec)];
+  std::memset(sent, 0xAB, sizeof sent);  // padding and whatever follows the host's struct
+  const size_t minor0_sizeof = 80;       // 76 bytes of fields, padded
+  std::memcpy(sent, &minor0_sizeof, sizeof minor0_sizeof);
+  FutureLayerSpec read{};
+  read.appended = 7;
+  ASSERT_TRUE(read_versioned(reinterpret_cast<const FutureLayerSpec*>(sent), read));
+  EXPECT_EQ(read.appended, 7);
+}
+
+// A future host's larger layer spec, with the appended field set, reaches this build's plugin,
+// which reads what it knows.
+TEST(AbiSkew, ThisPluginReadsAFutureHostsLargerStructs) {
+  test::LayerShape shape;
+  shape.num_query_heads = 2;
+  shape.num_kv_heads = 1;
+  shape.head_size_k = shape.head_size_v = 64;
+  const atb_layer_spec current = shape.layer_spec();
+  FutureLayerSpec future{};
+  std::memcpy(&future, &current, sizeof current);
+  future.struct_size = sizeof future;
+  future.appended = -12345;
+  future.reserved = 0x5a5a5a5a;
+  auto backend = test::create_backend("reference", *reinterpret_cast<const atb_layer_spec*>(&future), "{}");
+  ASSERT_TRUE(backend) << backend.error().message();
+}
+
+// Output structs in both directions: an older host's kv-cache spec (minor 0's 56 bytes) gets
+// exactly those bytes and struct_size stays 56; a future host's larger one gets this minor's bytes,
+// struct_size says how many, and its appended field keeps the host's default.
+TEST(AbiSkew, OutputStructsReportTheBytesTheyFilled) {
+  test::LayerShape shape;
+  shape.num_query_heads = 2;
+  shape.num_kv_heads = 1;
+  shape.head_size_k = shape.head_size_v = 64;
+  auto backend = test::create_backend("reference", shape.layer_spec(), "{}");
+  ASSERT_TRUE(backend) << backend.error().message();
+  const atb_api& api = test::build_plugin("reference")->api();
+  atb_error error = make_versioned<atb_error>();
+
+  unsigned char older[sizeof(atb_kv_cache_spec) + 16];
+  std::memset(older, 0x66, sizeof older);
+  const size_t minor0_size = offsetof(atb_kv_cache_spec, cache_flags);
+  std::memcpy(older, &minor0_size, sizeof minor0_size);
+  ASSERT_EQ(api.get_kv_cache_spec(backend->handle(), reinterpret_cast<atb_kv_cache_spec*>(older), &error), ATB_OK)
+      << error.message;
+  size_t reported = 0;
+  std::memcpy(&reported, older, sizeof reported);
+  EXPECT_EQ(reported, minor0_size);
+  for (size_t i = minor0_size; i < sizeof older; ++i) EXPECT_EQ(older[i], 0x66) << "byte " << i;
+
+  FutureCacheSpec future{};
+  future.struct_size = sizeof future;
+  future.appended = 0xFEEDu;
+  ASSERT_EQ(api.get_kv_cache_spec(backend->handle(), reinterpret_cast<atb_kv_cache_spec*>(&future), &error), ATB_OK)
+      << error.message;
+  EXPECT_EQ(future.struct_size, size_t(ATB_KV_CACHE_SPEC_STRUCT_SIZE));
+  EXPECT_EQ(future.appended, 0xFEEDu);
+  atb_kv_cache_spec filled;
+  std::memcpy(&filled, &future, sizeof filled);
+  EXPECT_EQ(filled.workspace_alignment, 256u);
+}
+
+TEST(AbiSkew, InputStructsBelowTheirMinimumAreRefused) {
+  test::LayerShape shape;
+  atb_layer_spec spec = shape.layer_spec();
+  spec.struct_size = ATB_LAYER_SPEC_MIN_STRUCT_SIZE - 4;  // num_layers cut off: it has no default
+  atb_backend* handle = nullptr;
+  atb_error error = make_versioned<atb_error>();
+  const atb_api& api = test::build_plugin("reference")->api();
+  EXPECT_EQ(api.create_backend(&spec, "{}", &handle, &error), ATB_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(handle, nullptr);
+  EXPECT_NE(std::string(error.message).find("layer_spec.struct_size = 52 is too small; allowed: >= 56"), std::string::npos)
+      << error.message;
+  spec.struct_size = ATB_LAYER_SPEC_MIN_STRUCT_SIZE;
+  EXPECT_EQ(api.create_backend(&spec, "{}", &handle, &error), ATB_OK) << error.message;
+  EXPECT_EQ(api.destroy_backend(handle, &error), ATB_OK);
+}
+
 TEST(AbiVersioning, ErrorMessagesAreTruncatedToTheHostsBuffer) {
   struct ShortError {
     size_t struct_size;

@@ -32,24 +32,47 @@ Status check_format_head_size(std::string_view field, const tq::Format& format, 
   return Status::ok();
 }
 
-}  // namespace
-
-Expected<TurboquantConfig> read_config(const nlohmann::json& json, const atb_layer_spec& spec) {
-  kit::ConfigReader reader(json);
+// The config keys as given (defaults where absent).
+struct ConfigKeys {
   bool enabled = true;
   std::string k_name = "q8_0", v_name = "q3_0", kernel = "auto";
   int64_t first = 0, last = 0, threads = kit::hardware_threads();
   int64_t seed = int64_t(tq::kDefaultRotationSeed);
+};
+
+Status read_keys(kit::ConfigReader& reader, ConfigKeys& keys) {
   const auto k_names = format_names(tq::Role::key), v_names = format_names(tq::Role::value);
-  ATB_RETURN_IF_ERROR(reader.read_bool("turboquant", enabled));
-  ATB_RETURN_IF_ERROR(reader.read_choice("k_quant", k_names, k_name));
-  ATB_RETURN_IF_ERROR(reader.read_choice("v_quant", v_names, v_name));
-  ATB_RETURN_IF_ERROR(reader.read_int("uncompressed_first_layers", 0, 1 << 20, first));
-  ATB_RETURN_IF_ERROR(reader.read_int("uncompressed_last_layers", 0, 1 << 20, last));
-  ATB_RETURN_IF_ERROR(reader.read_int("rotation_seed", 0, std::numeric_limits<int64_t>::max(), seed));
-  ATB_RETURN_IF_ERROR(reader.read_int("threads", 1, 1024, threads));
-  ATB_RETURN_IF_ERROR(reader.read_choice("kernel", kKernels, kernel));
-  ATB_RETURN_IF_ERROR(reader.reject_unknown_keys());
+  ATB_RETURN_IF_ERROR(reader.read_bool("turboquant", keys.enabled, "false stores every layer uncompressed"));
+  ATB_RETURN_IF_ERROR(reader.read_choice("k_quant", k_names, keys.k_name, "K format"));
+  ATB_RETURN_IF_ERROR(reader.read_choice("v_quant", v_names, keys.v_name, "V format"));
+  ATB_RETURN_IF_ERROR(reader.read_int("uncompressed_first_layers", 0, 1 << 20, keys.first,
+                                      "layers 0 .. N-1 stored uncompressed"));
+  ATB_RETURN_IF_ERROR(reader.read_int("uncompressed_last_layers", 0, 1 << 20, keys.last,
+                                      "the last N layers stored uncompressed"));
+  ATB_RETURN_IF_ERROR(reader.read_int("rotation_seed", 0, std::numeric_limits<int64_t>::max(), keys.seed,
+                                      "seed of the rotations and the QJL sketch"));
+  ATB_RETURN_IF_ERROR(reader.read_int("threads", 1, 1024, keys.threads, "worker threads of the CPU path"));
+  ATB_RETURN_IF_ERROR(reader.read_choice("kernel", kKernels, keys.kernel, "CPU kernels; auto: AVX2 where the CPU has it"));
+  return reader.reject_unknown_keys();
+}
+
+}  // namespace
+
+nlohmann::json config_schema() {
+  static const nlohmann::json kEmpty = nlohmann::json::object();
+  kit::ConfigReader reader(kEmpty);
+  ConfigKeys keys;
+  (void)read_keys(reader, keys);
+  return reader.schema();
+}
+
+Expected<TurboquantConfig> read_config(const nlohmann::json& json, const atb_layer_spec& spec) {
+  kit::ConfigReader reader(json);
+  ConfigKeys keys;
+  ATB_RETURN_IF_ERROR(read_keys(reader, keys));
+  const bool enabled = keys.enabled;
+  const std::string &k_name = keys.k_name, &v_name = keys.v_name, &kernel = keys.kernel;
+  const int64_t first = keys.first, last = keys.last, threads = keys.threads, seed = keys.seed;
   if (kernel == "avx2" && !plugin::cpu_has_avx2())
     return Status::unsupported("kernel = \"avx2\" but this CPU lacks AVX2/FMA/F16C; allowed here: auto, scalar");
 

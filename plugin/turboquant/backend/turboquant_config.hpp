@@ -33,4 +33,7 @@ struct TurboquantConfig {
 
 Expected<TurboquantConfig> read_config(const nlohmann::json& json, const atb_layer_spec& spec);
 
+// The JSON Schema of the keys above (abi.h, get_config_schema).
+nlohmann::json config_schema();
+
 }  // namespace atb::turboquant

@@ -105,9 +105,10 @@ const kit::PluginDefinition& definition() {
       "TurboQuant-compressed paged KV cache (rotated, quantised, bit-packed) with attention on the codes",
       plugin::kDeviceMask,
       ATB_BIT(ATB_DTYPE_F32) | ATB_BIT(ATB_DTYPE_F16) | ATB_BIT(ATB_DTYPE_BF16),
-      plugin::kDriverCapabilities,
+      plugin::kDriverCapabilities | ATB_CAP_COMPRESSED_KV,
       kHeadSizes,
       &create,
+      &config_schema,
   };
   return instance;
 }

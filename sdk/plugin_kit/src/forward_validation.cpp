@@ -17,13 +17,15 @@ std::string where(const char* name, int64_t index) {
 }
 
 Status check_tensor(const char* name, const atb_tensor* tensor, const int64_t (&expected)[3],
-                    const atb_layer_spec& spec, TensorView& view) {
+                    const atb_layer_spec& spec, TensorView& view, bool written = false) {
   const std::string field = std::string("forward_args.") + name;
   if (tensor == nullptr) return Status::invalid(field + " is NULL; allowed: a tensor descriptor");
   atb_tensor read = make_versioned<atb_tensor>();
   read.device_type = ATB_DEVICE_CPU;
-  if (!read_versioned(tensor, read))
-    return Status::invalid(field + "->struct_size = " + str(int64_t(tensor->struct_size)) + " is too small");
+  if (!read_versioned(tensor, read, ATB_TENSOR_MIN_STRUCT_SIZE))
+    return Status::invalid(field + "->struct_size = " + str(int64_t(tensor->struct_size)) +
+                           " is too small; allowed: >= " + str(ATB_TENSOR_MIN_STRUCT_SIZE) +
+                           " (ATB_TENSOR_MIN_STRUCT_SIZE: the fields up to strides)");
   if (read.dtype != spec.dtype)
     return Status::invalid(field + "->dtype = " + str(read.dtype) + " (" + dtype_name(read.dtype) +
                            "); allowed: the layer's dtype " + str(spec.dtype) + " (" +
@@ -41,6 +43,9 @@ Status check_tensor(const char* name, const atb_tensor* tensor, const int64_t (&
                              str(expected[d]) + " (" + kDims[d] + ")");
     if (read.strides[d] < 0)
       return Status::invalid(field + "->strides[" + str(d) + "] = " + str(read.strides[d]) + "; allowed: >= 0");
+    if (written && read.strides[d] == 0 && read.shape[d] > 1)
+      return Status::invalid(field + "->strides[" + str(d) + "] = 0 over " + str(read.shape[d]) + " " + kDims[d] +
+                             "; allowed: > 0 on the output (its elements must not alias)");
   }
   if (read.strides[2] != 1)
     return Status::invalid(field + "->strides[2] = " + str(read.strides[2]) +
@@ -77,9 +82,10 @@ Expected<ForwardBatch> validate_forward(const atb_layer_spec& spec, const atb_kv
                                         const atb_forward_args* incoming) {
   if (incoming == nullptr) return Status::invalid("forward: args is NULL");
   atb_forward_args args = make_versioned<atb_forward_args>();
-  if (!read_versioned(incoming, args) || incoming->struct_size < offsetof(atb_forward_args, workspace))
+  if (!read_versioned(incoming, args, ATB_FORWARD_ARGS_MIN_STRUCT_SIZE))
     return Status::invalid("forward_args.struct_size = " + str(int64_t(incoming->struct_size)) +
-                           " is too small; allowed: >= " + str(offsetof(atb_forward_args, workspace)));
+                           " is too small; allowed: >= " + str(ATB_FORWARD_ARGS_MIN_STRUCT_SIZE) +
+                           " (ATB_FORWARD_ARGS_MIN_STRUCT_SIZE: the fields up to block_table_stride)");
   ForwardBatch batch;
   if (args.num_tokens < 0)
     return Status::invalid("forward_args.num_tokens = " + str(args.num_tokens) + "; allowed: >= 0");
@@ -95,7 +101,8 @@ Expected<ForwardBatch> validate_forward(const atb_layer_spec& spec, const atb_kv
                            "(kv_shared_with_layer) and writes nothing; allowed: 0");
   if (!batch.write_kv_only) {
     ATB_RETURN_IF_ERROR(check_tensor("query", args.query, {tokens, spec.num_query_heads, spec.head_size_k}, spec, batch.query));
-    ATB_RETURN_IF_ERROR(check_tensor("output", args.output, {tokens, spec.num_query_heads, spec.head_size_v}, spec, batch.output));
+    ATB_RETURN_IF_ERROR(check_tensor("output", args.output, {tokens, spec.num_query_heads, spec.head_size_v}, spec, batch.output,
+                                     /*written=*/true));
   }
   if (writes) {
     ATB_RETURN_IF_ERROR(check_tensor("key", args.key, {tokens, spec.num_kv_heads, spec.head_size_k}, spec, batch.key));
@@ -116,12 +123,14 @@ Expected<ForwardBatch> validate_forward(const atb_layer_spec& spec, const atb_kv
     return Status::invalid("forward_args.num_pages = " + str(args.num_pages) + "; allowed: 1 .. " + str(max_pages));
   const int64_t num_slots = args.num_pages * spec.block_size;
 
-  if (args.num_seqs > 0 || tokens > 0) {
+  // WRITE_KV_ONLY may come without sequences: only its slots are then checked (against the pool).
+  const bool has_sequences = args.num_seqs > 0 || (tokens > 0 && !batch.write_kv_only);
+  if (writes && tokens > 0 && args.slot_mapping == nullptr)
+    return Status::invalid("forward_args.slot_mapping is NULL");
+  if (has_sequences) {
     if (args.query_start_loc == nullptr) return Status::invalid("forward_args.query_start_loc is NULL");
     if (args.seq_lens == nullptr) return Status::invalid("forward_args.seq_lens is NULL");
     if (args.block_tables == nullptr) return Status::invalid("forward_args.block_tables is NULL");
-    if (writes && tokens > 0 && args.slot_mapping == nullptr)
-      return Status::invalid("forward_args.slot_mapping is NULL");
   }
   if (args.block_table_stride < 1 && args.num_seqs > 0)
     return Status::invalid("forward_args.block_table_stride = " + str(args.block_table_stride) + "; allowed: >= 1");
@@ -129,10 +138,20 @@ Expected<ForwardBatch> validate_forward(const atb_layer_spec& spec, const atb_kv
     return Status::invalid("forward_args.workspace_bytes = " + str(int64_t(args.workspace_bytes)) +
                            (args.workspace == nullptr ? " with a NULL workspace" : "") +
                            "; allowed: a workspace of >= " + str(int64_t(cache.workspace_bytes)) + " bytes");
+  if (cache.workspace_bytes > 0 && reinterpret_cast<uintptr_t>(args.workspace) % cache.workspace_alignment != 0)
+    return Status::invalid("forward_args.workspace = " + str(int64_t(reinterpret_cast<uintptr_t>(args.workspace))) +
+                           " is misaligned; allowed: a multiple of workspace_alignment (" +
+                           str(int64_t(cache.workspace_alignment)) + ")");
   // Device arrays cannot be read here without synchronising the host's stream: on CUDA their
   // contents are range-checked by the kernels instead (see abi.h).
   const bool host_arrays = spec.device_type == ATB_DEVICE_CPU;
-  if (host_arrays && (args.num_seqs > 0 || tokens > 0)) {
+  if (host_arrays && writes && !has_sequences) {
+    for (int64_t t = 0; t < tokens; ++t)
+      if (args.slot_mapping[t] != -1 && (args.slot_mapping[t] < 0 || args.slot_mapping[t] >= num_slots))
+        return Status::invalid(where("forward_args.slot_mapping", t) + " = " + str(args.slot_mapping[t]) +
+                               " is outside the pool; allowed: -1 (skip) or 0 .. " + str(num_slots - 1));
+  }
+  if (host_arrays && has_sequences) {
     if (args.query_start_loc[0] != 0)
       return Status::invalid(where("forward_args.query_start_loc", 0) + " = " + str(args.query_start_loc[0]) + "; allowed: 0");
     if (args.query_start_loc[args.num_seqs] != tokens)

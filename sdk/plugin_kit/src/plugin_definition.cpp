@@ -136,6 +136,8 @@ atb_status api_create_backend(const atb_layer_spec* spec, const char* config_jso
     handle->spec = *layer;
     handle->cache = (*impl)->cache_spec();
     handle->cache.struct_size = sizeof(atb_kv_cache_spec);
+    handle->cache.cache_flags = cache_flags_for(*layer, handle->cache);
+    if (handle->cache.workspace_alignment == 0) handle->cache.workspace_alignment = kDefaultWorkspaceAlignment;
     handle->impl = std::move(*impl);
     log()->debug("created layer {} backend: {} q / {} kv heads, head size {}/{}, page {} bytes",
                 layer->layer_index, layer->num_query_heads, layer->num_kv_heads,
@@ -173,10 +175,22 @@ atb_status api_destroy_backend(atb_backend* backend, atb_error* error) {
   });
 }
 
+atb_status api_get_config_schema(const char** out_schema, atb_error* error) {
+  if (out_schema != nullptr) *out_schema = nullptr;
+  return guarded(error, [&]() -> Status {
+    if (out_schema == nullptr) return Status::invalid("get_config_schema: out_schema is NULL");
+    // Made once, on first use: the string must stay valid until the library is unloaded.
+    static const std::string schema = g_definition->config_schema().dump();
+    *out_schema = schema.c_str();
+    return Status::ok();
+  });
+}
+
 const atb_api kApi = {
-    sizeof(atb_api),       ATB_ABI_VERSION_MAJOR, ATB_ABI_VERSION_MINOR,
-    &api_get_plugin_info,  &api_set_host_services, &api_create_backend,
-    &api_get_kv_cache_spec, &api_forward,          &api_destroy_backend,
+    ATB_API_STRUCT_SIZE,    ATB_ABI_VERSION_MAJOR, ATB_ABI_VERSION_MINOR,
+    &api_get_plugin_info,   &api_set_host_services, &api_create_backend,
+    &api_get_kv_cache_spec, &api_forward,           &api_destroy_backend,
+    &api_get_config_schema,
 };
 
 }  // namespace
@@ -185,9 +199,10 @@ Expected<atb_layer_spec> validate_layer_spec(const PluginDefinition& definition,
                                              const atb_layer_spec* incoming) {
   if (incoming == nullptr) return Status::invalid("create_backend: layer spec is NULL");
   atb_layer_spec spec = default_layer_spec();
-  if (!read_versioned(incoming, spec))
+  if (!read_versioned(incoming, spec, ATB_LAYER_SPEC_MIN_STRUCT_SIZE))
     return Status::invalid("layer_spec.struct_size = " + str(int64_t(incoming->struct_size)) +
-                           " is too small");
+                           " is too small; allowed: >= " + str(ATB_LAYER_SPEC_MIN_STRUCT_SIZE) +
+                           " (ATB_LAYER_SPEC_MIN_STRUCT_SIZE: the fields up to num_layers)");
   auto field = [](const char* name, int64_t value) {
     return std::string("layer_spec.") + name + " = " + str(value);
   };
@@ -253,6 +268,17 @@ Expected<atb_layer_spec> validate_layer_spec(const PluginDefinition& definition,
     return Status::invalid(field("device_id", spec.device_id) + "; allowed: >= 0");
   if (spec.scale == 0) spec.scale = 1.0f / std::sqrt(static_cast<float>(spec.head_size_k));
   return spec;
+}
+
+nlohmann::json no_config_keys_schema() {
+  static const nlohmann::json kEmpty = nlohmann::json::object();
+  return ConfigReader(kEmpty).schema();
+}
+
+uint32_t cache_flags_for(const atb_layer_spec& layer, const atb_kv_cache_spec& cache) {
+  const uint64_t dtype_bytes = layer.dtype == ATB_DTYPE_F32 ? 4 : 2;
+  const uint64_t plain = uint64_t(layer.head_size_k + layer.head_size_v) * dtype_bytes;
+  return cache.k_bytes_per_token_per_head + cache.v_bytes_per_token_per_head < plain ? ATB_KV_CACHE_COMPRESSED : 0u;
 }
 
 atb_status get_api(const PluginDefinition& definition, uint32_t host_abi_major,

@@ -20,6 +20,9 @@
 
 namespace atb::mock_host {
 
+inline constexpr uint64_t kGuardBytes = 256;
+inline constexpr uint8_t kCanary = 0xa5;
+
 struct EngineShape {
   int num_query_heads = 4;
   int num_kv_heads = 2;
@@ -43,8 +46,6 @@ struct ScriptStep {
 // one reusing its pages: every kind of step a serving engine sends.
 std::vector<ScriptStep> standard_script();
 
-inline constexpr uint64_t kGuardBytes = 256;
-inline constexpr uint8_t kCanary = 0xa5;
 
 struct DeviceStep;    // a step's device mirrors (mock_engine_device.hpp)
 struct DeviceEngine;  // an engine's stream, pool mirror and workspace
@@ -68,8 +69,10 @@ struct PreparedStep {
 
 class MockEngine {
  public:
+  // The pool's guards and pages start as kCanary bytes; `page_fill` makes the pages start as other
+  // bytes (a host need not zero a new pool: outputs must not depend on them).
   static Expected<MockEngine> create(const host::Plugin& plugin, const EngineShape& shape, const std::string& config,
-                                     int64_t num_pages = 64, uint64_t seed = 1);
+                                     int64_t num_pages = 64, uint64_t seed = 1, uint8_t page_fill = kCanary);
 
   // Schedules a step and fills its inputs (from the engine's seeded stream) without running it.
   Expected<std::unique_ptr<PreparedStep>> prepare(const ScriptStep& step);

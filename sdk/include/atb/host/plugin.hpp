@@ -44,6 +44,9 @@ class Plugin {
 
   Expected<Backend> create_backend(const atb_layer_spec& spec, std::string_view config_json) const;
   Status set_host_services(const atb_host_services& services) const;
+  // The JSON Schema of the config create_backend accepts (get_config_schema, ABI minor 1);
+  // UNSUPPORTED from a plugin of minor 0, which has no such entry point.
+  Expected<std::string> config_schema() const;
 
  private:
   Plugin(std::shared_ptr<SharedLibrary> library, atb_api api, PluginInfo info)

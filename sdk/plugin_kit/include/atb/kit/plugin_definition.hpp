@@ -20,7 +20,8 @@ namespace atb::kit {
 class BackendImpl {
  public:
   virtual ~BackendImpl() = default;
-  // The KV-cache spec (struct_size is filled by the kit).
+  // The KV-cache spec.  The kit fills struct_size and cache_flags (from the byte counts), and
+  // workspace_alignment where it is left 0 (kDefaultWorkspaceAlignment).
   virtual atb_kv_cache_spec cache_spec() const = 0;
   // Called with a fully validated batch.  Any error must be returned before anything is written.
   virtual Status forward(const ForwardBatch& batch) = 0;
@@ -38,7 +39,19 @@ struct PluginDefinition {
   // (defaults applied, scale resolved).  The factory validates `config` with a ConfigReader.
   Expected<std::unique_ptr<BackendImpl>> (*create)(const atb_layer_spec& spec,
                                                    const nlohmann::json& config);
+  // The JSON Schema of the config `create` accepts: a ConfigReader's schema() after the same reads
+  // over {} (abi.h, get_config_schema).
+  nlohmann::json (*config_schema)();
 };
+
+// The schema of a backend that takes no config keys (only {} is accepted).
+nlohmann::json no_config_keys_schema();
+
+inline constexpr uint32_t kDefaultWorkspaceAlignment = 256;
+
+// ATB_KV_CACHE_COMPRESSED when the spec's K and V bytes per token per head are fewer than the
+// layer's dtype would take (abi.h), else 0.
+uint32_t cache_flags_for(const atb_layer_spec& layer, const atb_kv_cache_spec& cache);
 
 // The implementation behind ATB_DEFINE_PLUGIN.
 atb_status get_api(const PluginDefinition& definition, uint32_t host_abi_major,

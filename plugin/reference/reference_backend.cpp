@@ -6,33 +6,38 @@
 
 namespace atb::reference {
 
+ReferenceLayout reference_layout(const atb_layer_spec& spec, int32_t cache_dtype) {
+  const uint64_t element = dtype_size(cache_dtype);
+  ReferenceLayout layout{};
+  atb_kv_cache_spec& cache = layout.cache;
+  cache.k_bytes_per_token_per_head = uint64_t(spec.head_size_k) * element;
+  cache.v_bytes_per_token_per_head = uint64_t(spec.head_size_v) * element;
+  cache.page_bytes = uint64_t(spec.block_size) * uint64_t(spec.num_kv_heads) *
+                     (cache.k_bytes_per_token_per_head + cache.v_bytes_per_token_per_head);
+  cache.page_alignment = 64;
+  cache.block_size = spec.block_size;
+  cache.writes_kv = spec.kv_shared_with_layer < 0 ? 1 : 0;
+  cache.workspace_bytes = 0;
+  layout.v_region_offset = uint64_t(spec.block_size) * uint64_t(spec.num_kv_heads) * cache.k_bytes_per_token_per_head;
+  return layout;
+}
+
 ReferenceBackend::ReferenceBackend(const atb_layer_spec& spec, const ReferenceConfig& config)
     : spec_(spec),
       config_(config),
       kernels_(plugin::select_row_kernels(config.cache_dtype, config.kernel)),
       math_(plugin::select_vector_math(config.kernel)),
       element_bytes_(dtype_size(config.cache_dtype)),
-      key_region_bytes_(size_t(spec.block_size) * spec.num_kv_heads * spec.head_size_k * element_bytes_) {}
+      layout_(reference_layout(spec, config.cache_dtype)) {}
 
-atb_kv_cache_spec ReferenceBackend::cache_spec() const {
-  atb_kv_cache_spec cache{};
-  cache.k_bytes_per_token_per_head = uint64_t(spec_.head_size_k) * element_bytes_;
-  cache.v_bytes_per_token_per_head = uint64_t(spec_.head_size_v) * element_bytes_;
-  cache.page_bytes = uint64_t(spec_.block_size) * spec_.num_kv_heads *
-                     (cache.k_bytes_per_token_per_head + cache.v_bytes_per_token_per_head);
-  cache.page_alignment = 64;
-  cache.block_size = spec_.block_size;
-  cache.writes_kv = spec_.kv_shared_with_layer < 0 ? 1 : 0;
-  cache.workspace_bytes = 0;
-  return cache;
-}
+atb_kv_cache_spec ReferenceBackend::cache_spec() const { return layout_.cache; }
 
 size_t ReferenceBackend::key_offset(int kv_head, int slot) const {
   return (size_t(kv_head) * spec_.block_size + slot) * spec_.head_size_k * element_bytes_;
 }
 
 size_t ReferenceBackend::value_offset(int kv_head, int slot) const {
-  return key_region_bytes_ + (size_t(kv_head) * spec_.block_size + slot) * spec_.head_size_v * element_bytes_;
+  return layout_.v_region_offset + (size_t(kv_head) * spec_.block_size + slot) * spec_.head_size_v * element_bytes_;
 }
 
 namespace {

@@ -18,6 +18,13 @@ struct ReferenceConfig {
   std::string kernel;   // "auto", "scalar", "avx2"
 };
 
+// A layer's pages in the cache dtype: the KV-cache spec and where the V rows start in a page.
+struct ReferenceLayout {
+  atb_kv_cache_spec cache;
+  uint64_t v_region_offset;
+};
+ReferenceLayout reference_layout(const atb_layer_spec& spec, int32_t cache_dtype);
+
 class ReferenceBackend final : public kit::BackendImpl, private plugin::TileOps {
  public:
   ReferenceBackend(const atb_layer_spec& spec, const ReferenceConfig& config);
@@ -42,7 +49,7 @@ class ReferenceBackend final : public kit::BackendImpl, private plugin::TileOps 
   plugin::RowKernels kernels_;
   plugin::VectorMath math_;
   size_t element_bytes_;
-  size_t key_region_bytes_;  // bytes of all K rows of a page
+  ReferenceLayout layout_;
 };
 
 }  // namespace atb::reference

@@ -28,12 +28,12 @@ int32_t dtype_from_name(const std::string& name, int32_t layer_dtype) {
 
 #if defined(ATB_HAVE_CUDA)
 // The same pages on the device: plain rows of the cache dtype, exact attention.
-Expected<std::unique_ptr<kit::BackendImpl>> make_cuda_backend(const atb_layer_spec& spec, const ReferenceConfig& config,
-                                                             const atb_kv_cache_spec& cache) {
+Expected<std::unique_ptr<kit::BackendImpl>> make_cuda_backend(const atb_layer_spec& spec, const ReferenceConfig& config) {
   ATB_RETURN_IF_ERROR(plugin::cuda::check_cuda_layer(spec));
   plugin::cuda::RowCodec rows;
   rows.kind = plugin::cuda::plain_row_kind(config.cache_dtype);
-  const plugin::cuda::CudaLayout layout{cache, cache.k_bytes_per_token_per_head * uint64_t(spec.block_size) * uint64_t(spec.num_kv_heads)};
+  const ReferenceLayout pages = reference_layout(spec, config.cache_dtype);
+  const plugin::cuda::CudaLayout layout{pages.cache, pages.v_region_offset};
   return std::unique_ptr<kit::BackendImpl>(new plugin::cuda::CudaBackend(spec, layout, rows, rows));
 }
 #endif
@@ -67,11 +67,10 @@ Expected<std::unique_ptr<kit::BackendImpl>> create(const atb_layer_spec& spec, c
   ConfigKeys keys;
   ATB_RETURN_IF_ERROR(read_keys(reader, keys));
   const ReferenceConfig config{dtype_from_name(keys.cache_dtype, spec.dtype), static_cast<int>(keys.threads), keys.kernel};
-  auto backend = std::make_unique<ReferenceBackend>(spec, config);
 #if defined(ATB_HAVE_CUDA)
-  if (spec.device_type == ATB_DEVICE_CUDA) return make_cuda_backend(spec, config, backend->cache_spec());
+  if (spec.device_type == ATB_DEVICE_CUDA) return make_cuda_backend(spec, config);
 #endif
-  return std::unique_ptr<kit::BackendImpl>(std::move(backend));
+  return std::unique_ptr<kit::BackendImpl>(new ReferenceBackend(spec, config));
 }
 
 }  // namespace

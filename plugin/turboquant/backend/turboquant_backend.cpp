@@ -35,17 +35,19 @@ TurboquantBackend::TurboquantBackend(const atb_layer_spec& spec, const Turboquan
   }
 }
 
-atb_kv_cache_spec TurboquantBackend::cache_spec() const {
+atb_kv_cache_spec cache_spec_of(const atb_layer_spec& spec, const tq::PageLayout& layout) {
   atb_kv_cache_spec cache{};
-  cache.page_bytes = layout_.page_bytes;
+  cache.page_bytes = layout.page_bytes;
   cache.page_alignment = tq::kPageRegionAlignment;
-  cache.k_bytes_per_token_per_head = layout_.k_row_bytes;
-  cache.v_bytes_per_token_per_head = layout_.v_row_bytes;
-  cache.block_size = spec_.block_size;
-  cache.writes_kv = spec_.kv_shared_with_layer < 0 ? 1 : 0;
+  cache.k_bytes_per_token_per_head = layout.k_row_bytes;
+  cache.v_bytes_per_token_per_head = layout.v_row_bytes;
+  cache.block_size = spec.block_size;
+  cache.writes_kv = spec.kv_shared_with_layer < 0 ? 1 : 0;
   cache.workspace_bytes = 0;
   return cache;
 }
+
+atb_kv_cache_spec TurboquantBackend::cache_spec() const { return cache_spec_of(spec_, layout_); }
 
 void TurboquantBackend::encode_row(const std::byte* source, int32_t dtype, const tq::Quantizer& quantizer,
                                    const tq::Rotation& rotation, std::byte* destination) const {

@@ -20,6 +20,9 @@
 
 namespace atb::turboquant {
 
+// The KV-cache spec of a layer whose pages are laid out as `layout` (CPU and CUDA alike).
+atb_kv_cache_spec cache_spec_of(const atb_layer_spec& spec, const tq::PageLayout& layout);
+
 class TurboquantBackend final : public kit::BackendImpl, private plugin::TileOps {
  public:
   static Expected<std::unique_ptr<kit::BackendImpl>> create(const atb_layer_spec& spec, const TurboquantConfig& config);

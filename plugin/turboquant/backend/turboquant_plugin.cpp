@@ -71,8 +71,8 @@ plugin::cuda::RotationTables rotation_tables(const atb_layer_spec& spec, const T
   return tables;
 }
 
-Expected<std::unique_ptr<kit::BackendImpl>> make_cuda_backend(const atb_layer_spec& spec, const TurboquantConfig& config,
-                                                             const atb_kv_cache_spec& cache) {
+// The layer on the device: the CPU backend's page layout, kernels of plugin/common/cuda.
+Expected<std::unique_ptr<kit::BackendImpl>> make_cuda_backend(const atb_layer_spec& spec, const TurboquantConfig& config) {
   ATB_RETURN_IF_ERROR(plugin::cuda::check_cuda_layer(spec));
   auto key = row_codec(config.key, spec.head_size_k, config);
   if (!key) return key.error();
@@ -80,7 +80,7 @@ Expected<std::unique_ptr<kit::BackendImpl>> make_cuda_backend(const atb_layer_sp
   if (!value) return value.error();
   const tq::PageLayout pages =
       tq::page_layout(config.key, config.value, spec.head_size_k, spec.head_size_v, spec.num_kv_heads, spec.block_size);
-  const plugin::cuda::CudaLayout layout{cache, pages.v_region_offset};
+  const plugin::cuda::CudaLayout layout{cache_spec_of(spec, pages), pages.v_region_offset};
   return std::unique_ptr<kit::BackendImpl>(
       new plugin::cuda::CudaBackend(spec, layout, *key, *value, rotation_tables(spec, config)));
 }
@@ -89,11 +89,10 @@ Expected<std::unique_ptr<kit::BackendImpl>> make_cuda_backend(const atb_layer_sp
 Expected<std::unique_ptr<kit::BackendImpl>> create(const atb_layer_spec& spec, const nlohmann::json& json) {
   auto config = read_config(json, spec);
   if (!config) return config.error();
-  auto backend = TurboquantBackend::create(spec, *config);
 #if defined(ATB_HAVE_CUDA)
-  if (backend && spec.device_type == ATB_DEVICE_CUDA) return make_cuda_backend(spec, *config, (*backend)->cache_spec());
+  if (spec.device_type == ATB_DEVICE_CUDA) return make_cuda_backend(spec, *config);
 #endif
-  return backend;
+  return TurboquantBackend::create(spec, *config);
 }
 
 }  // namespace

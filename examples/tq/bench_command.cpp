@@ -17,7 +17,7 @@
 
 #include "commands.hpp"
 
-namespace atb::tq {
+namespace atb::tool {
 namespace {
 
 Expected<int32_t> parse_dtype(const std::string& name) {
@@ -297,4 +297,4 @@ int bench_command(int argc, const char* const* argv) {
   return 0;
 }
 
-}  // namespace atb::tq
+}  // namespace atb::tool

@@ -10,10 +10,10 @@
 #include <thread>
 #include <vector>
 
-namespace atb::tq {
+namespace atb::tool {
 namespace {
 
-using ::tq::Role;
+using tq::Role;
 
 struct LayerResult {
   double squared_error = 0, cosine_sum = 0, min_cosine = 1;
@@ -23,13 +23,13 @@ struct LayerResult {
 
 constexpr uint8_t kUntouched = 0xa5;
 
-LayerResult measure_layer(const ::tq::Quantizer& quantizer, const ::tq::Format& format, Role role, cli::KvData data,
+LayerResult measure_layer(const tq::Quantizer& quantizer, const tq::Format& format, Role role, cli::KvData data,
                           const CacheShape& shape, int layer, uint64_t data_seed, uint64_t rotation_seed) {
   // The other role stored as f16: only this role's rows are written, the rest must stay untouched.
-  const ::tq::Format other = *::tq::find_format(role == Role::key ? Role::value : Role::key, "f16");
-  const ::tq::PageLayout page = role == Role::key
-                                    ? ::tq::page_layout(format, other, shape.head_size, shape.head_size, shape.kv_heads, shape.block_size)
-                                    : ::tq::page_layout(other, format, shape.head_size, shape.head_size, shape.kv_heads, shape.block_size);
+  const tq::Format other = *tq::find_format(role == Role::key ? Role::value : Role::key, "f16");
+  const tq::PageLayout page = role == Role::key
+                                    ? tq::page_layout(format, other, shape.head_size, shape.head_size, shape.kv_heads, shape.block_size)
+                                    : tq::page_layout(other, format, shape.head_size, shape.head_size, shape.kv_heads, shape.block_size);
   const int pages = (shape.tokens + shape.block_size - 1) / shape.block_size;
   std::vector<uint8_t> pool(size_t(pages) * page.page_bytes, kUntouched);
   std::vector<uint8_t> written(pool.size(), 0);
@@ -38,7 +38,7 @@ LayerResult measure_layer(const ::tq::Quantizer& quantizer, const ::tq::Format& 
   const int d = shape.head_size;
   std::vector<float> scratch(static_cast<size_t>(d)), decoded(static_cast<size_t>(d));
   for (int head = 0; head < shape.kv_heads; ++head) {
-    const ::tq::Rotation rotation(d, rotation_seed, layer, head);
+    const tq::Rotation rotation(d, rotation_seed, layer, head);
     const auto x = cli::synthetic_kv(data, role == Role::key, layer, head, 0, shape.tokens, d, data_seed);
     const auto row_offset = [&](int token) {
       const size_t page_start = size_t(token / shape.block_size) * page.page_bytes;
@@ -47,11 +47,11 @@ LayerResult measure_layer(const ::tq::Quantizer& quantizer, const ::tq::Format& 
     };
     for (int t = 0; t < shape.tokens; ++t) {
       const size_t offset = row_offset(t);
-      ::tq::encode_vector(quantizer, rotation, x.data() + size_t(t) * size_t(d), pool.data() + offset, scratch.data());
+      tq::encode_vector(quantizer, rotation, x.data() + size_t(t) * size_t(d), pool.data() + offset, scratch.data());
       std::fill_n(written.begin() + ptrdiff_t(offset), quantizer.row_bytes(), uint8_t(1));
     }
     for (int t = 0; t < shape.tokens; ++t) {
-      ::tq::decode_vector(quantizer, rotation, pool.data() + row_offset(t), decoded.data());
+      tq::decode_vector(quantizer, rotation, pool.data() + row_offset(t), decoded.data());
       const float* original = x.data() + size_t(t) * size_t(d);
       double dot = 0, norm_x = 0, norm_y = 0;
       for (int i = 0; i < d; ++i) {
@@ -74,9 +74,9 @@ LayerResult measure_layer(const ::tq::Quantizer& quantizer, const ::tq::Format& 
 
 }  // namespace
 
-Expected<FidelityStats> measure_fidelity(const ::tq::Format& format, Role role, cli::KvData data, const CacheShape& shape,
+Expected<FidelityStats> measure_fidelity(const tq::Format& format, Role role, cli::KvData data, const CacheShape& shape,
                                          uint64_t data_seed, uint64_t rotation_seed) {
-  auto quantizer = ::tq::make_quantizer(format, shape.head_size, rotation_seed);
+  auto quantizer = tq::make_quantizer(format, shape.head_size, rotation_seed);
   if (!quantizer) return quantizer.error();
   std::vector<LayerResult> layers(size_t(shape.layers));
   const int threads = std::max(1, std::min(shape.layers, int(std::thread::hardware_concurrency())));
@@ -105,4 +105,4 @@ Expected<FidelityStats> measure_fidelity(const ::tq::Format& format, Role role, 
   return stats;
 }
 
-}  // namespace atb::tq
+}  // namespace atb::tool

@@ -9,7 +9,7 @@
 
 #include <cstdint>
 
-namespace atb::tq {
+namespace atb::tool {
 
 struct CacheShape {
   int layers = 28;
@@ -28,7 +28,7 @@ struct FidelityStats {
 
 // `rotation_seed` also seeds the formats' own randomness.  Fails if the format cannot store the
 // head size, or if encoding touched a byte outside the rows the page layout gives it.
-Expected<FidelityStats> measure_fidelity(const ::tq::Format& format, ::tq::Role role, cli::KvData data,
+Expected<FidelityStats> measure_fidelity(const tq::Format& format, tq::Role role, cli::KvData data,
                                          const CacheShape& shape, uint64_t data_seed, uint64_t rotation_seed);
 
-}  // namespace atb::tq
+}  // namespace atb::tool

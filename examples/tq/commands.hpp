@@ -1,7 +1,7 @@
 // The subcommands of `tq`; each returns the process exit code.
 #pragma once
 
-namespace atb::tq {
+namespace atb::tool {
 
 // Each command parses argv[2..]; argv[0] is the program, argv[1] the command name.
 int list_command(int argc, const char* const* argv);
@@ -13,4 +13,4 @@ int fidelity_command(int argc, const char* const* argv);
 int perplexity_command(int argc, const char* const* argv);
 int generate_command(int argc, const char* const* argv);
 
-}  // namespace atb::tq
+}  // namespace atb::tool

@@ -28,7 +28,7 @@
 
 #include "commands.hpp"
 
-namespace atb::tq {
+namespace atb::tool {
 namespace {
 
 Status cuda_status(cudaError_t error, const char* what) {
@@ -403,4 +403,4 @@ int cuda_bench_command(int argc, const char* const* argv) {
   return failures == 0 ? 0 : 1;
 }
 
-}  // namespace atb::tq
+}  // namespace atb::tool

@@ -16,7 +16,7 @@
 #include "commands.hpp"
 #include "format_pairs.hpp"
 
-namespace atb::tq {
+namespace atb::tool {
 namespace {
 
 constexpr std::array<std::array<const char*, 2>, 9> kDefaultPairs = {{{"q8_0", "q3_0"}, {"q5_0", "q3_0"},
@@ -187,4 +187,4 @@ int fidelity_command(int argc, const char* const* argv) {
   return 0;
 }
 
-}  // namespace atb::tq
+}  // namespace atb::tool

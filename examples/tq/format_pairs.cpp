@@ -3,11 +3,11 @@
 #include <sstream>
 #include <string>
 
-namespace atb::tq {
+namespace atb::tool {
 namespace {
 
-using ::tq::Format;
-using ::tq::Role;
+using tq::Format;
+using tq::Role;
 
 Expected<std::vector<Format>> parse_formats(Role role, const std::vector<std::string>& lists) {
   std::vector<Format> formats;
@@ -15,13 +15,13 @@ Expected<std::vector<Format>> parse_formats(Role role, const std::vector<std::st
     std::stringstream stream(list);
     std::string name;
     while (std::getline(stream, name, ',')) {
-      auto format = ::tq::find_format(role, name);
+      auto format = tq::find_format(role, name);
       if (!format) return format.error();
       formats.push_back(*format);
     }
   }
   if (formats.empty()) {
-    const auto all = ::tq::formats_for(role);
+    const auto all = tq::formats_for(role);
     formats.assign(all.begin(), all.end());
   }
   return formats;
@@ -46,7 +46,7 @@ Expected<std::vector<FormatPair>> select_pairs(const cli::Arguments& arguments, 
   std::vector<FormatPair> pairs;
   if (key_lists.empty() && value_lists.empty()) {
     for (const auto& [k, v] : defaults)
-      pairs.push_back({*::tq::find_format(Role::key, k), *::tq::find_format(Role::value, v)});
+      pairs.push_back({*tq::find_format(Role::key, k), *tq::find_format(Role::value, v)});
     return pairs;
   }
   auto keys = parse_formats(Role::key, key_lists);
@@ -58,4 +58,4 @@ Expected<std::vector<FormatPair>> select_pairs(const cli::Arguments& arguments, 
   return pairs;
 }
 
-}  // namespace atb::tq
+}  // namespace atb::tool

@@ -12,11 +12,11 @@
 #include <span>
 #include <vector>
 
-namespace atb::tq {
+namespace atb::tool {
 
 struct FormatPair {
-  ::tq::Format key;
-  ::tq::Format value;
+  tq::Format key;
+  tq::Format value;
 };
 
 Expected<std::vector<FormatPair>> select_pairs(const cli::Arguments& arguments, const nlohmann::json& config,
@@ -25,4 +25,4 @@ Expected<std::vector<FormatPair>> select_pairs(const cli::Arguments& arguments, 
 // The --k-quant and --v-quant flag specs.
 std::vector<cli::FlagSpec> pair_flags();
 
-}  // namespace atb::tq
+}  // namespace atb::tool

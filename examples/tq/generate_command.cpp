@@ -12,7 +12,7 @@
 #include "commands.hpp"
 #include "model_session.hpp"
 
-namespace atb::tq {
+namespace atb::tool {
 namespace {
 
 int sample(const float* logits, int vocab, double temperature, double top_p, std::mt19937_64& rng) {
@@ -101,4 +101,4 @@ int generate_command(int argc, const char* const* argv) {
   return 0;
 }
 
-}  // namespace atb::tq
+}  // namespace atb::tool

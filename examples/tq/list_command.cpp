@@ -10,7 +10,7 @@
 
 #include "commands.hpp"
 
-namespace atb::tq {
+namespace atb::tool {
 namespace {
 
 std::string join(const std::vector<std::string>& items, const char* separator) {
@@ -110,4 +110,4 @@ int list_command(int argc, const char* const* argv) {
   return 0;
 }
 
-}  // namespace atb::tq
+}  // namespace atb::tool

@@ -2,7 +2,7 @@
 
 #include <thread>
 
-namespace atb::tq {
+namespace atb::tool {
 
 std::vector<cli::FlagSpec> model_flags() {
   return {{"model", "FILE", "llama2.c checkpoint (e.g. ../shared/models/shakespeare_char_17M.bin)"},
@@ -32,4 +32,4 @@ Expected<engine::Engine> make_engine(const cli::Arguments& arguments, const host
   return engine::Engine::create(std::move(checkpoint), **plugin, config, uint64_t(*memory) << 20, int(*threads));
 }
 
-}  // namespace atb::tq
+}  // namespace atb::tool

@@ -9,7 +9,7 @@
 
 #include <memory>
 
-namespace atb::tq {
+namespace atb::tool {
 
 std::vector<cli::FlagSpec> model_flags();
 
@@ -24,4 +24,4 @@ Expected<ModelFiles> load_model_files(const cli::Arguments& arguments);
 Expected<engine::Engine> make_engine(const cli::Arguments& arguments, const host::Registry& registry,
                                      const std::string& backend, const std::string& config, engine::Checkpoint checkpoint);
 
-}  // namespace atb::tq
+}  // namespace atb::tool

@@ -17,7 +17,7 @@
 #include "commands.hpp"
 #include "model_session.hpp"
 
-namespace atb::tq {
+namespace atb::tool {
 namespace {
 
 struct Evaluation {
@@ -106,4 +106,4 @@ int perplexity_command(int argc, const char* const* argv) {
   return 0;
 }
 
-}  // namespace atb::tq
+}  // namespace atb::tool

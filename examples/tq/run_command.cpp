@@ -17,7 +17,7 @@
 
 #include "commands.hpp"
 
-namespace atb::tq {
+namespace atb::tool {
 namespace {
 
 struct ModelShape {
@@ -313,4 +313,4 @@ int run_command(int argc, const char* const* argv) {
   return 0;
 }
 
-}  // namespace atb::tq
+}  // namespace atb::tool

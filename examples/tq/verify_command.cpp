@@ -23,11 +23,11 @@
 #include "format_pairs.hpp"
 #include "commands.hpp"
 
-namespace atb::tq {
+namespace atb::tool {
 namespace {
 
-using ::tq::Format;
-using ::tq::Role;
+using tq::Format;
+using tq::Role;
 
 // The seed's pairs, the other V widths, then TurboQuant at each width.
 constexpr std::array<std::array<const char*, 2>, 24> kDefaultPairs = {{
@@ -43,7 +43,7 @@ nlohmann::json stats_json(const FidelityStats& stats) {
 struct Options {
   CacheShape shape;
   uint64_t data_seed = 0;
-  uint64_t rotation_seed = ::tq::kDefaultRotationSeed;
+  uint64_t rotation_seed = tq::kDefaultRotationSeed;
   std::vector<cli::KvData> datasets;
   bool json = false;
 };
@@ -90,7 +90,7 @@ int run(const std::vector<FormatPair>& pairs, const Options& options) {
     }
     for (const FormatPair& pair : pairs) {
       for (const auto& [format, role] : {std::pair{pair.key, Role::key}, std::pair{pair.value, Role::value}})
-        if (std::string problem = ::tq::check_head_size(format, d); !problem.empty()) {
+        if (std::string problem = tq::check_head_size(format, d); !problem.empty()) {
           std::fprintf(stderr, "tq verify: %s\n", problem.c_str());
           return 1;
         }
@@ -100,8 +100,8 @@ int run(const std::vector<FormatPair>& pairs, const Options& options) {
         std::fprintf(stderr, "tq verify: %s\n", (!k ? k.error() : v.error()).message().c_str());
         return 1;
       }
-      const size_t k_bytes = ::tq::row_bytes(pair.key, d), v_bytes = ::tq::row_bytes(pair.value, d);
-      const double ratio = ::tq::compression_vs_f16(pair.key, pair.value, d);
+      const size_t k_bytes = tq::row_bytes(pair.key, d), v_bytes = tq::row_bytes(pair.value, d);
+      const double ratio = tq::compression_vs_f16(pair.key, pair.value, d);
       rows.push_back({{"k_quant", pair.key.name}, {"v_quant", pair.value.name}, {"k_bytes_per_token_per_head", k_bytes},
                       {"v_bytes_per_token_per_head", v_bytes}, {"compression_vs_f16", ratio}, {"k", stats_json(*k)},
                       {"v", stats_json(*v)}});
@@ -120,13 +120,13 @@ int run(const std::vector<FormatPair>& pairs, const Options& options) {
     std::printf("%-5s %10s %14s %16s %12s\n", "bits", "measured", "sphere LM", "unit-normal LM", "cos mean");
   }
   for (int bits = 1; bits <= 8; ++bits) {
-    const Format format = *::tq::find_format(Role::key, "tq" + std::to_string(bits));
+    const Format format = *tq::find_format(Role::key, "tq" + std::to_string(bits));
     auto stats = table.get(format, Role::key, cli::KvData::normal);
     if (!stats) {
       std::fprintf(stderr, "tq verify: %s\n", stats.error().message().c_str());
       return 1;
     }
-    const double sphere = ::tq::sphere_codebook(d, bits).distortion, normal = ::tq::unit_normal_codebook(bits).distortion;
+    const double sphere = tq::sphere_codebook(d, bits).distortion, normal = tq::unit_normal_codebook(bits).distortion;
     distortion.push_back({{"bits", bits}, {"measured_mse", stats->mse}, {"sphere_lloyd_max", sphere},
                           {"unit_normal_lloyd_max", normal}, {"mean_cosine", stats->mean_cosine}});
     if (!options.json)
@@ -175,7 +175,7 @@ int verify_command(int argc, const char* const* argv) {
   }
   Options options;
   options.json = host->json;
-  auto head_size = arguments->integer_or("head-size", 128, 1, ::tq::kMaxRotationSize);
+  auto head_size = arguments->integer_or("head-size", 128, 1, tq::kMaxRotationSize);
   auto layers = arguments->integer_or("layers", 28, 1, 1024);
   auto kv_heads = arguments->integer_or("kv-heads", 4, 1, 1024);
   auto tokens = arguments->integer_or("tokens", 256, 1, 1 << 20);
@@ -205,4 +205,4 @@ int verify_command(int argc, const char* const* argv) {
   return run(*pairs, options);
 }
 
-}  // namespace atb::tq
+}  // namespace atb::tool

@@ -106,8 +106,7 @@ __device__ inline BlockWork block_work(const AttentionParams& p) {
 }
 
 // Of a launch's `splits` splits of each context, the ones a sequence uses: as many as give each
-// at least kMinSplitRows positions (a split costs a block's set-up, ~8 us of latency, and a state
-// to merge: at 2K positions, B = 8 on an H100, 4 splits took 0.027 ms, 16 splits 0.041).  Splits
+// at least kMinSplitRows positions (a split costs a block's set-up and a state to merge).  Splits
 // past them are empty.
 constexpr int kMinSplitRows = 512;
 __device__ inline int splits_used(const BlockWork& w, int splits) {
@@ -118,15 +117,8 @@ __device__ inline int splits_used(const BlockWork& w, int splits) {
 // of the launch's `launched` splits.  Where the split blocks make more than one wave (`uneven`) and
 // a context uses every launched split or 8 splits or more, the first half of its splits share 85%
 // of its units and the second half the rest: blocks start in split order, so the second wave is
-// made of the small blocks, and the work of the SMs that run slower (by up to 1.5x for the same
-// block, see tests/cuda/PERFORMANCE.md) ends closer together.  H100, 16 splits, A/B in one call:
-// B=8 at 32K q8_0/q3_0 0.169 -> 0.164 ms, tq4/tq3 0.134 -> 0.132, q4_0/q3_0 0.123 -> 0.125; B=16
-// at 32K 0.318 -> 0.314, 0.245 -> 0.236, 0.230 -> 0.225; B=8 at 16K 2-3% faster (tq4/tq3 even).
-// B=32 at 32K, 4 splits (even before): 0.442 -> 0.426, 0.618 -> 0.610, 0.475 -> 0.445.  A 70%
-// share made tq4/tq3 0.142 ms; with 4 of 16 splits used (B=8 at 2K, where the used blocks fit one
-// wave) this was 10% slower than even splits.  80% against 85% against 90%, three rounds in one
-// call (means, ms, q4_0/q3_0, q8_0/q3_0, tq4/tq3): B=8 0.1249/0.1649/0.1322, 0.1255/0.1644/0.1316,
-// 0.1250/0.1675/0.1360; B=16 0.2261/0.3142/0.2381, 0.2236/0.3107/0.2362, 0.2217/0.3166/0.2467.
+// made of the small blocks, and the work of the SMs that run slower ends closer together (the
+// shares tried and their timings: tests/cuda/PERFORMANCE.md, "Figures moved out of the kernels").
 constexpr int kFirstHalfShare = 850;  // per mille
 struct SplitRange {
   int begin, end;
@@ -188,7 +180,7 @@ __device__ inline void rotate_stored_queries(const AttentionParams& p, const Row
 // A thread's share of the block's G x D query elements as raw bits (element i = threadIdx.x + k x
 // THREADS, zero past the block's heads), loaded first thing: they are then requested before the
 // block's tile copies fill the memory queues, and arrive while it sets up (loaded after the copies,
-// the stage of queries and tables took 4.8 us of the first blocks' set-up on an H100; 2.1 us so).
+// they delayed the first blocks' set-up).
 template <int D, int G, int THREADS>
 struct QueryBits {
   static constexpr int kCount = (G * D + THREADS - 1) / THREADS;

@@ -16,7 +16,7 @@ struct Codecs {
 
 // The codebook entries a codec's rows use (none for affine and plain rows).  The codecs are kernel
 // parameters, and reading them at thread-dependent offsets serializes in the constant cache: kernels
-// copy only these into shared memory (all 2 x 511 floats took ~10 us of a one-token write).
+// copy only these into shared memory (copying all 2 x 511 floats dominated a one-token write).
 __device__ inline int codebook_entries(const RowCodec& codec) { return codec.kind == kCodebook ? codec.table_size : 0; }
 
 __device__ inline float to_float(float x) { return x; }

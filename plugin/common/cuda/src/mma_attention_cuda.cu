@@ -1,38 +1,9 @@
-// The tensor-core decode kernel: head size 128, up to 8 query heads per KV head, K rows affine
-// (codes exact in fp16) or 2- to 4-bit codebook, V rows 2- to 5- or 8-bit codebook, each format pair
-// an instance whose row layout is known at compile time.  Per 16-row tile a warp computes the scores
-// S = K Q^T and the update O^T += V^T P^T with mma.sync m16n8k16 (fp16 operands, fp32
-// accumulation), query heads on the MMA columns (the ones past the group are zero).
-//
-// Precision follows the layer's queries and outputs.  f32 (SPLIT): every operand that is not
-// exact in fp16 is split into an fp16 high part and an fp16 remainder, which keeps the result
-// within ~1e-6 of fp32 arithmetic.  S: queries (hi/lo) against exact affine codes (high*high +
-// high*low), or against codebook values (hi/lo: + low*high).  O: a V value's high part and
-// remainder fill the two k-slots of a pair, whose B entries both hold the token's weight (V's
-// block scale folded in), once as its high part and once as its remainder: all four products.
-// bf16/f16: the rotated, scaled queries, K's codebook values and the weights are single fp16
-// values (2^-11 relative: no coarser than the host's own 16-bit queries, and FlashAttention rounds
-// P to 16 bits too); that takes half the MMAs and most of the per-token weight arithmetic away.
-// V values stay split in both (the pair table gives both parts at no extra cost).
-// Affine K: S = scale * (Q . codes) + zero * sum(Q) per 32-coordinate block.
-//
-// Why it is laid out as it is (an H100 profile of the first version spent ~84 instructions per
-// cached row with 60% of issue slots busy): codebook values come from pair tables, one 8-byte
-// shared load giving split values for two codes (K: the two 4-bit codes of a byte, i.e. a k-slot
-// pair; V: a token's two adjacent 3-bit codes, i.e. MMA rows g and g + 8 of its k-slot pair), so
-// loads land in the MMA's registers without moves; the V table is held once per bank pair so that
-// lookups do not conflict; every lane's offsets into a tile are fixed per lane and computed once;
-// copies are unrolled; scores run in log2 units from queries scaled by log2(e); the running max is
-// raised only when a tile exceeds it by more than 2^8 (the result is the same: weights up to 256
-// stay exact in the hi/lo split), so the rescale of the accumulators is rare.  A tile with a V
-// block scale of 256 or more raises it to its own max (has_large_value_scale), so that the fp16
-// products weight x scale stay finite.  fp16 limits what remains: queries times the softmax scale
-// must stay below 65504 (|q| below ~5e5 at head size 128), as in any fp16 attention kernel.
-//
-// The contraction order inside an MMA is free, so coordinates are assigned to fragment slots
-// where the codes are cheapest to read: lane (g = lane / 4, t = lane % 4) reads coordinates
-// 32b + 8t .. 32b + 8t + 7 of K rows g, g + 8 for block b, and coordinates 32b + 4g .. 32b + 4g + 3
-// of V rows t, t + 4, t + 8, t + 12; the output columns are permuted back when the state is written.
+// The tensor-core decode kernel: head size 128, up to 8 query heads per KV head, affine or 2- to
+// 4-bit codebook K rows, 2- to 5- or 8-bit codebook V rows; each format pair is an instance whose
+// row layout is known at compile time.  Per 16-row tile a warp computes S = K Q^T and O^T += V^T P^T
+// with mma.sync m16n8k16 (fp16 operands, fp32 accumulation).  Why it is laid out as it is (operand
+// splits for f32 layers, pair tables, fragment slots) is in ../README.md.
+
 #include <atb/plugin/cuda/paged_attention_cuda.hpp>
 
 #include <cuda_fp16.h>
@@ -91,11 +62,9 @@ struct KeyPairs {
 };
 // Codebook K values come from registers, not shared memory: byte p of split_half(value) of the
 // codebook's first 8 entries is an 8-byte "plane" in 2 registers, and byte permutes look up 4 codes
-// of a plane at a time (see KeyPlanes; entry 15 - e is entry e negated).  A shared table of
-// split_half per code (held once per bank, 2 loads and a move per code pair) made the tq4 kernel
-// bound by shared-memory wavefronts (49% of copy bandwidth at B=8); byte-pair tables of 256
-// entries conflicted 2.9- to 3.5-fold on real codes, and a KeyPairs table of 256 entries held 16
-// times (16 KB, half the conflicts) made tq4/tq3 2-5% slower at B=8 and tq4/tq4 (both tables) 18%.
+// of a plane at a time (see KeyPlanes; entry 15 - e is entry e negated).  Shared tables of K values
+// (per code, per byte pair, a 16-copy pair table) left the kernel bound by shared-memory wavefronts
+// or bank conflicts (tests/cuda/PERFORMANCE.md, "Figures moved out of the kernels").
 
 // Byte sizes of one format pair's rows at head size 128 (tq::row_layout: codes, then the scale
 // fields of each block), and what the kernel keeps in shared memory.

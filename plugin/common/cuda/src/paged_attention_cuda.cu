@@ -170,7 +170,7 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionPara
 // One block per (token, query head): the splits' states merged into the output.  The first warp
 // finds the largest max and each split's weight exp(max - largest) once, into shared memory; every
 // thread then sums its coordinates over the splits with independent loads (recomputing the weights
-// per coordinate made the merge a chain of dependent loads: 15 us at B = 1).  Split states hold
+// per coordinate made the merge a chain of dependent loads).  Split states hold
 // rotated values when V rows are rotated (linear: the merge commutes with the rotation), so their
 // merged sum is rotated back here, once per query head rather than once per split.
 __global__ void merge_kernel(const AttentionParams p, const __grid_constant__ RowCodec value, int splits) {
@@ -222,9 +222,8 @@ __global__ void merge_kernel(const AttentionParams p, const __grid_constant__ Ro
 // The same merge for a power-of-two head size 32 J, one (token, query head) per warp and
 // kMergeWarps a block: lane s reads split s's max and sum (kMaxSplits <= 32), the weighted sum is
 // built in registers (lane l: coordinates l + 32 j) and rotated back there, with no block-wide
-// synchronisation.  At B = 8 the block-wide merge took ~5 us after the attention kernel; this one
-// ~2.5 us, and 11 us when each split's values waited for the previous split's (the states come from
-// L2, ~0.7 us a round trip).
+// synchronisation, and each split's values never wait for the previous split's (the states come
+// from L2: a round trip per batch of splits, not per split).
 constexpr int kMergeWarps = 4;
 constexpr int kMergeBatch = 16;  // splits whose values a lane loads at once
 template <int J>
@@ -241,7 +240,7 @@ __global__ void __launch_bounds__(32 * kMergeWarps) merge_kernel_by_warps(const 
   if (skip) return;
   const float* states = static_cast<const float*>(p.workspace) + (int64_t(token) * p.num_query_heads + head) * splits * (D + 2);
   // Every load of a batch of splits is issued before the first is used, and the first batch's before
-  // the weights are computed: one L2 round trip (~0.7 us here) per batch, not per split.
+  // the weights are computed: one L2 round trip per batch, not per split.
   float split_max = -INFINITY, split_sum = 0.0f;  // lane s: split s's
   if (lane < splits) split_max = __ldcg(states + lane * (D + 2)), split_sum = __ldcg(states + lane * (D + 2) + 1);
   float weight = 0.0f, total = 0.0f, merged[J] = {};
@@ -365,12 +364,8 @@ int multiprocessors() {
 // block that finishes early is then replaced by one of the second wave: the older blocks on a
 // multiprocessor are served first and finish first, and a single wave ends on its youngest) whose
 // last wave is at least 85% full (a wave a third full costs as much as a full one), and at most
-// kMaxSplits (each split costs a block's set-up and a state to merge).  H100, 32K context, B=8:
-// 8 splits (one wave) 0.138 ms, 16 splits 0.133; B=1: 64 splits 0.039 ms, 32 splits 0.035.  B=64
-// (512 blocks, one wave), 2 uneven splits against none, two rounds in one call (ms, q4_0/q3_0,
-// q8_0/q3_0, tq4/tq3): 0.865/0.868, 1.219/1.218, 0.934/0.945 -> 0.837/0.841, 1.212/1.208,
-// 0.859/0.865, and 20 steps in a row faster too (4 uneven splits: faster single steps, but not
-// in a row for q4_0/q3_0 and tq4/tq3; tests/cuda/PERFORMANCE.md).
+// kMaxSplits (each split costs a block's set-up and a state to merge).  The timings behind these
+// thresholds are in tests/cuda/PERFORMANCE.md ("Figures moved out of the kernels").
 int splits_filling_waves(int blocks, int slots, bool uneven_ranges) {
   blocks = std::max(blocks, 1);
   if (double(blocks) / slots >= (uneven_ranges ? 1.85 : 0.85)) return 1;

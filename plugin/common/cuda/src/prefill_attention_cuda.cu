@@ -201,8 +201,8 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const At
       const uint8_t* raw_tile = raw + size_t((tile - first_tile) % kStages) * stage_bytes;
       const int row = (threadIdx.x / 8) % kTileRows, sub = threadIdx.x % 8, position = tile * kTileRows + row;
       const bool row_valid = page_ok && position >= block_low && position < block_high;
-      // K rows, then V rows, from one call site: with two (one per kind), the object was a fifth
-      // larger and, with decode_into's range check, the q4_0/q3_0 prefill took 7% longer.
+      // K rows, then V rows, from one call site: two call sites (one per kind) made the object a
+      // fifth larger and the prefill slower.
       const int which = threadIdx.x < kThreads / 2 ? 0 : 1;
       decode_into(which == 0 ? kc : vc,
                   which == 0 ? raw_tile + row * p.k_row_bytes : raw_tile + k_tile_bytes + row * p.v_row_bytes, row_valid,
@@ -213,7 +213,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const At
     __syncthreads();
     // The plane factors of the lane's tokens 8n + 2t + e % 2 (score and weight slots [n][e]), K then
     // V, applied whatever they are (1 but for rows past fp16's range): a branch around them in this
-    // path kept the compiler from moving loads across it (q4_0/q3_0 prefill 3% slower).
+    // path kept the compiler from moving loads across it.
     auto factor_of = [&](int which, int n, int e) { return row_factors[which][8 * n + 2 * t + e % 2]; };
 
     // S^T = Q K^T: rows = columns g, g + 8; n-tile n = tokens 8n .. 8n + 7.

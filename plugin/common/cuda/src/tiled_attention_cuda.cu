@@ -2,8 +2,8 @@
 //
 // Block: 4 warps; a warp takes every 4th 16-row tile of the block's slice of the context.  In a
 // warp, 4 teams of 8 lanes each take one row of the tile at a time (4 steps per tile), a lane
-// holding head_size / 8 coordinates (measured on an H100: 16 lanes of 8 coordinates ran at half the
-// speed, the per-row work outside the coordinates doubling).  Per tile: scores of its 16 rows for the G heads, one max per
+// holding head_size / 8 coordinates (16 lanes of 8 coordinates double the per-row work outside the
+// coordinates).  Per tile: scores of its 16 rows for the G heads, one max per
 // head for the tile (so the rescaling of the running state happens at most once per tile), then the
 // V rows weighted into per-lane accumulators.  Scores run in log2 units (exp2).  Affine rows are
 // read as scale * codes + zero with the zero folded per lane (K: zero * sum of the lane's query

@@ -209,7 +209,7 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) write_kv_kernel(const
   }
   if (codec.kind == kCodebook) {
     // Blocks of at most 32 coordinates: four teams of 8 lanes fit four blocks at once (the fit is a
-    // chain of dependent steps; one block after another made a row's write take ~20 us).
+    // chain of dependent steps, too slow one block after another).
     const Team team = team_of(codec.block_size <= 32 ? 8 : 32);
     const int teams = 32 / team.size, team_index = team.base / team.size;
     for (int first = team_index * codec.block_size; first < d; first += teams * codec.block_size) {

@@ -330,7 +330,9 @@ int cuda_bench_command(int argc, const char* const* argv) {
     return 1;
   }
   const auto registry = host::Registry::scan(options->plugin_dirs);
-  auto reference = registry.select("reference");
+  // The reference backend is needed only where its row is timed (--no-reference leaves it out).
+  const bool with_reference = !arguments->has("no-reference");
+  auto reference = registry.select(with_reference ? "reference" : options->backend);
   auto turboquant = registry.select(options->backend);
   if (!reference || !turboquant) {
     std::cerr << "tq cuda-bench: " << (reference ? turboquant.error() : reference.error()).message() << "\n";
@@ -341,7 +343,7 @@ int cuda_bench_command(int argc, const char* const* argv) {
     const host::Plugin* plugin;
   };
   std::vector<Variant> variants;
-  if (!arguments->has("no-reference")) variants.push_back({"reference (bf16 cache)", "{}", *reference});
+  if (with_reference) variants.push_back({"reference (bf16 cache)", "{}", *reference});
   for (const auto& pair : split(arguments->value_or("pairs", "q4_0/q3_0,q8_0/q3_0,tq4/tq3"), ',')) {
     const auto parts = split(pair, '/');
     if (parts.size() != 2) {

@@ -478,9 +478,9 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   stream.for_each_tile(poisoned, [&](int tile, const uint8_t* key_rows, uint8_t* value_rows) {
     const uint32_t* key_words = reinterpret_cast<const uint32_t*>(key_rows);
     const uint32_t* value_words = reinterpret_cast<const uint32_t*>(value_rows);
-    // Read first, so that its latency hides behind the scores; rows outside the context (zeroed
-    // below) may set it too, which only raises the running max where it need not.
-    const bool large_scales = has_large_value_scale<kValueRow, Layout::kValueCodes, kD / V_BLOCK>(value_rows, lane);
+    // Read first, so that its latency hides behind the scores; in the first and last tiles of a
+    // split it is read again once rows outside the context are zeroed (below).
+    bool large_scales = has_large_value_scale<kValueRow, Layout::kValueCodes, kD / V_BLOCK>(value_rows, lane);
     // S = K Q^T: rows = tokens g (r = 0) and g + 8 (r = 1), columns = heads 2t + e.
     float s[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
     // Blocks that share one K scale (codebook rows: all four) accumulate into kScoreChains
@@ -571,9 +571,10 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
       for (int r = 0; r < 2; ++r)
 #pragma unroll
         for (int e = 0; e < 2; ++e) s[r][e] = soft_cap * tanhf(s[r][e] / soft_cap);
-    // Rows outside the context (in a split's first and last tiles only) may hold any bits: their
-    // scores become -inf (weight 0), and their V scales are zeroed so that weight x scale is 0
-    // (0 x inf would be NaN) without a test per token and block below.
+    // Rows outside the context (in a split's first and last tiles only) may hold any bits (a pool
+    // need not be zeroed): their scores become -inf (weight 0), and their V scales are zeroed so
+    // that weight x scale is 0 (0 x inf would be NaN) without a test per token and block below, and
+    // so that they do not raise the running max (outputs must not depend on them).
     if (tile * kTileRows < w.low || tile * kTileRows + kTileRows > w.high) {
 #pragma unroll
       for (int r = 0; r < 2; ++r) {
@@ -588,6 +589,7 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
       }
       asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // before the stage's next bulk copy
       __syncwarp();
+      large_scales = has_large_value_scale<kValueRow, Layout::kValueCodes, kD / V_BLOCK>(value_rows, lane);
     }
     float tile_max[2];
 #pragma unroll

@@ -173,10 +173,11 @@ int main(int argc, char** argv) {
   ok = step(api, backend, pages, stride, kPrompt, kPrompt, &state, &prefill_out) &&
        step(api, backend, pages, stride, 1, kPrompt + 1, &state, &decode_out);
   if (ok)
-    printf("c_host: backend '%s': page %llu bytes (K %llu + V %llu bytes per token per head); prefill of %d tokens "
-           "and one decode step done; output[0] %.5f, %.5f\n",
-           argv[2], (unsigned long long)cache.page_bytes, (unsigned long long)cache.k_bytes_per_token_per_head,
-           (unsigned long long)cache.v_bytes_per_token_per_head, kPrompt, prefill_out, decode_out);
+    printf(
+        "c_host: backend '%s': page %llu bytes (K %llu + V %llu bytes per token per head); prefill of %d tokens "
+        "and one decode step done; output[0] %.5f, %.5f\n",
+        argv[2], (unsigned long long)cache.page_bytes, (unsigned long long)cache.k_bytes_per_token_per_head,
+        (unsigned long long)cache.v_bytes_per_token_per_head, kPrompt, prefill_out, decode_out);
   api->destroy_backend(backend, &error);
   free(pages);
   dlclose(library);

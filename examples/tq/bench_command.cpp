@@ -44,12 +44,12 @@ struct Result {
 // Captures every finished run for the summary table, then prints as the console reporter does.
 class CapturingReporter : public benchmark::ConsoleReporter {
  public:
-  explicit CapturingReporter(std::map<std::string, double>& seconds)
-      : ConsoleReporter(OO_Tabular), seconds_(seconds) {}
+  explicit CapturingReporter(std::map<std::string, double>& seconds) : ConsoleReporter(OO_Tabular), seconds_(seconds) {}
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const auto& run : runs)
       if (run.run_type == Run::RT_Iteration && !run.error_occurred)
-        seconds_[run.run_name.function_name] = run.GetAdjustedRealTime() / benchmark::GetTimeUnitMultiplier(run.time_unit);
+        seconds_[run.run_name.function_name] =
+            run.GetAdjustedRealTime() / benchmark::GetTimeUnitMultiplier(run.time_unit);
     ConsoleReporter::ReportRuns(runs);
   }
 
@@ -86,9 +86,10 @@ int bench_command(int argc, const char* const* argv) {
     return 2;
   }
   if (arguments->has("help")) {
-    std::printf("usage: tq bench [flags]\n\nDecode-attention timings (Google Benchmark) of a backend against `reference` "
-                "in the same run,\nwith this machine's read bandwidth and the bandwidth floor of each shape.\n\n%s",
-                cli::flags_help(flags).c_str());
+    std::printf(
+        "usage: tq bench [flags]\n\nDecode-attention timings (Google Benchmark) of a backend against `reference` "
+        "in the same run,\nwith this machine's read bandwidth and the bandwidth floor of each shape.\n\n%s",
+        cli::flags_help(flags).c_str());
     return 0;
   }
   auto options = cli::read_host_options(*arguments, "");
@@ -110,10 +111,11 @@ int bench_command(int argc, const char* const* argv) {
   auto prefill_chunk = arguments->integer_or("prefill-chunk", 512, 1, 1 << 16);
   auto prefill_context = arguments->integer_or("prefill-context", 8192, 0, 1 << 22);
   const std::string only = "," + arguments->value_or("only", "decode,encode,prefill") + ",";
-  const bool run_decode = only.find(",decode,") != std::string::npos, run_encode = only.find(",encode,") != std::string::npos,
+  const bool run_decode = only.find(",decode,") != std::string::npos,
+             run_encode = only.find(",encode,") != std::string::npos,
              run_prefill = only.find(",prefill,") != std::string::npos;
-  if (Status bad = cli::first_error(contexts, batches, dtype, query_heads, kv_heads, head_size, block_size, threads, min_time,
-                               bandwidth_mib, encode_tokens, prefill_chunk, prefill_context);
+  if (Status bad = cli::first_error(contexts, batches, dtype, query_heads, kv_heads, head_size, block_size, threads,
+                                    min_time, bandwidth_mib, encode_tokens, prefill_chunk, prefill_context);
       !bad) {
     std::fprintf(stderr, "tq bench: %s\n", bad.message().c_str());
     return 2;
@@ -159,31 +161,40 @@ int bench_command(int argc, const char* const* argv) {
     for (int context : *contexts) {
       for (size_t v = 0; v < variants.size(); ++v) {
         const Variant variant = variants[v];
-        cli::WorkloadShape shape{int(*query_heads), int(*kv_heads), int(*head_size), int(*block_size), *dtype, batch, context};
-        const std::string name = "decode/" + variant.label + "/B" + std::to_string(batch) + "/ctx" + std::to_string(context);
+        cli::WorkloadShape shape{
+            int(*query_heads), int(*kv_heads), int(*head_size), int(*block_size), *dtype, batch, context};
+        const std::string name =
+            "decode/" + variant.label + "/B" + std::to_string(batch) + "/ctx" + std::to_string(context);
         results.push_back({variant.label, batch, context, 0, 0});
         const size_t index = results.size() - 1;
-        benchmark::RegisterBenchmark(name.c_str(), [shape, variant, index, &results](benchmark::State& state) {
-          auto workload = cli::DecodeWorkload::create(*variant.plugin, variant.config, shape, 1234);
-          if (!workload) {
-            state.SkipWithError(workload.error().message().c_str());
-            return;
-          }
-          if (Status filled = workload->fill(); !filled) {
-            state.SkipWithError(filled.message().c_str());
-            return;
-          }
-          for (auto _ : state) {
-            if (Status stepped = workload->decode_step(); !stepped) {
-              state.SkipWithError(stepped.message().c_str());
-              break;
-            }
-          }
-          const double kv_bytes = double(workload->kv_bytes_per_step());
-          results[index].kv_bytes = workload->kv_bytes_per_step();
-          state.counters["tokens/s"] = benchmark::Counter(double(shape.batch), benchmark::Counter::kIsIterationInvariantRate);
-          state.counters["KV_GB/s"] = benchmark::Counter(kv_bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
-        })->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(*min_time);
+        benchmark::RegisterBenchmark(
+            name.c_str(),
+            [shape, variant, index, &results](benchmark::State& state) {
+              auto workload = cli::DecodeWorkload::create(*variant.plugin, variant.config, shape, 1234);
+              if (!workload) {
+                state.SkipWithError(workload.error().message().c_str());
+                return;
+              }
+              if (Status filled = workload->fill(); !filled) {
+                state.SkipWithError(filled.message().c_str());
+                return;
+              }
+              for (auto _ : state) {
+                if (Status stepped = workload->decode_step(); !stepped) {
+                  state.SkipWithError(stepped.message().c_str());
+                  break;
+                }
+              }
+              const double kv_bytes = double(workload->kv_bytes_per_step());
+              results[index].kv_bytes = workload->kv_bytes_per_step();
+              state.counters["tokens/s"] =
+                  benchmark::Counter(double(shape.batch), benchmark::Counter::kIsIterationInvariantRate);
+              state.counters["KV_GB/s"] =
+                  benchmark::Counter(kv_bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+            })
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime()
+            ->MinTime(*min_time);
       }
     }
   }
@@ -198,22 +209,26 @@ int bench_command(int argc, const char* const* argv) {
                                  cli::WorkloadShape shape, bool write_only) {
     const std::string name = kind + "/" + variant.label;
     step_results.push_back({kind, variant.label, name});
-    benchmark::RegisterBenchmark(name.c_str(), [shape, variant, config, write_only](benchmark::State& state) {
-      auto workload = cli::DecodeWorkload::create(*variant.plugin, config, shape, 99);
-      if (!workload) {
-        state.SkipWithError(workload.error().message().c_str());
-        return;
-      }
-      if (Status filled = workload->fill(); !filled) {
-        state.SkipWithError(filled.message().c_str());
-        return;
-      }
-      for (auto _ : state)
-        if (Status stepped = workload->decode_step(write_only); !stepped) {
-          state.SkipWithError(stepped.message().c_str());
-          break;
-        }
-    })->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(*min_time);
+    benchmark::RegisterBenchmark(name.c_str(),
+                                 [shape, variant, config, write_only](benchmark::State& state) {
+                                   auto workload = cli::DecodeWorkload::create(*variant.plugin, config, shape, 99);
+                                   if (!workload) {
+                                     state.SkipWithError(workload.error().message().c_str());
+                                     return;
+                                   }
+                                   if (Status filled = workload->fill(); !filled) {
+                                     state.SkipWithError(filled.message().c_str());
+                                     return;
+                                   }
+                                   for (auto _ : state)
+                                     if (Status stepped = workload->decode_step(write_only); !stepped) {
+                                       state.SkipWithError(stepped.message().c_str());
+                                       break;
+                                     }
+                                 })
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime()
+        ->MinTime(*min_time);
   };
   for (const Variant& variant : variants) {
     cli::WorkloadShape shape{int(*query_heads), int(*kv_heads), int(*head_size), int(*block_size), *dtype, 1, 0};
@@ -244,27 +259,34 @@ int bench_command(int argc, const char* const* argv) {
   nlohmann::json json_rows = nlohmann::json::array();
   std::printf("\nread bandwidth of this machine: %.1f GB/s (%d threads, best of 5 passes over %lld MiB)\n", bandwidth,
               bandwidth_threads, *bandwidth_mib);
-  std::printf("%-44s %5s %7s %10s %10s %9s %10s %8s %9s\n", "decode attention, one layer", "batch", "context", "ms/step",
-              "tokens/s", "KV MB", "floor ms", "GB/s", "vs ref");
+  std::printf("%-44s %5s %7s %10s %10s %9s %10s %8s %9s\n", "decode attention, one layer", "batch", "context",
+              "ms/step", "tokens/s", "KV MB", "floor ms", "GB/s", "vs ref");
   std::map<std::pair<int, int>, double> reference_seconds;
   for (const auto& result : results)
     if (result.variant == "reference") {
-      const std::string name = "decode/reference/B" + std::to_string(result.batch) + "/ctx" + std::to_string(result.context);
+      const std::string name =
+          "decode/reference/B" + std::to_string(result.batch) + "/ctx" + std::to_string(result.context);
       if (seconds.count(name)) reference_seconds[{result.batch, result.context}] = seconds[name];
     }
   for (const auto& result : results) {
-    const std::string name = "decode/" + result.variant + "/B" + std::to_string(result.batch) + "/ctx" + std::to_string(result.context);
+    const std::string name =
+        "decode/" + result.variant + "/B" + std::to_string(result.batch) + "/ctx" + std::to_string(result.context);
     if (!seconds.count(name)) continue;
     const double s = seconds[name];
     const double floor_ms = double(result.kv_bytes) / (bandwidth * 1e9) * 1e3;
     const auto ref = reference_seconds.find({result.batch, result.context});
     const double speedup = ref != reference_seconds.end() ? ref->second / s : 0;
-    std::printf("%-44s %5d %7d %10.3f %10.0f %9.1f %10.3f %8.1f %8.2fx\n", result.variant.substr(0, 44).c_str(), result.batch,
-                result.context, s * 1e3, result.batch / s, double(result.kv_bytes) / 1e6, floor_ms,
+    std::printf("%-44s %5d %7d %10.3f %10.0f %9.1f %10.3f %8.1f %8.2fx\n", result.variant.substr(0, 44).c_str(),
+                result.batch, result.context, s * 1e3, result.batch / s, double(result.kv_bytes) / 1e6, floor_ms,
                 double(result.kv_bytes) / s / 1e9, speedup);
-    json_rows.push_back({{"backend", result.variant}, {"batch", result.batch}, {"context", result.context},
-                         {"ms_per_step", s * 1e3}, {"tokens_per_s", result.batch / s}, {"kv_bytes", result.kv_bytes},
-                         {"bandwidth_floor_ms", floor_ms}, {"kv_gb_per_s", double(result.kv_bytes) / s / 1e9},
+    json_rows.push_back({{"backend", result.variant},
+                         {"batch", result.batch},
+                         {"context", result.context},
+                         {"ms_per_step", s * 1e3},
+                         {"tokens_per_s", result.batch / s},
+                         {"kv_bytes", result.kv_bytes},
+                         {"bandwidth_floor_ms", floor_ms},
+                         {"kv_gb_per_s", double(result.kv_bytes) / s / 1e9},
                          {"speedup_vs_reference", speedup}});
   }
   nlohmann::json step_rows = nlohmann::json::array();
@@ -285,8 +307,11 @@ int bench_command(int argc, const char* const* argv) {
       const std::string size = is_encode ? std::to_string(*encode_tokens)
                                          : std::to_string(*prefill_chunk) + "@" + std::to_string(*prefill_context);
       const double figure = is_encode ? s / double(*encode_tokens) * 1e6 : s * 1e3;
-      std::printf("%-44s %12.3f %14s %7.2fx\n", result.variant.substr(0, 44).c_str(), figure, size.c_str(), ref > 0 ? ref / s : 0);
-      step_rows.push_back({{"kind", kind}, {"backend", result.variant}, {is_encode ? "us_per_token" : "ms_per_chunk", figure},
+      std::printf("%-44s %12.3f %14s %7.2fx\n", result.variant.substr(0, 44).c_str(), figure, size.c_str(),
+                  ref > 0 ? ref / s : 0);
+      step_rows.push_back({{"kind", kind},
+                           {"backend", result.variant},
+                           {is_encode ? "us_per_token" : "ms_per_chunk", figure},
                            {"speedup_vs_reference", ref > 0 ? ref / s : 0}});
     }
   }

@@ -27,9 +27,10 @@ LayerResult measure_layer(const tq::Quantizer& quantizer, const tq::Format& form
                           const CacheShape& shape, int layer, uint64_t data_seed, uint64_t rotation_seed) {
   // The other role stored as f16: only this role's rows are written, the rest must stay untouched.
   const tq::Format other = *tq::find_format(role == Role::key ? Role::value : Role::key, "f16");
-  const tq::PageLayout page = role == Role::key
-                                    ? tq::page_layout(format, other, shape.head_size, shape.head_size, shape.kv_heads, shape.block_size)
-                                    : tq::page_layout(other, format, shape.head_size, shape.head_size, shape.kv_heads, shape.block_size);
+  const tq::PageLayout page =
+      role == Role::key
+          ? tq::page_layout(format, other, shape.head_size, shape.head_size, shape.kv_heads, shape.block_size)
+          : tq::page_layout(other, format, shape.head_size, shape.head_size, shape.kv_heads, shape.block_size);
   const int pages = (shape.tokens + shape.block_size - 1) / shape.block_size;
   std::vector<uint8_t> pool(size_t(pages) * page.page_bytes, kUntouched);
   std::vector<uint8_t> written(pool.size(), 0);
@@ -85,7 +86,8 @@ Expected<FidelityStats> measure_fidelity(const tq::Format& format, Role role, cl
     for (int w = 0; w < threads; ++w)
       workers.emplace_back([&, w] {
         for (int layer = w; layer < shape.layers; layer += threads)
-          layers[size_t(layer)] = measure_layer(**quantizer, format, role, data, shape, layer, data_seed, rotation_seed);
+          layers[size_t(layer)] =
+              measure_layer(**quantizer, format, role, data, shape, layer, data_seed, rotation_seed);
       });
   }
   FidelityStats stats;

@@ -58,7 +58,9 @@ Status put(DeviceMemory& into, const std::vector<T>& values, const host::cuda::S
 
 struct Event {
   cudaEvent_t handle = nullptr;
-  ~Event() { if (handle) cudaEventDestroy(handle); }
+  ~Event() {
+    if (handle) cudaEventDestroy(handle);
+  }
 };
 struct Graph {
   cudaGraph_t graph = nullptr;
@@ -115,7 +117,9 @@ Expected<double> copy_bandwidth(cudaStream_t stream) {
   ATB_RETURN_IF_ERROR(reserve(from, bytes));
   ATB_RETURN_IF_ERROR(reserve(to, bytes));
   TQ_CUDA(cudaMemsetAsync(from.data(), 1, bytes, stream));
-  auto ms = median_ms(stream, 20, 1, [&](int) { return cuda_status(cudaMemcpyAsync(to.data(), from.data(), bytes, cudaMemcpyDeviceToDevice, stream), "copy"); });
+  auto ms = median_ms(stream, 20, 1, [&](int) {
+    return cuda_status(cudaMemcpyAsync(to.data(), from.data(), bytes, cudaMemcpyDeviceToDevice, stream), "copy");
+  });
   if (!ms) return ms.error();
   return 2.0 * double(bytes) / (*ms * 1e-3);
 }
@@ -132,8 +136,9 @@ struct Row {
 };
 
 // One backend at one batch size: fill, time encode, time decode steps (graph and eager).
-Expected<Row> bench_one(const host::Plugin& plugin, const std::string& label, const std::string& config, const Shape& shape,
-                        int batch, int runs, const host::cuda::Stream& host_stream, std::mt19937_64& rng) {
+Expected<Row> bench_one(const host::Plugin& plugin, const std::string& label, const std::string& config,
+                        const Shape& shape, int batch, int runs, const host::cuda::Stream& host_stream,
+                        std::mt19937_64& rng) {
   const auto stream = static_cast<cudaStream_t>(host_stream.handle());
   atb_layer_spec spec = make_versioned<atb_layer_spec>();
   spec.attention_kind = ATB_ATTENTION_STANDARD;
@@ -156,7 +161,8 @@ Expected<Row> bench_one(const host::Plugin& plugin, const std::string& label, co
   const int sets = int(std::clamp(std::ceil(256e6 / step_bytes), 2.0, 16.0));
   const int pages_per_seq = (shape.context + shape.block_size - 1) / shape.block_size;
   const int64_t num_pages = int64_t(sets) * batch * pages_per_seq;
-  const uint64_t stride = (cache->page_bytes + cache->page_alignment - 1) / cache->page_alignment * cache->page_alignment;
+  const uint64_t stride =
+      (cache->page_bytes + cache->page_alignment - 1) / cache->page_alignment * cache->page_alignment;
 
   DeviceMemory pool, workspace;
   ATB_RETURN_IF_ERROR(reserve(pool, size_t(num_pages) * stride));
@@ -171,7 +177,8 @@ Expected<Row> bench_one(const host::Plugin& plugin, const std::string& label, co
   const int chunk = shape.context;
   DeviceMemory chunk_key, chunk_value, chunk_slots;
   ATB_RETURN_IF_ERROR(put(chunk_key, random_bf16(size_t(chunk) * shape.kv_heads * shape.head_size, rng), host_stream));
-  ATB_RETURN_IF_ERROR(put(chunk_value, random_bf16(size_t(chunk) * shape.kv_heads * shape.head_size, rng), host_stream));
+  ATB_RETURN_IF_ERROR(
+      put(chunk_value, random_bf16(size_t(chunk) * shape.kv_heads * shape.head_size, rng), host_stream));
   std::vector<int64_t> slots(static_cast<size_t>(chunk));
   ATB_RETURN_IF_ERROR(reserve(chunk_slots, slots.size() * sizeof(int64_t)));
   const atb_tensor fill_key = device_tensor(chunk_key.data(), chunk, shape.kv_heads, shape.head_size, stream);
@@ -200,8 +207,10 @@ Expected<Row> bench_one(const host::Plugin& plugin, const std::string& label, co
   row.cache_bytes = step_bytes;
   for (int seq = 0; seq < sets * batch; ++seq) {
     for (int t = 0; t < chunk; ++t)
-      slots[size_t(t)] = int64_t(pages[size_t(seq) * pages_per_seq + t / shape.block_size]) * shape.block_size + t % shape.block_size;
-    TQ_CUDA(cudaMemcpyAsync(chunk_slots.data(), slots.data(), slots.size() * sizeof(int64_t), cudaMemcpyHostToDevice, stream));
+      slots[size_t(t)] =
+          int64_t(pages[size_t(seq) * pages_per_seq + t / shape.block_size]) * shape.block_size + t % shape.block_size;
+    TQ_CUDA(cudaMemcpyAsync(chunk_slots.data(), slots.data(), slots.size() * sizeof(int64_t), cudaMemcpyHostToDevice,
+                            stream));
     if (seq == 0) {
       auto ms = median_ms(stream, 5, 1, [&](int) { return backend->forward(write); });
       if (!ms) return ms.error();
@@ -215,17 +224,20 @@ Expected<Row> bench_one(const host::Plugin& plugin, const std::string& label, co
   // Steps: step_tokens new tokens per sequence at the last positions (rewriting their slots).
   const int new_tokens = batch * shape.step_tokens;
   DeviceMemory query, key, value, output, step_slots, starts, lens;
-  ATB_RETURN_IF_ERROR(put(query, random_bf16(size_t(new_tokens) * shape.query_heads * shape.head_size, rng), host_stream));
+  ATB_RETURN_IF_ERROR(
+      put(query, random_bf16(size_t(new_tokens) * shape.query_heads * shape.head_size, rng), host_stream));
   ATB_RETURN_IF_ERROR(put(key, random_bf16(size_t(new_tokens) * shape.kv_heads * shape.head_size, rng), host_stream));
   ATB_RETURN_IF_ERROR(put(value, random_bf16(size_t(new_tokens) * shape.kv_heads * shape.head_size, rng), host_stream));
-  ATB_RETURN_IF_ERROR(put(output, std::vector<uint16_t>(size_t(new_tokens) * shape.query_heads * shape.head_size, 0x7fc0), host_stream));
+  ATB_RETURN_IF_ERROR(put(
+      output, std::vector<uint16_t>(size_t(new_tokens) * shape.query_heads * shape.head_size, 0x7fc0), host_stream));
   std::vector<int64_t> decode_slots;
   for (int set = 0; set < sets; ++set)
     for (int b = 0; b < batch; ++b)
       for (int position = shape.context - shape.step_tokens; position < shape.context; ++position) {
         const int seq = set * batch + b;
         decode_slots.push_back(int64_t(pages[size_t(seq) * pages_per_seq + position / shape.block_size]) *
-                                   shape.block_size + position % shape.block_size);
+                                   shape.block_size +
+                               position % shape.block_size);
       }
   ATB_RETURN_IF_ERROR(put(step_slots, decode_slots, host_stream));
   std::vector<int32_t> start_values(size_t(batch) + 1);
@@ -265,7 +277,9 @@ Expected<Row> bench_one(const host::Plugin& plugin, const std::string& label, co
     TQ_CUDA(cudaGraphInstantiate(&graphs[size_t(set)].exec, graph, 0));
   }
   for (int i = 0; i < 3 * sets; ++i) TQ_CUDA(cudaGraphLaunch(graphs[size_t(i % sets)].exec, stream));
-  auto replay = [&](int i) { return cuda_status(cudaGraphLaunch(graphs[size_t(i % sets)].exec, stream), "cudaGraphLaunch"); };
+  auto replay = [&](int i) {
+    return cuda_status(cudaGraphLaunch(graphs[size_t(i % sets)].exec, stream), "cudaGraphLaunch");
+  };
   auto graph_ms = median_ms(stream, runs, 1, replay);
   if (!graph_ms) return graph_ms.error();
   auto in_row_ms = median_ms(stream, std::max(runs / kStepsInRow, 3), kStepsInRow, replay);
@@ -279,7 +293,8 @@ Expected<Row> bench_one(const host::Plugin& plugin, const std::string& label, co
   std::vector<uint16_t> written(size_t(new_tokens) * shape.query_heads * shape.head_size);
   TQ_CUDA(cudaMemcpy(written.data(), output.data(), written.size() * sizeof(uint16_t), cudaMemcpyDeviceToHost));
   for (uint16_t bits : written)
-    if (!std::isfinite(bf16_to_f32(bits))) return Status::internal(label + ": an output is not finite (unwritten or wrong)");
+    if (!std::isfinite(bf16_to_f32(bits)))
+      return Status::internal(label + ": an output is not finite (unwritten or wrong)");
   return row;
 }
 
@@ -387,9 +402,10 @@ int cuda_bench_command(int argc, const char* const* argv) {
     }
     const double bandwidth = row->cache_bytes / (row->graph_ms * 1e-3);
     const double in_row_bandwidth = row->cache_bytes / (row->in_row_ms * 1e-3);
-    std::printf("%-28s %5d %12.4f %12.4f %12.4f %12.1f %10.0f %7.1f%% %10.0f %7.1f%% %14.4f\n", row->label.c_str(), batch,
-                row->graph_ms, row->eager_ms, row->in_row_ms, row->cache_bytes / 1e6, bandwidth / 1e9,
-                100.0 * bandwidth / *copy, in_row_bandwidth / 1e9, 100.0 * in_row_bandwidth / *copy, row->encode_us_per_token);
+    std::printf("%-28s %5d %12.4f %12.4f %12.4f %12.1f %10.0f %7.1f%% %10.0f %7.1f%% %14.4f\n", row->label.c_str(),
+                batch, row->graph_ms, row->eager_ms, row->in_row_ms, row->cache_bytes / 1e6, bandwidth / 1e9,
+                100.0 * bandwidth / *copy, in_row_bandwidth / 1e9, 100.0 * in_row_bandwidth / *copy,
+                row->encode_us_per_token);
     std::fflush(stdout);
   };
   for (int batch : *batches)
@@ -399,7 +415,8 @@ int cuda_bench_command(int argc, const char* const* argv) {
     prefill_shape.context = int(*prefill_context);
     prefill_shape.step_tokens = int(*prefill);
     std::printf("\nchunked prefill: %d new tokens of one sequence at positions %d..%d (ms per layer-step)\n",
-                prefill_shape.step_tokens, prefill_shape.context - prefill_shape.step_tokens, prefill_shape.context - 1);
+                prefill_shape.step_tokens, prefill_shape.context - prefill_shape.step_tokens,
+                prefill_shape.context - 1);
     for (const Variant& variant : variants) print_row(variant, prefill_shape, 1);
   }
   return failures == 0 ? 0 : 1;

@@ -19,11 +19,15 @@
 namespace atb::tool {
 namespace {
 
-constexpr std::array<std::array<const char*, 2>, 9> kDefaultPairs = {{{"q8_0", "q3_0"}, {"q5_0", "q3_0"},
-                                                                       {"q4_0", "q3_0"}, {"uint2", "q3_0"},
-                                                                       {"tq8", "tq8"}, {"tq4", "tq4"},
-                                                                       {"tq4", "tq3"}, {"tq3", "tq3"},
-                                                                       {"tqp4", "tq3"}}};
+constexpr std::array<std::array<const char*, 2>, 9> kDefaultPairs = {{{"q8_0", "q3_0"},
+                                                                      {"q5_0", "q3_0"},
+                                                                      {"q4_0", "q3_0"},
+                                                                      {"uint2", "q3_0"},
+                                                                      {"tq8", "tq8"},
+                                                                      {"tq4", "tq4"},
+                                                                      {"tq4", "tq3"},
+                                                                      {"tq3", "tq3"},
+                                                                      {"tqp4", "tq3"}}};
 
 struct Errors {
   double relative_l2 = 0;  // ||out - ref|| / ||ref|| over every output row
@@ -50,8 +54,8 @@ Errors compare(const host::HostTensor& out, const host::HostTensor& ref) {
   return errors;
 }
 
-Expected<host::HostTensor> run_decode(const host::Plugin& plugin, const std::string& config, const cli::WorkloadShape& shape,
-                                      cli::KvData data, uint64_t seed) {
+Expected<host::HostTensor> run_decode(const host::Plugin& plugin, const std::string& config,
+                                      const cli::WorkloadShape& shape, cli::KvData data, uint64_t seed) {
   auto workload = cli::DecodeWorkload::create(plugin, config, shape, seed);
   if (!workload) return workload.error();
   ATB_RETURN_IF_ERROR(workload->fill(data, seed));
@@ -88,10 +92,11 @@ int fidelity_command(int argc, const char* const* argv) {
     return 2;
   }
   if (arguments->has("help")) {
-    std::printf("usage: tq fidelity [flags]\n\nAttention-output error of a backend (default turboquant) against the reference "
-                "backend (f32 cache)\non the same K/V and queries, per K/V format pair, context and data set.\n"
-                "--attention-config adds keys to every pair's config (e.g. {\"threads\": 2}).\n\n%s",
-                cli::flags_help(flags).c_str());
+    std::printf(
+        "usage: tq fidelity [flags]\n\nAttention-output error of a backend (default turboquant) against the reference "
+        "backend (f32 cache)\non the same K/V and queries, per K/V format pair, context and data set.\n"
+        "--attention-config adds keys to every pair's config (e.g. {\"threads\": 2}).\n\n%s",
+        cli::flags_help(flags).c_str());
     return 0;
   }
   auto options = cli::read_host_options(*arguments, "turboquant");
@@ -119,7 +124,8 @@ int fidelity_command(int argc, const char* const* argv) {
   std::vector<cli::KvData> datasets;
   if (data_name == "normal" || data_name == "both") datasets.push_back(cli::KvData::normal);
   if (data_name == "outliers" || data_name == "both") datasets.push_back(cli::KvData::outliers);
-  if (datasets.empty() || contexts.empty() || std::any_of(contexts.begin(), contexts.end(), [](int c) { return c < 1; })) {
+  if (datasets.empty() || contexts.empty() ||
+      std::any_of(contexts.begin(), contexts.end(), [](int c) { return c < 1; })) {
     std::fprintf(stderr, "tq fidelity: --data %s --contexts %s: allowed: normal|outliers|both, positive integers\n",
                  data_name.c_str(), arguments->value_or("contexts", "").c_str());
     return 2;
@@ -163,7 +169,8 @@ int fidelity_command(int argc, const char* const* argv) {
       nlohmann::json config = base;
       config["k_quant"] = pair.key.name;
       config["v_quant"] = pair.value.name;
-      if (!options->json) std::printf("%-6s %-6s", std::string(pair.key.name).c_str(), std::string(pair.value.name).c_str());
+      if (!options->json)
+        std::printf("%-6s %-6s", std::string(pair.key.name).c_str(), std::string(pair.value.name).c_str());
       for (size_t c = 0; c < contexts.size(); ++c) {
         shape.context = contexts[c];
         auto out = run_decode(**chosen, config.dump(), shape, data, uint64_t(*seed));
@@ -173,8 +180,12 @@ int fidelity_command(int argc, const char* const* argv) {
           return 1;
         }
         const Errors errors = compare(*out, references[c]);
-        rows.push_back({{"data", cli::kv_data_name(data)}, {"k_quant", pair.key.name}, {"v_quant", pair.value.name},
-                        {"context", contexts[c]}, {"relative_l2_error", errors.relative_l2}, {"min_cosine", errors.min_cosine}});
+        rows.push_back({{"data", cli::kv_data_name(data)},
+                        {"k_quant", pair.key.name},
+                        {"v_quant", pair.value.name},
+                        {"context", contexts[c]},
+                        {"relative_l2_error", errors.relative_l2},
+                        {"min_cosine", errors.min_cosine}});
         if (!options->json) {
           std::printf(" |          %8.5f %8.5f", errors.relative_l2, errors.min_cosine);
           std::fflush(stdout);

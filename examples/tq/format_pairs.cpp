@@ -38,7 +38,8 @@ Expected<std::vector<FormatPair>> select_pairs(const cli::Arguments& arguments, 
                                                std::span<const std::array<const char*, 2>> defaults) {
   std::vector<std::string> key_lists = arguments.values("k-quant"), value_lists = arguments.values("v-quant");
   if (key_lists.empty() && value_lists.empty() && (config.contains("k_quant") || config.contains("v_quant"))) {
-    if (!config.value("k_quant", nlohmann::json("q8_0")).is_string() || !config.value("v_quant", nlohmann::json("q3_0")).is_string())
+    if (!config.value("k_quant", nlohmann::json("q8_0")).is_string() ||
+        !config.value("v_quant", nlohmann::json("q3_0")).is_string())
       return Status::invalid("--attention-config: k_quant and v_quant must be strings");
     key_lists = {config.value("k_quant", std::string("q8_0"))};
     value_lists = {config.value("v_quant", std::string("q3_0"))};

@@ -49,7 +49,8 @@ int generate_command(int argc, const char* const* argv) {
     return 2;
   }
   if (arguments->has("help")) {
-    std::printf("usage: tq generate --model M --tokenizer T --prompt TEXT [flags]\n\n%s", cli::flags_help(flags).c_str());
+    std::printf("usage: tq generate --model M --tokenizer T --prompt TEXT [flags]\n\n%s",
+                cli::flags_help(flags).c_str());
     return 0;
   }
   auto options = cli::read_host_options(*arguments, "turboquant");
@@ -93,11 +94,12 @@ int generate_command(int argc, const char* const* argv) {
     return 1;
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf("\n\n[%s %s] %d tokens in %.2f s: %.1f tokens/s (prompt of %zu included in the time); KV cache %llu bytes "
-              "per token (%llu per token per KV head), %zu tokens held\n",
-              options->backend.c_str(), options->config_json.c_str(), generated, seconds, generated / seconds,
-              prompt->size(), (unsigned long long)engine->kv_bytes_per_token(),
-              (unsigned long long)engine->kv_bytes_per_token_per_head(), prompt->size() + size_t(generated));
+  std::printf(
+      "\n\n[%s %s] %d tokens in %.2f s: %.1f tokens/s (prompt of %zu included in the time); KV cache %llu bytes "
+      "per token (%llu per token per KV head), %zu tokens held\n",
+      options->backend.c_str(), options->config_json.c_str(), generated, seconds, generated / seconds, prompt->size(),
+      (unsigned long long)engine->kv_bytes_per_token(), (unsigned long long)engine->kv_bytes_per_token_per_head(),
+      prompt->size() + size_t(generated));
   return 0;
 }
 

@@ -96,8 +96,9 @@ int list_command(int argc, const char* const* argv) {
                 info.description.c_str());
     auto schema = plugin.config_schema();
     std::printf("             config keys (--attention-config):\n");
-    for (const std::string& line : schema ? cli::config_schema_lines(*schema, "               ")
-                                          : std::vector<std::string>{"               (" + schema.error().message() + ")"})
+    for (const std::string& line : schema
+                                       ? cli::config_schema_lines(*schema, "               ")
+                                       : std::vector<std::string>{"               (" + schema.error().message() + ")"})
       std::printf("%s\n", line.c_str());
   }
   for (const auto& diagnostic : registry.diagnostics())

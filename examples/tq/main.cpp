@@ -16,15 +16,18 @@ struct Command {
 constexpr Command kCommands[] = {
     {"run", &atb::tool::run_command, "the main job: serve a model's shape with turboquant and the reference, compare"},
     {"list", &atb::tool::list_command, "list the attention backends found in the plugin directories"},
-    {"fidelity", &atb::tool::fidelity_command, "attention-output error of turboquant pairs against the reference backend"},
-    {"perplexity", &atb::tool::perplexity_command, "nats per character of a llama2.c model on a text, attention via a backend"},
+    {"fidelity", &atb::tool::fidelity_command,
+     "attention-output error of turboquant pairs against the reference backend"},
+    {"perplexity", &atb::tool::perplexity_command,
+     "nats per character of a llama2.c model on a text, attention via a backend"},
     {"generate", &atb::tool::generate_command, "stream text from a llama2.c model, attention via a backend"},
     {"verify", &atb::tool::verify_command, "compression and fidelity of every K/V format pair on a synthetic cache"},
 #ifdef ATB_HAVE_BENCHMARK
     {"bench", &atb::tool::bench_command, "decode-attention timings against the reference backend (Google Benchmark)"},
 #endif
 #ifdef ATB_HAVE_CUDA_TOOLS
-    {"cuda-bench", &atb::tool::cuda_bench_command, "decode attention and encode on a CUDA device (CUDA events, graph replays)"},
+    {"cuda-bench", &atb::tool::cuda_bench_command,
+     "decode attention and encode on a CUDA device (CUDA events, graph replays)"},
 #endif
 };
 

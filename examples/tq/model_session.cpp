@@ -22,7 +22,8 @@ Expected<ModelFiles> load_model_files(const cli::Arguments& arguments) {
 }
 
 Expected<engine::Engine> make_engine(const cli::Arguments& arguments, const host::Registry& registry,
-                                     const std::string& backend, const std::string& config, engine::Checkpoint checkpoint) {
+                                     const std::string& backend, const std::string& config,
+                                     engine::Checkpoint checkpoint) {
   auto plugin = registry.select(backend);
   if (!plugin) return plugin.error();
   auto memory = arguments.integer_or("kv-memory", 512, 1, 1 << 20);

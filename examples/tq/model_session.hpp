@@ -22,6 +22,7 @@ Expected<ModelFiles> load_model_files(const cli::Arguments& arguments);
 
 // An engine with `backend`/`config` from `registry`; --kv-memory and --threads from the arguments.
 Expected<engine::Engine> make_engine(const cli::Arguments& arguments, const host::Registry& registry,
-                                     const std::string& backend, const std::string& config, engine::Checkpoint checkpoint);
+                                     const std::string& backend, const std::string& config,
+                                     engine::Checkpoint checkpoint);
 
 }  // namespace atb::tool

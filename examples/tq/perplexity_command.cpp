@@ -42,9 +42,10 @@ int perplexity_command(int argc, const char* const* argv) {
     return 2;
   }
   if (arguments->has("help")) {
-    std::printf("usage: tq perplexity --model M --tokenizer T --text F [flags]\n\nNats per character and perplexity of a "
-                "llama2.c model on a text, with attention through the chosen backend.\n\n%s",
-                cli::flags_help(flags).c_str());
+    std::printf(
+        "usage: tq perplexity --model M --tokenizer T --text F [flags]\n\nNats per character and perplexity of a "
+        "llama2.c model on a text, with attention through the chosen backend.\n\n%s",
+        cli::flags_help(flags).c_str());
     return 0;
   }
   auto options = cli::read_host_options(*arguments, "reference");
@@ -89,13 +90,16 @@ int perplexity_command(int argc, const char* const* argv) {
   nlohmann::json rows = nlohmann::json::array();
   const double baseline = results.back().nats / double(results.back().predictions);
   if (!options->json)
-    std::printf("%-44s %12s %12s %11s %11s %10s\n", "backend", "nats/char", "perplexity", "predictions", "KV B/tok/head",
-                runs.size() > 1 ? "vs compare" : "");
+    std::printf("%-44s %12s %12s %11s %11s %10s\n", "backend", "nats/char", "perplexity", "predictions",
+                "KV B/tok/head", runs.size() > 1 ? "vs compare" : "");
   for (const Evaluation& r : results) {
     const double per_char = r.nats / double(r.predictions);
     const double change = std::exp(per_char) / std::exp(baseline) - 1;
-    rows.push_back({{"backend", r.backend}, {"nats_per_char", per_char}, {"perplexity", std::exp(per_char)},
-                    {"predictions", r.predictions}, {"kv_bytes_per_token_per_head", r.bytes_per_token_per_head},
+    rows.push_back({{"backend", r.backend},
+                    {"nats_per_char", per_char},
+                    {"perplexity", std::exp(per_char)},
+                    {"predictions", r.predictions},
+                    {"kv_bytes_per_token_per_head", r.bytes_per_token_per_head},
                     {"perplexity_change_vs_compare", runs.size() > 1 ? change : 0.0}});
     if (!options->json)
       std::printf("%-44s %12.5f %12.4f %11llu %11llu %+9.3f%%\n", r.backend.substr(0, 44).c_str(), per_char,

@@ -26,9 +26,9 @@ struct ModelShape {
   float soft_cap;
 };
 
-constexpr ModelShape kModelShapes[] = {
-    {"qwen3-0.6b", 28, 16, 8, 128, 0},  {"qwen3-8b", 36, 32, 8, 128, 0},   {"llama-3-8b", 32, 32, 8, 128, 0},
-    {"llama-3.2-1b", 16, 32, 8, 64, 0}, {"mistral-7b", 32, 32, 8, 128, 0}, {"gemma-2-2b", 26, 8, 4, 256, 50}};
+constexpr ModelShape kModelShapes[] = {{"qwen3-0.6b", 28, 16, 8, 128, 0}, {"qwen3-8b", 36, 32, 8, 128, 0},
+                                       {"llama-3-8b", 32, 32, 8, 128, 0}, {"llama-3.2-1b", 16, 32, 8, 64, 0},
+                                       {"mistral-7b", 32, 32, 8, 128, 0}, {"gemma-2-2b", 26, 8, 4, 256, 50}};
 
 // One configuration served through every layer: its backends, pools and measurements.
 struct Variant {
@@ -72,8 +72,8 @@ void fill(host::HostTensor& tensor, std::mt19937_64& rng) {
 }
 
 // K/V of the step's new tokens for one layer from the synthetic data set (positions per sequence).
-void fill_kv(host::HostTensor& key, host::HostTensor& value, const host::StepBatch& batch, int layer,
-             cli::KvData data, uint64_t seed) {
+void fill_kv(host::HostTensor& key, host::HostTensor& value, const host::StepBatch& batch, int layer, cli::KvData data,
+             uint64_t seed) {
   const int d = int(key.size(2));
   for (int32_t s = 0; s < batch.num_seqs; ++s) {
     const int32_t begin = batch.query_start_loc[size_t(s)], end = batch.query_start_loc[size_t(s) + 1];
@@ -94,10 +94,14 @@ void fill_kv(host::HostTensor& key, host::HostTensor& value, const host::StepBat
 
 std::string format_bytes(double bytes) {
   char text[32];
-  if (bytes >= 1e9) std::snprintf(text, sizeof text, "%.2f GB", bytes / 1e9);
-  else if (bytes >= 1e6) std::snprintf(text, sizeof text, "%.1f MB", bytes / 1e6);
-  else if (bytes >= 1e3) std::snprintf(text, sizeof text, "%.1f KB", bytes / 1e3);
-  else std::snprintf(text, sizeof text, "%.0f B", bytes);
+  if (bytes >= 1e9)
+    std::snprintf(text, sizeof text, "%.2f GB", bytes / 1e9);
+  else if (bytes >= 1e6)
+    std::snprintf(text, sizeof text, "%.1f MB", bytes / 1e6);
+  else if (bytes >= 1e3)
+    std::snprintf(text, sizeof text, "%.1f KB", bytes / 1e3);
+  else
+    std::snprintf(text, sizeof text, "%.0f B", bytes);
   return text;
 }
 
@@ -106,9 +110,12 @@ Expected<uint64_t> parse_memory(const std::string& text) {
   const double value = std::strtod(text.c_str(), &end);
   const std::string unit = end ? end : "";
   double scale = 0;
-  if (unit == "GiB" || unit == "G" || unit == "GB") scale = unit == "GB" ? 1e9 : double(1ull << 30);
-  else if (unit == "MiB" || unit == "M" || unit == "MB") scale = unit == "MB" ? 1e6 : double(1ull << 20);
-  else if (unit.empty()) scale = 1;
+  if (unit == "GiB" || unit == "G" || unit == "GB")
+    scale = unit == "GB" ? 1e9 : double(1ull << 30);
+  else if (unit == "MiB" || unit == "M" || unit == "MB")
+    scale = unit == "MB" ? 1e6 : double(1ull << 20);
+  else if (unit.empty())
+    scale = 1;
   if (!(value > 0) || scale == 0)
     return Status::invalid("--kv-memory " + text + ": allowed: a positive size such as 8GiB, 512MiB or 4GB");
   return uint64_t(value * scale);
@@ -121,8 +128,9 @@ int run_command(int argc, const char* const* argv) {
   for (auto& flag : flags)
     if (flag.name == "attention-config") {
       flag.repeatable = true;
-      flag.help = "backend configuration, a JSON object; repeatable (default: {\"k_quant\":\"q8_0\",\"v_quant\":\"q3_0\"} and "
-                  "{\"k_quant\":\"tq4\",\"v_quant\":\"tq3\"})";
+      flag.help =
+          "backend configuration, a JSON object; repeatable (default: {\"k_quant\":\"q8_0\",\"v_quant\":\"q3_0\"} and "
+          "{\"k_quant\":\"tq4\",\"v_quant\":\"tq3\"})";
     }
   std::string shapes;
   for (const auto& shape : kModelShapes) shapes += std::string(shapes.empty() ? "" : ", ") + shape.name;
@@ -139,10 +147,11 @@ int run_command(int argc, const char* const* argv) {
     return 2;
   }
   if (arguments->has("help")) {
-    std::printf("usage: tq run [flags]\n\nServes a model's shape (prefill, then decode steps, every layer) with each backend\n"
-                "configuration and with the reference backend on the same inputs, then prints bytes per token, tokens that\n"
-                "fit in --kv-memory, attention-output error against the reference and time per decode step.\n\n%s",
-                cli::flags_help(flags).c_str());
+    std::printf(
+        "usage: tq run [flags]\n\nServes a model's shape (prefill, then decode steps, every layer) with each backend\n"
+        "configuration and with the reference backend on the same inputs, then prints bytes per token, tokens that\n"
+        "fit in --kv-memory, attention-output error against the reference and time per decode step.\n\n%s",
+        cli::flags_help(flags).c_str());
     return 0;
   }
   auto options = cli::read_host_options(*arguments, "turboquant");
@@ -181,19 +190,22 @@ int run_command(int argc, const char* const* argv) {
 
   std::vector<Variant> variants;
   variants.push_back({"reference (f16 cache)", *reference, R"({"cache_dtype":"f16"})", {}, {}, 0, 0, 0, 0, 0});
-  for (const auto& config : configs) variants.push_back({options->backend + " " + config, *chosen, config, {}, {}, 0, 0, 0, 0, 0});
+  for (const auto& config : configs)
+    variants.push_back({options->backend + " " + config, *chosen, config, {}, {}, 0, 0, 0, 0, 0});
 
   const int block_size = 16;
   const int64_t pages = int64_t(*batch) * ((*context + *steps + block_size - 1) / block_size);
   for (Variant& variant : variants)
     for (int layer = 0; layer < model->layers; ++layer) {
-      atb_layer_spec spec = host::standard_layer_spec(model->query_heads, model->kv_heads, model->head_size, ATB_DTYPE_F32, block_size);
+      atb_layer_spec spec =
+          host::standard_layer_spec(model->query_heads, model->kv_heads, model->head_size, ATB_DTYPE_F32, block_size);
       spec.layer_index = layer;
       spec.num_layers = model->layers;
       spec.logits_soft_cap = model->soft_cap;
       auto backend = variant.plugin->create_backend(spec, variant.config);
       if (!backend) {
-        std::fprintf(stderr, "tq run: %s %s: %s\n", variant.label.c_str(), variant.config.c_str(), backend.error().message().c_str());
+        std::fprintf(stderr, "tq run: %s %s: %s\n", variant.label.c_str(), variant.config.c_str(),
+                     backend.error().message().c_str());
         return 1;
       }
       const auto cache = *backend->kv_cache_spec();
@@ -203,7 +215,8 @@ int run_command(int argc, const char* const* argv) {
         return 1;
       }
       variant.page_bytes_per_layer += cache.page_bytes;
-      variant.bytes_per_token += uint64_t(model->kv_heads) * (cache.k_bytes_per_token_per_head + cache.v_bytes_per_token_per_head);
+      variant.bytes_per_token +=
+          uint64_t(model->kv_heads) * (cache.k_bytes_per_token_per_head + cache.v_bytes_per_token_per_head);
       variant.layers.push_back(std::move(*backend));
       variant.pools.push_back(std::move(*pool));
     }
@@ -224,9 +237,10 @@ int run_command(int argc, const char* const* argv) {
     schedule.push_back(step);
   }
   if (!options->json)
-    std::printf("tq run: %s shape (%d layers, %d query / %d KV heads, head size %d), batch %lld x %lld prompt tokens, "
-                "%lld decode steps\n",
-                model->name, model->layers, model->query_heads, model->kv_heads, model->head_size, *batch, *context, *steps);
+    std::printf(
+        "tq run: %s shape (%d layers, %d query / %d KV heads, head size %d), batch %lld x %lld prompt tokens, "
+        "%lld decode steps\n",
+        model->name, model->layers, model->query_heads, model->kv_heads, model->head_size, *batch, *context, *steps);
   Progress progress(int(schedule.size()) * model->layers);
   std::mt19937_64 rng(uint64_t(*seed) ^ 0x51a7e5);
   for (size_t step_index = 0; step_index < schedule.size(); ++step_index) {
@@ -248,8 +262,9 @@ int run_command(int argc, const char* const* argv) {
         Variant& variant = variants[v];
         host::HostTensor out(ATB_DTYPE_F32, tokens, model->query_heads, model->head_size);
         const auto start = std::chrono::steady_clock::now();
-        const Status status = variant.layers[size_t(layer)].forward(host::make_forward_args(
-            variant.pools[size_t(layer)], *step, query.descriptor(), key.descriptor(), value.descriptor(), out.descriptor()));
+        const Status status = variant.layers[size_t(layer)].forward(
+            host::make_forward_args(variant.pools[size_t(layer)], *step, query.descriptor(), key.descriptor(),
+                                    value.descriptor(), out.descriptor()));
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         if (!status) {
           std::fprintf(stderr, "\ntq run: %s layer %d: %s\n", variant.label.c_str(), layer, status.message().c_str());
@@ -291,9 +306,13 @@ int run_command(int argc, const char* const* argv) {
     const uint64_t fit = *memory / variant.page_bytes_per_layer * block_size;
     const double error = variant.reference_sq > 0 ? std::sqrt(variant.error_sq / variant.reference_sq) : 0;
     const double cosine = variant.rows ? variant.cosine_sum / double(variant.rows) : 1.0;
-    rows.push_back({{"backend", variant.label}, {"bytes_per_token", variant.bytes_per_token}, {"mean_output_cosine", cosine},
+    rows.push_back({{"backend", variant.label},
+                    {"bytes_per_token", variant.bytes_per_token},
+                    {"mean_output_cosine", cosine},
                     {"compression_vs_f16", double(baseline.bytes_per_token) / double(variant.bytes_per_token)},
-                    {"tokens_in_budget", fit}, {"relative_output_error", error}, {"ms_per_decode_step", per_step * 1e3},
+                    {"tokens_in_budget", fit},
+                    {"relative_output_error", error},
+                    {"ms_per_decode_step", per_step * 1e3},
                     {"speedup_vs_reference", baseline_step / per_step}});
     if (!options->json)
       std::printf("%-44s %11s %6.2fx %11llu %10s %10s %15.2f %6.2fx\n", variant.label.substr(0, 44).c_str(),
@@ -304,10 +323,11 @@ int run_command(int argc, const char* const* argv) {
                   baseline_step / per_step);
   }
   if (!options->json)
-    std::printf("\nbytes/token: K+V of one token over all %d layers; tokens fit: in %s of KV cache; output error: "
-                "||out - reference|| / ||reference|| over every layer and step, out cos: mean cosine of output rows\n"
-                "(reference: f16 cache, exact attention); ms/decode step: all layers, batch %lld\n",
-                model->layers, arguments->value_or("kv-memory", "8GiB").c_str(), *batch);
+    std::printf(
+        "\nbytes/token: K+V of one token over all %d layers; tokens fit: in %s of KV cache; output error: "
+        "||out - reference|| / ||reference|| over every layer and step, out cos: mean cosine of output rows\n"
+        "(reference: f16 cache, exact attention); ms/decode step: all layers, batch %lld\n",
+        model->layers, arguments->value_or("kv-memory", "8GiB").c_str(), *batch);
   else
     std::cout << nlohmann::json{{"model_shape", model->name}, {"rows", rows}}.dump(2) << "\n";
   return 0;

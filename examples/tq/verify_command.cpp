@@ -30,11 +30,11 @@ using tq::Format;
 using tq::Role;
 
 // The seed's pairs, the other V widths, then TurboQuant at each width.
-constexpr std::array<std::array<const char*, 2>, 24> kDefaultPairs = {{
-    {"q8_0", "q3_0"}, {"int8", "q3_0"}, {"uint8", "q3_0"}, {"q5_0", "q3_0"}, {"q4_0", "q3_0"}, {"int4", "q3_0"},
-    {"uint4", "q3_0"}, {"int2", "q3_0"}, {"uint2", "q3_0"}, {"q8_0", "q8_0"}, {"q8_0", "q5_0"}, {"q8_0", "q4_0"},
-    {"q8_0", "q2_0"}, {"tq8", "tq8"}, {"tq6", "tq6"}, {"tq5", "tq5"}, {"tq4", "tq4"}, {"tq4", "tq3"},
-    {"tq3", "tq3"}, {"tq2", "tq2"}, {"tqp4", "tq3"}, {"tqp3", "tq3"}, {"f16", "tq3"}, {"f16", "f16"}}};
+constexpr std::array<std::array<const char*, 2>, 24> kDefaultPairs = {
+    {{"q8_0", "q3_0"},  {"int8", "q3_0"}, {"uint8", "q3_0"}, {"q5_0", "q3_0"}, {"q4_0", "q3_0"}, {"int4", "q3_0"},
+     {"uint4", "q3_0"}, {"int2", "q3_0"}, {"uint2", "q3_0"}, {"q8_0", "q8_0"}, {"q8_0", "q5_0"}, {"q8_0", "q4_0"},
+     {"q8_0", "q2_0"},  {"tq8", "tq8"},   {"tq6", "tq6"},    {"tq5", "tq5"},   {"tq4", "tq4"},   {"tq4", "tq3"},
+     {"tq3", "tq3"},    {"tq2", "tq2"},   {"tqp4", "tq3"},   {"tqp3", "tq3"},  {"f16", "tq3"},   {"f16", "f16"}}};
 
 nlohmann::json stats_json(const FidelityStats& stats) {
   return {{"mse", stats.mse}, {"mean_cosine", stats.mean_cosine}, {"min_cosine", stats.min_cosine}};
@@ -67,15 +67,18 @@ class FidelityTable {
 
 void print_header(const Options& options) {
   const CacheShape& s = options.shape;
-  std::printf("tq verify: head size %d; cache of %d layers x %d KV heads x %d tokens (page %d); rotation seed 0x%016llx\n",
-              s.head_size, s.layers, s.kv_heads, s.tokens, s.block_size, (unsigned long long)options.rotation_seed);
+  std::printf(
+      "tq verify: head size %d; cache of %d layers x %d KV heads x %d tokens (page %d); rotation seed 0x%016llx\n",
+      s.head_size, s.layers, s.kv_heads, s.tokens, s.block_size, (unsigned long long)options.rotation_seed);
 }
 
 int run(const std::vector<FormatPair>& pairs, const Options& options) {
   FidelityTable table(options);
   nlohmann::json out;
-  out["shape"] = {{"layers", options.shape.layers}, {"kv_heads", options.shape.kv_heads},
-                  {"head_size", options.shape.head_size}, {"block_size", options.shape.block_size},
+  out["shape"] = {{"layers", options.shape.layers},
+                  {"kv_heads", options.shape.kv_heads},
+                  {"head_size", options.shape.head_size},
+                  {"block_size", options.shape.block_size},
                   {"tokens", options.shape.tokens}};
   out["rotation_seed"] = options.rotation_seed;
   out["data_seed"] = options.data_seed;
@@ -102,8 +105,12 @@ int run(const std::vector<FormatPair>& pairs, const Options& options) {
       }
       const size_t k_bytes = tq::row_bytes(pair.key, d), v_bytes = tq::row_bytes(pair.value, d);
       const double ratio = tq::compression_vs_f16(pair.key, pair.value, d);
-      rows.push_back({{"k_quant", pair.key.name}, {"v_quant", pair.value.name}, {"k_bytes_per_token_per_head", k_bytes},
-                      {"v_bytes_per_token_per_head", v_bytes}, {"compression_vs_f16", ratio}, {"k", stats_json(*k)},
+      rows.push_back({{"k_quant", pair.key.name},
+                      {"v_quant", pair.value.name},
+                      {"k_bytes_per_token_per_head", k_bytes},
+                      {"v_bytes_per_token_per_head", v_bytes},
+                      {"compression_vs_f16", ratio},
+                      {"k", stats_json(*k)},
                       {"v", stats_json(*v)}});
       if (!options.json)
         std::printf("%-6s %-6s %4zu+%-4zu %6.2fx | %10.6f %10.6f %10.6f | %10.6f %10.6f %10.6f\n",
@@ -127,8 +134,11 @@ int run(const std::vector<FormatPair>& pairs, const Options& options) {
       return 1;
     }
     const double sphere = tq::sphere_codebook(d, bits).distortion, normal = tq::unit_normal_codebook(bits).distortion;
-    distortion.push_back({{"bits", bits}, {"measured_mse", stats->mse}, {"sphere_lloyd_max", sphere},
-                          {"unit_normal_lloyd_max", normal}, {"mean_cosine", stats->mean_cosine}});
+    distortion.push_back({{"bits", bits},
+                          {"measured_mse", stats->mse},
+                          {"sphere_lloyd_max", sphere},
+                          {"unit_normal_lloyd_max", normal},
+                          {"mean_cosine", stats->mean_cosine}});
     if (!options.json)
       std::printf("%-5d %10.6f %14.6f %16.6f %12.6f\n", bits, stats->mse, sphere, normal, stats->mean_cosine);
   }
@@ -195,7 +205,8 @@ int verify_command(int argc, const char* const* argv) {
   }
   if (config.contains("rotation_seed")) {
     if (!config["rotation_seed"].is_number_unsigned()) {
-      std::fprintf(stderr, "tq verify: rotation_seed = %s: allowed: an unsigned integer\n", config["rotation_seed"].dump().c_str());
+      std::fprintf(stderr, "tq verify: rotation_seed = %s: allowed: an unsigned integer\n",
+                   config["rotation_seed"].dump().c_str());
       return 2;
     }
     options.rotation_seed = config["rotation_seed"].get<uint64_t>();

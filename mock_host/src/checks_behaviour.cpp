@@ -12,7 +12,8 @@ CheckResult check_determinism(const std::filesystem::path& path, const Conforman
   const EngineShape shape = shape_for(plugin->info(), options);
   // Thread counts through the conventional "threads" key when the plugin takes it; else its default.
   std::vector<std::string> configs = {"{}"};
-  if (plugin->create_backend(shape.layer_spec(), "{\"threads\": 1}")) configs = {"{\"threads\": 1}", "{\"threads\": 2}", "{\"threads\": 3}", "{}"};
+  if (plugin->create_backend(shape.layer_spec(), "{\"threads\": 1}"))
+    configs = {"{\"threads\": 1}", "{\"threads\": 2}", "{\"threads\": 3}", "{}"};
   std::vector<std::byte> first;
   for (const std::string& config : configs)
     for (int repeat = 0; repeat < 2; ++repeat) {
@@ -20,12 +21,15 @@ CheckResult check_determinism(const std::filesystem::path& path, const Conforman
       if (!engine) return {name, false, engine.error().message()};
       auto outputs = engine->run_script(standard_script());
       if (!outputs) return {name, false, outputs.error().message()};
-      if (first.empty()) first = std::move(*outputs);
+      if (first.empty())
+        first = std::move(*outputs);
       else if (*outputs != first)
-        return {name, false, "the same inputs gave different outputs (config " + config + ", run " + std::to_string(repeat) + ")"};
+        return {name, false,
+                "the same inputs gave different outputs (config " + config + ", run " + std::to_string(repeat) + ")"};
     }
-  return {name, true, "identical inputs gave bit-identical outputs " + device_words(options) + " over " +
-                          std::to_string(2 * configs.size()) + " runs (configs: " + std::to_string(configs.size()) + ")"};
+  return {name, true,
+          "identical inputs gave bit-identical outputs " + device_words(options) + " over " +
+              std::to_string(2 * configs.size()) + " runs (configs: " + std::to_string(configs.size()) + ")"};
 }
 
 CheckResult check_concurrency(const std::filesystem::path& path, const ConformanceOptions& options) {
@@ -45,8 +49,10 @@ CheckResult check_concurrency(const std::filesystem::path& path, const Conforman
       return;
     }
     auto outputs = engine->run_script(standard_script());
-    if (!outputs) error = outputs.error();
-    else out = std::move(*outputs);
+    if (!outputs)
+      error = outputs.error();
+    else
+      out = std::move(*outputs);
   };
   for (int layer = 0; layer < kLayers; ++layer) run_layer(layer, sequential[size_t(layer)], errors[size_t(layer)]);
   {
@@ -55,12 +61,15 @@ CheckResult check_concurrency(const std::filesystem::path& path, const Conforman
       threads.emplace_back([&, layer] { run_layer(layer, concurrent[size_t(layer)], errors[size_t(layer)]); });
   }
   for (int layer = 0; layer < kLayers; ++layer) {
-    if (!errors[size_t(layer)]) return {name, false, "layer " + std::to_string(layer) + ": " + errors[size_t(layer)].message()};
+    if (!errors[size_t(layer)])
+      return {name, false, "layer " + std::to_string(layer) + ": " + errors[size_t(layer)].message()};
     if (concurrent[size_t(layer)] != sequential[size_t(layer)])
-      return {name, false, "layer " + std::to_string(layer) + " gave other outputs when layers ran on concurrent threads"};
+      return {name, false,
+              "layer " + std::to_string(layer) + " gave other outputs when layers ran on concurrent threads"};
   }
-  return {name, true, std::to_string(kLayers) + " layers forwarded from " + std::to_string(kLayers) +
-                          " threads at once " + device_words(options) + " match their sequential outputs"};
+  return {name, true,
+          std::to_string(kLayers) + " layers forwarded from " + std::to_string(kLayers) + " threads at once " +
+              device_words(options) + " match their sequential outputs"};
 }
 
 CheckResult check_churn(const std::filesystem::path& path, const ConformanceOptions& options) {
@@ -76,8 +85,9 @@ CheckResult check_churn(const std::filesystem::path& path, const ConformanceOpti
       if (auto spec = backend->kv_cache_spec(); !spec) return {name, false, spec.error().message()};
     }
   }
-  return {name, true, std::to_string(options.churn_cycles) + " create/destroy cycles over " + std::to_string(reloads) +
-                          " plugin loads (leaks are reported by LeakSanitizer under the asan preset)"};
+  return {name, true,
+          std::to_string(options.churn_cycles) + " create/destroy cycles over " + std::to_string(reloads) +
+              " plugin loads (leaks are reported by LeakSanitizer under the asan preset)"};
 }
 
 }  // namespace atb::mock_host

@@ -39,11 +39,12 @@ Expected<std::string> check_output_struct(const char* what, size_t at_least, uin
   const size_t reported = larger.known.struct_size;
   if (plugin_minor >= 1 && (reported < at_least || reported > sizeof larger))
     return Status::invalid(std::string(what) + " reported struct_size " + str(int64_t(reported)) + " for a " +
-                           str(int64_t(sizeof larger)) + "-byte struct; allowed: the bytes it filled, " + str(int64_t(at_least)) +
-                           " .. the host's size");
+                           str(int64_t(sizeof larger)) + "-byte struct; allowed: the bytes it filled, " +
+                           str(int64_t(at_least)) + " .. the host's size");
   const size_t filled = plugin_minor >= 1 ? reported : sizeof(T);
   if (!untouched(reinterpret_cast<const unsigned char*>(&larger), filled, sizeof larger, 0x5a))
-    return Status::invalid(std::string(what) + " wrote past the " + str(int64_t(filled)) + " bytes it reported filling");
+    return Status::invalid(std::string(what) + " wrote past the " + str(int64_t(filled)) +
+                           " bytes it reported filling");
   return std::string(what) + " reported " + str(int64_t(reported));
 }
 
@@ -69,8 +70,9 @@ CheckResult check_struct_sizes(const std::filesystem::path& path, const Conforma
   atb_backend* handle = nullptr;
   atb_error error = make_versioned<atb_error>();
   if (api.create_backend(&smallest.spec, "{}", &handle, &error) != ATB_OK)
-    return {name, false, "a layer spec of ATB_LAYER_SPEC_MIN_STRUCT_SIZE (" + str(ATB_LAYER_SPEC_MIN_STRUCT_SIZE) +
-                             ") bytes was refused: " + error.message};
+    return {name, false,
+            "a layer spec of ATB_LAYER_SPEC_MIN_STRUCT_SIZE (" + str(ATB_LAYER_SPEC_MIN_STRUCT_SIZE) +
+                ") bytes was refused: " + error.message};
   auto destroy = [&] {
     atb_error ignored = make_versioned<atb_error>();
     api.destroy_backend(handle, &ignored);
@@ -82,13 +84,15 @@ CheckResult check_struct_sizes(const std::filesystem::path& path, const Conforma
   if (too_small != ATB_ERR_INVALID_ARGUMENT || refused != nullptr || std::strlen(error.message) == 0) {
     if (refused) api.destroy_backend(refused, &error);
     destroy();
-    return {name, false, "a layer spec one byte below ATB_LAYER_SPEC_MIN_STRUCT_SIZE got status " + str(too_small) +
-                             "; allowed: ATB_ERR_INVALID_ARGUMENT with a message"};
+    return {name, false,
+            "a layer spec one byte below ATB_LAYER_SPEC_MIN_STRUCT_SIZE got status " + str(too_small) +
+                "; allowed: ATB_ERR_INVALID_ARGUMENT with a message"};
   }
 
   // Output structs handed over larger: the plugin says what it filled and writes nothing more.
-  auto info = check_output_struct<atb_plugin_info>("get_plugin_info", ATB_PLUGIN_INFO_STRUCT_SIZE, minor,
-                                                   [&](atb_plugin_info* out, atb_error* e) { return api.get_plugin_info(out, e); });
+  auto info = check_output_struct<atb_plugin_info>(
+      "get_plugin_info", ATB_PLUGIN_INFO_STRUCT_SIZE, minor,
+      [&](atb_plugin_info* out, atb_error* e) { return api.get_plugin_info(out, e); });
   auto cache = check_output_struct<atb_kv_cache_spec>(
       "get_kv_cache_spec", ATB_KV_CACHE_SPEC_STRUCT_SIZE, minor,
       [&](atb_kv_cache_spec* out, atb_error* e) { return api.get_kv_cache_spec(handle, out, e); });
@@ -109,13 +113,15 @@ CheckResult check_struct_sizes(const std::filesystem::path& path, const Conforma
   if (refused) api.destroy_backend(refused, &error);
   if (status == ATB_OK) return {name, false, "create_backend accepted num_kv_heads = 0"};
   if (!untouched(buffer.data(), short_size, buffer.size(), 0x77))
-    return {name, false, "an atb_error of struct_size " + str(int64_t(short_size)) +
-                             " was written past its end (the message must be cut to struct_size - offsetof(message))"};
+    return {name, false,
+            "an atb_error of struct_size " + str(int64_t(short_size)) +
+                " was written past its end (the message must be cut to struct_size - offsetof(message))"};
   if (short_error->status != status || strnlen(short_error->message, 8) >= 8)
     return {name, false, "a smaller atb_error did not get the status and a NUL-terminated, truncated message"};
-  return {name, true, "layer spec of " + str(ATB_LAYER_SPEC_MIN_STRUCT_SIZE) + " bytes served, one less refused; " + *info +
-                          ", " + *cache + " for larger structs, nothing past; a 20-byte atb_error got '" +
-                          std::string(short_error->message) + "'"};
+  return {name, true,
+          "layer spec of " + str(ATB_LAYER_SPEC_MIN_STRUCT_SIZE) + " bytes served, one less refused; " + *info + ", " +
+              *cache + " for larger structs, nothing past; a 20-byte atb_error got '" +
+              std::string(short_error->message) + "'"};
 }
 
 namespace {
@@ -143,10 +149,12 @@ std::string property_problem(const std::string& key, const nlohmann::json& prope
   const std::string type = property["type"].get<std::string>();
   const nlohmann::json& fallback = property["default"];
   if (type == "boolean" && !fallback.is_boolean()) return "property '" + key + "': the default is not a boolean";
-  if (type == "integer" && (!fallback.is_number_integer() || !property.contains("minimum") || !property.contains("maximum")))
+  if (type == "integer" &&
+      (!fallback.is_number_integer() || !property.contains("minimum") || !property.contains("maximum")))
     return "property '" + key + "': an integer needs an integer default, a minimum and a maximum";
   if (type == "string") {
-    if (!property.contains("enum") || !property["enum"].is_array()) return "property '" + key + "': a string needs an enum";
+    if (!property.contains("enum") || !property["enum"].is_array())
+      return "property '" + key + "': a string needs an enum";
     bool listed = false;
     for (const auto& choice : property["enum"]) listed = listed || choice == fallback;
     if (!listed) return "property '" + key + "': the default " + fallback.dump() + " is not in its enum";
@@ -169,8 +177,10 @@ CheckResult check_config_schema(const std::filesystem::path& path, const Conform
   const nlohmann::json schema = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
   if (!schema.is_object() || schema.value("type", "") != "object" || !schema.contains("properties") ||
       !schema["properties"].is_object() || schema.value("additionalProperties", true) != false)
-    return {name, false, "the schema must be a JSON object with \"type\": \"object\", \"properties\" and "
-                         "\"additionalProperties\": false; got " + text->substr(0, 200)};
+    return {name, false,
+            "the schema must be a JSON object with \"type\": \"object\", \"properties\" and "
+            "\"additionalProperties\": false; got " +
+                text->substr(0, 200)};
   const EngineShape shape = shape_for(plugin->info(), options);
   const atb_layer_spec spec = shape.layer_spec();
   const auto creates = [&](const nlohmann::json& config) { return bool(plugin->create_backend(spec, config.dump())); };
@@ -181,15 +191,18 @@ CheckResult check_config_schema(const std::filesystem::path& path, const Conform
     all_defaults[key] = property["default"];
     auto given = plugin->create_backend(spec, nlohmann::json{{key, property["default"]}}.dump());
     if (!given)
-      return {name, false, "the schema's default of '" + key + "' (" + property["default"].dump() +
-                               ") was refused: " + given.error().message()};
+      return {name, false,
+              "the schema's default of '" + key + "' (" + property["default"].dump() +
+                  ") was refused: " + given.error().message()};
     for (const nlohmann::json& value : values_to_refuse(property)) {
       if (creates({{key, value}}))
-        return {name, false, "'" + key + "': " + value.dump() + " is outside the schema but create_backend accepted it"};
+        return {name, false,
+                "'" + key + "': " + value.dump() + " is outside the schema but create_backend accepted it"};
       ++refused;
     }
   }
-  if (!creates(all_defaults)) return {name, false, "every key at its default, together, was refused: " + all_defaults.dump()};
+  if (!creates(all_defaults))
+    return {name, false, "every key at its default, together, was refused: " + all_defaults.dump()};
   if (creates({{"no_such_key_in_any_schema", 1}})) return {name, false, "an unknown key was accepted"};
   if (!schema["properties"].empty()) {
     const auto first = schema["properties"].begin();
@@ -197,9 +210,10 @@ CheckResult check_config_schema(const std::filesystem::path& path, const Conform
                               "\": " + (*first)["default"].dump() + "}";
     if (plugin->create_backend(spec, twice)) return {name, false, "a duplicate key was accepted: " + twice};
   }
-  return {name, true, str(int64_t(schema["properties"].size())) + " keys: each default accepted alone and together " +
-                          device_words(options) + "; " + str(refused) +
-                          " values outside the schema, an unknown key and a duplicate key refused"};
+  return {name, true,
+          str(int64_t(schema["properties"].size())) + " keys: each default accepted alone and together " +
+              device_words(options) + "; " + str(refused) +
+              " values outside the schema, an unknown key and a duplicate key refused"};
 }
 
 CheckResult check_host_obligations(const std::filesystem::path& path, const ConformanceOptions& options) {
@@ -215,10 +229,12 @@ CheckResult check_host_obligations(const std::filesystem::path& path, const Conf
     if (!engine) return {name, false, engine.error().message()};
     auto outputs = engine->run_script(standard_script());
     if (!outputs) return {name, false, outputs.error().message()};
-    if (expected.empty()) expected = *outputs;
+    if (expected.empty())
+      expected = *outputs;
     else if (*outputs != expected)
-      return {name, false, "outputs depend on bytes the host never had written: pages that started as bytes of " + str(fill) +
-                               " gave other outputs than pages of 0xa5 (a host need not zero a new pool)"};
+      return {name, false,
+              "outputs depend on bytes the host never had written: pages that started as bytes of " + str(fill) +
+                  " gave other outputs than pages of 0xa5 (a host need not zero a new pool)"};
   }
 
   // Block-table entries a sequence does not use are never read: -1 there changes nothing.
@@ -240,7 +256,8 @@ CheckResult check_host_obligations(const std::filesystem::path& path, const Conf
     }
     const Status ran_a = plain->run(**a), ran_b = holey->run(**b);
     if (!ran_a) return {name, false, ran_a.message()};
-    if (!ran_b) return {name, false, "-1 in block-table entries past a sequence's length was refused: " + ran_b.message()};
+    if (!ran_b)
+      return {name, false, "-1 in block-table entries past a sequence's length was refused: " + ran_b.message()};
     const size_t bytes = (*a)->output.byte_size();
     if (std::memcmp((*a)->output.bytes(), (*b)->output.bytes(), bytes) != 0)
       return {name, false, "-1 in block-table entries past a sequence's length changed its outputs"};
@@ -264,19 +281,23 @@ CheckResult check_host_obligations(const std::filesystem::path& path, const Conf
   (*b)->args.query_start_loc = (*b)->args.seq_lens = nullptr;
   (*b)->args.block_tables = nullptr;
   if (Status ran = with_seqs->run(**a); !ran) return {name, false, "WRITE_KV_ONLY: " + ran.message()};
-  if (Status ran = without->run(**b); !ran) return {name, false, "WRITE_KV_ONLY with num_seqs 0 and no sequence arrays: " + ran.message()};
-  if (std::memcmp(with_seqs->pool().allocation(), without->pool().allocation(), with_seqs->pool().allocation_bytes()) != 0)
+  if (Status ran = without->run(**b); !ran)
+    return {name, false, "WRITE_KV_ONLY with num_seqs 0 and no sequence arrays: " + ran.message()};
+  if (std::memcmp(with_seqs->pool().allocation(), without->pool().allocation(), with_seqs->pool().allocation_bytes()) !=
+      0)
     return {name, false, "WRITE_KV_ONLY without sequences wrote other page bytes than with them"};
-  return {name, true, "outputs identical " + device_words(options) + " over pages starting as 0xa5, 0x00 and 0xff; " + str(holes) +
-                          " unused block-table entries set to -1 changed nothing; WRITE_KV_ONLY without sequences wrote the "
-                          "same pages"};
+  return {name, true,
+          "outputs identical " + device_words(options) + " over pages starting as 0xa5, 0x00 and 0xff; " + str(holes) +
+              " unused block-table entries set to -1 changed nothing; WRITE_KV_ONLY without sequences wrote the "
+              "same pages"};
 }
 
 CheckResult check_cache_flags(const std::filesystem::path& path, const ConformanceOptions& options) {
   const std::string name = "cache_flags";
   auto plugin = host::Plugin::load(path);
   if (!plugin) return {name, false, plugin.error().message()};
-  if (plugin->info().abi_minor == 0) return {name, true, "a plugin of ABI minor 0 sends no cache flags (nothing to check)"};
+  if (plugin->info().abi_minor == 0)
+    return {name, true, "a plugin of ABI minor 0 sends no cache flags (nothing to check)"};
   const EngineShape shape = shape_for(plugin->info(), options);
   const atb_layer_spec spec = shape.layer_spec();
   // Every config the schema's choices give, one key at a time, besides {}.
@@ -305,19 +326,23 @@ CheckResult check_cache_flags(const std::filesystem::path& path, const Conforman
                        uint64_t(spec.head_size_k + spec.head_size_v) * dtype_bytes;
     const bool flagged = (cache->cache_flags & ATB_KV_CACHE_COMPRESSED) != 0;
     if (fewer != flagged)
-      return {name, false, "config " + config + ": K + V take " +
-                               str(int64_t(cache->k_bytes_per_token_per_head + cache->v_bytes_per_token_per_head)) +
-                               " bytes per token per head against " + str(int64_t(uint64_t(spec.head_size_k + spec.head_size_v) * dtype_bytes)) +
-                               " in the layer's dtype, but ATB_KV_CACHE_COMPRESSED is " + (flagged ? "set" : "not set")};
+      return {name, false,
+              "config " + config + ": K + V take " +
+                  str(int64_t(cache->k_bytes_per_token_per_head + cache->v_bytes_per_token_per_head)) +
+                  " bytes per token per head against " +
+                  str(int64_t(uint64_t(spec.head_size_k + spec.head_size_v) * dtype_bytes)) +
+                  " in the layer's dtype, but ATB_KV_CACHE_COMPRESSED is " + (flagged ? "set" : "not set")};
     if (flagged && !(plugin->info().capability_flags & ATB_CAP_COMPRESSED_KV))
-      return {name, false, "config " + config + " compresses the cache but the plugin does not advertise ATB_CAP_COMPRESSED_KV"};
+      return {name, false,
+              "config " + config + " compresses the cache but the plugin does not advertise ATB_CAP_COMPRESSED_KV"};
     const uint32_t alignment = cache->workspace_alignment;
     if (alignment == 0 || (alignment & (alignment - 1)) != 0)
       return {name, false, "config " + config + ": workspace_alignment " + str(alignment) + " is not a power of two"};
     compressed += flagged;
   }
-  return {name, true, str(served) + " configs served " + device_words(options) + " (" + str(compressed) +
-                          " compressed): ATB_KV_CACHE_COMPRESSED set exactly where K + V take fewer bytes than the dtype"};
+  return {name, true,
+          str(served) + " configs served " + device_words(options) + " (" + str(compressed) +
+              " compressed): ATB_KV_CACHE_COMPRESSED set exactly where K + V take fewer bytes than the dtype"};
 }
 
 }  // namespace atb::mock_host

@@ -39,11 +39,13 @@ CheckResult check_version_negotiation(const std::filesystem::path& path, const C
     error.struct_size = sizeof(error);
     const atb_status status = entry(ATB_ABI_VERSION_MAJOR, minor, &api, &error);
     if (status != ATB_OK || api == nullptr || api->struct_size == 0)
-      return {name, false, "a host of ABI " + std::to_string(ATB_ABI_VERSION_MAJOR) + "." + std::to_string(minor) +
-                               " was refused: " + error.message};
+      return {name, false,
+              "a host of ABI " + std::to_string(ATB_ABI_VERSION_MAJOR) + "." + std::to_string(minor) +
+                  " was refused: " + error.message};
     if (api->abi_major != ATB_ABI_VERSION_MAJOR)
-      return {name, false, "the plugin is built for ABI major " + std::to_string(api->abi_major) + ", the host speaks " +
-                               std::to_string(ATB_ABI_VERSION_MAJOR)};
+      return {name, false,
+              "the plugin is built for ABI major " + std::to_string(api->abi_major) + ", the host speaks " +
+                  std::to_string(ATB_ABI_VERSION_MAJOR)};
     // The info struct as an older host (only up to capability_flags) and a newer one (64 bytes more,
     // which the plugin must leave alone) sends it.
     if (api->get_plugin_info) {
@@ -59,7 +61,8 @@ CheckResult check_version_negotiation(const std::filesystem::path& path, const C
       atb_error e1{}, e2{};
       e1.struct_size = e2.struct_size = sizeof(atb_error);
       if (api->get_plugin_info(&larger.info, &e1) != ATB_OK || api->get_plugin_info(&older, &e2) != ATB_OK)
-        return {name, false, std::string("get_plugin_info refused a smaller or larger struct: ") + e1.message + e2.message};
+        return {name, false,
+                std::string("get_plugin_info refused a smaller or larger struct: ") + e1.message + e2.message};
       for (unsigned char byte : larger.tail)
         if (byte != 0x5a) return {name, false, "get_plugin_info wrote past the struct_size the host gave it"};
       const auto* older_bytes = reinterpret_cast<const unsigned char*>(&older);
@@ -72,14 +75,16 @@ CheckResult check_version_negotiation(const std::filesystem::path& path, const C
   error.struct_size = sizeof(error);
   const uint32_t other = ATB_ABI_VERSION_MAJOR + 1;
   if (entry(other, 0, &api, &error) == ATB_OK)
-    return {name, false, "a host of ABI major " + std::to_string(other) + " was accepted; another major must be refused"};
+    return {name, false,
+            "a host of ABI major " + std::to_string(other) + " was accepted; another major must be refused"};
   if (std::strlen(error.message) == 0) return {name, false, "the refusal of another ABI major came without a message"};
   // The registry path itself: the SDK negotiates and loads it.
   auto plugin = host::Plugin::load(path);
   if (!plugin) return {name, false, plugin.error().message()};
-  return {name, true, "minor 0, " + std::to_string(ATB_ABI_VERSION_MINOR + 1) + ", " + std::to_string(ATB_ABI_VERSION_MINOR + 9) +
-                          " served; smaller/larger info structs honoured; major " + std::to_string(other) +
-                          " refused: " + error.message};
+  return {name, true,
+          "minor 0, " + std::to_string(ATB_ABI_VERSION_MINOR + 1) + ", " + std::to_string(ATB_ABI_VERSION_MINOR + 9) +
+              " served; smaller/larger info structs honoured; major " + std::to_string(other) +
+              " refused: " + error.message};
 }
 
 CheckResult check_plugin_info(const std::filesystem::path& path, const ConformanceOptions& options) {
@@ -92,8 +97,9 @@ CheckResult check_plugin_info(const std::filesystem::path& path, const Conforman
   if (!(info.device_mask & ATB_BIT(ATB_DEVICE_CPU)) || info.dtype_mask == 0 || info.head_sizes.empty())
     return {name, false, "device_mask must include CPU, dtype_mask and head_sizes must be non-empty"};
   if (!(info.device_mask & ATB_BIT(options.device_type)))
-    return {name, false, "checked " + device_words(options) + ", but device_mask " + std::to_string(info.device_mask) +
-                             " does not list device type " + std::to_string(options.device_type)};
+    return {name, false,
+            "checked " + device_words(options) + ", but device_mask " + std::to_string(info.device_mask) +
+                " does not list device type " + std::to_string(options.device_type)};
   // Everything listed is accepted by create_backend; something not listed is refused with a message.
   EngineShape shape = shape_for(info, options);
   for (int32_t dtype : {ATB_DTYPE_F32, ATB_DTYPE_F16, ATB_DTYPE_BF16}) {
@@ -103,8 +109,9 @@ CheckResult check_plugin_info(const std::filesystem::path& path, const Conforman
       shape.head_size = int(head_size);
       auto backend = plugin->create_backend(shape.layer_spec(), "{}");
       if (!backend)
-        return {name, false, "head size " + std::to_string(head_size) + ", dtype " + std::to_string(dtype) +
-                                 " are listed but create_backend refused them: " + backend.error().message()};
+        return {name, false,
+                "head size " + std::to_string(head_size) + ", dtype " + std::to_string(dtype) +
+                    " are listed but create_backend refused them: " + backend.error().message()};
     }
   }
   shape = shape_for(info, options);
@@ -112,9 +119,10 @@ CheckResult check_plugin_info(const std::filesystem::path& path, const Conforman
   auto refused = plugin->create_backend(shape.layer_spec(), "{}");
   if (refused || refused.error().message().empty())
     return {name, false, "head size 7 is not listed but create_backend did not refuse it with a message"};
-  return {name, true, "'" + info.backend_name + "' " + info.plugin_version + ": every listed dtype x head size (" +
-                          std::to_string(info.head_sizes.size()) + ") created " + device_words(options) +
-                          "; unlisted head size refused"};
+  return {name, true,
+          "'" + info.backend_name + "' " + info.plugin_version + ": every listed dtype x head size (" +
+              std::to_string(info.head_sizes.size()) + ") created " + device_words(options) +
+              "; unlisted head size refused"};
 }
 
 CheckResult check_no_exceptions(const std::filesystem::path& path, const ConformanceOptions& options) {

@@ -40,7 +40,8 @@ bool all_finite(const host::HostTensor& output, int row) {
 // The array cases on a device: each forward runs (it may not refuse), writes nothing outside the
 // pool's pages or the output rows, and where the ABI says so gives sequence 0 NaN outputs while the
 // other sequences' stay finite.
-Expected<std::string> check_array_cases_on_device(MockEngine& engine, const ScriptStep& step, const std::vector<ArrayCase>& cases) {
+Expected<std::string> check_array_cases_on_device(MockEngine& engine, const ScriptStep& step,
+                                                  const std::vector<ArrayCase>& cases) {
   int poisoned = 0;
   for (const ArrayCase& c : cases) {
     auto prepared = engine.prepare(step);
@@ -48,7 +49,8 @@ Expected<std::string> check_array_cases_on_device(MockEngine& engine, const Scri
     PreparedStep& s = **prepared;
     c.mutate(s.batch);
     const Status status = engine.run(s);
-    if (!status && status.message().empty()) return Status::internal(std::string("forward refused ") + c.what + " without a message");
+    if (!status && status.message().empty())
+      return Status::internal(std::string("forward refused ") + c.what + " without a message");
     if (std::string broken = engine.check_guards(&s); !broken.empty())
       return Status::internal(std::string("with ") + c.what + " on the device: " + broken);
     if (!status || !c.poisons_first_sequence) continue;
@@ -60,8 +62,10 @@ Expected<std::string> check_array_cases_on_device(MockEngine& engine, const Scri
                                                  : "not finite (its sequence is sound)"));
     ++poisoned;
   }
-  return std::to_string(cases.size()) + " bad array contents forwarded on the device without a write outside the "
-         "pages or output rows (" + std::to_string(poisoned) + " bad block tables or lengths gave that sequence NaN, the others finite)";
+  return std::to_string(cases.size()) +
+         " bad array contents forwarded on the device without a write outside the "
+         "pages or output rows (" +
+         std::to_string(poisoned) + " bad block tables or lengths gave that sequence NaN, the others finite)";
 }
 
 }  // namespace
@@ -77,10 +81,12 @@ CheckResult check_spec_and_guards(const std::filesystem::path& path, const Confo
   if (spec.page_bytes == 0 || int64_t(spec.block_size) != int64_t(shape.block_size) || spec.page_alignment == 0 ||
       (spec.page_alignment & (spec.page_alignment - 1)) != 0)
     return {name, false, "spec: page_bytes must be > 0, block_size the layer's, page_alignment a power of two"};
-  const uint64_t per_token = uint64_t(shape.num_kv_heads) * (spec.k_bytes_per_token_per_head + spec.v_bytes_per_token_per_head);
+  const uint64_t per_token =
+      uint64_t(shape.num_kv_heads) * (spec.k_bytes_per_token_per_head + spec.v_bytes_per_token_per_head);
   if (per_token * spec.block_size > spec.page_bytes)
-    return {name, false, "spec: block_size x KV heads x (k + v bytes per token per head) = " +
-                             std::to_string(per_token * spec.block_size) + " exceeds page_bytes " + std::to_string(spec.page_bytes)};
+    return {name, false,
+            "spec: block_size x KV heads x (k + v bytes per token per head) = " +
+                std::to_string(per_token * spec.block_size) + " exceeds page_bytes " + std::to_string(spec.page_bytes)};
   int step_index = 0;
   for (const ScriptStep& step : standard_script()) {
     auto out = engine->step(step);  // checks the pool's and the output's guards after each forward
@@ -94,17 +100,20 @@ CheckResult check_spec_and_guards(const std::filesystem::path& path, const Confo
         for (uint64_t i = 0; i < spec.page_bytes; ++i)
           changed += pages[uint64_t(page) * engine->pool().stride_bytes() + i] != std::byte(kCanary);
       if (changed > tokens * per_token)
-        return {name, false, "writing " + std::to_string(tokens) + " tokens changed " + std::to_string(changed) +
-                                 " page bytes; the spec says they take " + std::to_string(tokens * per_token)};
-      if (spec.writes_kv && changed == 0) return {name, false, "writing " + std::to_string(tokens) + " tokens changed no page byte"};
+        return {name, false,
+                "writing " + std::to_string(tokens) + " tokens changed " + std::to_string(changed) +
+                    " page bytes; the spec says they take " + std::to_string(tokens * per_token)};
+      if (spec.writes_kv && changed == 0)
+        return {name, false, "writing " + std::to_string(tokens) + " tokens changed no page byte"};
     }
     ++step_index;
   }
-  return {name, true, "4 scripted steps " + device_words(options) +
-                          " (prefill, decode, chunked prefill, page reuse): writes within the spec's bytes per "
-                          "token; no byte outside the pages' " +
-                          std::to_string(spec.page_bytes) + " bytes or the output rows changed; " +
-                          std::to_string(per_token) + " bytes per token fit the page"};
+  return {name, true,
+          "4 scripted steps " + device_words(options) +
+              " (prefill, decode, chunked prefill, page reuse): writes within the spec's bytes per "
+              "token; no byte outside the pages' " +
+              std::to_string(spec.page_bytes) + " bytes or the output rows changed; " + std::to_string(per_token) +
+              " bytes per token fit the page"};
 }
 
 CheckResult check_bad_arguments(const std::filesystem::path& path, const ConformanceOptions& options) {
@@ -130,13 +139,15 @@ CheckResult check_bad_arguments(const std::filesystem::path& path, const Conform
       {"zero block size", [](atb_layer_spec& s) { s.block_size = 0; }, "{}"},
   };
   if (!(plugin->info().device_mask & ATB_BIT(ATB_DEVICE_CUDA)))
-    spec_cases.push_back({"CUDA device on a plugin that does not list it", [](atb_layer_spec& s) { s.device_type = ATB_DEVICE_CUDA; }, "{}"});
+    spec_cases.push_back({"CUDA device on a plugin that does not list it",
+                          [](atb_layer_spec& s) { s.device_type = ATB_DEVICE_CUDA; }, "{}"});
   for (const SpecCase& c : spec_cases) {
     atb_layer_spec spec = shape.layer_spec();
     c.mutate(spec);
     auto backend = plugin->create_backend(spec, c.config);
     if (backend) return {name, false, std::string("create_backend accepted ") + c.what};
-    if (backend.error().message().empty()) return {name, false, std::string("create_backend refused ") + c.what + " without a message"};
+    if (backend.error().message().empty())
+      return {name, false, std::string("create_backend refused ") + c.what + " without a message"};
   }
   // forward: one field made bad at a time on a prepared step; pages and output must be untouched.
   auto engine = MockEngine::create(*plugin, shape, "{}");
@@ -155,10 +166,30 @@ CheckResult check_bad_arguments(const std::filesystem::path& path, const Conform
       {"zero pages", [](PreparedStep& s, atb_tensor&) { s.args.num_pages = 0; }},
       {"negative token count", [](PreparedStep& s, atb_tensor&) { s.args.num_tokens = -1; }},
       {"page stride below page_bytes", [](PreparedStep& s, atb_tensor&) { s.args.page_stride_bytes = 1; }},
-      {"wrong query dtype", [](PreparedStep& s, atb_tensor& t) { t = *s.args.query; t.dtype = 99; s.args.query = &t; }},
-      {"query on another device than the layer's", [other_device](PreparedStep& s, atb_tensor& t) { t = *s.args.query; t.device_type = other_device; s.args.query = &t; }},
-      {"head-size mismatch", [](PreparedStep& s, atb_tensor& t) { t = *s.args.key; t.shape[2] -= 8; s.args.key = &t; }},
-      {"misaligned query pointer", [](PreparedStep& s, atb_tensor& t) { t = *s.args.query; t.data = static_cast<char*>(t.data) + 1; s.args.query = &t; }},
+      {"wrong query dtype",
+       [](PreparedStep& s, atb_tensor& t) {
+         t = *s.args.query;
+         t.dtype = 99;
+         s.args.query = &t;
+       }},
+      {"query on another device than the layer's",
+       [other_device](PreparedStep& s, atb_tensor& t) {
+         t = *s.args.query;
+         t.device_type = other_device;
+         s.args.query = &t;
+       }},
+      {"head-size mismatch",
+       [](PreparedStep& s, atb_tensor& t) {
+         t = *s.args.key;
+         t.shape[2] -= 8;
+         s.args.key = &t;
+       }},
+      {"misaligned query pointer",
+       [](PreparedStep& s, atb_tensor& t) {
+         t = *s.args.query;
+         t.data = static_cast<char*>(t.data) + 1;
+         s.args.query = &t;
+       }},
       {"an unknown flag bit", [](PreparedStep& s, atb_tensor&) { s.args.flags |= 1u << 31; }},
       {"a forward_args struct_size below ATB_FORWARD_ARGS_MIN_STRUCT_SIZE",
        [](PreparedStep& s, atb_tensor&) { s.args.struct_size = ATB_FORWARD_ARGS_MIN_STRUCT_SIZE - 4; }},
@@ -172,7 +203,8 @@ CheckResult check_bad_arguments(const std::filesystem::path& path, const Conform
       {"negative block id", [](host::StepBatch& b) { b.block_tables[0] = -3; }, true},
       {"sequence longer than its block table", [](host::StepBatch& b) { b.seq_lens[0] += 100000; }, true},
       {"sequence shorter than its new tokens", [](host::StepBatch& b) { b.seq_lens[1] = 1; }, false},
-      {"non-monotone query offsets", [](host::StepBatch& b) { std::swap(b.query_start_loc[1], b.query_start_loc[2]); }, false},
+      {"non-monotone query offsets", [](host::StepBatch& b) { std::swap(b.query_start_loc[1], b.query_start_loc[2]); },
+       false},
       {"query offset before the batch", [](host::StepBatch& b) { b.query_start_loc[1] = -7; }, false},
       {"query offset past the batch", [](host::StepBatch& b) { b.query_start_loc[2] = 1 << 20; }, false},
   };
@@ -202,9 +234,10 @@ CheckResult check_bad_arguments(const std::filesystem::path& path, const Conform
     if (!checked) return {name, false, checked.error().message()};
     device_report = "; " + *checked;
   }
-  return {name, true, std::to_string(spec_cases.size()) + " bad layer specs/configs and " + std::to_string(cases.size()) +
-                          " bad forward fields refused with messages " + device_words(options) +
-                          "; pages and output untouched" + device_report};
+  return {name, true,
+          std::to_string(spec_cases.size()) + " bad layer specs/configs and " + std::to_string(cases.size()) +
+              " bad forward fields refused with messages " + device_words(options) + "; pages and output untouched" +
+              device_report};
 }
 
 }  // namespace atb::mock_host

@@ -13,12 +13,18 @@ namespace {
 
 const std::vector<std::pair<std::string, CheckFn>>& checks() {
   static const std::vector<std::pair<std::string, CheckFn>> all = {
-      {"version_negotiation", &check_version_negotiation}, {"plugin_info", &check_plugin_info},
-      {"spec_and_guards", &check_spec_and_guards},         {"bad_arguments", &check_bad_arguments},
-      {"determinism", &check_determinism},                 {"concurrency", &check_concurrency},
-      {"churn", &check_churn},                             {"no_exceptions", &check_no_exceptions},
-      {"struct_sizes", &check_struct_sizes},               {"config_schema", &check_config_schema},
-      {"host_obligations", &check_host_obligations},       {"cache_flags", &check_cache_flags},
+      {"version_negotiation", &check_version_negotiation},
+      {"plugin_info", &check_plugin_info},
+      {"spec_and_guards", &check_spec_and_guards},
+      {"bad_arguments", &check_bad_arguments},
+      {"determinism", &check_determinism},
+      {"concurrency", &check_concurrency},
+      {"churn", &check_churn},
+      {"no_exceptions", &check_no_exceptions},
+      {"struct_sizes", &check_struct_sizes},
+      {"config_schema", &check_config_schema},
+      {"host_obligations", &check_host_obligations},
+      {"cache_flags", &check_cache_flags},
   };
   return all;
 }
@@ -44,7 +50,8 @@ const std::vector<std::string>& check_names() {
   return names;
 }
 
-CheckResult run_check(const std::string& check, const std::filesystem::path& plugin_path, const ConformanceOptions& options) {
+CheckResult run_check(const std::string& check, const std::filesystem::path& plugin_path,
+                      const ConformanceOptions& options) {
   for (const auto& [name, fn] : checks()) {
     if (name != check) continue;
     const auto body = [&, fn = fn] { return fn(plugin_path, options); };

@@ -41,11 +41,13 @@ CheckResult run_isolated(const std::string& check, const std::function<CheckResu
   int status = 0;
   waitpid(child, &status, 0);
   if (WIFSIGNALED(status))
-    return {check, false, "the check's process died of signal " + std::to_string(WTERMSIG(status)) + " (" +
-                              strsignal(WTERMSIG(status)) + "): an abort or crash escaped the plugin"};
+    return {check, false,
+            "the check's process died of signal " + std::to_string(WTERMSIG(status)) + " (" +
+                strsignal(WTERMSIG(status)) + "): an abort or crash escaped the plugin"};
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || payload.empty())
-    return {check, false, "the check's process exited with status " + std::to_string(WEXITSTATUS(status)) +
-                              " before reporting: the plugin called exit()"};
+    return {check, false,
+            "the check's process exited with status " + std::to_string(WEXITSTATUS(status)) +
+                " before reporting: the plugin called exit()"};
   return {check, payload[0] == '1', payload.substr(1)};
 }
 

@@ -20,10 +20,10 @@ atb_layer_spec EngineShape::layer_spec() const {
 
 std::vector<ScriptStep> standard_script() {
   return {
-      {{}, {{0, 37}, {1, 70}}},           // prefill of two sequences, crossing pages
-      {{}, {{0, 1}, {1, 1}}},             // decode
-      {{}, {{0, 23}, {1, 1}, {2, 19}}},   // chunked prefill, decode and a new prefill in one batch
-      {{1}, {{3, 40}, {0, 1}, {2, 1}}},   // sequence 1 ends; a new one reuses its pages
+      {{}, {{0, 37}, {1, 70}}},          // prefill of two sequences, crossing pages
+      {{}, {{0, 1}, {1, 1}}},            // decode
+      {{}, {{0, 23}, {1, 1}, {2, 19}}},  // chunked prefill, decode and a new prefill in one batch
+      {{1}, {{3, 40}, {0, 1}, {2, 1}}},  // sequence 1 ends; a new one reuses its pages
   };
 }
 
@@ -61,7 +61,8 @@ Expected<std::unique_ptr<PreparedStep>> MockEngine::prepare(const ScriptStep& sc
   if (!batch) return batch.error();
   const int32_t tokens = batch->num_tokens;
   auto prepared = std::make_unique<PreparedStep>(
-      std::move(*batch), host::HostTensor(shape_.dtype, tokens + 2 * kGuardRows, shape_.num_query_heads, shape_.head_size));
+      std::move(*batch),
+      host::HostTensor(shape_.dtype, tokens + 2 * kGuardRows, shape_.num_query_heads, shape_.head_size));
   PreparedStep& step = *prepared;
   step.query.emplace(shape_.dtype, tokens, shape_.num_query_heads, shape_.head_size);
   step.key.emplace(shape_.dtype, tokens, shape_.num_kv_heads, shape_.head_size);
@@ -74,7 +75,8 @@ Expected<std::unique_ptr<PreparedStep>> MockEngine::prepare(const ScriptStep& sc
         for (int64_t k = 0; k < tensor->size(2); ++k) tensor->set(i, j, k, normal(rng));
   std::memset(step.output.bytes(), kCanary, step.output.byte_size());
   step.output_view = *step.output.descriptor();
-  step.output_view.data = step.output.bytes() + size_t(kGuardRows) * size_t(step.output_view.strides[0]) * dtype_size(shape_.dtype);
+  step.output_view.data =
+      step.output.bytes() + size_t(kGuardRows) * size_t(step.output_view.strides[0]) * dtype_size(shape_.dtype);
   step.output_view.shape[0] = tokens;
   step.args = host::make_forward_args(pool_, step.batch, step.query->descriptor(), step.key->descriptor(),
                                       step.value->descriptor(), &step.output_view);
@@ -120,8 +122,9 @@ std::string MockEngine::check_guards(const PreparedStep* step) const {
     }
   for (int64_t page = 0; page < pool_.num_pages() && report.tellp() == 0; ++page) {
     const uint64_t start = pool_.leading_bytes() + uint64_t(page) * pool_.stride_bytes() + pool_.page_bytes();
-    const uint64_t end = std::min<uint64_t>(start + (pool_.stride_bytes() - pool_.page_bytes()) + (page + 1 == pool_.num_pages() ? kGuardBytes : 0),
-                                            pool_.allocation_bytes());
+    const uint64_t end = std::min<uint64_t>(
+        start + (pool_.stride_bytes() - pool_.page_bytes()) + (page + 1 == pool_.num_pages() ? kGuardBytes : 0),
+        pool_.allocation_bytes());
     for (uint64_t offset = start; offset < end; ++offset)
       if (guard_broken(offset)) {
         report << "the plugin wrote past page " << page << ": byte " << (offset - start + spec_.page_bytes)

@@ -38,7 +38,8 @@ Status upload(const std::optional<host::HostTensor>& tensor, DeviceMemory& mirro
 
 }  // namespace
 
-Expected<std::shared_ptr<DeviceEngine>> DeviceEngine::create(const host::PagePool& pool, const atb_kv_cache_spec& spec) {
+Expected<std::shared_ptr<DeviceEngine>> DeviceEngine::create(const host::PagePool& pool,
+                                                             const atb_kv_cache_spec& spec) {
   auto stream = host::cuda::Stream::create();
   if (!stream) return stream.error();
   auto mirror = DeviceMemory::allocate(pool.allocation_bytes());
@@ -49,7 +50,8 @@ Expected<std::shared_ptr<DeviceEngine>> DeviceEngine::create(const host::PagePoo
   if (spec.page_alignment > 0 && pages % spec.page_alignment != 0)
     return Status::unsupported("spec.page_alignment = " + std::to_string(spec.page_alignment) +
                                ": the mock engine's device pool is only aligned to 256 bytes");
-  auto engine = std::make_shared<DeviceEngine>(DeviceEngine{std::move(*stream), std::move(*mirror), std::move(*workspace)});
+  auto engine =
+      std::make_shared<DeviceEngine>(DeviceEngine{std::move(*stream), std::move(*mirror), std::move(*workspace)});
   ATB_RETURN_IF_ERROR(engine->pool.upload(pool.allocation(), pool.allocation_bytes(), engine->stream));
   ATB_RETURN_IF_ERROR(engine->stream.synchronize());
   return engine;
@@ -62,7 +64,8 @@ Status mirror_on_device(DeviceEngine& engine, const host::PagePool& pool, Prepar
     into = std::move(*memory);
     return Status::ok();
   };
-  for (auto [tensor, mirror] : {std::pair{&step.query, &device->query}, std::pair{&step.key, &device->key}, std::pair{&step.value, &device->value}})
+  for (auto [tensor, mirror] : {std::pair{&step.query, &device->query}, std::pair{&step.key, &device->key},
+                                std::pair{&step.value, &device->value}})
     if (*tensor) ATB_RETURN_IF_ERROR(allocate(mirror_of(**tensor), *mirror));
   ATB_RETURN_IF_ERROR(allocate(mirror_of(step.output), device->output));
   ATB_RETURN_IF_ERROR(allocate(mirror_of(step.batch.slot_mapping), device->slot_mapping));
@@ -71,9 +74,11 @@ Status mirror_on_device(DeviceEngine& engine, const host::PagePool& pool, Prepar
   ATB_RETURN_IF_ERROR(allocate(mirror_of(step.batch.block_tables), device->block_tables));
 
   void* stream = engine.stream.handle();
-  if (step.query) device->query_view = device_view(*step.query->descriptor(), step.query->bytes(), device->query, stream);
+  if (step.query)
+    device->query_view = device_view(*step.query->descriptor(), step.query->bytes(), device->query, stream);
   if (step.key) device->key_view = device_view(*step.key->descriptor(), step.key->bytes(), device->key, stream);
-  if (step.value) device->value_view = device_view(*step.value->descriptor(), step.value->bytes(), device->value, stream);
+  if (step.value)
+    device->value_view = device_view(*step.value->descriptor(), step.value->bytes(), device->value, stream);
   device->output_view = device_view(step.output_view, step.output.bytes(), device->output, stream);
 
   atb_forward_args& args = step.args;

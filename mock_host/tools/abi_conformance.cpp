@@ -26,7 +26,8 @@ struct Target {
 
 int main(int argc, char** argv) {
   auto flags = atb::cli::host_flags("(every plugin found)");
-  flags.push_back({"plugin", "FILE", "check this plugin file directly (repeatable), e.g. one the registry refuses", true});
+  flags.push_back(
+      {"plugin", "FILE", "check this plugin file directly (repeatable), e.g. one the registry refuses", true});
   flags.push_back({"check", "NAME", "run only this check (repeatable)", true});
   flags.push_back({"churn-cycles", "N", "create/destroy cycles of the churn check (default 1000)"});
   flags.push_back({"device", "cpu|cuda", "where the layer, pages and tensors live (default cpu; cuda: device 0)"});
@@ -39,10 +40,12 @@ int main(int argc, char** argv) {
   if (arguments->has("help")) {
     std::string names;
     for (const auto& name : atb::mock_host::check_names()) names += " " + name;
-    std::printf("usage: abi-conformance [--plugin-dir DIR] [--attention-backend NAME] [--plugin FILE] [--device cpu|cuda] [--json]\n\n"
-                "Runs the ABI conformance checks (each in a child process of its own) against every plugin the registry\n"
-                "finds (or the one named), and against every plugin file it refused.  Checks:%s\n\n%s",
-                names.c_str(), atb::cli::flags_help(flags).c_str());
+    std::printf(
+        "usage: abi-conformance [--plugin-dir DIR] [--attention-backend NAME] [--plugin FILE] [--device cpu|cuda] "
+        "[--json]\n\n"
+        "Runs the ABI conformance checks (each in a child process of its own) against every plugin the registry\n"
+        "finds (or the one named), and against every plugin file it refused.  Checks:%s\n\n%s",
+        names.c_str(), atb::cli::flags_help(flags).c_str());
     return 0;
   }
   // Refusals are the point of several checks: their log lines stay quiet unless asked for.
@@ -81,7 +84,8 @@ int main(int argc, char** argv) {
   if (device == "cuda") {
     conformance.device_type = ATB_DEVICE_CUDA;
     if (!atb::mock_host::cuda_device_usable(conformance)) {
-      std::fprintf(stderr, "abi-conformance: --device cuda, but no CUDA device is usable here (or this build has no CUDA)\n");
+      std::fprintf(stderr,
+                   "abi-conformance: --device cuda, but no CUDA device is usable here (or this build has no CUDA)\n");
       return 1;
     }
   }
@@ -94,7 +98,8 @@ int main(int argc, char** argv) {
       results.push_back({"load", false, "the registry refused it: " + target.load_error});
     } else {
       for (const auto& name : atb::mock_host::check_names())
-        if (selected_checks.empty() || std::find(selected_checks.begin(), selected_checks.end(), name) != selected_checks.end())
+        if (selected_checks.empty() ||
+            std::find(selected_checks.begin(), selected_checks.end(), name) != selected_checks.end())
           results.push_back(atb::mock_host::run_check(name, target.path, conformance));
     }
     nlohmann::json checks = nlohmann::json::array();

@@ -42,8 +42,8 @@ size_t ReferenceBackend::value_offset(int kv_head, int slot) const {
 
 namespace {
 
-void copy_row(const std::byte* source, int32_t source_dtype, std::byte* destination,
-              int32_t destination_dtype, int elements) {
+void copy_row(const std::byte* source, int32_t source_dtype, std::byte* destination, int32_t destination_dtype,
+              int elements) {
   if (source_dtype == destination_dtype) {
     std::memcpy(destination, source, size_t(elements) * dtype_size(source_dtype));
     return;
@@ -61,21 +61,21 @@ void ReferenceBackend::write_kv(const kit::ForwardBatch& batch) const {
     std::byte* page = batch.page(slot / spec_.block_size);
     const int offset = static_cast<int>(slot % spec_.block_size);
     for (int h = 0; h < spec_.num_kv_heads; ++h) {
-      copy_row(batch.key.row(t, h), batch.key.dtype, page + key_offset(h, offset),
-               config_.cache_dtype, spec_.head_size_k);
-      copy_row(batch.value.row(t, h), batch.value.dtype, page + value_offset(h, offset),
-               config_.cache_dtype, spec_.head_size_v);
+      copy_row(batch.key.row(t, h), batch.key.dtype, page + key_offset(h, offset), config_.cache_dtype,
+               spec_.head_size_k);
+      copy_row(batch.value.row(t, h), batch.value.dtype, page + value_offset(h, offset), config_.cache_dtype,
+               spec_.head_size_v);
     }
   }
 }
 
-void ReferenceBackend::score(const std::byte* page, int kv_head, int first_slot, int n,
-                             const float* queries, int count, float* scores) const {
+void ReferenceBackend::score(const std::byte* page, int kv_head, int first_slot, int n, const float* queries, int count,
+                             float* scores) const {
   kernels_.dot(queries, count, page + key_offset(kv_head, first_slot), n, spec_.head_size_k, scores);
 }
 
-void ReferenceBackend::accumulate(const std::byte* page, int kv_head, int first_slot, int n,
-                                  const float* probs, int count, float* acc) const {
+void ReferenceBackend::accumulate(const std::byte* page, int kv_head, int first_slot, int n, const float* probs,
+                                  int count, float* acc) const {
   kernels_.accumulate(probs, count, page + value_offset(kv_head, first_slot), n, spec_.head_size_v, acc);
 }
 

@@ -15,7 +15,7 @@ namespace atb::reference {
 struct ReferenceConfig {
   int32_t cache_dtype;  // atb_dtype
   int threads;
-  std::string kernel;   // "auto", "scalar", "avx2"
+  std::string kernel;  // "auto", "scalar", "avx2"
 };
 
 // A layer's pages in the cache dtype: the KV-cache spec and where the V rows start in a page.
@@ -34,10 +34,10 @@ class ReferenceBackend final : public kit::BackendImpl, private plugin::TileOps 
 
  private:
   void write_kv(const kit::ForwardBatch& batch) const;
-  void score(const std::byte* page, int kv_head, int first_slot, int n, const float* queries,
-             int count, float* scores) const override;
-  void accumulate(const std::byte* page, int kv_head, int first_slot, int n, const float* probs,
-                  int count, float* acc) const override;
+  void score(const std::byte* page, int kv_head, int first_slot, int n, const float* queries, int count,
+             float* scores) const override;
+  void accumulate(const std::byte* page, int kv_head, int first_slot, int n, const float* probs, int count,
+                  float* acc) const override;
   void prefetch(const std::byte* page, int kv_head, int first_slot, int n) const override;
 
   // Byte offsets of a K or V row inside a page.

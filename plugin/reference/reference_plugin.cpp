@@ -28,7 +28,8 @@ int32_t dtype_from_name(const std::string& name, int32_t layer_dtype) {
 
 #if defined(ATB_HAVE_CUDA)
 // The same pages on the device: plain rows of the cache dtype, exact attention.
-Expected<std::unique_ptr<kit::BackendImpl>> make_cuda_backend(const atb_layer_spec& spec, const ReferenceConfig& config) {
+Expected<std::unique_ptr<kit::BackendImpl>> make_cuda_backend(const atb_layer_spec& spec,
+                                                              const ReferenceConfig& config) {
   ATB_RETURN_IF_ERROR(plugin::cuda::check_cuda_layer(spec));
   plugin::cuda::RowCodec rows;
   rows.kind = plugin::cuda::plain_row_kind(config.cache_dtype);
@@ -49,8 +50,8 @@ Status read_keys(kit::ConfigReader& reader, ConfigKeys& keys) {
   ATB_RETURN_IF_ERROR(reader.read_int("threads", 1, 1024, keys.threads, "worker threads of the CPU path"));
   ATB_RETURN_IF_ERROR(reader.read_choice("cache_dtype", kCacheDtypes, keys.cache_dtype,
                                          "element type of the cached rows; auto: the layer's dtype"));
-  ATB_RETURN_IF_ERROR(reader.read_choice("kernel", kKernels, keys.kernel,
-                                         "CPU kernels; auto: AVX2 where the CPU has it"));
+  ATB_RETURN_IF_ERROR(
+      reader.read_choice("kernel", kKernels, keys.kernel, "CPU kernels; auto: AVX2 where the CPU has it"));
   return reader.reject_unknown_keys();
 }
 
@@ -66,7 +67,8 @@ Expected<std::unique_ptr<kit::BackendImpl>> create(const atb_layer_spec& spec, c
   kit::ConfigReader reader(json);
   ConfigKeys keys;
   ATB_RETURN_IF_ERROR(read_keys(reader, keys));
-  const ReferenceConfig config{dtype_from_name(keys.cache_dtype, spec.dtype), static_cast<int>(keys.threads), keys.kernel};
+  const ReferenceConfig config{dtype_from_name(keys.cache_dtype, spec.dtype), static_cast<int>(keys.threads),
+                               keys.kernel};
 #if defined(ATB_HAVE_CUDA)
   if (spec.device_type == ATB_DEVICE_CUDA) return make_cuda_backend(spec, config);
 #endif

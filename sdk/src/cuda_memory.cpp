@@ -44,7 +44,9 @@ Stream::~Stream() {
   if (handle_) cudaStreamDestroy(static_cast<cudaStream_t>(handle_));
 }
 
-Status Stream::synchronize() const { return checked(cudaStreamSynchronize(static_cast<cudaStream_t>(handle_)), "cudaStreamSynchronize"); }
+Status Stream::synchronize() const {
+  return checked(cudaStreamSynchronize(static_cast<cudaStream_t>(handle_)), "cudaStreamSynchronize");
+}
 
 Expected<DeviceMemory> DeviceMemory::allocate(size_t bytes) {
   void* data = nullptr;
@@ -64,14 +66,16 @@ DeviceMemory::~DeviceMemory() {
 
 Status DeviceMemory::upload(const void* host, size_t bytes, const Stream& stream, size_t offset) {
   ATB_RETURN_IF_ERROR(range_check(offset, bytes, bytes_));
-  return checked(cudaMemcpyAsync(data_ + offset, host, bytes, cudaMemcpyHostToDevice, static_cast<cudaStream_t>(stream.handle())),
-                 "cudaMemcpyAsync (host to device)");
+  return checked(
+      cudaMemcpyAsync(data_ + offset, host, bytes, cudaMemcpyHostToDevice, static_cast<cudaStream_t>(stream.handle())),
+      "cudaMemcpyAsync (host to device)");
 }
 
 Status DeviceMemory::download(void* host, size_t bytes, const Stream& stream, size_t offset) const {
   ATB_RETURN_IF_ERROR(range_check(offset, bytes, bytes_));
-  return checked(cudaMemcpyAsync(host, data_ + offset, bytes, cudaMemcpyDeviceToHost, static_cast<cudaStream_t>(stream.handle())),
-                 "cudaMemcpyAsync (device to host)");
+  return checked(
+      cudaMemcpyAsync(host, data_ + offset, bytes, cudaMemcpyDeviceToHost, static_cast<cudaStream_t>(stream.handle())),
+      "cudaMemcpyAsync (device to host)");
 }
 
 }  // namespace atb::host::cuda

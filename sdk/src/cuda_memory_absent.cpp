@@ -6,7 +6,9 @@
 namespace atb::host::cuda {
 namespace {
 
-Status absent() { return Status::unsupported("this build has no CUDA (configure with nvcc present and ATB_ENABLE_CUDA=ON)"); }
+Status absent() {
+  return Status::unsupported("this build has no CUDA (configure with nvcc present and ATB_ENABLE_CUDA=ON)");
+}
 
 }  // namespace
 

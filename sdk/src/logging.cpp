@@ -41,8 +41,7 @@ std::shared_ptr<spdlog::logger> make_logger() {
     if (const LevelName* level = find_level(env)) {
       created->set_level(level->spdlog_level);
     } else {
-      created->warn("ATB_LOG_LEVEL='{}' is not a level (trace, debug, info, warn, error, off); using warn",
-                    env);
+      created->warn("ATB_LOG_LEVEL='{}' is not a level (trace, debug, info, warn, error, off); using warn", env);
     }
   }
   return created;
@@ -72,8 +71,7 @@ atb_log_level current_abi_log_level() {
   return ATB_LOG_WARN;
 }
 
-void forward_plugin_log(void* /*user_data*/, int32_t level, const char* logger_name,
-                        const char* message) {
+void forward_plugin_log(void* /*user_data*/, int32_t level, const char* logger_name, const char* message) {
   spdlog::level::level_enum spdlog_level = spdlog::level::info;
   for (const auto& entry : kLevels)
     if (entry.abi_level == level) spdlog_level = entry.spdlog_level;

@@ -20,12 +20,13 @@ uint64_t round_up(uint64_t value, uint64_t multiple) {
 
 void PagePool::Free::operator()(std::byte* p) const { std::free(p); }
 
-Expected<PagePool> PagePool::allocate(const atb_kv_cache_spec& spec, int64_t num_pages,
-                                      uint64_t guard_bytes, uint8_t fill) {
+Expected<PagePool> PagePool::allocate(const atb_kv_cache_spec& spec, int64_t num_pages, uint64_t guard_bytes,
+                                      uint8_t fill) {
   if (num_pages < 1) return Status::invalid("page pool: num_pages = " + std::to_string(num_pages) + "; allowed: >= 1");
   uint64_t alignment = std::max<uint64_t>(spec.page_alignment, 64);
   if ((alignment & (alignment - 1)) != 0)
-    return Status::invalid("page pool: page_alignment = " + std::to_string(spec.page_alignment) + " is not a power of two");
+    return Status::invalid("page pool: page_alignment = " + std::to_string(spec.page_alignment) +
+                           " is not a power of two");
   PagePool pool;
   pool.num_pages_ = num_pages;
   pool.page_bytes_ = spec.page_bytes;
@@ -59,8 +60,7 @@ void StepBatch::fill(atb_forward_args& args) const {
   args.block_table_stride = block_table_stride;
 }
 
-PagedKvManager::PagedKvManager(int32_t block_size, int64_t num_pages, uint64_t shuffle_seed)
-    : block_size_(block_size) {
+PagedKvManager::PagedKvManager(int32_t block_size, int64_t num_pages, uint64_t shuffle_seed) : block_size_(block_size) {
   for (int64_t page = num_pages - 1; page >= 0; --page) free_.push_back(static_cast<int32_t>(page));
   if (shuffle_seed != 0) {
     std::mt19937_64 rng(shuffle_seed);
@@ -71,7 +71,8 @@ PagedKvManager::PagedKvManager(int32_t block_size, int64_t num_pages, uint64_t s
 Expected<StepBatch> PagedKvManager::schedule(const std::vector<SequenceStep>& steps) {
   int64_t pages_needed = 0;
   for (const auto& step : steps) {
-    if (step.new_tokens < 0) return Status::invalid("schedule: new_tokens = " + std::to_string(step.new_tokens) + "; allowed: >= 0");
+    if (step.new_tokens < 0)
+      return Status::invalid("schedule: new_tokens = " + std::to_string(step.new_tokens) + "; allowed: >= 0");
     auto it = sequences_.find(step.sequence_id);
     const int64_t length = it == sequences_.end() ? 0 : it->second.length;
     const int64_t have = it == sequences_.end() ? 0 : int64_t(it->second.pages.size());
@@ -93,7 +94,8 @@ Expected<StepBatch> PagedKvManager::schedule(const std::vector<SequenceStep>& st
     }
     for (int32_t i = 0; i < step.new_tokens; ++i) {
       const int32_t position = start + i;
-      batch.slot_mapping.push_back(int64_t(sequence.pages[position / block_size_]) * block_size_ + position % block_size_);
+      batch.slot_mapping.push_back(int64_t(sequence.pages[position / block_size_]) * block_size_ +
+                                   position % block_size_);
     }
     batch.num_tokens += step.new_tokens;
     batch.query_start_loc.push_back(batch.num_tokens);
@@ -123,7 +125,8 @@ int32_t PagedKvManager::length(int64_t sequence_id) const {
   return it == sequences_.end() ? 0 : it->second.length;
 }
 
-atb_tensor dense_tensor(void* data, int32_t dtype, int64_t d0, int64_t d1, int64_t d2, int32_t device_type, void* stream) {
+atb_tensor dense_tensor(void* data, int32_t dtype, int64_t d0, int64_t d1, int64_t d2, int32_t device_type,
+                        void* stream) {
   atb_tensor tensor = make_versioned<atb_tensor>();
   tensor.data = data;
   tensor.dtype = dtype;
@@ -140,7 +143,8 @@ atb_tensor dense_tensor(void* data, int32_t dtype, int64_t d0, int64_t d1, int64
 }
 
 HostTensor::HostTensor(int32_t dtype, int64_t d0, int64_t d1, int64_t d2)
-    : storage_(size_t(d0 * d1 * d2) * dtype_size(dtype)), descriptor_(dense_tensor(storage_.data(), dtype, d0, d1, d2)) {}
+    : storage_(size_t(d0 * d1 * d2) * dtype_size(dtype)),
+      descriptor_(dense_tensor(storage_.data(), dtype, d0, d1, d2)) {}
 
 int64_t HostTensor::index(int64_t i, int64_t j, int64_t k) const {
   return i * descriptor_.strides[0] + j * descriptor_.strides[1] + k;

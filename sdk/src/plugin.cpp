@@ -24,8 +24,8 @@ Status call_plugin(std::string_view context, Call&& call) {
   try {
     code = call(&error);
   } catch (const std::exception& thrown) {
-    return Status::internal(std::string(context) + ": the plugin threw an exception across the ABI (" +
-                            thrown.what() + "); plugins must return a status instead");
+    return Status::internal(std::string(context) + ": the plugin threw an exception across the ABI (" + thrown.what() +
+                            "); plugins must return a status instead");
   } catch (...) {
     return Status::internal(std::string(context) +
                             ": the plugin threw an exception across the ABI; plugins must return a "
@@ -61,42 +61,37 @@ Expected<Plugin> Plugin::load(const std::filesystem::path& path) {
   const std::string where = path.string();
   auto* entry = reinterpret_cast<atb_get_api_fn>((*library)->symbol(ATB_ENTRY_SYMBOL));
   if (entry == nullptr) {
-    return Status::invalid(where + ": not an attention-backend plugin: it has no '" +
-                           std::string(ATB_ENTRY_SYMBOL) + "' symbol");
+    return Status::invalid(where + ": not an attention-backend plugin: it has no '" + std::string(ATB_ENTRY_SYMBOL) +
+                           "' symbol");
   }
 
   const atb_api* table = nullptr;
-  Status negotiated = call_plugin(where + ": " + ATB_ENTRY_SYMBOL + "(host ABI " + kHostAbi + ")",
-                                  [&](atb_error* error) {
-                                    return entry(ATB_ABI_VERSION_MAJOR, ATB_ABI_VERSION_MINOR,
-                                                 &table, error);
-                                  });
+  Status negotiated =
+      call_plugin(where + ": " + ATB_ENTRY_SYMBOL + "(host ABI " + kHostAbi + ")",
+                  [&](atb_error* error) { return entry(ATB_ABI_VERSION_MAJOR, ATB_ABI_VERSION_MINOR, &table, error); });
   if (!negotiated) return negotiated;
   if (table == nullptr || table->struct_size < kMinimumApiSize) {
     return Status::invalid(where + ": the plugin returned " +
-                           (table == nullptr ? std::string("no function table")
-                                             : "a function table of " +
-                                                   std::to_string(table->struct_size) +
-                                                   " bytes; ABI " + kHostAbi + " needs at least " +
-                                                   std::to_string(kMinimumApiSize)));
+                           (table == nullptr
+                                ? std::string("no function table")
+                                : "a function table of " + std::to_string(table->struct_size) + " bytes; ABI " +
+                                      kHostAbi + " needs at least " + std::to_string(kMinimumApiSize)));
   }
   if (table->abi_major != ATB_ABI_VERSION_MAJOR) {
-    return Status(ATB_ERR_VERSION_MISMATCH,
-                  where + ": the plugin implements ABI " +
-                      version_string(table->abi_major, table->abi_minor) + " but this host speaks " +
-                      kHostAbi + "; majors must match");
+    return Status(ATB_ERR_VERSION_MISMATCH, where + ": the plugin implements ABI " +
+                                                version_string(table->abi_major, table->abi_minor) +
+                                                " but this host speaks " + kHostAbi + "; majors must match");
   }
   atb_api api = make_versioned<atb_api>();
   read_versioned(table, api);
-  if (api.get_plugin_info == nullptr || api.set_host_services == nullptr ||
-      api.create_backend == nullptr || api.get_kv_cache_spec == nullptr ||
-      api.forward == nullptr || api.destroy_backend == nullptr) {
+  if (api.get_plugin_info == nullptr || api.set_host_services == nullptr || api.create_backend == nullptr ||
+      api.get_kv_cache_spec == nullptr || api.forward == nullptr || api.destroy_backend == nullptr) {
     return Status::invalid(where + ": the plugin's function table has a NULL entry point");
   }
 
   atb_plugin_info raw = make_versioned<atb_plugin_info>();
-  Status got_info = call_plugin(where + ": get_plugin_info",
-                                [&](atb_error* error) { return api.get_plugin_info(&raw, error); });
+  Status got_info =
+      call_plugin(where + ": get_plugin_info", [&](atb_error* error) { return api.get_plugin_info(&raw, error); });
   if (!got_info) return got_info;
 
   PluginInfo info;
@@ -124,9 +119,8 @@ Expected<Plugin> Plugin::load(const std::filesystem::path& path) {
 }
 
 Status Plugin::set_host_services(const atb_host_services& services) const {
-  return call_plugin(path().string() + ": set_host_services", [&](atb_error* error) {
-    return api_.set_host_services(&services, error);
-  });
+  return call_plugin(path().string() + ": set_host_services",
+                     [&](atb_error* error) { return api_.set_host_services(&services, error); });
 }
 
 Expected<std::string> Plugin::config_schema() const {
@@ -143,18 +137,15 @@ Expected<std::string> Plugin::config_schema() const {
   return std::string(schema);
 }
 
-Expected<Backend> Plugin::create_backend(const atb_layer_spec& spec,
-                                         std::string_view config_json) const {
+Expected<Backend> Plugin::create_backend(const atb_layer_spec& spec, std::string_view config_json) const {
   const std::string config(config_json);
   atb_backend* handle = nullptr;
-  Status created = call_plugin("backend '" + info_.backend_name + "': create_backend",
-                               [&](atb_error* error) {
-                                 return api_.create_backend(&spec, config.c_str(), &handle, error);
-                               });
+  Status created = call_plugin("backend '" + info_.backend_name + "': create_backend", [&](atb_error* error) {
+    return api_.create_backend(&spec, config.c_str(), &handle, error);
+  });
   if (!created) return created;
   if (handle == nullptr) {
-    return Status::internal("backend '" + info_.backend_name +
-                            "': create_backend returned OK but no handle");
+    return Status::internal("backend '" + info_.backend_name + "': create_backend returned OK but no handle");
   }
   return Backend(library_, api_, handle);
 }
@@ -179,9 +170,8 @@ Backend::~Backend() { reset(); }
 
 void Backend::reset() {
   if (handle_ != nullptr) {
-    Status destroyed = call_plugin("destroy_backend", [&](atb_error* error) {
-      return api_.destroy_backend(handle_, error);
-    });
+    Status destroyed =
+        call_plugin("destroy_backend", [&](atb_error* error) { return api_.destroy_backend(handle_, error); });
     if (!destroyed) logger()->error("{}", destroyed.message());
     handle_ = nullptr;
   }
@@ -190,9 +180,8 @@ void Backend::reset() {
 
 Expected<atb_kv_cache_spec> Backend::kv_cache_spec() const {
   atb_kv_cache_spec spec = make_versioned<atb_kv_cache_spec>();
-  Status got = call_plugin("get_kv_cache_spec", [&](atb_error* error) {
-    return api_.get_kv_cache_spec(handle_, &spec, error);
-  });
+  Status got =
+      call_plugin("get_kv_cache_spec", [&](atb_error* error) { return api_.get_kv_cache_spec(handle_, &spec, error); });
   if (!got) return got;
   return spec;
 }
@@ -203,10 +192,10 @@ Status Backend::forward(const atb_forward_args& args) {
 
 std::vector<std::string> capability_names(uint32_t flags) {
   static constexpr std::pair<uint32_t, const char*> kNames[] = {
-      {ATB_CAP_PAGED_KV_CACHE, "paged_kv_cache"}, {ATB_CAP_GQA, "gqa"},
+      {ATB_CAP_PAGED_KV_CACHE, "paged_kv_cache"},   {ATB_CAP_GQA, "gqa"},
       {ATB_CAP_CHUNKED_PREFILL, "chunked_prefill"}, {ATB_CAP_MIXED_BATCH, "mixed_batch"},
-      {ATB_CAP_SLIDING_WINDOW, "sliding_window"}, {ATB_CAP_LOGITS_SOFT_CAP, "logits_soft_cap"},
-      {ATB_CAP_KV_SHARING, "kv_sharing"}, {ATB_CAP_COMPRESSED_KV, "compressed_kv"},
+      {ATB_CAP_SLIDING_WINDOW, "sliding_window"},   {ATB_CAP_LOGITS_SOFT_CAP, "logits_soft_cap"},
+      {ATB_CAP_KV_SHARING, "kv_sharing"},           {ATB_CAP_COMPRESSED_KV, "compressed_kv"},
       {ATB_CAP_TENSOR_PARALLEL, "tensor_parallel"}};
   std::vector<std::string> names;
   for (const auto& [bit, name] : kNames)

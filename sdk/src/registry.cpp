@@ -29,9 +29,10 @@ Registry Registry::scan(const std::vector<fs::path>& directories, bool include_e
   }
   Registry registry;
   if (all.empty()) {
-    registry.diagnostics_.push_back({Diagnostic::Severity::kWarning, {},
-                                     "no plugin directory given (use --plugin-dir DIR or " +
-                                         std::string(kPluginPathEnv) + ")"});
+    registry.diagnostics_.push_back(
+        {Diagnostic::Severity::kWarning,
+         {},
+         "no plugin directory given (use --plugin-dir DIR or " + std::string(kPluginPathEnv) + ")"});
     logger()->warn("{}", registry.diagnostics_.back().message);
   }
   for (const auto& directory : all) registry.scan_directory(directory);
@@ -78,18 +79,16 @@ void Registry::add_candidate(const fs::path& file) {
     return;
   }
   const std::string& name = plugin->info().backend_name;
-  auto same_name = std::find_if(plugins_.begin(), plugins_.end(),
-                                [&](const Plugin& p) { return p.info().backend_name == name; });
+  auto same_name =
+      std::find_if(plugins_.begin(), plugins_.end(), [&](const Plugin& p) { return p.info().backend_name == name; });
   if (same_name != plugins_.end()) {
     const std::string message = "backend '" + name + "' from " + file.string() +
-                                " ignored: the same name was registered first from " +
-                                same_name->path().string();
+                                " ignored: the same name was registered first from " + same_name->path().string();
     diagnostics_.push_back({Diagnostic::Severity::kWarning, file, message});
     logger()->warn("{}", message);
     return;
   }
-  logger()->debug("registered backend '{}' {} from {}", name, plugin->info().plugin_version,
-                  file.string());
+  logger()->debug("registered backend '{}' {} from {}", name, plugin->info().plugin_version, file.string());
   plugins_.push_back(std::move(*plugin));
 }
 
@@ -102,14 +101,12 @@ std::vector<std::string> Registry::backend_names() const {
 Expected<const Plugin*> Registry::select(std::string_view backend_name) const {
   for (const auto& plugin : plugins_)
     if (plugin.info().backend_name == backend_name) return &plugin;
-  std::string message = "--attention-backend: no backend named '" + std::string(backend_name) +
-                        "'; available: ";
+  std::string message = "--attention-backend: no backend named '" + std::string(backend_name) + "'; available: ";
   const auto names = backend_names();
   if (names.empty()) message += "(none)";
   for (size_t i = 0; i < names.size(); ++i) message += (i ? ", " : "") + names[i];
   for (const auto& diagnostic : diagnostics_) {
-    if (diagnostic.severity == Diagnostic::Severity::kWarning)
-      message += "\n  note: " + diagnostic.message;
+    if (diagnostic.severity == Diagnostic::Severity::kWarning) message += "\n  note: " + diagnostic.message;
   }
   return Status::invalid(message);
 }

@@ -9,8 +9,8 @@ Expected<std::shared_ptr<SharedLibrary>> SharedLibrary::open(const std::filesyst
   void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
     const char* reason = dlerror();
-    return Status::invalid("dlopen(\"" + path.string() + "\") failed: " +
-                           (reason != nullptr ? reason : "unknown dlopen error"));
+    return Status::invalid("dlopen(\"" + path.string() +
+                           "\") failed: " + (reason != nullptr ? reason : "unknown dlopen error"));
   }
   return std::shared_ptr<SharedLibrary>(new SharedLibrary(path, handle));
 }

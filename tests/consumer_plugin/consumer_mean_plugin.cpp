@@ -68,10 +68,15 @@ atb::Expected<std::unique_ptr<atb::kit::BackendImpl>> create(const atb_layer_spe
 }
 
 const atb::kit::PluginDefinition& definition() {
-  static const atb::kit::PluginDefinition instance{
-      "consumer_mean", "0.0.1", "uniform-weight attention, built out of tree from the installed SDK",
-      ATB_BIT(ATB_DEVICE_CPU), ATB_BIT(ATB_DTYPE_F32), ATB_CAP_PAGED_KV_CACHE | ATB_CAP_GQA, kHeadSizes, &create,
-      &atb::kit::no_config_keys_schema};
+  static const atb::kit::PluginDefinition instance{"consumer_mean",
+                                                   "0.0.1",
+                                                   "uniform-weight attention, built out of tree from the installed SDK",
+                                                   ATB_BIT(ATB_DEVICE_CPU),
+                                                   ATB_BIT(ATB_DTYPE_F32),
+                                                   ATB_CAP_PAGED_KV_CACHE | ATB_CAP_GQA,
+                                                   kHeadSizes,
+                                                   &create,
+                                                   &atb::kit::no_config_keys_schema};
   return instance;
 }
 

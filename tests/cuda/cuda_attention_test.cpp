@@ -50,12 +50,12 @@ struct Case {
   int head_size, query_heads, kv_heads;
   int sliding_window = 0;
   float soft_cap = 0;
-  int block_size = 16;  // multiples of 16 take the tiled kernel, others the simple one
+  int block_size = 16;            // multiples of 16 take the tiled kernel, others the simple one
   int32_t dtype = ATB_DTYPE_F32;  // of the inputs, outputs and (reference) cache
-  float value_spread = 1.0f;  // standard deviation of the V inputs (queries: 1)
-  float key_spread = 1.0f;    // of the K inputs
-  double bound = 0;           // the relative L2 bound where not the dtype's (see the cases that set it)
-  int longest_prompt = 300;   // prompt lengths are drawn from 1 .. this
+  float value_spread = 1.0f;      // standard deviation of the V inputs (queries: 1)
+  float key_spread = 1.0f;        // of the K inputs
+  double bound = 0;               // the relative L2 bound where not the dtype's (see the cases that set it)
+  int longest_prompt = 300;       // prompt lengths are drawn from 1 .. this
 };
 
 size_t element_bytes(int32_t dtype) { return dtype == ATB_DTYPE_F32 ? 4 : 2; }
@@ -112,7 +112,8 @@ void run_case(const Case& c, std::mt19937_64& rng) {
   std::shuffle(page_ids.begin(), page_ids.end(), rng);
   std::vector<int32_t> tables(size_t(seqs) * stride, 0);
   for (int s = 0, next = 0; s < seqs; ++s)
-    for (int b = 0; b < (prompt[s] + 1 + kBlock - 1) / kBlock; ++b) tables[size_t(s) * stride + b] = page_ids[size_t(next++)];
+    for (int b = 0; b < (prompt[s] + 1 + kBlock - 1) / kBlock; ++b)
+      tables[size_t(s) * stride + b] = page_ids[size_t(next++)];
 
   std::normal_distribution<float> normal;
   auto make_step = [&](bool decode) {
@@ -162,10 +163,14 @@ void run_case(const Case& c, std::mt19937_64& rng) {
   const auto gpu_cache = *gpu->kv_cache_spec();
   ASSERT_EQ(cache.page_bytes, gpu_cache.page_bytes);
 
-  const uint64_t page_stride = (cache.page_bytes + cache.page_alignment - 1) / cache.page_alignment * cache.page_alignment;
+  const uint64_t page_stride =
+      (cache.page_bytes + cache.page_alignment - 1) / cache.page_alignment * cache.page_alignment;
   const size_t pool_bytes = size_t(num_pages) * page_stride;
   std::vector<uint8_t> host_storage(pool_bytes + cache.page_alignment, 0xab);
-  uint8_t* const host_pool = host_storage.data() + (cache.page_alignment - reinterpret_cast<uintptr_t>(host_storage.data()) % cache.page_alignment) % cache.page_alignment;
+  uint8_t* const host_pool =
+      host_storage.data() +
+      (cache.page_alignment - reinterpret_cast<uintptr_t>(host_storage.data()) % cache.page_alignment) %
+          cache.page_alignment;
   std::vector<uint8_t> poison(pool_bytes, 0xab);
   auto made_stream = host::cuda::Stream::create();
   ASSERT_TRUE(made_stream) << made_stream.error().message();
@@ -244,7 +249,8 @@ void run_case(const Case& c, std::mt19937_64& rng) {
       CUDA_OK(cudaStreamSynchronize(stream));
       cudaGraphExecDestroy(exec);
       cudaGraphDestroy(graph);
-      EXPECT_EQ(device_bytes(dout, host_stream), gpu_bytes) << what << ": the graph replay differs from the eager forward";
+      EXPECT_EQ(device_bytes(dout, host_stream), gpu_bytes)
+          << what << ": the graph replay differs from the eager forward";
 
       // A layer reading these pages without writing (KV sharing, the same rotation): its attention
       // kernel runs with no write kernel ahead of it (no early start), on a workspace of garbage.
@@ -259,13 +265,15 @@ void run_case(const Case& c, std::mt19937_64& rng) {
       shared_args.key = shared_args.value = nullptr;
       if (Status done = sharer->forward(shared_args); !done) FAIL() << what << ": KV-sharing layer: " << done.message();
       CUDA_OK(cudaStreamSynchronize(stream));
-      EXPECT_EQ(device_bytes(dout, host_stream), gpu_bytes) << what << ": a KV-sharing layer's outputs differ from its owner's";
+      EXPECT_EQ(device_bytes(dout, host_stream), gpu_bytes)
+          << what << ": a KV-sharing layer's outputs differ from its owner's";
     }
-    const std::vector<float> gpu_out = read_as_floats(gpu_bytes, c.dtype), cpu_values = read_as_floats(cpu_out, c.dtype);
+    const std::vector<float> gpu_out = read_as_floats(gpu_bytes, c.dtype),
+                             cpu_values = read_as_floats(cpu_out, c.dtype);
     double diff = 0, norm = 0;
     for (size_t i = 0; i < cpu_values.size(); ++i) {
-      ASSERT_TRUE(std::isfinite(gpu_out[i])) << what << (step.tokens == seqs ? " decode" : " prefill") << ": output " << i
-                                             << " not written or not finite";
+      ASSERT_TRUE(std::isfinite(gpu_out[i]))
+          << what << (step.tokens == seqs ? " decode" : " prefill") << ": output " << i << " not written or not finite";
       diff += (gpu_out[i] - cpu_values[i]) * double(gpu_out[i] - cpu_values[i]);
       norm += double(cpu_values[i]) * cpu_values[i];
     }
@@ -276,8 +284,8 @@ void run_case(const Case& c, std::mt19937_64& rng) {
     // near a rounding boundary.
     const double bound = c.bound > 0 ? c.bound : c.dtype == ATB_DTYPE_F32 ? 1e-4 : 2e-3;
     EXPECT_LT(relative, bound) << what << ": GPU vs CPU relative L2 error of the outputs";
-    std::printf("%-70s %-7s relative L2 error %.2e (bound %.0e)\n", what.c_str(), step.tokens == seqs ? "decode" : "prefill",
-                relative, bound);
+    std::printf("%-70s %-7s relative L2 error %.2e (bound %.0e)\n", what.c_str(),
+                step.tokens == seqs ? "decode" : "prefill", relative, bound);
 
     const std::vector<uint8_t> gpu_pool = device_bytes(device_pool, host_stream);
     size_t differing = 0;
@@ -308,7 +316,8 @@ void run_case(const Case& c, std::mt19937_64& rng) {
 }
 
 TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
-  if (!host::cuda::device_present()) GTEST_SKIP() << "no CUDA device on this machine: the CUDA path is compiled but cannot run here";
+  if (!host::cuda::device_present())
+    GTEST_SKIP() << "no CUDA device on this machine: the CUDA path is compiled but cannot run here";
   std::mt19937_64 rng(test::test_seed());
   const std::vector<Case> cases = {
       {"reference", "{}", 128, 32, 8},
@@ -376,7 +385,8 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       // 2-bit affine K (int2 and uint2 are one format).
       {"turboquant", R"({"k_quant":"uint2","v_quant":"q3_0"})", 128, 16, 4, 0, 20.0f},
       {"turboquant", R"({"k_quant":"int2","v_quant":"tq2"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_BF16},
-      {"turboquant", R"({"k_quant":"uint2","v_quant":"q4_0"})", 128, 8, 2, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 1.0f, 0, 2600},
+      {"turboquant", R"({"k_quant":"uint2","v_quant":"q4_0"})", 128, 8, 2, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 1.0f, 0,
+       2600},
       // Every other head size the plugins list: the simple kernel; sizes that are not powers of two
       // rotate in two rounds through seeded permutations, and affine rows end in a partial block.
       {"reference", "{}", 16, 4, 2},
@@ -400,12 +410,15 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       // K values as large: the prefill kernel's K planes too.  Scores are then ~2e4, whose own fp32
       // rounding (~1e-3 absolute, in the CPU's order or the GPU's) moves nearly tied weights by as
       // much: GPU vs CPU differ by up to ~1e-4 here (one run of 30 went past 1e-4), so the bound is 1e-3.
-      {"turboquant", R"({"k_quant":"q8_0","v_quant":"q3_0"})", 128, 16, 4, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 20000.0f, 1e-3},
+      {"turboquant", R"({"k_quant":"q8_0","v_quant":"q3_0"})", 128, 16, 4, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 20000.0f,
+       1e-3},
       {"reference", "{}", 128, 32, 8, 0, 0, 16, ATB_DTYPE_F32, 20000.0f, 20000.0f, 1e-3},
       // Contexts of up to 2600 positions: a decode step splits them (at least 512 positions a
       // split, the other splits empty) and merges the splits' states; shorter ones take one split.
-      {"turboquant", R"({"k_quant":"q4_0","v_quant":"q3_0"})", 128, 8, 2, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0, 2600},
-      {"turboquant", R"({"k_quant":"tq4","v_quant":"tq3"})", 128, 8, 2, 1500, 0, 16, ATB_DTYPE_F32, 1.0f, 1.0f, 0, 2600},
+      {"turboquant", R"({"k_quant":"q4_0","v_quant":"q3_0"})", 128, 8, 2, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0,
+       2600},
+      {"turboquant", R"({"k_quant":"tq4","v_quant":"tq3"})", 128, 8, 2, 1500, 0, 16, ATB_DTYPE_F32, 1.0f, 1.0f, 0,
+       2600},
       {"turboquant", R"({"k_quant":"q5_0","v_quant":"q4_0"})", 64, 4, 2, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 1.0f, 0, 2600},
       {"reference", "{}", 64, 4, 1, 0, 0, 8, ATB_DTYPE_F32, 1.0f, 1.0f, 0, 2600},
       // 16 KV heads: on an H100 the tensor-core kernel's split blocks make two waves, and the first
@@ -413,23 +426,31 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       // (split_range).  The CUDA-core kernel's blocks here (8 a multiprocessor, 48 x 32 splits)
       // make 1.45 waves: even ranges, up to 8 of 32 splits used, the others empty.  With 32 KV
       // heads its blocks (96 x 21 splits) make 1.9 waves: uneven ranges, 8 of 21 splits used.
-      {"turboquant", R"({"k_quant":"q8_0","v_quant":"q3_0"})", 128, 16, 16, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0, 4600},
-      {"turboquant", R"({"k_quant":"q5_0","v_quant":"q4_0"})", 64, 16, 16, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 1.0f, 0, 4600},
-      {"turboquant", R"({"k_quant":"q5_0","v_quant":"q4_0"})", 64, 32, 32, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 1.0f, 0, 4600},
+      {"turboquant", R"({"k_quant":"q8_0","v_quant":"q3_0"})", 128, 16, 16, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0,
+       4600},
+      {"turboquant", R"({"k_quant":"q5_0","v_quant":"q4_0"})", 64, 16, 16, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 1.0f, 0,
+       4600},
+      {"turboquant", R"({"k_quant":"q5_0","v_quant":"q4_0"})", 64, 32, 32, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 1.0f, 0,
+       4600},
       // 64 KV heads of one query head each: the tensor-core kernel's 192 blocks a split take 7
       // splits on an H100 (2.5 waves), and the 4600-position context uses all 7: uneven ranges
       // with fewer than 8 splits (as B=32 and B=64 decode at 32K).
-      {"turboquant", R"({"k_quant":"tq4","v_quant":"tq3"})", 128, 64, 64, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0, 4600},
+      {"turboquant", R"({"k_quant":"tq4","v_quant":"tq3"})", 128, 64, 64, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0,
+       4600},
       // The same split paths, and V scales past fp16's reach, through the newer instances: 2-, 4-, 5- and
       // 8-bit V codes, 2- and 3-bit codebook K.
-      {"turboquant", R"({"k_quant":"q4_0","v_quant":"q4_0"})", 128, 16, 16, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0, 4600},
+      {"turboquant", R"({"k_quant":"q4_0","v_quant":"q4_0"})", 128, 16, 16, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0,
+       4600},
       {"turboquant", R"({"k_quant":"tq4","v_quant":"tq2"})", 128, 8, 2, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 1.0f, 0, 2600},
       {"turboquant", R"({"k_quant":"q8_0","v_quant":"q4_0"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_BF16, 20000.0f},
       {"turboquant", R"({"k_quant":"tq4","v_quant":"tq2"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_F32, 20000.0f},
-      {"turboquant", R"({"k_quant":"tq3","v_quant":"tq3"})", 128, 16, 16, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0, 4600},
+      {"turboquant", R"({"k_quant":"tq3","v_quant":"tq3"})", 128, 16, 16, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0,
+       4600},
       {"turboquant", R"({"k_quant":"tq3","v_quant":"tq2"})", 128, 8, 2, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 1.0f, 0, 2600},
-      {"turboquant", R"({"k_quant":"tq3","v_quant":"tq3"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_F32, 20000.0f, 20000.0f, 1e-3},
-      {"turboquant", R"({"k_quant":"q8_0","v_quant":"q8_0"})", 128, 16, 16, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0, 4600},
+      {"turboquant", R"({"k_quant":"tq3","v_quant":"tq3"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_F32, 20000.0f, 20000.0f,
+       1e-3},
+      {"turboquant", R"({"k_quant":"q8_0","v_quant":"q8_0"})", 128, 16, 16, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0,
+       4600},
       {"turboquant", R"({"k_quant":"int8","v_quant":"q5_0"})", 128, 8, 2, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 1.0f, 0, 2600},
       {"turboquant", R"({"k_quant":"q8_0","v_quant":"q8_0"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_BF16, 20000.0f},
       {"turboquant", R"({"k_quant":"q4_0","v_quant":"q5_0"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_F32, 20000.0f},

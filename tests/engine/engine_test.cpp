@@ -70,7 +70,10 @@ fs::path write_tokenizer(int tokens) {
   out.write(reinterpret_cast<const char*>(&max_length), 4);
   for (int i = 0; i < tokens; ++i) {
     const float score = 0;
-    const std::string piece = i < 3 ? std::string(i == 0 ? "<unk>" : i == 1 ? "<s>" : "</s>") : std::string(1, char('a' + i - 3));
+    const std::string piece = i < 3 ? std::string(i == 0   ? "<unk>"
+                                                  : i == 1 ? "<s>"
+                                                           : "</s>")
+                                    : std::string(1, char('a' + i - 3));
     const int32_t length = int32_t(piece.size());
     out.write(reinterpret_cast<const char*>(&score), 4);
     out.write(reinterpret_cast<const char*>(&length), 4);
@@ -89,8 +92,11 @@ TEST(Checkpoint, TruncatedFilesAreRefusedWithTheirSizes) {
 }
 
 TEST(Checkpoint, ImpossibleHeadersNameTheField) {
-  for (auto [field, index, value] : {std::tuple{"n_heads", 3, 0}, {"dim", 0, -64}, {"n_kv_heads", 4, 5},
-                                     {"seq_len", 6, 1 << 30}, {"vocab_size", 5, 0}}) {
+  for (auto [field, index, value] : {std::tuple{"n_heads", 3, 0},
+                                     {"dim", 0, -64},
+                                     {"n_kv_heads", 4, 5},
+                                     {"seq_len", 6, 1 << 30},
+                                     {"vocab_size", 5, 0}}) {
     TinyModel model;
     model.header[index] = value;
     const auto path = write_checkpoint(TinyModel{}, 2);
@@ -135,7 +141,8 @@ TEST(Engine, IncrementalDecodeMatchesOnePrefillThroughEveryBackend) {
   for (const char* backend_name : {"reference", "turboquant"}) {
     const host::Plugin* plugin = test::build_plugin(backend_name);
     ASSERT_NE(plugin, nullptr);
-    const std::string config = std::string(backend_name) == "turboquant" ? R"({"k_quant": "tq4", "v_quant": "tq3"})" : "{}";
+    const std::string config =
+        std::string(backend_name) == "turboquant" ? R"({"k_quant": "tq4", "v_quant": "tq3"})" : "{}";
     auto checkpoint = load_checkpoint(path);
     ASSERT_TRUE(checkpoint) << checkpoint.error().message();
     auto whole = Engine::create(*checkpoint, *plugin, config, 1 << 20, 2);

@@ -43,7 +43,9 @@ TEST_P(ShippedPlugins, PassTheCheck) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Conformance, ShippedPlugins, testing::ValuesIn(shipped_cases()),
-                         [](const testing::TestParamInfo<Case>& param_info) { return param_info.param.backend + "_" + param_info.param.check; });
+                         [](const testing::TestParamInfo<Case>& param_info) {
+                           return param_info.param.backend + "_" + param_info.param.check;
+                         });
 
 // The same checks with the layer, pages, tensors and arrays in CUDA device memory, for every plugin
 // that lists CUDA (none in a build without CUDA).
@@ -71,7 +73,9 @@ TEST_P(ShippedPluginsOnCuda, PassTheCheck) {
 }
 
 INSTANTIATE_TEST_SUITE_P(ConformanceOnCuda, ShippedPluginsOnCuda, testing::ValuesIn(shipped_cuda_cases()),
-                         [](const testing::TestParamInfo<Case>& param_info) { return param_info.param.backend + "_" + param_info.param.check; });
+                         [](const testing::TestParamInfo<Case>& param_info) {
+                           return param_info.param.backend + "_" + param_info.param.check;
+                         });
 
 TEST(ShippedPlugins, BothBackendsAreFound) {
   std::vector<std::string> names;
@@ -91,7 +95,8 @@ TEST(BrokenPlugins, ALiarAboutItsPageSizeFailsTheGuardCheck) {
 }
 
 TEST(BrokenPlugins, AWriterPastTheOutputFailsTheGuardCheck) {
-  expect_caught(std::filesystem::path(ATB_TEST_BROKEN_DIR) / "broken_2.so", "spec_and_guards", "outside the output tensor");
+  expect_caught(std::filesystem::path(ATB_TEST_BROKEN_DIR) / "broken_2.so", "spec_and_guards",
+                "outside the output tensor");
 }
 
 TEST(BrokenPlugins, AnErrorWrittenPastItsSizeFailsTheStructSizeCheck) {
@@ -115,15 +120,18 @@ TEST(BrokenPlugins, CheckingUnusedBlockTableEntriesFailsTheHostObligationCheck) 
 }
 
 TEST(BrokenPlugins, AFalseCompressionFlagFailsTheCacheFlagCheck) {
-  expect_caught(std::filesystem::path(ATB_TEST_BROKEN_DIR) / "broken_8.so", "cache_flags", "ATB_KV_CACHE_COMPRESSED is set");
+  expect_caught(std::filesystem::path(ATB_TEST_BROKEN_DIR) / "broken_8.so", "cache_flags",
+                "ATB_KV_CACHE_COMPRESSED is set");
 }
 
 // Each broken plugin breaks only its own rule: the others' checks pass on it.
 TEST(BrokenPlugins, EachBreaksOnlyItsOwnRule) {
-  const std::vector<std::pair<int, std::string>> broken = {
-      {3, "struct_sizes"}, {4, "config_schema"}, {5, "bad_arguments"}, {6, "host_obligations"}, {7, "host_obligations"}, {8, "cache_flags"}};
+  const std::vector<std::pair<int, std::string>> broken = {{3, "struct_sizes"},     {4, "config_schema"},
+                                                           {5, "bad_arguments"},    {6, "host_obligations"},
+                                                           {7, "host_obligations"}, {8, "cache_flags"}};
   for (const auto& [kind, own] : broken)
-    for (const std::string check : {"struct_sizes", "config_schema", "bad_arguments", "host_obligations", "cache_flags"}) {
+    for (const std::string check :
+         {"struct_sizes", "config_schema", "bad_arguments", "host_obligations", "cache_flags"}) {
       if (check == own) continue;
       const auto plugin = std::filesystem::path(ATB_TEST_BROKEN_DIR) / ("broken_" + std::to_string(kind) + ".so");
       const CheckResult result = run_check(check, plugin, {});

@@ -40,7 +40,8 @@ class BrokenBackend final : public atb::kit::BackendImpl {
       for (int32_t s = 0; s < batch.num_seqs; ++s)
         for (int32_t b = 0; b < batch.block_table_stride; ++b)
           if (batch.block_table(s)[b] < 0 || batch.block_table(s)[b] >= batch.num_pages)
-            return atb::Status::invalid("block_tables[" + std::to_string(s) + "][" + std::to_string(b) + "] is outside the pool");
+            return atb::Status::invalid("block_tables[" + std::to_string(s) + "][" + std::to_string(b) +
+                                        "] is outside the pool");
     }
     ATB_RETURN_IF_ERROR(inner_.forward(batch));
     if (BROKEN_KIND == 2 && !batch.write_kv_only && batch.num_tokens > 0) {
@@ -69,18 +70,31 @@ atb::Expected<std::unique_ptr<atb::kit::BackendImpl>> create(const atb_layer_spe
 
 nlohmann::json config_schema() {
   nlohmann::json schema = atb::kit::no_config_keys_schema();
-  if (BROKEN_KIND == 4) schema["properties"]["tile_rows"] = {{"type", "integer"}, {"default", 16}, {"minimum", 1}, {"maximum", 64}};
+  if (BROKEN_KIND == 4)
+    schema["properties"]["tile_rows"] = {{"type", "integer"}, {"default", 16}, {"minimum", 1}, {"maximum", 64}};
   return schema;
 }
 
-constexpr const char* kNames[] = {"", "lying_page_size", "output_overrun", "error_overrun", "schema_liar",
-                                  "flag_ignorer", "pool_reader", "row_checker", "cache_flag_liar"};
+constexpr const char* kNames[] = {"",
+                                  "lying_page_size",
+                                  "output_overrun",
+                                  "error_overrun",
+                                  "schema_liar",
+                                  "flag_ignorer",
+                                  "pool_reader",
+                                  "row_checker",
+                                  "cache_flag_liar"};
 
 const atb::kit::PluginDefinition& definition() {
-  static const atb::kit::PluginDefinition instance{
-      kNames[BROKEN_KIND], "0.0.1", "a deliberately broken backend (test only)",
-      ATB_BIT(ATB_DEVICE_CPU), ATB_BIT(ATB_DTYPE_F32), ATB_CAP_PAGED_KV_CACHE | ATB_CAP_GQA, kHeadSizes, &create,
-      &config_schema};
+  static const atb::kit::PluginDefinition instance{kNames[BROKEN_KIND],
+                                                   "0.0.1",
+                                                   "a deliberately broken backend (test only)",
+                                                   ATB_BIT(ATB_DEVICE_CPU),
+                                                   ATB_BIT(ATB_DTYPE_F32),
+                                                   ATB_CAP_PAGED_KV_CACHE | ATB_CAP_GQA,
+                                                   kHeadSizes,
+                                                   &create,
+                                                   &config_schema};
   return instance;
 }
 
@@ -116,7 +130,8 @@ atb_status forward_dropping_flags(atb_backend* backend, const atb_forward_args* 
 
 atb_status spec_claiming_compression(const atb_backend* backend, atb_kv_cache_spec* spec, atb_error* error) {
   const atb_status status = g_kit->get_kv_cache_spec(backend, spec, error);
-  if (status == ATB_OK && spec->struct_size >= ATB_KV_CACHE_SPEC_STRUCT_SIZE) spec->cache_flags |= ATB_KV_CACHE_COMPRESSED;
+  if (status == ATB_OK && spec->struct_size >= ATB_KV_CACHE_SPEC_STRUCT_SIZE)
+    spec->cache_flags |= ATB_KV_CACHE_COMPRESSED;
   return status;
 }
 

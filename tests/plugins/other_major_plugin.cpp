@@ -8,7 +8,8 @@
 namespace {
 constexpr uint32_t kPluginMajor = 2;
 constexpr uint32_t kPluginMinor = 3;
-atb_api table = {sizeof(atb_api), kPluginMajor, kPluginMinor, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
+atb_api table = {sizeof(atb_api), kPluginMajor, kPluginMinor, nullptr, nullptr,
+                 nullptr,         nullptr,      nullptr,      nullptr, nullptr};
 }  // namespace
 
 extern "C" ATB_EXPORT atb_status atb_get_api(uint32_t host_major, uint32_t host_minor, const atb_api** out_api,
@@ -24,8 +25,8 @@ extern "C" ATB_EXPORT atb_status atb_get_api(uint32_t host_major, uint32_t host_
   if (error != nullptr && error->struct_size >= sizeof(atb_error)) {
     error->status = ATB_ERR_VERSION_MISMATCH;
     std::snprintf(error->message, sizeof(error->message),
-                  "plugin 'future' implements ABI %u.%u; the host speaks ABI %u.%u", kPluginMajor,
-                  kPluginMinor, host_major, host_minor);
+                  "plugin 'future' implements ABI %u.%u; the host speaks ABI %u.%u", kPluginMajor, kPluginMinor,
+                  host_major, host_minor);
   }
   (void)table;
   return ATB_ERR_VERSION_MISMATCH;

@@ -25,8 +25,8 @@ atb_status spec(const atb_backend*, atb_kv_cache_spec*, atb_error*) { return ATB
 atb_status forward(atb_backend*, const atb_forward_args*, atb_error*) { return ATB_ERR_INTERNAL; }
 atb_status destroy(atb_backend*, atb_error*) { return ATB_OK; }
 
-const atb_api table = {ATB_API_MIN_STRUCT_SIZE, ATB_ABI_VERSION_MAJOR, 0, &info, &services,
-                       &create, &spec, &forward, &destroy, nullptr};
+const atb_api table = {
+    ATB_API_MIN_STRUCT_SIZE, ATB_ABI_VERSION_MAJOR, 0, &info, &services, &create, &spec, &forward, &destroy, nullptr};
 
 }  // namespace
 

@@ -62,7 +62,8 @@ TEST(ReferenceAttention, RandomSchedulesMatchF64Oracle) {
     const LayerShape shape = random_shape(rng);
     const std::string config = std::string("{\"threads\": ") + std::to_string(pick(rng, {1, 2, 3})) +
                                ", \"kernel\": \"" + pick<const char*>(rng, {"auto", "scalar"}) + "\"}";
-    SCOPED_TRACE("seed " + std::to_string(seed) + " case " + std::to_string(c) + ": " + shape.describe() + " " + config);
+    SCOPED_TRACE("seed " + std::to_string(seed) + " case " + std::to_string(c) + ": " + shape.describe() + " " +
+                 config);
     auto backend = create_backend("reference", shape.layer_spec(), config);
     ASSERT_TRUE(backend) << backend.error().message();
     Scenario scenario(shape, *backend, 512, rng(), rng());
@@ -81,7 +82,8 @@ TEST(ReferenceAttention, RandomSchedulesMatchF64Oracle) {
     // 2. Decode, chunked prefill onto the cached prefix, and a new sequence, in one batch.
     std::vector<host::PagedKvManager::SequenceStep> mixed;
     for (int s = 0; s < num_seqs; ++s)
-      mixed.push_back({s, std::bernoulli_distribution(0.5)(rng) ? 1 : std::uniform_int_distribution<int32_t>(2, 48)(rng)});
+      mixed.push_back(
+          {s, std::bernoulli_distribution(0.5)(rng) ? 1 : std::uniform_int_distribution<int32_t>(2, 48)(rng)});
     mixed.push_back({100, std::uniform_int_distribution<int32_t>(1, 40)(rng)});
     std::shuffle(mixed.begin(), mixed.end(), rng);
     auto second = scenario.step(mixed);
@@ -189,9 +191,10 @@ TEST(ReferenceAttention, KvSharingReadsTheTargetLayersPages) {
   for (int t = 0; t < 200; ++t)
     for (int h = 0; h < shape.num_query_heads; ++h)
       for (int d = 0; d < shape.head_size_k; ++d) query.set(t, h, d, normal(rng));
-  const atb_forward_args args =
-      host::make_forward_args(scenario.pool(), written->batch, query.descriptor(), nullptr, nullptr, output.descriptor());
-  const std::vector<std::byte> before(scenario.pool().data(), scenario.pool().data() + scenario.pool().stride_bytes() * 64);
+  const atb_forward_args args = host::make_forward_args(scenario.pool(), written->batch, query.descriptor(), nullptr,
+                                                        nullptr, output.descriptor());
+  const std::vector<std::byte> before(scenario.pool().data(),
+                                      scenario.pool().data() + scenario.pool().stride_bytes() * 64);
   ASSERT_TRUE(sharer->forward(args));
   EXPECT_TRUE(std::equal(before.begin(), before.end(), scenario.pool().data())) << "a KV-sharing layer wrote pages";
   // Same K/V as layer 0, new queries: compare through the oracle by swapping the queries in.

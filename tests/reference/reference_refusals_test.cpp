@@ -31,23 +31,40 @@ TEST(ReferenceRefusals, CreateRefusesWhatItCannotServe) {
     const char* message_part;
   };
   const std::vector<Case> cases = {
-      {"MLA", [](atb_layer_spec& s) { s.attention_kind = ATB_ATTENTION_MLA; }, "{}", ATB_ERR_UNSUPPORTED, "attention_kind = 2 (MLA)"},
-      {"linear", [](atb_layer_spec& s) { s.attention_kind = ATB_ATTENTION_LINEAR; }, "{}", ATB_ERR_UNSUPPORTED, "attention_kind = 3 (LINEAR)"},
+      {"MLA", [](atb_layer_spec& s) { s.attention_kind = ATB_ATTENTION_MLA; }, "{}", ATB_ERR_UNSUPPORTED,
+       "attention_kind = 2 (MLA)"},
+      {"linear", [](atb_layer_spec& s) { s.attention_kind = ATB_ATTENTION_LINEAR; }, "{}", ATB_ERR_UNSUPPORTED,
+       "attention_kind = 3 (LINEAR)"},
       {"bad dtype", [](atb_layer_spec& s) { s.dtype = 9; }, "{}", ATB_ERR_INVALID_ARGUMENT, "layer_spec.dtype = 9"},
-      {"head size", [](atb_layer_spec& s) { s.head_size_k = 72; }, "{}", ATB_ERR_UNSUPPORTED, "layer_spec.head_size_k = 72"},
-      {"gqa ratio", [](atb_layer_spec& s) { s.num_query_heads = 5; }, "{}", ATB_ERR_INVALID_ARGUMENT, "layer_spec.num_query_heads = 5"},
-      {"zero kv heads", [](atb_layer_spec& s) { s.num_kv_heads = 0; }, "{}", ATB_ERR_INVALID_ARGUMENT, "layer_spec.num_kv_heads = 0"},
-      {"block size", [](atb_layer_spec& s) { s.block_size = 0; }, "{}", ATB_ERR_INVALID_ARGUMENT, "layer_spec.block_size = 0"},
-      {"window", [](atb_layer_spec& s) { s.sliding_window = -3; }, "{}", ATB_ERR_INVALID_ARGUMENT, "layer_spec.sliding_window = -3"},
-      {"layer index", [](atb_layer_spec& s) { s.layer_index = 4; s.num_layers = 4; }, "{}", ATB_ERR_INVALID_ARGUMENT, "layer_spec.layer_index = 4"},
-      {"sharing forward", [](atb_layer_spec& s) { s.kv_shared_with_layer = 0; }, "{}", ATB_ERR_INVALID_ARGUMENT, "kv_shared_with_layer = 0"},
-      {"cuda", [](atb_layer_spec& s) { s.device_type = ATB_DEVICE_CUDA; }, "{}", ATB_ERR_UNSUPPORTED, "device_type = 2"},
+      {"head size", [](atb_layer_spec& s) { s.head_size_k = 72; }, "{}", ATB_ERR_UNSUPPORTED,
+       "layer_spec.head_size_k = 72"},
+      {"gqa ratio", [](atb_layer_spec& s) { s.num_query_heads = 5; }, "{}", ATB_ERR_INVALID_ARGUMENT,
+       "layer_spec.num_query_heads = 5"},
+      {"zero kv heads", [](atb_layer_spec& s) { s.num_kv_heads = 0; }, "{}", ATB_ERR_INVALID_ARGUMENT,
+       "layer_spec.num_kv_heads = 0"},
+      {"block size", [](atb_layer_spec& s) { s.block_size = 0; }, "{}", ATB_ERR_INVALID_ARGUMENT,
+       "layer_spec.block_size = 0"},
+      {"window", [](atb_layer_spec& s) { s.sliding_window = -3; }, "{}", ATB_ERR_INVALID_ARGUMENT,
+       "layer_spec.sliding_window = -3"},
+      {"layer index",
+       [](atb_layer_spec& s) {
+         s.layer_index = 4;
+         s.num_layers = 4;
+       },
+       "{}", ATB_ERR_INVALID_ARGUMENT, "layer_spec.layer_index = 4"},
+      {"sharing forward", [](atb_layer_spec& s) { s.kv_shared_with_layer = 0; }, "{}", ATB_ERR_INVALID_ARGUMENT,
+       "kv_shared_with_layer = 0"},
+      {"cuda", [](atb_layer_spec& s) { s.device_type = ATB_DEVICE_CUDA; }, "{}", ATB_ERR_UNSUPPORTED,
+       "device_type = 2"},
       {"malformed json", [](atb_layer_spec&) {}, "{\"threads\": ", ATB_ERR_INVALID_ARGUMENT, "malformed JSON"},
       {"json not object", [](atb_layer_spec&) {}, "[1, 2]", ATB_ERR_INVALID_ARGUMENT, "expected a JSON object"},
       {"unknown key", [](atb_layer_spec&) {}, "{\"thread\": 2}", ATB_ERR_INVALID_ARGUMENT, "config key 'thread'"},
-      {"wrong type", [](atb_layer_spec&) {}, "{\"threads\": \"two\"}", ATB_ERR_INVALID_ARGUMENT, "config key 'threads': \"two\" is not an integer"},
-      {"out of range", [](atb_layer_spec&) {}, "{\"threads\": 0}", ATB_ERR_INVALID_ARGUMENT, "config key 'threads': 0 is out of range"},
-      {"bad choice", [](atb_layer_spec&) {}, "{\"cache_dtype\": \"f8\"}", ATB_ERR_INVALID_ARGUMENT, "allowed: auto, f32, f16, bf16"},
+      {"wrong type", [](atb_layer_spec&) {}, "{\"threads\": \"two\"}", ATB_ERR_INVALID_ARGUMENT,
+       "config key 'threads': \"two\" is not an integer"},
+      {"out of range", [](atb_layer_spec&) {}, "{\"threads\": 0}", ATB_ERR_INVALID_ARGUMENT,
+       "config key 'threads': 0 is out of range"},
+      {"bad choice", [](atb_layer_spec&) {}, "{\"cache_dtype\": \"f8\"}", ATB_ERR_INVALID_ARGUMENT,
+       "allowed: auto, f32, f16, bf16"},
       {"duplicate key", [](atb_layer_spec&) {}, "{\"threads\": 1, \"threads\": 2}", ATB_ERR_INVALID_ARGUMENT,
        "key 'threads' is given more than once"},
       {"duplicate key, later", [](atb_layer_spec&) {}, "{\"kernel\": \"scalar\", \"threads\": 1, \"kernel\": \"auto\"}",
@@ -109,9 +126,7 @@ class ReferenceForwardRefusals : public ::testing::Test {
   host::HostTensor output_{ATB_DTYPE_F32, 21, 4, 64};
 };
 
-TEST_F(ReferenceForwardRefusals, ValidArgumentsWork) {
-  EXPECT_TRUE(backend_->forward(valid_args()));
-}
+TEST_F(ReferenceForwardRefusals, ValidArgumentsWork) { EXPECT_TRUE(backend_->forward(valid_args())); }
 
 TEST_F(ReferenceForwardRefusals, EachBadFieldIsNamed) {
   {
@@ -179,7 +194,8 @@ TEST_F(ReferenceForwardRefusals, EachBadFieldIsNamed) {
     lens[1] = 1000;
     auto args = valid_args();
     args.seq_lens = lens.data();
-    expect_refused("sequence longer than its table", args, "forward_args.seq_lens[1] = 1000 is longer than its block table");
+    expect_refused("sequence longer than its table", args,
+                   "forward_args.seq_lens[1] = 1000 is longer than its block table");
   }
   {
     auto starts = batch_.query_start_loc;  // {0, 20, 21}
@@ -260,7 +276,8 @@ TEST_F(ReferenceForwardRefusals, WhatTheHeaderAllows) {
   auto slots = batch_.slot_mapping;
   slots[2] = kPages * shape_.block_size;
   without.slot_mapping = slots.data();
-  expect_refused("slot outside the pool without sequences", without, "forward_args.slot_mapping[2] = 128 is outside the pool");
+  expect_refused("slot outside the pool without sequences", without,
+                 "forward_args.slot_mapping[2] = 128 is outside the pool");
 }
 
 TEST_F(ReferenceForwardRefusals, SpecAccountsForEveryByte) {
@@ -276,7 +293,8 @@ TEST_F(ReferenceForwardRefusals, SpecAccountsForEveryByte) {
 // A 16-bit cache of an f32 layer takes fewer bytes than the dtype: the spec says it is compressed.
 TEST(ReferenceCacheFlags, SixteenBitRowsOfAnF32LayerAreCompressed) {
   const LayerShape shape = small_shape();
-  for (const char* config : {"{\"cache_dtype\": \"f16\"}", "{\"cache_dtype\": \"bf16\"}", "{\"cache_dtype\": \"f32\"}"}) {
+  for (const char* config :
+       {"{\"cache_dtype\": \"f16\"}", "{\"cache_dtype\": \"bf16\"}", "{\"cache_dtype\": \"f32\"}"}) {
     auto backend = create_backend("reference", shape.layer_spec(), config);
     ASSERT_TRUE(backend) << backend.error().message();
     const bool sixteen = std::string(config).find("16") != std::string::npos;

@@ -31,8 +31,8 @@ TEST(RowKernels, Avx2MatchesScalar) {
     const int d = std::uniform_int_distribution<int>(1, 300)(rng);
     const int n = std::uniform_int_distribution<int>(1, 40)(rng);
     const int count = std::uniform_int_distribution<int>(1, 9)(rng);
-    SCOPED_TRACE("seed " + std::to_string(seed) + " dtype " + dtype_name(dtype) + " d " + std::to_string(d) +
-                 " n " + std::to_string(n) + " count " + std::to_string(count));
+    SCOPED_TRACE("seed " + std::to_string(seed) + " dtype " + dtype_name(dtype) + " d " + std::to_string(d) + " n " +
+                 std::to_string(n) + " count " + std::to_string(count));
     const auto rows = random_rows(rng, dtype, n, d);
     std::vector<float> queries(size_t(count) * d), probs(size_t(count) * n);
     for (auto& q : queries) q = normal(rng);
@@ -74,7 +74,8 @@ TEST(VectorMath, Avx2MatchesScalar) {
     const float sum_got = fast.exp_shifted_sum(got.data(), n, max_want);
     for (int i = 0; i < n; ++i) {
       // Relative 4e-7 where exp is a normal f32; below that both are ~0 (the AVX2 version flushes).
-      ASSERT_NEAR(got[size_t(i)], want[size_t(i)], 4e-7 * want[size_t(i)] + 1e-37) << "x - max = " << values[size_t(i)] - max_want;
+      ASSERT_NEAR(got[size_t(i)], want[size_t(i)], 4e-7 * want[size_t(i)] + 1e-37)
+          << "x - max = " << values[size_t(i)] - max_want;
     }
     ASSERT_NEAR(sum_got, sum_want, 1e-6 * sum_want);
     const float factor = std::uniform_real_distribution<float>(0.0f, 1.0f)(rng);

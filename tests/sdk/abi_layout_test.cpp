@@ -17,7 +17,8 @@ struct FieldAt {
   size_t actual, frozen;
 };
 
-#define ATB_FIELD(type, field, frozen) FieldAt{#type "." #field, offsetof(type, field), frozen}
+#define ATB_FIELD(type, field, frozen) \
+  FieldAt { #type "." #field, offsetof(type, field), frozen }
 
 void expect_frozen(const std::vector<FieldAt>& fields) {
   for (const FieldAt& f : fields) EXPECT_EQ(f.actual, f.frozen) << f.field << " moved";
@@ -31,7 +32,8 @@ TEST(AbiLayout, StatusIsAFixedWidthInteger) {
 }
 
 TEST(AbiLayout, ErrorIsFrozen) {
-  expect_frozen({ATB_FIELD(atb_error, struct_size, 0), ATB_FIELD(atb_error, status, 8), ATB_FIELD(atb_error, message, 12)});
+  expect_frozen(
+      {ATB_FIELD(atb_error, struct_size, 0), ATB_FIELD(atb_error, status, 8), ATB_FIELD(atb_error, message, 12)});
   EXPECT_EQ(ATB_ERROR_STRUCT_SIZE, 12u + ATB_ERROR_MESSAGE_CAPACITY);
 }
 
@@ -58,7 +60,8 @@ TEST(AbiLayout, LayerSpecIsFrozen) {
                  ATB_FIELD(atb_layer_spec, block_size, 32), ATB_FIELD(atb_layer_spec, sliding_window, 36),
                  ATB_FIELD(atb_layer_spec, logits_soft_cap, 40), ATB_FIELD(atb_layer_spec, scale, 44),
                  ATB_FIELD(atb_layer_spec, layer_index, 48), ATB_FIELD(atb_layer_spec, num_layers, 52),
-                 ATB_FIELD(atb_layer_spec, kv_shared_with_layer, 56), ATB_FIELD(atb_layer_spec, first_global_kv_head, 60),
+                 ATB_FIELD(atb_layer_spec, kv_shared_with_layer, 56),
+                 ATB_FIELD(atb_layer_spec, first_global_kv_head, 60),
                  ATB_FIELD(atb_layer_spec, num_global_kv_heads, 64), ATB_FIELD(atb_layer_spec, device_type, 68),
                  ATB_FIELD(atb_layer_spec, device_id, 72), ATB_FIELD(atb_layer_spec, reserved0, 76)});
   EXPECT_EQ(ATB_LAYER_SPEC_STRUCT_SIZE, 80u);
@@ -68,16 +71,18 @@ TEST(AbiLayout, LayerSpecIsFrozen) {
 TEST(AbiLayout, KvCacheSpecIsFrozen) {
   expect_frozen({ATB_FIELD(atb_kv_cache_spec, page_bytes, 8), ATB_FIELD(atb_kv_cache_spec, page_alignment, 16),
                  ATB_FIELD(atb_kv_cache_spec, k_bytes_per_token_per_head, 24),
-                 ATB_FIELD(atb_kv_cache_spec, v_bytes_per_token_per_head, 32), ATB_FIELD(atb_kv_cache_spec, block_size, 40),
-                 ATB_FIELD(atb_kv_cache_spec, writes_kv, 44), ATB_FIELD(atb_kv_cache_spec, workspace_bytes, 48),
-                 ATB_FIELD(atb_kv_cache_spec, cache_flags, 56), ATB_FIELD(atb_kv_cache_spec, workspace_alignment, 60)});
+                 ATB_FIELD(atb_kv_cache_spec, v_bytes_per_token_per_head, 32),
+                 ATB_FIELD(atb_kv_cache_spec, block_size, 40), ATB_FIELD(atb_kv_cache_spec, writes_kv, 44),
+                 ATB_FIELD(atb_kv_cache_spec, workspace_bytes, 48), ATB_FIELD(atb_kv_cache_spec, cache_flags, 56),
+                 ATB_FIELD(atb_kv_cache_spec, workspace_alignment, 60)});
   EXPECT_EQ(ATB_KV_CACHE_SPEC_STRUCT_SIZE, 64u);
 }
 
 TEST(AbiLayout, TensorIsFrozen) {
-  expect_frozen({ATB_FIELD(atb_tensor, data, 8), ATB_FIELD(atb_tensor, dtype, 16), ATB_FIELD(atb_tensor, device_type, 20),
-                 ATB_FIELD(atb_tensor, device_id, 24), ATB_FIELD(atb_tensor, ndim, 28), ATB_FIELD(atb_tensor, shape, 32),
-                 ATB_FIELD(atb_tensor, strides, 64), ATB_FIELD(atb_tensor, stream, 96)});
+  expect_frozen({ATB_FIELD(atb_tensor, data, 8), ATB_FIELD(atb_tensor, dtype, 16),
+                 ATB_FIELD(atb_tensor, device_type, 20), ATB_FIELD(atb_tensor, device_id, 24),
+                 ATB_FIELD(atb_tensor, ndim, 28), ATB_FIELD(atb_tensor, shape, 32), ATB_FIELD(atb_tensor, strides, 64),
+                 ATB_FIELD(atb_tensor, stream, 96)});
   EXPECT_EQ(ATB_TENSOR_STRUCT_SIZE, 104u);
   EXPECT_EQ(ATB_TENSOR_MIN_STRUCT_SIZE, 96u);
 }
@@ -97,10 +102,11 @@ TEST(AbiLayout, ForwardArgsIsFrozen) {
 }
 
 TEST(AbiLayout, ApiIsFrozen) {
-  expect_frozen({ATB_FIELD(atb_api, abi_major, 8), ATB_FIELD(atb_api, abi_minor, 12), ATB_FIELD(atb_api, get_plugin_info, 16),
-                 ATB_FIELD(atb_api, set_host_services, 24), ATB_FIELD(atb_api, create_backend, 32),
-                 ATB_FIELD(atb_api, get_kv_cache_spec, 40), ATB_FIELD(atb_api, forward, 48),
-                 ATB_FIELD(atb_api, destroy_backend, 56), ATB_FIELD(atb_api, get_config_schema, 64)});
+  expect_frozen({ATB_FIELD(atb_api, abi_major, 8), ATB_FIELD(atb_api, abi_minor, 12),
+                 ATB_FIELD(atb_api, get_plugin_info, 16), ATB_FIELD(atb_api, set_host_services, 24),
+                 ATB_FIELD(atb_api, create_backend, 32), ATB_FIELD(atb_api, get_kv_cache_spec, 40),
+                 ATB_FIELD(atb_api, forward, 48), ATB_FIELD(atb_api, destroy_backend, 56),
+                 ATB_FIELD(atb_api, get_config_schema, 64)});
   EXPECT_EQ(ATB_API_STRUCT_SIZE, 72u);
   EXPECT_EQ(ATB_API_MIN_STRUCT_SIZE, 64u);
 }
@@ -121,9 +127,9 @@ TEST(AbiLayout, NoStructHasTailPadding) {
 // sizes (the reserved fields took the old tail padding), so what they sent is read as before and
 // every field appended after 1.0 lies past it.
 TEST(AbiLayout, Minor0SizeofsAreTheseStructSizes) {
-  EXPECT_EQ(ATB_LAYER_SPEC_STRUCT_SIZE, 80u);        // 76 bytes of fields in 1.0, sizeof 80
-  EXPECT_EQ(ATB_FORWARD_ARGS_STRUCT_SIZE, 136u);     // 132 in 1.0, sizeof 136
-  EXPECT_EQ(ATB_HOST_SERVICES_STRUCT_SIZE, 32u);     // 28 in 1.0, sizeof 32
+  EXPECT_EQ(ATB_LAYER_SPEC_STRUCT_SIZE, 80u);                // 76 bytes of fields in 1.0, sizeof 80
+  EXPECT_EQ(ATB_FORWARD_ARGS_STRUCT_SIZE, 136u);             // 132 in 1.0, sizeof 136
+  EXPECT_EQ(ATB_HOST_SERVICES_STRUCT_SIZE, 32u);             // 28 in 1.0, sizeof 32
   EXPECT_EQ(offsetof(atb_kv_cache_spec, cache_flags), 56u);  // 1.0's sizeof: the appended fields follow it
   EXPECT_EQ(offsetof(atb_api, get_config_schema), 64u);      // 1.0's sizeof
 }

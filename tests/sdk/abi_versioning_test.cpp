@@ -200,7 +200,8 @@ TEST(AbiSkew, InputStructsBelowTheirMinimumAreRefused) {
   const atb_api& api = test::build_plugin("reference")->api();
   EXPECT_EQ(api.create_backend(&spec, "{}", &handle, &error), ATB_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(handle, nullptr);
-  EXPECT_NE(std::string(error.message).find("layer_spec.struct_size = 52 is too small; allowed: >= 56"), std::string::npos)
+  EXPECT_NE(std::string(error.message).find("layer_spec.struct_size = 52 is too small; allowed: >= 56"),
+            std::string::npos)
       << error.message;
   spec.struct_size = ATB_LAYER_SPEC_MIN_STRUCT_SIZE;
   EXPECT_EQ(api.create_backend(&spec, "{}", &handle, &error), ATB_OK) << error.message;

@@ -24,11 +24,13 @@ TEST(ConsumerPlugin, BuiltFromTheInstalledPackageLoadsAndRuns) {
   PagedKvManager manager(4, 8, 3);
   auto batch = manager.schedule({{0, 10}});
   ASSERT_TRUE(batch);
-  HostTensor q(ATB_DTYPE_F32, 10, 4, 16), k(ATB_DTYPE_F32, 10, 2, 16), v(ATB_DTYPE_F32, 10, 2, 16), out(ATB_DTYPE_F32, 10, 4, 16);
+  HostTensor q(ATB_DTYPE_F32, 10, 4, 16), k(ATB_DTYPE_F32, 10, 2, 16), v(ATB_DTYPE_F32, 10, 2, 16),
+      out(ATB_DTYPE_F32, 10, 4, 16);
   for (int t = 0; t < 10; ++t)
     for (int h = 0; h < 2; ++h)
       for (int d = 0; d < 16; ++d) v.set(t, h, d, float(t * 100 + h * 10 + d));
-  const atb_forward_args args = make_forward_args(*pool, *batch, q.descriptor(), k.descriptor(), v.descriptor(), out.descriptor());
+  const atb_forward_args args =
+      make_forward_args(*pool, *batch, q.descriptor(), k.descriptor(), v.descriptor(), out.descriptor());
   ASSERT_TRUE(backend->forward(args));
   // Token 9 sees positions 0..9: mean of t*100 is 450.
   EXPECT_NEAR(out.get(9, 3, 5), 450.0f + 10 + 5, 1e-3);

@@ -22,8 +22,7 @@ struct OracleShape {
 // keys[p][h][d], values[p][h][d] for positions 0..len-1 of one sequence (flattened row-major);
 // query[hq][d] of the token at `position`.  Returns out[hq][dv].
 inline std::vector<double> oracle_attention(const OracleShape& shape, const std::vector<float>& keys,
-                                            const std::vector<float>& values, const float* query,
-                                            int64_t position) {
+                                            const std::vector<float>& values, const float* query, int64_t position) {
   const int group = shape.num_query_heads / shape.num_kv_heads;
   const int64_t first = shape.sliding_window > 0 ? std::max<int64_t>(0, position - shape.sliding_window + 1) : 0;
   std::vector<double> out(size_t(shape.num_query_heads) * shape.head_size_v, 0.0);

@@ -21,15 +21,20 @@ atb_layer_spec LayerShape::layer_spec(int layer_index, int num_layers) const {
 }
 
 OracleShape LayerShape::oracle_shape() const {
-  return {num_query_heads, num_kv_heads, head_size_k, head_size_v, sliding_window, soft_cap,
+  return {num_query_heads,
+          num_kv_heads,
+          head_size_k,
+          head_size_v,
+          sliding_window,
+          soft_cap,
           scale > 0 ? double(scale) : 1.0 / std::sqrt(double(head_size_k))};
 }
 
 std::string LayerShape::describe() const {
   std::ostringstream text;
-  text << "heads " << num_query_heads << "/" << num_kv_heads << " d " << head_size_k << "/" << head_size_v
-       << " block " << block_size << " window " << sliding_window << " softcap " << soft_cap << " scale "
-       << scale << " dtype " << dtype_name(dtype);
+  text << "heads " << num_query_heads << "/" << num_kv_heads << " d " << head_size_k << "/" << head_size_v << " block "
+       << block_size << " window " << sliding_window << " softcap " << soft_cap << " scale " << scale << " dtype "
+       << dtype_name(dtype);
   return text.str();
 }
 
@@ -40,9 +45,8 @@ Scenario::Scenario(const LayerShape& shape, host::Backend& backend, int64_t num_
       pool_(std::move(*host::PagePool::allocate(*backend.kv_cache_spec(), num_pages))),
       manager_(shape.block_size, num_pages, page_shuffle_seed),
       rng_(seed),
-      generator_([](std::mt19937_64& rng, int, int, int) {
-        return std::normal_distribution<float>(0.0f, 1.0f)(rng);
-      }) {}
+      generator_([](std::mt19937_64& rng, int, int, int) { return std::normal_distribution<float>(0.0f, 1.0f)(rng); }) {
+}
 
 Expected<StepOutput> Scenario::step(const std::vector<host::PagedKvManager::SequenceStep>& steps) {
   auto batch = manager_.schedule(steps);

@@ -12,8 +12,8 @@ namespace atb::test {
 inline uint64_t test_seed() {
   static const uint64_t seed = [] {
     const char* env = std::getenv("ATB_TEST_SEED");
-    const uint64_t chosen = env ? std::strtoull(env, nullptr, 10)
-                                : std::random_device{}() | (uint64_t(std::random_device{}()) << 32);
+    const uint64_t chosen =
+        env ? std::strtoull(env, nullptr, 10) : std::random_device{}() | (uint64_t(std::random_device{}()) << 32);
     std::fprintf(stderr, "randomized test inputs from seed %llu (ATB_TEST_SEED=%llu reproduces them)\n",
                  static_cast<unsigned long long>(chosen), static_cast<unsigned long long>(chosen));
     return chosen;

@@ -38,8 +38,7 @@ Rows encode_rows(const tq::Quantizer& quantizer, int n, std::mt19937_64& rng) {
 void expect_close(const std::vector<float>& fast, const std::vector<float>& slow, const std::string& what) {
   float largest = 0;
   for (float value : slow) largest = std::max(largest, std::abs(value));
-  for (size_t i = 0; i < slow.size(); ++i)
-    ASSERT_NEAR(fast[i], slow[i], 1e-4f * (1 + largest)) << what << " at " << i;
+  for (size_t i = 0; i < slow.size(); ++i) ASSERT_NEAR(fast[i], slow[i], 1e-4f * (1 + largest)) << what << " at " << i;
 }
 
 TEST(CodeKernels, Avx2MatchesScalarForEveryCoveredFormat) {
@@ -59,8 +58,8 @@ TEST(CodeKernels, Avx2MatchesScalarForEveryCoveredFormat) {
         const auto slow_value = make_scalar_value_kernel(*quantizer);
         for (int count : {1, 2, 3, 4, 5, 8, 9})
           for (int n : {1, 2, 7, 16, 33}) {
-            const std::string what = std::string(format.name) + " d=" + std::to_string(d) + " heads=" +
-                                     std::to_string(count) + " rows=" + std::to_string(n);
+            const std::string what = std::string(format.name) + " d=" + std::to_string(d) +
+                                     " heads=" + std::to_string(count) + " rows=" + std::to_string(n);
             const Rows rows = encode_rows(*quantizer, n, rng);
             if (fast_key) {
               const int stride = d + slow_key->extra_floats();

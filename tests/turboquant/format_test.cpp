@@ -15,22 +15,22 @@ Format value(std::string_view name) { return *find_format(Role::value, name); }
 
 TEST(Formats, KeyBytesPerTokenPerHeadMatchVllmMetalAtHeadSize128) {
   const std::map<std::string, size_t> expected = {
-      {"q8_0", 144}, {"int8", 144}, {"uint8", 144}, {"q5_0", 96}, {"q4_0", 80}, {"int4", 80}, {"uint4", 80},
-      {"int2", 48},  {"uint2", 48}, {"tq1", 18},    {"tq2", 34},  {"tq3", 50},  {"tq4", 66},  {"tq8", 130},
+      {"q8_0", 144}, {"int8", 144}, {"uint8", 144}, {"q5_0", 96}, {"q4_0", 80},  {"int4", 80}, {"uint4", 80},
+      {"int2", 48},  {"uint2", 48}, {"tq1", 18},    {"tq2", 34},  {"tq3", 50},   {"tq4", 66},  {"tq8", 130},
       {"tqp2", 36},  {"tqp3", 52},  {"tqp4", 68},   {"f16", 256}, {"bf16", 256}, {"f32", 512}};
   for (const auto& [name, bytes] : expected) EXPECT_EQ(row_bytes(key(name), 128), bytes) << name;
 }
 
 TEST(Formats, ValueBytesPerTokenPerHeadMatchVllmMetalAtHeadSize128) {
-  const std::map<std::string, size_t> expected = {{"q2_0", 40}, {"q3_0", 56}, {"q4_0", 72}, {"q5_0", 88},
-                                                  {"q8_0", 136}, {"tq3", 50}, {"tq4", 66}, {"f16", 256}};
+  const std::map<std::string, size_t> expected = {{"q2_0", 40},  {"q3_0", 56}, {"q4_0", 72}, {"q5_0", 88},
+                                                  {"q8_0", 136}, {"tq3", 50},  {"tq4", 66},  {"f16", 256}};
   for (const auto& [name, bytes] : expected) EXPECT_EQ(row_bytes(value(name), 128), bytes) << name;
 }
 
 TEST(Formats, CompressionOfTheSeedPairs) {
   EXPECT_NEAR(compression_vs_f16(key("q8_0"), value("q3_0"), 128), 2.56, 1e-9);
-  EXPECT_NEAR(compression_vs_f16(key("q5_0"), value("q3_0"), 128), 512.0 / 152, 1e-9);  // 3.37
-  EXPECT_NEAR(compression_vs_f16(key("q4_0"), value("q3_0"), 128), 512.0 / 136, 1e-9);  // 3.76
+  EXPECT_NEAR(compression_vs_f16(key("q5_0"), value("q3_0"), 128), 512.0 / 152, 1e-9);   // 3.37
+  EXPECT_NEAR(compression_vs_f16(key("q4_0"), value("q3_0"), 128), 512.0 / 136, 1e-9);   // 3.76
   EXPECT_NEAR(compression_vs_f16(key("uint2"), value("q3_0"), 128), 512.0 / 104, 1e-9);  // 4.92
 }
 

@@ -47,7 +47,8 @@ TEST(LloydMax, SphereCoordinateApproachesTheNormalAsDimensionGrows) {
   // One bit on the sphere: E|X| = sqrt(d) * Gamma(d/2) / (sqrt(pi) * Gamma((d+1)/2)).
   const int d = 64;
   const Codebook one_bit = fit_lloyd_max(sphere_coordinate_density(d), 2);
-  const double mean_abs = std::sqrt(double(d)) * std::exp(std::lgamma(d / 2.0) - std::lgamma((d + 1) / 2.0)) / std::sqrt(M_PI);
+  const double mean_abs =
+      std::sqrt(double(d)) * std::exp(std::lgamma(d / 2.0) - std::lgamma((d + 1) / 2.0)) / std::sqrt(M_PI);
   EXPECT_NEAR(one_bit.centroids[1], mean_abs, 1e-9);
 }
 

@@ -54,7 +54,8 @@ double needle_weight(const std::string& backend_name, const std::string& config,
         value.set(t, 0, d, is_needle && d == 0 ? 1.0f : 0.0f);
       }
     }
-    atb_forward_args args = host::make_forward_args(*pool, *batch, nullptr, key.descriptor(), value.descriptor(), nullptr);
+    atb_forward_args args =
+        host::make_forward_args(*pool, *batch, nullptr, key.descriptor(), value.descriptor(), nullptr);
     args.flags = ATB_FORWARD_WRITE_KV_ONLY;
     EXPECT_TRUE(backend->forward(args));
   }
@@ -63,8 +64,8 @@ double needle_weight(const std::string& backend_name, const std::string& config,
   host::HostTensor q(ATB_DTYPE_F32, 1, 1, kHeadSize), key(ATB_DTYPE_F32, 1, 1, kHeadSize),
       value(ATB_DTYPE_F32, 1, 1, kHeadSize), out(ATB_DTYPE_F32, 1, 1, kHeadSize);
   for (int d = 0; d < kHeadSize; ++d) q.set(0, 0, d, query[size_t(d)]);
-  EXPECT_TRUE(backend->forward(host::make_forward_args(*pool, *batch, q.descriptor(), key.descriptor(), value.descriptor(),
-                                                       out.descriptor())));
+  EXPECT_TRUE(backend->forward(
+      host::make_forward_args(*pool, *batch, q.descriptor(), key.descriptor(), value.descriptor(), out.descriptor())));
   return out.get(0, 0, 0);
 }
 

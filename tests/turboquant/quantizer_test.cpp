@@ -20,7 +20,8 @@ namespace {
 
 constexpr int kHeadSizes[] = {8, 48, 64, 80, 96, 112, 128, 256};
 
-std::unique_ptr<Quantizer> quantizer(Role role, std::string_view name, int head_size, uint64_t seed = kDefaultRotationSeed) {
+std::unique_ptr<Quantizer> quantizer(Role role, std::string_view name, int head_size,
+                                     uint64_t seed = kDefaultRotationSeed) {
   auto made = make_quantizer(*find_format(role, name), head_size, seed);
   EXPECT_TRUE(made) << made.error().message();
   return std::move(*made);
@@ -184,7 +185,8 @@ TEST(Quantizer, TurboQuantProdInnerProductsAreUnbiasedOverTheSketch) {
   std::normal_distribution<float> normal;
   const int d = 64;
   const Rotation rotation(d, kDefaultRotationSeed, 1, 2);
-  std::vector<float> x(static_cast<size_t>(d)), query(static_cast<size_t>(d)), y(static_cast<size_t>(d)), scratch(static_cast<size_t>(d));
+  std::vector<float> x(static_cast<size_t>(d)), query(static_cast<size_t>(d)), y(static_cast<size_t>(d)),
+      scratch(static_cast<size_t>(d));
   for (float& v : x) v = normal(rng);
   for (float& v : query) v = normal(rng);
   double exact = 0;
@@ -224,8 +226,12 @@ TEST(Quantizer, PlainFormatsRoundOnlyToTheirElementType) {
 TEST(Quantizer, EveryRotatedFormatReconstructsCloselyAtEightBits) {
   // A sanity bound across schemes: at 8 bits the relative error is small for every head size.
   std::mt19937_64 rng(atb::test::test_seed());
-  for (const auto& [role, name] : {std::pair{Role::key, "q8_0"}, {Role::key, "uint8"}, {Role::key, "tq8"},
-                                   {Role::key, "tqp8"}, {Role::value, "q8_0"}, {Role::value, "tq8"}})
+  for (const auto& [role, name] : {std::pair{Role::key, "q8_0"},
+                                   {Role::key, "uint8"},
+                                   {Role::key, "tq8"},
+                                   {Role::key, "tqp8"},
+                                   {Role::value, "q8_0"},
+                                   {Role::value, "tq8"}})
     for (int d : kHeadSizes) {
       const auto q = quantizer(role, name, d);
       const Rotation rotation(d, kDefaultRotationSeed, 2, 3);
@@ -267,7 +273,8 @@ TEST(Quantizer, APageOfEncodedRowsFillsItsLayoutAndNothingBeyond) {
       const size_t k_end = 15 * page.k_row_bytes, v_end = page.v_region_offset + 15 * page.v_row_bytes;
       for (size_t i = 0; i < page.page_bytes; ++i) {
         const bool in_rows = i < k_end || (i >= page.v_region_offset && i < v_end);
-        ASSERT_EQ(writes[i], in_rows ? 1 : 0) << "byte " << i << " of a " << k_name << "/" << v_name << " page, d=" << d;
+        ASSERT_EQ(writes[i], in_rows ? 1 : 0)
+            << "byte " << i << " of a " << k_name << "/" << v_name << " page, d=" << d;
       }
       EXPECT_LT(page.page_bytes - 15 * (page.k_row_bytes + page.v_row_bytes), 2 * kPageRegionAlignment);
     }

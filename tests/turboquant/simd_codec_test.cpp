@@ -34,7 +34,8 @@ TEST(SimdCodec, EncodeIsBitIdenticalToTheScalarReference) {
             ScopedScalarCodec scalar;
             encode_vector(*quantizer, rotation, x.data(), slow.data(), scratch.data());
           }
-          ASSERT_EQ(std::memcmp(fast.data(), slow.data(), fast.size()), 0) << format.name << " d=" << d << " trial " << trial;
+          ASSERT_EQ(std::memcmp(fast.data(), slow.data(), fast.size()), 0)
+              << format.name << " d=" << d << " trial " << trial;
         }
       }
 }

@@ -75,9 +75,9 @@ void expect_matches_decoded(const Scenario& scenario, const StepOutput& out, con
 
 void run_pair(std::mt19937_64& rng, const std::string& k_name, const std::string& v_name, uint64_t seed) {
   const LayerShape shape = random_shape(rng);
-  const std::string config = "{\"k_quant\": \"" + k_name + "\", \"v_quant\": \"" + v_name + "\", \"threads\": " +
-                             std::to_string(pick(rng, std::vector<int>{1, 2, 3})) + ", \"kernel\": \"" +
-                             pick(rng, std::vector<std::string>{"auto", "scalar"}) + "\"}";
+  const std::string config = "{\"k_quant\": \"" + k_name + "\", \"v_quant\": \"" + v_name +
+                             "\", \"threads\": " + std::to_string(pick(rng, std::vector<int>{1, 2, 3})) +
+                             ", \"kernel\": \"" + pick(rng, std::vector<std::string>{"auto", "scalar"}) + "\"}";
   SCOPED_TRACE("seed " + std::to_string(seed) + ": " + shape.describe() + " " + config);
   auto backend = create_backend("turboquant", shape.layer_spec(), config);
   ASSERT_TRUE(backend) << backend.error().message();
@@ -87,14 +87,16 @@ void run_pair(std::mt19937_64& rng, const std::string& k_name, const std::string
 
   const int num_seqs = std::uniform_int_distribution<int>(1, 4)(rng);
   std::vector<host::PagedKvManager::SequenceStep> prefill;
-  for (int s = 0; s < num_seqs; ++s) prefill.push_back({s, std::uniform_int_distribution<int32_t>(1, s == 0 ? 700 : 80)(rng)});
+  for (int s = 0; s < num_seqs; ++s)
+    prefill.push_back({s, std::uniform_int_distribution<int32_t>(1, s == 0 ? 700 : 80)(rng)});
   auto first = scenario.step(prefill);
   ASSERT_TRUE(first) << first.error().message();
   expect_matches_decoded(scenario, *first, "prefill");
 
   std::vector<host::PagedKvManager::SequenceStep> mixed;
   for (int s = 0; s < num_seqs; ++s)
-    mixed.push_back({s, std::bernoulli_distribution(0.5)(rng) ? 1 : std::uniform_int_distribution<int32_t>(2, 40)(rng)});
+    mixed.push_back(
+        {s, std::bernoulli_distribution(0.5)(rng) ? 1 : std::uniform_int_distribution<int32_t>(2, 40)(rng)});
   mixed.push_back({100, std::uniform_int_distribution<int32_t>(1, 30)(rng)});
   std::shuffle(mixed.begin(), mixed.end(), rng);
   auto second = scenario.step(mixed);
@@ -144,8 +146,10 @@ TEST(TurboquantAttention, UncompressedLayersMatchTheReferenceBitForBit) {
     shape.num_kv_heads = 2;
     shape.head_size_k = shape.head_size_v = 80;
     // Layer 0 of 4 and layer 3 of 4 fall under layer-adaptive precision; turboquant: false too.
-    expect_bit_identical(shape, "{}", shape.layer_spec(0, 4), R"({"uncompressed_first_layers": 1, "k_quant": "tq3"})", seed);
-    expect_bit_identical(shape, "{}", shape.layer_spec(3, 4), R"({"uncompressed_last_layers": 2, "v_quant": "q2_0"})", seed);
+    expect_bit_identical(shape, "{}", shape.layer_spec(0, 4), R"({"uncompressed_first_layers": 1, "k_quant": "tq3"})",
+                         seed);
+    expect_bit_identical(shape, "{}", shape.layer_spec(3, 4), R"({"uncompressed_last_layers": 2, "v_quant": "q2_0"})",
+                         seed);
     expect_bit_identical(shape, "{}", shape.layer_spec(1, 4), R"({"turboquant": false})", seed);
   }
   // f16 formats on an f16 layer are the reference's f16 cache.
@@ -154,7 +158,8 @@ TEST(TurboquantAttention, UncompressedLayersMatchTheReferenceBitForBit) {
   expect_bit_identical(shape, "{}", shape.layer_spec(), R"({"k_quant": "f16", "v_quant": "f16"})", seed);
   // f16 formats on an f32 layer equal the reference with an f16 cache.
   shape.dtype = ATB_DTYPE_F32;
-  expect_bit_identical(shape, R"({"cache_dtype": "f16"})", shape.layer_spec(), R"({"k_quant": "f16", "v_quant": "f16"})", seed);
+  expect_bit_identical(shape, R"({"cache_dtype": "f16"})", shape.layer_spec(),
+                       R"({"k_quant": "f16", "v_quant": "f16"})", seed);
 }
 
 // A layer sharing layer 1's cache decodes it with layer 1's rotations and formats, even where its own
@@ -188,8 +193,8 @@ TEST(TurboquantAttention, KvSharingLayersDecodeTheTargetLayersCache) {
     for (int t = 0; t < 150; ++t)
       for (int h = 0; h < shape.num_query_heads; ++h)
         for (int d = 0; d < shape.head_size_k; ++d) query.set(t, h, d, normal(rng));
-    ASSERT_TRUE(sharer->forward(
-        host::make_forward_args(scenario.pool(), written->batch, query.descriptor(), nullptr, nullptr, output.descriptor())));
+    ASSERT_TRUE(sharer->forward(host::make_forward_args(scenario.pool(), written->batch, query.descriptor(), nullptr,
+                                                        nullptr, output.descriptor())));
     StepOutput shared{written->batch, std::move(query), std::move(output)};
     expect_matches_decoded(scenario, shared, "KV-sharing layer");
   }
@@ -223,18 +228,20 @@ TEST(TurboquantAttention, TensorParallelShardsMatchTheWholeBitForBit) {
   auto pool1 = host::PagePool::allocate(*shard1->kv_cache_spec(), pages);
   ASSERT_TRUE(pool_full && pool0 && pool1);
   std::normal_distribution<float> normal;
-  for (const auto& steps : std::vector<std::vector<host::PagedKvManager::SequenceStep>>{{{0, 200}, {1, 33}}, {{0, 1}, {1, 5}}}) {
+  for (const auto& steps :
+       std::vector<std::vector<host::PagedKvManager::SequenceStep>>{{{0, 200}, {1, 33}}, {{0, 1}, {1, 5}}}) {
     auto batch = manager.schedule(steps);
     ASSERT_TRUE(batch);
     const int32_t tokens = batch->num_tokens;
-    host::HostTensor q(ATB_DTYPE_F32, tokens, 32, 128), k(ATB_DTYPE_F32, tokens, 8, 128), v(ATB_DTYPE_F32, tokens, 8, 128);
+    host::HostTensor q(ATB_DTYPE_F32, tokens, 32, 128), k(ATB_DTYPE_F32, tokens, 8, 128),
+        v(ATB_DTYPE_F32, tokens, 8, 128);
     host::HostTensor out_full(ATB_DTYPE_F32, tokens, 32, 128), out_split(ATB_DTYPE_F32, tokens, 32, 128);
     for (auto* tensor : {&q, &k, &v})
       for (int32_t t = 0; t < tokens; ++t)
         for (int64_t h = 0; h < tensor->size(1); ++h)
           for (int d = 0; d < 128; ++d) tensor->set(t, h, d, normal(rng));
-    ASSERT_TRUE(full->forward(host::make_forward_args(*pool_full, *batch, q.descriptor(), k.descriptor(), v.descriptor(),
-                                                      out_full.descriptor())));
+    ASSERT_TRUE(full->forward(host::make_forward_args(*pool_full, *batch, q.descriptor(), k.descriptor(),
+                                                      v.descriptor(), out_full.descriptor())));
     // Shard s sees query heads 16s .. 16s+15 and KV heads 4s .. 4s+3 of the same tensors.
     for (int s = 0; s < 2; ++s) {
       auto slice = [&](const host::HostTensor& tensor, int64_t first_head, int64_t heads) {

@@ -30,12 +30,15 @@ TEST(TurboquantConfig, RefusalsNameTheKeyTheValueAndTheAllowedValues) {
       {"K-only format for V", none, R"({"v_quant": "tqp4"})", ATB_ERR_INVALID_ARGUMENT, "tqp4"},
       {"V-only format for K", none, R"({"k_quant": "q3_0"})", ATB_ERR_INVALID_ARGUMENT, "q3_0"},
       {"turboquant not a bool", none, R"({"turboquant": "yes"})", ATB_ERR_INVALID_ARGUMENT, "turboquant"},
-      {"negative layers", none, R"({"uncompressed_first_layers": -1})", ATB_ERR_INVALID_ARGUMENT, "uncompressed_first_layers"},
+      {"negative layers", none, R"({"uncompressed_first_layers": -1})", ATB_ERR_INVALID_ARGUMENT,
+       "uncompressed_first_layers"},
       {"bad kernel", none, R"({"kernel": "avx512"})", ATB_ERR_INVALID_ARGUMENT, "avx512"},
       {"malformed JSON", none, R"({"k_quant": )", ATB_ERR_INVALID_ARGUMENT, "JSON"},
       {"MLA", [](atb_layer_spec& s) { s.attention_kind = ATB_ATTENTION_MLA; }, "{}", ATB_ERR_UNSUPPORTED, "MLA"},
-      {"linear", [](atb_layer_spec& s) { s.attention_kind = ATB_ATTENTION_LINEAR; }, "{}", ATB_ERR_UNSUPPORTED, "LINEAR"},
-      {"head size not served", [](atb_layer_spec& s) { s.head_size_k = s.head_size_v = 72; }, "{}", ATB_ERR_UNSUPPORTED, "72"},
+      {"linear", [](atb_layer_spec& s) { s.attention_kind = ATB_ATTENTION_LINEAR; }, "{}", ATB_ERR_UNSUPPORTED,
+       "LINEAR"},
+      {"head size not served", [](atb_layer_spec& s) { s.head_size_k = s.head_size_v = 72; }, "{}", ATB_ERR_UNSUPPORTED,
+       "72"},
       {"bad dtype", [](atb_layer_spec& s) { s.dtype = 9; }, "{}", ATB_ERR_INVALID_ARGUMENT, "dtype = 9"},
   };
   for (const Case& c : cases) {
@@ -44,13 +47,15 @@ TEST(TurboquantConfig, RefusalsNameTheKeyTheValueAndTheAllowedValues) {
     auto backend = create_backend("turboquant", spec, c.config);
     ASSERT_FALSE(backend) << c.name;
     EXPECT_EQ(backend.error().code(), c.status) << c.name << ": " << backend.error().message();
-    EXPECT_NE(backend.error().message().find(c.message_part), std::string::npos) << c.name << ": " << backend.error().message();
+    EXPECT_NE(backend.error().message().find(c.message_part), std::string::npos)
+        << c.name << ": " << backend.error().message();
   }
 }
 
 TEST(TurboquantConfig, AcceptsTheVllmMetalConfigAndReportsItsBytes) {
   LayerShape shape;  // head size 128
-  auto backend = create_backend("turboquant", shape.layer_spec(), R"({"turboquant": true, "k_quant": "q8_0", "v_quant": "q3_0"})");
+  auto backend =
+      create_backend("turboquant", shape.layer_spec(), R"({"turboquant": true, "k_quant": "q8_0", "v_quant": "q3_0"})");
   ASSERT_TRUE(backend);
   const auto spec = backend->kv_cache_spec();
   ASSERT_TRUE(spec);
@@ -66,7 +71,8 @@ TEST(TurboquantConfig, AcceptsTheVllmMetalConfigAndReportsItsBytes) {
   auto first = create_backend("turboquant", shape.layer_spec(0, 28), R"({"uncompressed_first_layers": 2})");
   ASSERT_TRUE(first);
   EXPECT_EQ(first->kv_cache_spec()->k_bytes_per_token_per_head, 512u);
-  auto middle = create_backend("turboquant", shape.layer_spec(5, 28), R"({"uncompressed_first_layers": 2, "k_quant": "tq4", "v_quant": "tq3"})");
+  auto middle = create_backend("turboquant", shape.layer_spec(5, 28),
+                               R"({"uncompressed_first_layers": 2, "k_quant": "tq4", "v_quant": "tq3"})");
   ASSERT_TRUE(middle);
   EXPECT_EQ(middle->kv_cache_spec()->k_bytes_per_token_per_head, 66u);
   EXPECT_EQ(middle->kv_cache_spec()->v_bytes_per_token_per_head, 50u);

@@ -4,8 +4,7 @@
 
 namespace atb::cli {
 
-Expected<Arguments> Arguments::parse(int argc, const char* const* argv, int first,
-                                     const std::vector<FlagSpec>& flags) {
+Expected<Arguments> Arguments::parse(int argc, const char* const* argv, int first, const std::vector<FlagSpec>& flags) {
   Arguments parsed;
   for (int i = first; i < argc; ++i) {
     std::string_view token = argv[i];
@@ -28,8 +27,7 @@ Expected<Arguments> Arguments::parse(int argc, const char* const* argv, int firs
       return Status::invalid("unknown flag --" + std::string(name) + "; known flags: " + known);
     }
     auto& slot = parsed.values_[spec->name];
-    if (!slot.empty() && !spec->repeatable && !spec->value_name.empty())
-      slot.clear();  // the last occurrence wins
+    if (!slot.empty() && !spec->repeatable && !spec->value_name.empty()) slot.clear();  // the last occurrence wins
     if (spec->value_name.empty()) {
       if (inline_value) return Status::invalid("flag --" + spec->name + " takes no value");
       slot.emplace_back("true");
@@ -85,8 +83,9 @@ Expected<std::vector<int>> Arguments::integer_list_or(std::string_view name, std
     char* stop = nullptr;
     const long long parsed = std::strtoll(item.c_str(), &stop, 10);
     if (item.empty() || *stop != '\0' || parsed < min || parsed > max)
-      return Status::invalid("--" + std::string(name) + " " + text + ": allowed: a comma-separated list of integers in [" +
-                             std::to_string(min) + ", " + std::to_string(max) + "]");
+      return Status::invalid("--" + std::string(name) + " " + text +
+                             ": allowed: a comma-separated list of integers in [" + std::to_string(min) + ", " +
+                             std::to_string(max) + "]");
     values.push_back(int(parsed));
     if (end == std::string::npos) return values;
     begin = end + 1;
@@ -99,8 +98,8 @@ Expected<double> Arguments::number_or(std::string_view name, double fallback, do
   char* end = nullptr;
   const double parsed = std::strtod(found->c_str(), &end);
   if (found->empty() || *end != '\0' || !(parsed >= min && parsed <= max))
-    return Status::invalid("--" + std::string(name) + " " + *found + ": allowed: a number in [" +
-                           std::to_string(min) + ", " + std::to_string(max) + "]");
+    return Status::invalid("--" + std::string(name) + " " + *found + ": allowed: a number in [" + std::to_string(min) +
+                           ", " + std::to_string(max) + "]");
   return parsed;
 }
 
@@ -108,8 +107,10 @@ std::string flags_help(const std::vector<FlagSpec>& flags) {
   std::string text;
   for (const auto& flag : flags) {
     std::string left = "  --" + flag.name + (flag.value_name.empty() ? "" : " " + flag.value_name);
-    if (left.size() < 34) left.resize(34, ' ');
-    else left += "  ";
+    if (left.size() < 34)
+      left.resize(34, ' ');
+    else
+      left += "  ";
     text += left + flag.help + "\n";
   }
   return text;

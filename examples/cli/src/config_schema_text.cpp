@@ -26,8 +26,8 @@ std::vector<std::string> config_schema_lines(const std::string& schema_json, con
   std::vector<std::string> lines;
   for (const auto& [key, property] : schema["properties"].items()) {
     std::string line = indent + key + " (" + property.value("type", "?") + ", default " +
-                       (property.contains("default") ? property["default"].dump() : std::string("none")) + "): " +
-                       allowed_values(property);
+                       (property.contains("default") ? property["default"].dump() : std::string("none")) +
+                       "): " + allowed_values(property);
     if (property.contains("description")) line += " -- " + property["description"].get<std::string>();
     lines.push_back(std::move(line));
   }

@@ -20,8 +20,8 @@ void fill_normal(host::HostTensor& tensor, uint64_t seed) {
 
 Expected<DecodeWorkload> DecodeWorkload::create(const host::Plugin& plugin, const std::string& config_json,
                                                 const WorkloadShape& shape, uint64_t seed) {
-  const atb_layer_spec spec =
-      host::standard_layer_spec(shape.num_query_heads, shape.num_kv_heads, shape.head_size, shape.dtype, shape.block_size);
+  const atb_layer_spec spec = host::standard_layer_spec(shape.num_query_heads, shape.num_kv_heads, shape.head_size,
+                                                        shape.dtype, shape.block_size);
   auto backend = plugin.create_backend(spec, config_json);
   if (!backend) return backend.error();
   auto cache = backend->kv_cache_spec();
@@ -119,7 +119,8 @@ Status DecodeWorkload::decode_step(bool write_only) {
 }
 
 uint64_t DecodeWorkload::kv_bytes_per_step() const {
-  const uint64_t per_token = uint64_t(shape_.num_kv_heads) * (spec_.k_bytes_per_token_per_head + spec_.v_bytes_per_token_per_head);
+  const uint64_t per_token =
+      uint64_t(shape_.num_kv_heads) * (spec_.k_bytes_per_token_per_head + spec_.v_bytes_per_token_per_head);
   return per_token * uint64_t(shape_.context + 1) * uint64_t(shape_.batch);
 }
 

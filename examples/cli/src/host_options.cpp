@@ -1,7 +1,6 @@
 #include <atb/cli/host_options.hpp>
 #include <atb/host/logging.hpp>
 
-
 #include <cstdlib>
 #include <system_error>
 
@@ -9,7 +8,9 @@ namespace atb::cli {
 
 std::vector<FlagSpec> host_flags(const std::string& default_backend) {
   return {
-      {"plugin-dir", "DIR", "plugin directory (repeatable, ':'-separated; also $ATB_PLUGIN_PATH); default: ../plugins beside this tool", true},
+      {"plugin-dir", "DIR",
+       "plugin directory (repeatable, ':'-separated; also $ATB_PLUGIN_PATH); default: ../plugins beside this tool",
+       true},
       {"attention-backend", "NAME", "backend to use (default: " + default_backend + ")"},
       {"attention-config", "JSON", "backend configuration, a JSON object (default: {})"},
       {"json", "", "machine-readable output"},

@@ -44,7 +44,8 @@ double measure_read_bandwidth_gbps(size_t bytes, int threads, int repeats) {
       });
     }
     for (auto& worker : workers) worker.join();
-    best_seconds = std::min(best_seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    best_seconds =
+        std::min(best_seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
   volatile uint64_t sink = 0;
   for (auto s : sums) sink = sink + s;  // keep the sums alive

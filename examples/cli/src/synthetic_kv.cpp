@@ -44,7 +44,8 @@ std::vector<float> synthetic_kv(KvData data, bool is_key, int layer, int kv_head
     for (int i = 0; i < head_size; i += 2) {  // Box–Muller pairs
       const double radius = std::sqrt(-2.0 * std::log(uniform(state))), angle = 2 * M_PI * uniform(state);
       row[i] = atb::bf16_to_f32(atb::f32_to_bf16(factor[size_t(i)] * float(radius * std::cos(angle))));
-      if (i + 1 < head_size) row[i + 1] = atb::bf16_to_f32(atb::f32_to_bf16(factor[size_t(i) + 1] * float(radius * std::sin(angle))));
+      if (i + 1 < head_size)
+        row[i + 1] = atb::bf16_to_f32(atb::f32_to_bf16(factor[size_t(i) + 1] * float(radius * std::sin(angle))));
     }
   }
   return values;

@@ -10,8 +10,8 @@ namespace {
 
 Status check_range(const char* field, int64_t value, int64_t low, int64_t high) {
   if (value < low || value > high)
-    return Status::invalid(std::string("checkpoint header ") + field + " = " + std::to_string(value) + "; allowed: " +
-                           std::to_string(low) + " .. " + std::to_string(high));
+    return Status::invalid(std::string("checkpoint header ") + field + " = " + std::to_string(value) +
+                           "; allowed: " + std::to_string(low) + " .. " + std::to_string(high));
   return Status::ok();
 }
 
@@ -42,8 +42,8 @@ Expected<Checkpoint> load_checkpoint(const std::filesystem::path& path) {
   ATB_RETURN_IF_ERROR(check_range("seq_len", c.seq_len, 1, 1 << 20));
   c.vocab_size = int(vocab);
   if (c.dim % c.n_heads != 0 || c.n_heads % c.n_kv_heads != 0 || c.head_size() % 2 != 0)
-    return Status::invalid("checkpoint header: dim " + std::to_string(c.dim) + ", n_heads " + std::to_string(c.n_heads) +
-                           ", n_kv_heads " + std::to_string(c.n_kv_heads) +
+    return Status::invalid("checkpoint header: dim " + std::to_string(c.dim) + ", n_heads " +
+                           std::to_string(c.n_heads) + ", n_kv_heads " + std::to_string(c.n_kv_heads) +
                            "; allowed: n_heads divides dim into an even head size, n_kv_heads divides n_heads");
   const uint64_t L = uint64_t(c.n_layers), D = uint64_t(c.dim), H = uint64_t(c.hidden_dim), KV = uint64_t(c.kv_dim()),
                  V = uint64_t(vocab), half = uint64_t(c.head_size() / 2);
@@ -53,9 +53,10 @@ Expected<Checkpoint> load_checkpoint(const std::filesystem::path& path) {
   std::error_code error;
   const uint64_t actual = std::filesystem::file_size(path, error);
   if (error || actual != expected)
-    return Status::invalid("checkpoint " + path.string() + " is " + std::to_string(actual) + " bytes; its header (dim " +
-                           std::to_string(c.dim) + ", " + std::to_string(c.n_layers) + " layers, vocab " +
-                           std::to_string(vocab) + ") says " + std::to_string(expected) + " (truncated or corrupt)");
+    return Status::invalid("checkpoint " + path.string() + " is " + std::to_string(actual) +
+                           " bytes; its header (dim " + std::to_string(c.dim) + ", " + std::to_string(c.n_layers) +
+                           " layers, vocab " + std::to_string(vocab) + ") says " + std::to_string(expected) +
+                           " (truncated or corrupt)");
   Weights& w = checkpoint.weights;
   const auto read = [&](std::vector<float>& into, uint64_t count) {
     into.resize(count);
@@ -64,7 +65,8 @@ Expected<Checkpoint> load_checkpoint(const std::filesystem::path& path) {
   const bool ok = read(w.token_embedding, V * D) && read(w.rms_att, L * D) && read(w.wq, L * D * D) &&
                   read(w.wk, L * KV * D) && read(w.wv, L * KV * D) && read(w.wo, L * D * D) && read(w.rms_ffn, L * D) &&
                   read(w.w1, L * H * D) && read(w.w2, L * D * H) && read(w.w3, L * H * D) && read(w.rms_final, D) &&
-                  read(w.rope_cos, uint64_t(c.seq_len) * half) && read(w.rope_sin, uint64_t(c.seq_len) * half) && (c.shared_classifier || read(w.classifier, V * D));
+                  read(w.rope_cos, uint64_t(c.seq_len) * half) && read(w.rope_sin, uint64_t(c.seq_len) * half) &&
+                  (c.shared_classifier || read(w.classifier, V * D));
   if (!ok) return Status::invalid("checkpoint " + path.string() + ": read failed before the end of its weights");
   for (const auto* array : {&w.token_embedding, &w.wq, &w.rms_final})
     for (float value : *array)

@@ -12,7 +12,8 @@ Expected<Engine> Engine::create(Checkpoint checkpoint, const host::Plugin& plugi
   std::vector<atb_kv_cache_spec> specs;
   uint64_t bytes_per_page = 0, bytes_per_token = 0;
   for (int layer = 0; layer < c.n_layers; ++layer) {
-    atb_layer_spec spec = host::standard_layer_spec(c.n_heads, c.n_kv_heads, c.head_size(), ATB_DTYPE_F32, kEngineBlockSize);
+    atb_layer_spec spec =
+        host::standard_layer_spec(c.n_heads, c.n_kv_heads, c.head_size(), ATB_DTYPE_F32, kEngineBlockSize);
     spec.layer_index = layer;
     spec.num_layers = c.n_layers;
     auto backend = plugin.create_backend(spec, config);

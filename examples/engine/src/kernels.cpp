@@ -31,7 +31,7 @@ void matmul_rows_scalar(const float* x, const float* w, float* y, int tokens, in
 
 // 4 tokens x 4 output rows at a time, 16 accumulators: each loaded vector feeds four FMAs.
 [[gnu::target("avx2,fma")]] void matmul_rows_avx2(const float* x, const float* w, float* y, int tokens, int in, int out,
-                                                   int o_begin, int o_end) {
+                                                  int o_begin, int o_end) {
   if (in % 8 != 0) return matmul_rows_scalar(x, w, y, tokens, in, out, o_begin, o_end);
   int t = 0;
   for (; t + 4 <= tokens; t += 4) {

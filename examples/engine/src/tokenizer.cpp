@@ -23,14 +23,16 @@ Expected<Tokenizer> Tokenizer::load(const std::filesystem::path& path, int vocab
                              " has length " + std::to_string(length) + "; allowed: 0 .. " + std::to_string(max_length));
     std::string piece(size_t(length), '\0');
     if (!file.read(piece.data(), length))
-      return Status::invalid("tokenizer " + path.string() + " is truncated in token " + std::to_string(tokenizer.pieces_.size()));
+      return Status::invalid("tokenizer " + path.string() + " is truncated in token " +
+                             std::to_string(tokenizer.pieces_.size()));
     if (piece.size() == 1 && tokenizer.byte_to_token_[uint8_t(piece[0])] < 0)
       tokenizer.byte_to_token_[uint8_t(piece[0])] = int(tokenizer.pieces_.size());
     tokenizer.pieces_.push_back(std::move(piece));
   }
   if (int(tokenizer.pieces_.size()) != vocab_size)
     return Status::invalid("tokenizer " + path.string() + " has " + std::to_string(tokenizer.pieces_.size()) +
-                           " tokens but the model's vocabulary is " + std::to_string(vocab_size) + ": they do not match");
+                           " tokens but the model's vocabulary is " + std::to_string(vocab_size) +
+                           ": they do not match");
   return tokenizer;
 }
 

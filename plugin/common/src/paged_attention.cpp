@@ -72,8 +72,8 @@ struct Scratch {
   std::vector<float> queries, scores, max, sum, acc;
 };
 
-void store_outputs(const kit::ForwardBatch& batch, const AttentionShape& shape, const TileOps& ops,
-                   int32_t token, int32_t kv_head, float* rows) {
+void store_outputs(const kit::ForwardBatch& batch, const AttentionShape& shape, const TileOps& ops, int32_t token,
+                   int32_t kv_head, float* rows) {
   const int group = shape.num_query_heads / shape.num_kv_heads;
   ops.finish_outputs(kv_head, rows, group);
   for (int g = 0; g < group; ++g) {
@@ -83,8 +83,8 @@ void store_outputs(const kit::ForwardBatch& batch, const AttentionShape& shape, 
   }
 }
 
-void run_item(const kit::ForwardBatch& batch, const AttentionShape& shape, const TileOps& ops,
-              const Item& item, Scratch& scratch, float* partials) {
+void run_item(const kit::ForwardBatch& batch, const AttentionShape& shape, const TileOps& ops, const Item& item,
+              Scratch& scratch, float* partials) {
   const int group = shape.num_query_heads / shape.num_kv_heads;
   const int dk = shape.head_size_k;
   const int dv = shape.head_size_v;
@@ -146,8 +146,8 @@ void run_item(const kit::ForwardBatch& batch, const AttentionShape& shape, const
   }
 }
 
-void run_merge(const kit::ForwardBatch& batch, const AttentionShape& shape, const TileOps& ops,
-               const Merge& merge, const float* partials, std::vector<float>& rows) {
+void run_merge(const kit::ForwardBatch& batch, const AttentionShape& shape, const TileOps& ops, const Merge& merge,
+               const float* partials, std::vector<float>& rows) {
   const int group = shape.num_query_heads / shape.num_kv_heads;
   const int dv = shape.head_size_v;
   const size_t stride = size_t(group) * (dv + 2);
@@ -172,8 +172,7 @@ void run_merge(const kit::ForwardBatch& batch, const AttentionShape& shape, cons
 
 }  // namespace
 
-void run_paged_attention(const kit::ForwardBatch& batch, const AttentionShape& shape,
-                         const TileOps& ops) {
+void run_paged_attention(const kit::ForwardBatch& batch, const AttentionShape& shape, const TileOps& ops) {
   const Plan plan = make_plan(batch, shape);
   const int group = shape.num_query_heads / shape.num_kv_heads;
   std::vector<float> partials(size_t(plan.num_partials) * group * (shape.head_size_v + 2));

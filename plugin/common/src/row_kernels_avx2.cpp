@@ -13,7 +13,8 @@ inline __m256 load8(const void* rows, int64_t index) {
   if constexpr (Dtype == ATB_DTYPE_F32) {
     return _mm256_loadu_ps(static_cast<const float*>(rows) + index);
   } else if constexpr (Dtype == ATB_DTYPE_F16) {
-    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(rows) + index)));
+    return _mm256_cvtph_ps(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(rows) + index)));
   } else {
     const __m128i bits = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(rows) + index));
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(bits), 16));
@@ -66,10 +67,18 @@ void dot_avx2(const float* queries, int count, const void* rows, int n, int d, f
       const float* q = queries + g0 * d;
       float* out = scores + g0 * n + j;
       switch (count - g0 < kGroupBlock ? count - g0 : kGroupBlock) {
-        case 1: dot_rows_block<Dtype, 1>(q, d, rows, row, vector_end, out, n); break;
-        case 2: dot_rows_block<Dtype, 2>(q, d, rows, row, vector_end, out, n); break;
-        case 3: dot_rows_block<Dtype, 3>(q, d, rows, row, vector_end, out, n); break;
-        default: dot_rows_block<Dtype, 4>(q, d, rows, row, vector_end, out, n); break;
+        case 1:
+          dot_rows_block<Dtype, 1>(q, d, rows, row, vector_end, out, n);
+          break;
+        case 2:
+          dot_rows_block<Dtype, 2>(q, d, rows, row, vector_end, out, n);
+          break;
+        case 3:
+          dot_rows_block<Dtype, 3>(q, d, rows, row, vector_end, out, n);
+          break;
+        default:
+          dot_rows_block<Dtype, 4>(q, d, rows, row, vector_end, out, n);
+          break;
       }
     }
   }
@@ -110,7 +119,8 @@ inline void accumulate_block(const float* probs, int n, const void* rows, int d,
   }
   for (int g = 0; g < GN; ++g)
     for (int j = 0; j < n; ++j)
-      for (int t = vector_end; t < d; ++t) acc[g * d + t] += probs[g * n + j] * load_as_f32(rows, Dtype, int64_t(j) * d + t);
+      for (int t = vector_end; t < d; ++t)
+        acc[g * d + t] += probs[g * n + j] * load_as_f32(rows, Dtype, int64_t(j) * d + t);
 }
 
 template <int32_t Dtype>
@@ -120,10 +130,18 @@ void accumulate_avx2(const float* probs, int count, const void* rows, int n, int
     const float* p = probs + g0 * n;
     float* a = acc + g0 * d;
     switch (count - g0 < kGroupBlock ? count - g0 : kGroupBlock) {
-      case 1: accumulate_block<Dtype, 1>(p, n, rows, d, vector_end, a); break;
-      case 2: accumulate_block<Dtype, 2>(p, n, rows, d, vector_end, a); break;
-      case 3: accumulate_block<Dtype, 3>(p, n, rows, d, vector_end, a); break;
-      default: accumulate_block<Dtype, 4>(p, n, rows, d, vector_end, a); break;
+      case 1:
+        accumulate_block<Dtype, 1>(p, n, rows, d, vector_end, a);
+        break;
+      case 2:
+        accumulate_block<Dtype, 2>(p, n, rows, d, vector_end, a);
+        break;
+      case 3:
+        accumulate_block<Dtype, 3>(p, n, rows, d, vector_end, a);
+        break;
+      default:
+        accumulate_block<Dtype, 4>(p, n, rows, d, vector_end, a);
+        break;
     }
   }
 }
@@ -144,9 +162,12 @@ RowKernels make() {
 
 RowKernels avx2_row_kernels(int32_t dtype) {
   switch (dtype) {
-    case ATB_DTYPE_F16: return make<ATB_DTYPE_F16>();
-    case ATB_DTYPE_BF16: return make<ATB_DTYPE_BF16>();
-    default: return make<ATB_DTYPE_F32>();
+    case ATB_DTYPE_F16:
+      return make<ATB_DTYPE_F16>();
+    case ATB_DTYPE_BF16:
+      return make<ATB_DTYPE_BF16>();
+    default:
+      return make<ATB_DTYPE_F32>();
   }
 }
 

@@ -38,9 +38,12 @@ RowKernels make() {
 
 RowKernels scalar_row_kernels(int32_t dtype) {
   switch (dtype) {
-    case ATB_DTYPE_F16: return make<ATB_DTYPE_F16>();
-    case ATB_DTYPE_BF16: return make<ATB_DTYPE_BF16>();
-    default: return make<ATB_DTYPE_F32>();
+    case ATB_DTYPE_F16:
+      return make<ATB_DTYPE_F16>();
+    case ATB_DTYPE_BF16:
+      return make<ATB_DTYPE_BF16>();
+    default:
+      return make<ATB_DTYPE_F32>();
   }
 }
 

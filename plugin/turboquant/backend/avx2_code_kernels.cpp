@@ -82,7 +82,9 @@ class Decoder {
 
   int blocks() const { return layout_.blocks; }
   int groups_per_block() const { return layout_.block_size / 8; }
-  float block_scale(const uint8_t* row, int block) const { return load_half(row + layout_.scales_offset + 2 * size_t(block)); }
+  float block_scale(const uint8_t* row, int block) const {
+    return load_half(row + layout_.scales_offset + 2 * size_t(block));
+  }
   size_t scales_offset() const { return layout_.scales_offset; }
   // Whether group k's codes can be read with one whole-word load without leaving the row.
   bool may_overread(int k) const {
@@ -124,7 +126,8 @@ class Decoder {
       const uint8_t* meta = row + layout_.scales_offset + 4 * size_t(block);
       __m256i codes = unpack8<Bits>(row + layout_.codes_offset, k);
       if constexpr (K == Kind::affine_signed) codes = _mm256_srai_epi32(_mm256_slli_epi32(codes, 24), 24);
-      return _mm256_fmadd_ps(_mm256_cvtepi32_ps(codes), _mm256_set1_ps(load_half(meta)), _mm256_set1_ps(load_half(meta + 2)));
+      return _mm256_fmadd_ps(_mm256_cvtepi32_ps(codes), _mm256_set1_ps(load_half(meta)),
+                             _mm256_set1_ps(load_half(meta + 2)));
     }
   }
 
@@ -196,7 +199,8 @@ inline void score_rows(const D& decoder, const uint8_t* first_row, int n, const 
     for (int k = block * per_block; k < block_end; ++k) {
       const bool overread = decoder.may_overread(k);
       __m256 x[Rows];
-      for (int r = 0; r < Rows; ++r) x[r] = decoder.group_in_block(first_row + size_t(r) * decoder.row_bytes(), k, params[r], overread);
+      for (int r = 0; r < Rows; ++r)
+        x[r] = decoder.group_in_block(first_row + size_t(r) * decoder.row_bytes(), k, params[r], overread);
       for (int g = 0; g < GN; ++g) {
         const __m256 q = _mm256_loadu_ps(queries + size_t(g) * stride + 8 * k);
         for (int r = 0; r < Rows; ++r) acc[r][g] = _mm256_fmadd_ps(q, x[r], acc[r][g]);
@@ -212,7 +216,8 @@ inline void score_rows(const D& decoder, const uint8_t* first_row, int n, const 
 template <class D, int GN>
 void score_heads(const D& decoder, const uint8_t* rows, int n, const float* queries, int stride, float* scores) {
   int j = 0;
-  for (; j + 2 <= n; j += 2) score_rows<D, GN, 2>(decoder, rows + size_t(j) * decoder.row_bytes(), n, queries, stride, scores + j);
+  for (; j + 2 <= n; j += 2)
+    score_rows<D, GN, 2>(decoder, rows + size_t(j) * decoder.row_bytes(), n, queries, stride, scores + j);
   if (j < n) score_rows<D, GN, 1>(decoder, rows + size_t(j) * decoder.row_bytes(), n, queries, stride, scores + j);
 }
 
@@ -227,8 +232,8 @@ struct WeightLayout {
 // weights first; two groups of 8 coordinates at a time, so each broadcast weight serves both and the
 // two groups' FMA chains interleave.  `w` points at head 0, block b of row 0.
 template <class D, int GN, int Groups>
-inline void accumulate_groups(const D& decoder, const uint8_t* rows, int n, const float* w, WeightLayout layout, float* acc, int acc_stride,
-                              int k) {
+inline void accumulate_groups(const D& decoder, const uint8_t* rows, int n, const float* w, WeightLayout layout,
+                              float* acc, int acc_stride, int k) {
   bool overread[Groups];
   __m256 sum[Groups][GN];
   for (int c = 0; c < Groups; ++c) {
@@ -270,10 +275,14 @@ class Avx2KeyKernel final : public KeyKernel {
       const float* q = queries + size_t(g) * stride;
       float* out = scores + size_t(g) * size_t(n);
       const int left = count - g;
-      if (left >= 8) score_heads<D, 8>(decoder_, rows, n, q, stride, out), g += 8;
-      else if (left >= 4) score_heads<D, 4>(decoder_, rows, n, q, stride, out), g += 4;
-      else if (left >= 2) score_heads<D, 2>(decoder_, rows, n, q, stride, out), g += 2;
-      else score_heads<D, 1>(decoder_, rows, n, q, stride, out), g += 1;
+      if (left >= 8)
+        score_heads<D, 8>(decoder_, rows, n, q, stride, out), g += 8;
+      else if (left >= 4)
+        score_heads<D, 4>(decoder_, rows, n, q, stride, out), g += 4;
+      else if (left >= 2)
+        score_heads<D, 2>(decoder_, rows, n, q, stride, out), g += 2;
+      else
+        score_heads<D, 1>(decoder_, rows, n, q, stride, out), g += 1;
     }
   }
 
@@ -302,15 +311,21 @@ class Avx2ValueKernel final : public ValueKernel {
     const int d = decoder_.head_size();
     const WeightLayout layout{count, decoder_.blocks()};
     float weights[kMaxBlocks * 8 * kChunkRows];
-    for (int j = 0; j < n; ++j) fold_row_weights(rows + size_t(j) * decoder_.row_bytes(), probs + j, probs_stride, g0, weights + layout.at(j, 0), layout);
+    for (int j = 0; j < n; ++j)
+      fold_row_weights(rows + size_t(j) * decoder_.row_bytes(), probs + j, probs_stride, g0, weights + layout.at(j, 0),
+                       layout);
     for (int g = 0; g < count;) {
       const float* w = weights + layout.at(0, g);
       float* out = acc + size_t(g0 + g) * size_t(d);
       const int left = count - g;
-      if (left >= 8) accumulate_heads<D, 8>(decoder_, rows, n, w, layout, out, d), g += 8;
-      else if (left >= 4) accumulate_heads<D, 4>(decoder_, rows, n, w, layout, out, d), g += 4;
-      else if (left >= 2) accumulate_heads<D, 2>(decoder_, rows, n, w, layout, out, d), g += 2;
-      else accumulate_heads<D, 1>(decoder_, rows, n, w, layout, out, d), g += 1;
+      if (left >= 8)
+        accumulate_heads<D, 8>(decoder_, rows, n, w, layout, out, d), g += 8;
+      else if (left >= 4)
+        accumulate_heads<D, 4>(decoder_, rows, n, w, layout, out, d), g += 4;
+      else if (left >= 2)
+        accumulate_heads<D, 2>(decoder_, rows, n, w, layout, out, d), g += 2;
+      else
+        accumulate_heads<D, 1>(decoder_, rows, n, w, layout, out, d), g += 1;
     }
   }
 
@@ -320,7 +335,8 @@ class Avx2ValueKernel final : public ValueKernel {
                         WeightLayout layout) const {
     int b = 0;
     for (; b + 4 <= layout.blocks; b += 4) {
-      const __m128i halves = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + decoder_.scales_offset() + 2 * size_t(b)));
+      const __m128i halves =
+          _mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + decoder_.scales_offset() + 2 * size_t(b)));
       const __m128 scales = _mm_cvtph_ps(halves);
       for (int g = 0; g < layout.heads; ++g)
         _mm_storeu_ps(out + size_t(g) * size_t(layout.blocks) + size_t(b),
@@ -334,7 +350,6 @@ class Avx2ValueKernel final : public ValueKernel {
   }
 
  public:
-
  private:
   D decoder_;
 };
@@ -342,15 +357,24 @@ class Avx2ValueKernel final : public ValueKernel {
 template <template <class> class Kernel, class Base, Kind K>
 std::unique_ptr<Base> with_bits(const tq::Quantizer& quantizer) {
   switch (quantizer.layout().code_bits) {
-    case 1: return std::make_unique<Kernel<Decoder<K, 1>>>(quantizer);
-    case 2: return std::make_unique<Kernel<Decoder<K, 2>>>(quantizer);
-    case 3: return std::make_unique<Kernel<Decoder<K, 3>>>(quantizer);
-    case 4: return std::make_unique<Kernel<Decoder<K, 4>>>(quantizer);
-    case 5: return std::make_unique<Kernel<Decoder<K, 5>>>(quantizer);
-    case 6: return std::make_unique<Kernel<Decoder<K, 6>>>(quantizer);
-    case 7: return std::make_unique<Kernel<Decoder<K, 7>>>(quantizer);
-    case 8: return std::make_unique<Kernel<Decoder<K, 8>>>(quantizer);
-    default: return nullptr;
+    case 1:
+      return std::make_unique<Kernel<Decoder<K, 1>>>(quantizer);
+    case 2:
+      return std::make_unique<Kernel<Decoder<K, 2>>>(quantizer);
+    case 3:
+      return std::make_unique<Kernel<Decoder<K, 3>>>(quantizer);
+    case 4:
+      return std::make_unique<Kernel<Decoder<K, 4>>>(quantizer);
+    case 5:
+      return std::make_unique<Kernel<Decoder<K, 5>>>(quantizer);
+    case 6:
+      return std::make_unique<Kernel<Decoder<K, 6>>>(quantizer);
+    case 7:
+      return std::make_unique<Kernel<Decoder<K, 7>>>(quantizer);
+    case 8:
+      return std::make_unique<Kernel<Decoder<K, 8>>>(quantizer);
+    default:
+      return nullptr;
   }
 }
 
@@ -364,8 +388,10 @@ std::unique_ptr<Base> make_kernel(const tq::Quantizer& quantizer) {
       }
       return with_bits<Kernel, Base, Kind::affine_unsigned>(quantizer);
     case tq::Scheme::lloyd_max_block:
-    case tq::Scheme::turboquant_mse: return with_bits<Kernel, Base, Kind::codebook>(quantizer);
-    default: return nullptr;  // turboquant_prod and plain formats have kernels of their own
+    case tq::Scheme::turboquant_mse:
+      return with_bits<Kernel, Base, Kind::codebook>(quantizer);
+    default:
+      return nullptr;  // turboquant_prod and plain formats have kernels of their own
   }
 }
 
@@ -377,7 +403,8 @@ std::unique_ptr<KeyKernel> make_avx2_key_kernel(const tq::Quantizer& quantizer) 
   return make_kernel<Avx2KeyKernel, KeyKernel>(quantizer);
 }
 std::unique_ptr<ValueKernel> make_avx2_value_kernel(const tq::Quantizer& quantizer) {
-  if (quantizer.format().scheme != tq::Scheme::lloyd_max_block && quantizer.format().scheme != tq::Scheme::turboquant_mse)
+  if (quantizer.format().scheme != tq::Scheme::lloyd_max_block &&
+      quantizer.format().scheme != tq::Scheme::turboquant_mse)
     return nullptr;  // V formats are codebook or plain
   return with_bits<Avx2ValueKernel, ValueKernel, Kind::codebook>(quantizer);
 }

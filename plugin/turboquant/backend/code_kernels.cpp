@@ -10,7 +10,8 @@ namespace {
 class PlainKeyKernel final : public KeyKernel {
  public:
   PlainKeyKernel(const tq::Quantizer& quantizer, const std::string& kernel)
-      : kernels_(plugin::select_row_kernels(quantizer.format().plain_dtype, kernel)), head_size_(quantizer.head_size()) {}
+      : kernels_(plugin::select_row_kernels(quantizer.format().plain_dtype, kernel)),
+        head_size_(quantizer.head_size()) {}
   void score(const uint8_t* rows, int n, const float* queries, int count, int stride, float* scores) const override {
     (void)stride;  // plain keys keep no extra floats: the stride is the head size
     kernels_.dot(queries, count, reinterpret_cast<const std::byte*>(rows), n, head_size_, scores);
@@ -24,7 +25,8 @@ class PlainKeyKernel final : public KeyKernel {
 class PlainValueKernel final : public ValueKernel {
  public:
   PlainValueKernel(const tq::Quantizer& quantizer, const std::string& kernel)
-      : kernels_(plugin::select_row_kernels(quantizer.format().plain_dtype, kernel)), head_size_(quantizer.head_size()) {}
+      : kernels_(plugin::select_row_kernels(quantizer.format().plain_dtype, kernel)),
+        head_size_(quantizer.head_size()) {}
   void accumulate(const uint8_t* rows, int n, const float* probs, int count, float* acc) const override {
     kernels_.accumulate(probs, count, reinterpret_cast<const std::byte*>(rows), n, head_size_, acc);
   }

@@ -23,7 +23,8 @@ class AffineKeyKernel final : public KeyKernel {
   void prepare(float* query) const override {
     for (int b = 0; b < layout_.blocks; ++b) {
       float sum = 0;
-      for (int i = b * layout_.block_size; i < std::min(layout_.head_size, (b + 1) * layout_.block_size); ++i) sum += query[i];
+      for (int i = b * layout_.block_size; i < std::min(layout_.head_size, (b + 1) * layout_.block_size); ++i)
+        sum += query[i];
       query[layout_.head_size + b] = sum;
     }
   }
@@ -149,11 +150,15 @@ class DecodingValueKernel final : public ValueKernel {
 
 std::unique_ptr<KeyKernel> make_scalar_key_kernel(const tq::Quantizer& quantizer) {
   switch (quantizer.format().scheme) {
-    case tq::Scheme::affine_block: return std::make_unique<AffineKeyKernel>(quantizer);
+    case tq::Scheme::affine_block:
+      return std::make_unique<AffineKeyKernel>(quantizer);
     case tq::Scheme::lloyd_max_block:
-    case tq::Scheme::turboquant_mse: return std::make_unique<CodebookKeyKernel>(quantizer);
-    case tq::Scheme::turboquant_prod: return std::make_unique<ProdKeyKernel>(quantizer);
-    case tq::Scheme::plain: break;
+    case tq::Scheme::turboquant_mse:
+      return std::make_unique<CodebookKeyKernel>(quantizer);
+    case tq::Scheme::turboquant_prod:
+      return std::make_unique<ProdKeyKernel>(quantizer);
+    case tq::Scheme::plain:
+      break;
   }
   return nullptr;
 }

@@ -108,7 +108,8 @@ void TurboquantBackend::prefetch(const std::byte* page, int kv_head, int first_s
 
 void TurboquantBackend::finish_outputs(int kv_head, float* rows, int count) const {
   if (!tq::is_rotated(config_.value)) return;
-  for (int g = 0; g < count; ++g) value_rotations_[size_t(kv_head)].unrotate(rows + size_t(g) * size_t(spec_.head_size_v));
+  for (int g = 0; g < count; ++g)
+    value_rotations_[size_t(kv_head)].unrotate(rows + size_t(g) * size_t(spec_.head_size_v));
 }
 
 Status TurboquantBackend::forward(const kit::ForwardBatch& batch) {

@@ -45,14 +45,15 @@ Status read_keys(kit::ConfigReader& reader, ConfigKeys& keys) {
   ATB_RETURN_IF_ERROR(reader.read_bool("turboquant", keys.enabled, "false stores every layer uncompressed"));
   ATB_RETURN_IF_ERROR(reader.read_choice("k_quant", k_names, keys.k_name, "K format"));
   ATB_RETURN_IF_ERROR(reader.read_choice("v_quant", v_names, keys.v_name, "V format"));
-  ATB_RETURN_IF_ERROR(reader.read_int("uncompressed_first_layers", 0, 1 << 20, keys.first,
-                                      "layers 0 .. N-1 stored uncompressed"));
-  ATB_RETURN_IF_ERROR(reader.read_int("uncompressed_last_layers", 0, 1 << 20, keys.last,
-                                      "the last N layers stored uncompressed"));
+  ATB_RETURN_IF_ERROR(
+      reader.read_int("uncompressed_first_layers", 0, 1 << 20, keys.first, "layers 0 .. N-1 stored uncompressed"));
+  ATB_RETURN_IF_ERROR(
+      reader.read_int("uncompressed_last_layers", 0, 1 << 20, keys.last, "the last N layers stored uncompressed"));
   ATB_RETURN_IF_ERROR(reader.read_int("rotation_seed", 0, std::numeric_limits<int64_t>::max(), keys.seed,
                                       "seed of the rotations and the QJL sketch"));
   ATB_RETURN_IF_ERROR(reader.read_int("threads", 1, 1024, keys.threads, "worker threads of the CPU path"));
-  ATB_RETURN_IF_ERROR(reader.read_choice("kernel", kKernels, keys.kernel, "CPU kernels; auto: AVX2 where the CPU has it"));
+  ATB_RETURN_IF_ERROR(
+      reader.read_choice("kernel", kKernels, keys.kernel, "CPU kernels; auto: AVX2 where the CPU has it"));
   return reader.reject_unknown_keys();
 }
 

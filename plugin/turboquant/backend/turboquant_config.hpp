@@ -23,7 +23,7 @@
 namespace atb::turboquant {
 
 struct TurboquantConfig {
-  tq::Format key;    // the formats this layer uses (after layer-adaptive precision)
+  tq::Format key;  // the formats this layer uses (after layer-adaptive precision)
   tq::Format value;
   int cache_layer;  // the layer whose cache this one reads: its own, or the one it shares
   uint64_t rotation_seed;

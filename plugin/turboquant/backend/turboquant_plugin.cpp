@@ -52,8 +52,9 @@ Expected<plugin::cuda::RowCodec> row_codec(const tq::Format& format, int head_si
       return codec;
     }
     default:
-      return Status::unsupported("format " + std::string(format.name) +
-                                 " on CUDA; allowed there: the affine, Lloyd-Max (q2_0..q8_0), tq1..tq8 and plain formats");
+      return Status::unsupported(
+          "format " + std::string(format.name) +
+          " on CUDA; allowed there: the affine, Lloyd-Max (q2_0..q8_0), tq1..tq8 and plain formats");
   }
 }
 
@@ -62,7 +63,8 @@ Expected<plugin::cuda::RowCodec> row_codec(const tq::Format& format, int head_si
 plugin::cuda::RotationTables rotation_tables(const atb_layer_spec& spec, const TurboquantConfig& config) {
   plugin::cuda::RotationTables tables;
   const int d = spec.head_size_k;
-  if (!(tq::is_rotated(config.key) || tq::is_rotated(config.value)) || plugin::cuda::is_power_of_two_size(d)) return tables;
+  if (!(tq::is_rotated(config.key) || tq::is_rotated(config.value)) || plugin::cuda::is_power_of_two_size(d))
+    return tables;
   for (int head = 0; head < spec.num_kv_heads; ++head) {
     const tq::Rotation rotation(d, config.rotation_seed, config.cache_layer, spec.first_global_kv_head + head);
     for (int round = 0; round < 2; ++round)
@@ -72,7 +74,8 @@ plugin::cuda::RotationTables rotation_tables(const atb_layer_spec& spec, const T
 }
 
 // The layer on the device: the CPU backend's page layout, kernels of plugin/common/cuda.
-Expected<std::unique_ptr<kit::BackendImpl>> make_cuda_backend(const atb_layer_spec& spec, const TurboquantConfig& config) {
+Expected<std::unique_ptr<kit::BackendImpl>> make_cuda_backend(const atb_layer_spec& spec,
+                                                              const TurboquantConfig& config) {
   ATB_RETURN_IF_ERROR(plugin::cuda::check_cuda_layer(spec));
   auto key = row_codec(config.key, spec.head_size_k, config);
   if (!key) return key.error();

@@ -121,9 +121,9 @@ typedef struct atb_error {
  * ---------------------------------------------------------------------------------------------- */
 
 typedef enum atb_dtype {
-  ATB_DTYPE_F32 = 1,  /* IEEE binary32 */
-  ATB_DTYPE_F16 = 2,  /* IEEE binary16 */
-  ATB_DTYPE_BF16 = 3  /* bfloat16: the upper 16 bits of a binary32 */
+  ATB_DTYPE_F32 = 1, /* IEEE binary32 */
+  ATB_DTYPE_F16 = 2, /* IEEE binary16 */
+  ATB_DTYPE_BF16 = 3 /* bfloat16: the upper 16 bits of a binary32 */
 } atb_dtype;
 
 typedef enum atb_device_type {
@@ -144,7 +144,7 @@ typedef enum atb_attention_kind {
 #define ATB_CAP_MIXED_BATCH (1u << 3)     /* prefill and decode sequences in one forward */
 #define ATB_CAP_SLIDING_WINDOW (1u << 4)
 #define ATB_CAP_LOGITS_SOFT_CAP (1u << 5)
-#define ATB_CAP_KV_SHARING (1u << 6)      /* a layer may read an earlier layer's pages */
+#define ATB_CAP_KV_SHARING (1u << 6) /* a layer may read an earlier layer's pages */
 /* The plugin can store a cache in fewer bytes than the layer's dtype (for some config).  Whether
  * one backend does is its atb_kv_cache_spec.cache_flags & ATB_KV_CACHE_COMPRESSED. */
 #define ATB_CAP_COMPRESSED_KV (1u << 7)
@@ -171,9 +171,9 @@ typedef struct atb_plugin_info {
   /* ATB_BIT(atb_device_type) for each device this build can serve.  Static: whether a device is
    * present is known only at create_backend, which returns ATB_ERR_UNSUPPORTED when it is not. */
   uint32_t device_mask;
-  uint32_t dtype_mask;        /* ATB_BIT(atb_dtype) for each dtype of query/key/value/output */
-  uint32_t capability_flags;  /* ATB_CAP_* */
-  uint32_t num_head_sizes;    /* entries in head_sizes */
+  uint32_t dtype_mask;       /* ATB_BIT(atb_dtype) for each dtype of query/key/value/output */
+  uint32_t capability_flags; /* ATB_CAP_* */
+  uint32_t num_head_sizes;   /* entries in head_sizes */
   /* Head sizes create_backend accepts, ascending; head_size_k and head_size_v are each taken from
    * this list.  A plugin may still refuse a pair of them (e.g. K 128 with V 64 on one device) with
    * ATB_ERR_UNSUPPORTED and a message naming both. */
@@ -197,8 +197,7 @@ typedef enum atb_log_level {
 
 /* Called by the plugin for every log record at or above the level.  `message` is valid only during
  * the call.  May be called from any thread the plugin runs on; the host makes it thread-safe. */
-typedef void (*atb_log_fn)(void* user_data, int32_t level, const char* logger_name,
-                           const char* message);
+typedef void (*atb_log_fn)(void* user_data, int32_t level, const char* logger_name, const char* message);
 
 /* Services the host lends the plugin.  Owner: host.  Who writes: host.  The plugin copies the
  * struct; the function pointer and user_data must stay valid until the next set_host_services call
@@ -225,19 +224,19 @@ typedef struct atb_host_services {
  * Query head h (local) is served by local KV head h / (num_query_heads / num_kv_heads): the query
  * heads of one KV head are consecutive (GQA; MQA when num_kv_heads is 1). */
 typedef struct atb_layer_spec {
-  size_t struct_size;        /* ATB_LAYER_SPEC_STRUCT_SIZE; >= ATB_LAYER_SPEC_MIN_STRUCT_SIZE */
-  int32_t attention_kind;    /* an atb_attention_kind.                     Default STANDARD */
-  int32_t num_query_heads;   /* local query heads, 1 .. 65536, a multiple of num_kv_heads */
-  int32_t num_kv_heads;      /* local KV heads, 1 .. 4096 (1 = MQA) */
-  int32_t head_size_k;       /* elements per query/key head: one of atb_plugin_info.head_sizes */
-  int32_t head_size_v;       /* elements per value/output head: one of atb_plugin_info.head_sizes */
-  int32_t dtype;             /* atb_dtype of query, key, value and output tensors */
-  int32_t block_size;        /* tokens per KV page, 1 .. 4096 */
-  int32_t sliding_window;    /* 0: none. W > 0: a query at position p sees keys p-W+1 .. p */
-  float logits_soft_cap;     /* 0: none. c > 0 and finite: score s becomes c * tanh(s / c) */
-  float scale;               /* multiplies q.k, > 0 and finite; 0 means 1/sqrt(head_size_k) */
-  int32_t layer_index;       /* 0-based index of this layer in the model, 0 .. num_layers-1 */
-  int32_t num_layers;        /* layers in the model, >= 1 */
+  size_t struct_size;           /* ATB_LAYER_SPEC_STRUCT_SIZE; >= ATB_LAYER_SPEC_MIN_STRUCT_SIZE */
+  int32_t attention_kind;       /* an atb_attention_kind.                     Default STANDARD */
+  int32_t num_query_heads;      /* local query heads, 1 .. 65536, a multiple of num_kv_heads */
+  int32_t num_kv_heads;         /* local KV heads, 1 .. 4096 (1 = MQA) */
+  int32_t head_size_k;          /* elements per query/key head: one of atb_plugin_info.head_sizes */
+  int32_t head_size_v;          /* elements per value/output head: one of atb_plugin_info.head_sizes */
+  int32_t dtype;                /* atb_dtype of query, key, value and output tensors */
+  int32_t block_size;           /* tokens per KV page, 1 .. 4096 */
+  int32_t sliding_window;       /* 0: none. W > 0: a query at position p sees keys p-W+1 .. p */
+  float logits_soft_cap;        /* 0: none. c > 0 and finite: score s becomes c * tanh(s / c) */
+  float scale;                  /* multiplies q.k, > 0 and finite; 0 means 1/sqrt(head_size_k) */
+  int32_t layer_index;          /* 0-based index of this layer in the model, 0 .. num_layers-1 */
+  int32_t num_layers;           /* layers in the model, >= 1 */
   int32_t kv_shared_with_layer; /* -1: own cache. L >= 0 (< layer_index): read layer L's pages,
                                    write nothing. Default -1 */
   int32_t first_global_kv_head; /* global index of local KV head 0 (tensor parallel), >= 0.
@@ -247,9 +246,9 @@ typedef struct atb_layer_spec {
    * first_global_kv_head + num_kv_heads - 1 with their query heads, in the model's order; what a
    * plugin derives per head (e.g. a rotation) follows the global index.  Default 0 */
   int32_t num_global_kv_heads;
-  int32_t device_type;       /* atb_device_type the forward tensors live on. Default CPU */
-  int32_t device_id;         /* CUDA ordinal, >= 0; 0 for CPU. Default 0 */
-  int32_t reserved0;         /* minor 1: fills what was tail padding in minor 0 */
+  int32_t device_type; /* atb_device_type the forward tensors live on. Default CPU */
+  int32_t device_id;   /* CUDA ordinal, >= 0; 0 for CPU. Default 0 */
+  int32_t reserved0;   /* minor 1: fills what was tail padding in minor 0 */
 } atb_layer_spec;
 
 #define ATB_LAYER_SPEC_STRUCT_SIZE ATB_STRUCT_SIZE(atb_layer_spec, reserved0)
@@ -303,16 +302,16 @@ typedef struct atb_kv_cache_spec {
  * any value >= 0.  Zero strides are legal on inputs (broadcast); on the output a zero stride is
  * refused where its dimension has more than one element (two elements would be one). */
 typedef struct atb_tensor {
-  size_t struct_size;             /* ATB_TENSOR_STRUCT_SIZE; >= ATB_TENSOR_MIN_STRUCT_SIZE */
-  void* data;                     /* first element; aligned to the element size */
-  int32_t dtype;                  /* atb_dtype */
-  int32_t device_type;            /* atb_device_type. Default CPU */
-  int32_t device_id;              /* CUDA ordinal. Default 0 */
-  int32_t ndim;                   /* 1 .. ATB_MAX_DIMS (3 for forward) */
-  int64_t shape[ATB_MAX_DIMS];    /* elements per dimension, >= 0 */
-  int64_t strides[ATB_MAX_DIMS];  /* in elements (not bytes), >= 0 */
-  void* stream;                   /* cudaStream_t for CUDA tensors; NULL: the default stream / CPU.
-                                     Default NULL */
+  size_t struct_size;            /* ATB_TENSOR_STRUCT_SIZE; >= ATB_TENSOR_MIN_STRUCT_SIZE */
+  void* data;                    /* first element; aligned to the element size */
+  int32_t dtype;                 /* atb_dtype */
+  int32_t device_type;           /* atb_device_type. Default CPU */
+  int32_t device_id;             /* CUDA ordinal. Default 0 */
+  int32_t ndim;                  /* 1 .. ATB_MAX_DIMS (3 for forward) */
+  int64_t shape[ATB_MAX_DIMS];   /* elements per dimension, >= 0 */
+  int64_t strides[ATB_MAX_DIMS]; /* in elements (not bytes), >= 0 */
+  void* stream;                  /* cudaStream_t for CUDA tensors; NULL: the default stream / CPU.
+                                    Default NULL */
 } atb_tensor;
 
 #define ATB_TENSOR_STRUCT_SIZE ATB_STRUCT_SIZE(atb_tensor, stream)
@@ -357,16 +356,16 @@ typedef struct atb_tensor {
  * Query offsets outside [0, num_tokens] or decreasing never make a kernel read or write rows outside
  * the tensors (the outputs of the tokens concerned are then unspecified). */
 typedef struct atb_forward_args {
-  size_t struct_size;       /* ATB_FORWARD_ARGS_STRUCT_SIZE; >= ATB_FORWARD_ARGS_MIN_STRUCT_SIZE */
-  const atb_tensor* query;  /* [num_tokens, num_query_heads, head_size_k] */
-  const atb_tensor* key;    /* [num_tokens, num_kv_heads, head_size_k]; NULL when writes_kv is 0 */
-  const atb_tensor* value;  /* [num_tokens, num_kv_heads, head_size_v]; NULL when writes_kv is 0 */
-  const atb_tensor* output; /* [num_tokens, num_query_heads, head_size_v]; written by the plugin */
-  void* kv_pages;             /* page 0 of this layer's pool (or the shared layer's pool) */
-  int64_t num_pages;          /* pages in the pool, >= 1 */
-  uint64_t page_stride_bytes; /* distance between page starts, >= page_bytes */
-  int32_t num_tokens;         /* new tokens in the batch, >= 0 */
-  int32_t num_seqs;           /* sequences in the batch, >= 0 (0 allowed with WRITE_KV_ONLY) */
+  size_t struct_size;             /* ATB_FORWARD_ARGS_STRUCT_SIZE; >= ATB_FORWARD_ARGS_MIN_STRUCT_SIZE */
+  const atb_tensor* query;        /* [num_tokens, num_query_heads, head_size_k] */
+  const atb_tensor* key;          /* [num_tokens, num_kv_heads, head_size_k]; NULL when writes_kv is 0 */
+  const atb_tensor* value;        /* [num_tokens, num_kv_heads, head_size_v]; NULL when writes_kv is 0 */
+  const atb_tensor* output;       /* [num_tokens, num_query_heads, head_size_v]; written by the plugin */
+  void* kv_pages;                 /* page 0 of this layer's pool (or the shared layer's pool) */
+  int64_t num_pages;              /* pages in the pool, >= 1 */
+  uint64_t page_stride_bytes;     /* distance between page starts, >= page_bytes */
+  int32_t num_tokens;             /* new tokens in the batch, >= 0 */
+  int32_t num_seqs;               /* sequences in the batch, >= 0 (0 allowed with WRITE_KV_ONLY) */
   const int64_t* slot_mapping;    /* [num_tokens]; -1 skips the write (padding token) */
   const int32_t* query_start_loc; /* [num_seqs + 1]; 0 first, num_tokens last, non-decreasing */
   const int32_t* seq_lens;        /* [num_seqs]; >= the sequence's q_len */
@@ -375,9 +374,9 @@ typedef struct atb_forward_args {
   /* Scratch of >= the spec's workspace_bytes, aligned to its workspace_alignment; may be NULL when
    * that is 0.  Contents undefined on entry; the plugin uses it only during the call. */
   void* workspace;
-  uint64_t workspace_bytes;       /* size of `workspace` */
-  uint32_t flags;                 /* ATB_FORWARD_* bits; any other bit is refused. Default 0 */
-  uint32_t reserved0;             /* minor 1: fills what was tail padding in minor 0 */
+  uint64_t workspace_bytes; /* size of `workspace` */
+  uint32_t flags;           /* ATB_FORWARD_* bits; any other bit is refused. Default 0 */
+  uint32_t reserved0;       /* minor 1: fills what was tail padding in minor 0 */
 } atb_forward_args;
 
 #define ATB_FORWARD_ARGS_STRUCT_SIZE ATB_STRUCT_SIZE(atb_forward_args, reserved0)
@@ -413,12 +412,11 @@ typedef struct atb_api {
    * "{}"), validated here: unknown keys, duplicate keys, wrong types and bad values are errors
    * (ATB_ERR_INVALID_ARGUMENT; get_config_schema lists what is allowed).  On success *out_backend is
    * a new handle; on failure it is set to NULL. */
-  atb_status (*create_backend)(const atb_layer_spec* spec, const char* config_json,
-                               atb_backend** out_backend, atb_error* error);
+  atb_status (*create_backend)(const atb_layer_spec* spec, const char* config_json, atb_backend** out_backend,
+                               atb_error* error);
 
   /* Fills the KV-cache spec of a backend. */
-  atb_status (*get_kv_cache_spec)(const atb_backend* backend, atb_kv_cache_spec* spec,
-                                  atb_error* error);
+  atb_status (*get_kv_cache_spec)(const atb_backend* backend, atb_kv_cache_spec* spec, atb_error* error);
 
   /* Writes the new tokens' K/V into their slots and computes attention (see atb_forward_args).
    * On any validation failure nothing has been written: not the pages, not the output. */
@@ -441,8 +439,8 @@ typedef struct atb_api {
  * *out_api to the plugin's table when host_abi_major equals the plugin's major (any minor);
  * otherwise returns ATB_ERR_VERSION_MISMATCH with a message naming both versions and sets *out_api
  * to NULL. */
-typedef atb_status (*atb_get_api_fn)(uint32_t host_abi_major, uint32_t host_abi_minor,
-                                     const atb_api** out_api, atb_error* error);
+typedef atb_status (*atb_get_api_fn)(uint32_t host_abi_major, uint32_t host_abi_minor, const atb_api** out_api,
+                                     atb_error* error);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -35,9 +35,9 @@ inline uint16_t f32_to_f16(float value) {
   const uint32_t bits = std::bit_cast<uint32_t>(value);
   const uint16_t sign = uint16_t((bits >> 16) & 0x8000u);
   const uint32_t abs = bits & 0x7fffffffu;
-  if (abs > 0x7f800000u) return uint16_t(sign | 0x7e00u);           // NaN
-  if (abs >= 0x477ff000u) return uint16_t(sign | 0x7c00u);          // rounds to >= 65520: inf
-  if (abs < 0x38800000u) {                                          // below the normal range
+  if (abs > 0x7f800000u) return uint16_t(sign | 0x7e00u);   // NaN
+  if (abs >= 0x477ff000u) return uint16_t(sign | 0x7c00u);  // rounds to >= 65520: inf
+  if (abs < 0x38800000u) {                                  // below the normal range
     // Subnormal or zero: round abs * 2^24 to an integer, nearest even.
     const float scaled = std::bit_cast<float>(abs) * 16777216.0f;  // exact (power of two)
     uint32_t integer = uint32_t(scaled);
@@ -51,45 +51,64 @@ inline uint16_t f32_to_f16(float value) {
 
 inline size_t dtype_size(int32_t dtype) {
   switch (dtype) {
-    case ATB_DTYPE_F32: return 4;
+    case ATB_DTYPE_F32:
+      return 4;
     case ATB_DTYPE_F16:
-    case ATB_DTYPE_BF16: return 2;
-    default: return 0;
+    case ATB_DTYPE_BF16:
+      return 2;
+    default:
+      return 0;
   }
 }
 
 inline const char* dtype_name(int32_t dtype) {
   switch (dtype) {
-    case ATB_DTYPE_F32: return "f32";
-    case ATB_DTYPE_F16: return "f16";
-    case ATB_DTYPE_BF16: return "bf16";
-    default: return "unknown";
+    case ATB_DTYPE_F32:
+      return "f32";
+    case ATB_DTYPE_F16:
+      return "f16";
+    case ATB_DTYPE_BF16:
+      return "bf16";
+    default:
+      return "unknown";
   }
 }
 
 // Element `index` of a buffer of `dtype`, as f32.
 inline float load_as_f32(const void* data, int32_t dtype, int64_t index) {
   switch (dtype) {
-    case ATB_DTYPE_F32: return static_cast<const float*>(data)[index];
-    case ATB_DTYPE_F16: return f16_to_f32(static_cast<const uint16_t*>(data)[index]);
-    default: return bf16_to_f32(static_cast<const uint16_t*>(data)[index]);
+    case ATB_DTYPE_F32:
+      return static_cast<const float*>(data)[index];
+    case ATB_DTYPE_F16:
+      return f16_to_f32(static_cast<const uint16_t*>(data)[index]);
+    default:
+      return bf16_to_f32(static_cast<const uint16_t*>(data)[index]);
   }
 }
 
 inline void store_from_f32(void* data, int32_t dtype, int64_t index, float value) {
   switch (dtype) {
-    case ATB_DTYPE_F32: static_cast<float*>(data)[index] = value; break;
-    case ATB_DTYPE_F16: static_cast<uint16_t*>(data)[index] = f32_to_f16(value); break;
-    default: static_cast<uint16_t*>(data)[index] = f32_to_bf16(value); break;
+    case ATB_DTYPE_F32:
+      static_cast<float*>(data)[index] = value;
+      break;
+    case ATB_DTYPE_F16:
+      static_cast<uint16_t*>(data)[index] = f32_to_f16(value);
+      break;
+    default:
+      static_cast<uint16_t*>(data)[index] = f32_to_bf16(value);
+      break;
   }
 }
 
 // value rounded to what `dtype` can hold (identity for f32).
 inline float round_to_dtype(float value, int32_t dtype) {
   switch (dtype) {
-    case ATB_DTYPE_F16: return f16_to_f32(f32_to_f16(value));
-    case ATB_DTYPE_BF16: return bf16_to_f32(f32_to_bf16(value));
-    default: return value;
+    case ATB_DTYPE_F16:
+      return f16_to_f32(f32_to_f16(value));
+    case ATB_DTYPE_BF16:
+      return bf16_to_f32(f32_to_bf16(value));
+    default:
+      return value;
   }
 }
 

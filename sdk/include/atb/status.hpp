@@ -38,7 +38,7 @@ const char* status_name(atb_status code);
 template <class T>
 class Expected {
  public:
-  Expected(T value) : state_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Expected(T value) : state_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
   Expected(Status error) : state_(std::move(error)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(state_).is_ok());
   }
@@ -61,12 +61,18 @@ class Expected {
 
 inline const char* status_name(atb_status code) {
   switch (code) {
-    case ATB_OK: return "ok";
-    case ATB_ERR_INVALID_ARGUMENT: return "invalid argument";
-    case ATB_ERR_UNSUPPORTED: return "unsupported";
-    case ATB_ERR_VERSION_MISMATCH: return "version mismatch";
-    case ATB_ERR_OUT_OF_MEMORY: return "out of memory";
-    case ATB_ERR_INTERNAL: return "internal error";
+    case ATB_OK:
+      return "ok";
+    case ATB_ERR_INVALID_ARGUMENT:
+      return "invalid argument";
+    case ATB_ERR_UNSUPPORTED:
+      return "unsupported";
+    case ATB_ERR_VERSION_MISMATCH:
+      return "version mismatch";
+    case ATB_ERR_OUT_OF_MEMORY:
+      return "out of memory";
+    case ATB_ERR_INTERNAL:
+      return "internal error";
   }
   return "unknown status";
 }
@@ -74,8 +80,8 @@ inline const char* status_name(atb_status code) {
 }  // namespace atb
 
 // Early return of a non-OK Status from a function returning Status or Expected<T>.
-#define ATB_RETURN_IF_ERROR(expr)             \
-  do {                                        \
-    ::atb::Status atb_status_tmp_ = (expr);   \
+#define ATB_RETURN_IF_ERROR(expr)                         \
+  do {                                                    \
+    ::atb::Status atb_status_tmp_ = (expr);               \
     if (!atb_status_tmp_.is_ok()) return atb_status_tmp_; \
   } while (0)

@@ -12,9 +12,7 @@ namespace {
 
 std::string str(int64_t value) { return std::to_string(value); }
 
-std::string where(const char* name, int64_t index) {
-  return std::string(name) + "[" + str(index) + "]";
-}
+std::string where(const char* name, int64_t index) { return std::string(name) + "[" + str(index) + "]"; }
 
 Status check_tensor(const char* name, const atb_tensor* tensor, const int64_t (&expected)[3],
                     const atb_layer_spec& spec, TensorView& view, bool written = false) {
@@ -28,19 +26,17 @@ Status check_tensor(const char* name, const atb_tensor* tensor, const int64_t (&
                            " (ATB_TENSOR_MIN_STRUCT_SIZE: the fields up to strides)");
   if (read.dtype != spec.dtype)
     return Status::invalid(field + "->dtype = " + str(read.dtype) + " (" + dtype_name(read.dtype) +
-                           "); allowed: the layer's dtype " + str(spec.dtype) + " (" +
-                           dtype_name(spec.dtype) + ")");
+                           "); allowed: the layer's dtype " + str(spec.dtype) + " (" + dtype_name(spec.dtype) + ")");
   if (read.device_type != spec.device_type || read.device_id != spec.device_id)
-    return Status::invalid(field + "->device_type = " + str(read.device_type) + ", device_id = " +
-                           str(read.device_id) + "; allowed: the layer's device " +
-                           str(spec.device_type) + ", id " + str(spec.device_id));
+    return Status::invalid(field + "->device_type = " + str(read.device_type) + ", device_id = " + str(read.device_id) +
+                           "; allowed: the layer's device " + str(spec.device_type) + ", id " + str(spec.device_id));
   if (read.ndim != 3)
     return Status::invalid(field + "->ndim = " + str(read.ndim) + "; allowed: 3 ([tokens, heads, head_size])");
   static const char* kDims[3] = {"tokens", "heads", "head_size"};
   for (int d = 0; d < 3; ++d) {
     if (read.shape[d] != expected[d])
-      return Status::invalid(field + "->shape[" + str(d) + "] = " + str(read.shape[d]) + "; allowed: " +
-                             str(expected[d]) + " (" + kDims[d] + ")");
+      return Status::invalid(field + "->shape[" + str(d) + "] = " + str(read.shape[d]) +
+                             "; allowed: " + str(expected[d]) + " (" + kDims[d] + ")");
     if (read.strides[d] < 0)
       return Status::invalid(field + "->strides[" + str(d) + "] = " + str(read.strides[d]) + "; allowed: >= 0");
     if (written && read.strides[d] == 0 && read.shape[d] > 1)
@@ -89,24 +85,27 @@ Expected<ForwardBatch> validate_forward(const atb_layer_spec& spec, const atb_kv
   ForwardBatch batch;
   if (args.num_tokens < 0)
     return Status::invalid("forward_args.num_tokens = " + str(args.num_tokens) + "; allowed: >= 0");
-  if (args.num_seqs < 0)
-    return Status::invalid("forward_args.num_seqs = " + str(args.num_seqs) + "; allowed: >= 0");
+  if (args.num_seqs < 0) return Status::invalid("forward_args.num_seqs = " + str(args.num_seqs) + "; allowed: >= 0");
   const int64_t tokens = args.num_tokens;
   const bool writes = cache.writes_kv != 0;
   if (args.flags & ~uint32_t(ATB_FORWARD_WRITE_KV_ONLY))
     return Status::invalid("forward_args.flags = " + str(args.flags) + "; allowed: 0 or ATB_FORWARD_WRITE_KV_ONLY (1)");
   batch.write_kv_only = (args.flags & ATB_FORWARD_WRITE_KV_ONLY) != 0;
   if (batch.write_kv_only && !writes)
-    return Status::invalid("forward_args.flags = ATB_FORWARD_WRITE_KV_ONLY on a layer that shares another's cache "
-                           "(kv_shared_with_layer) and writes nothing; allowed: 0");
+    return Status::invalid(
+        "forward_args.flags = ATB_FORWARD_WRITE_KV_ONLY on a layer that shares another's cache "
+        "(kv_shared_with_layer) and writes nothing; allowed: 0");
   if (!batch.write_kv_only) {
-    ATB_RETURN_IF_ERROR(check_tensor("query", args.query, {tokens, spec.num_query_heads, spec.head_size_k}, spec, batch.query));
-    ATB_RETURN_IF_ERROR(check_tensor("output", args.output, {tokens, spec.num_query_heads, spec.head_size_v}, spec, batch.output,
+    ATB_RETURN_IF_ERROR(
+        check_tensor("query", args.query, {tokens, spec.num_query_heads, spec.head_size_k}, spec, batch.query));
+    ATB_RETURN_IF_ERROR(check_tensor("output", args.output, {tokens, spec.num_query_heads, spec.head_size_v}, spec,
+                                     batch.output,
                                      /*written=*/true));
   }
   if (writes) {
     ATB_RETURN_IF_ERROR(check_tensor("key", args.key, {tokens, spec.num_kv_heads, spec.head_size_k}, spec, batch.key));
-    ATB_RETURN_IF_ERROR(check_tensor("value", args.value, {tokens, spec.num_kv_heads, spec.head_size_v}, spec, batch.value));
+    ATB_RETURN_IF_ERROR(
+        check_tensor("value", args.value, {tokens, spec.num_kv_heads, spec.head_size_v}, spec, batch.value));
   }
 
   if (args.kv_pages == nullptr) return Status::invalid("forward_args.kv_pages is NULL");
@@ -125,8 +124,7 @@ Expected<ForwardBatch> validate_forward(const atb_layer_spec& spec, const atb_kv
 
   // WRITE_KV_ONLY may come without sequences: only its slots are then checked (against the pool).
   const bool has_sequences = args.num_seqs > 0 || (tokens > 0 && !batch.write_kv_only);
-  if (writes && tokens > 0 && args.slot_mapping == nullptr)
-    return Status::invalid("forward_args.slot_mapping is NULL");
+  if (writes && tokens > 0 && args.slot_mapping == nullptr) return Status::invalid("forward_args.slot_mapping is NULL");
   if (has_sequences) {
     if (args.query_start_loc == nullptr) return Status::invalid("forward_args.query_start_loc is NULL");
     if (args.seq_lens == nullptr) return Status::invalid("forward_args.seq_lens is NULL");
@@ -153,7 +151,8 @@ Expected<ForwardBatch> validate_forward(const atb_layer_spec& spec, const atb_kv
   }
   if (host_arrays && has_sequences) {
     if (args.query_start_loc[0] != 0)
-      return Status::invalid(where("forward_args.query_start_loc", 0) + " = " + str(args.query_start_loc[0]) + "; allowed: 0");
+      return Status::invalid(where("forward_args.query_start_loc", 0) + " = " + str(args.query_start_loc[0]) +
+                             "; allowed: 0");
     if (args.query_start_loc[args.num_seqs] != tokens)
       return Status::invalid(where("forward_args.query_start_loc", args.num_seqs) + " = " +
                              str(args.query_start_loc[args.num_seqs]) + "; allowed: num_tokens (" + str(tokens) + ")");
@@ -176,8 +175,8 @@ Expected<ForwardBatch> validate_forward(const atb_layer_spec& spec, const atb_kv
     if (seq_len > capacity)
       return Status::invalid(where("forward_args.seq_lens", s) + " = " + str(seq_len) +
                              " is longer than its block table holds (block_table_stride " +
-                             str(args.block_table_stride) + " x block_size " + str(spec.block_size) +
-                             " = " + str(capacity) + " tokens)");
+                             str(args.block_table_stride) + " x block_size " + str(spec.block_size) + " = " +
+                             str(capacity) + " tokens)");
     const int32_t* table = args.block_tables + int64_t(s) * args.block_table_stride;
     const int64_t blocks = (seq_len + spec.block_size - 1) / spec.block_size;
     for (int64_t b = 0; b < blocks; ++b) {
@@ -194,11 +193,12 @@ Expected<ForwardBatch> validate_forward(const atb_layer_spec& spec, const atb_kv
         return Status::invalid(where("forward_args.slot_mapping", t) + " = " + str(slot) +
                                " is outside the pool; allowed: -1 (skip) or 0 .. " + str(num_slots - 1));
       const int64_t position = seq_len - q_len + i;
-      const int64_t expected = int64_t(table[position / spec.block_size]) * spec.block_size + position % spec.block_size;
+      const int64_t expected =
+          int64_t(table[position / spec.block_size]) * spec.block_size + position % spec.block_size;
       if (slot != expected)
         return Status::invalid(where("forward_args.slot_mapping", t) + " = " + str(slot) +
-                               " disagrees with the block table: sequence " + str(s) + " position " +
-                               str(position) + " lives in slot " + str(expected));
+                               " disagrees with the block table: sequence " + str(s) + " position " + str(position) +
+                               " lives in slot " + str(expected));
     }
   }
 

@@ -46,11 +46,11 @@ Expected<nlohmann::json> parse_config(const char* config_json) {
   nlohmann::json parsed;
   auto finder = std::make_shared<DuplicateKeyFinder>();
   try {
-    parsed = nlohmann::json::parse(config_json, [finder](int depth, nlohmann::json::parse_event_t event,
-                                                         nlohmann::json& value) { return (*finder)(depth, event, value); });
+    parsed =
+        nlohmann::json::parse(config_json, [finder](int depth, nlohmann::json::parse_event_t event,
+                                                    nlohmann::json& value) { return (*finder)(depth, event, value); });
   } catch (const nlohmann::json::parse_error& error) {
-    return Status::invalid("config_json: malformed JSON at byte " + std::to_string(error.byte) +
-                           ": " + error.what());
+    return Status::invalid("config_json: malformed JSON at byte " + std::to_string(error.byte) + ": " + error.what());
   }
   if (!finder->duplicate().empty())
     return Status::invalid("config_json: key '" + finder->duplicate() +
@@ -81,14 +81,13 @@ Status ConfigReader::read_int(std::string_view key, int64_t min, int64_t max, in
   if (found == nullptr) return Status::ok();
   if (!found->is_number_integer()) {
     return Status::invalid("config key '" + std::string(key) + "': " + found->dump() +
-                           " is not an integer; allowed: an integer in [" + std::to_string(min) +
-                           ", " + std::to_string(max) + "]");
+                           " is not an integer; allowed: an integer in [" + std::to_string(min) + ", " +
+                           std::to_string(max) + "]");
   }
   const int64_t read = found->get<int64_t>();
   if (read < min || read > max) {
     return Status::invalid("config key '" + std::string(key) + "': " + std::to_string(read) +
-                           " is out of range; allowed: [" + std::to_string(min) + ", " +
-                           std::to_string(max) + "]");
+                           " is out of range; allowed: [" + std::to_string(min) + ", " + std::to_string(max) + "]");
   }
   value = read;
   return Status::ok();
@@ -105,8 +104,8 @@ Status ConfigReader::read_bool(std::string_view key, bool& value, std::string_vi
   return Status::ok();
 }
 
-Status ConfigReader::read_choice(std::string_view key, std::span<const std::string_view> allowed,
-                                 std::string& value, std::string_view description) {
+Status ConfigReader::read_choice(std::string_view key, std::span<const std::string_view> allowed, std::string& value,
+                                 std::string_view description) {
   nlohmann::json choices = nlohmann::json::array();
   for (auto choice : allowed) choices.push_back(std::string(choice));
   const nlohmann::json* found =
@@ -130,8 +129,7 @@ Status ConfigReader::reject_unknown_keys() const {
     if (known_.find(key) != known_.end()) continue;
     std::string keys;
     for (const auto& name : known_) keys += (keys.empty() ? "" : ", ") + name;
-    return Status::invalid("config key '" + key + "' (value " + item.dump() +
-                           ") is unknown; allowed keys: " + keys);
+    return Status::invalid("config key '" + key + "' (value " + item.dump() + ") is unknown; allowed keys: " + keys);
   }
   return Status::ok();
 }

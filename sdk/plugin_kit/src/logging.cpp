@@ -11,24 +11,36 @@ namespace {
 
 int32_t to_abi_level(spdlog::level::level_enum level) {
   switch (level) {
-    case spdlog::level::trace: return ATB_LOG_TRACE;
-    case spdlog::level::debug: return ATB_LOG_DEBUG;
-    case spdlog::level::info: return ATB_LOG_INFO;
-    case spdlog::level::warn: return ATB_LOG_WARN;
+    case spdlog::level::trace:
+      return ATB_LOG_TRACE;
+    case spdlog::level::debug:
+      return ATB_LOG_DEBUG;
+    case spdlog::level::info:
+      return ATB_LOG_INFO;
+    case spdlog::level::warn:
+      return ATB_LOG_WARN;
     case spdlog::level::err:
-    case spdlog::level::critical: return ATB_LOG_ERROR;
-    default: return ATB_LOG_OFF;
+    case spdlog::level::critical:
+      return ATB_LOG_ERROR;
+    default:
+      return ATB_LOG_OFF;
   }
 }
 
 spdlog::level::level_enum to_spdlog_level(int32_t level) {
   switch (level) {
-    case ATB_LOG_TRACE: return spdlog::level::trace;
-    case ATB_LOG_DEBUG: return spdlog::level::debug;
-    case ATB_LOG_INFO: return spdlog::level::info;
-    case ATB_LOG_WARN: return spdlog::level::warn;
-    case ATB_LOG_ERROR: return spdlog::level::err;
-    default: return spdlog::level::off;
+    case ATB_LOG_TRACE:
+      return spdlog::level::trace;
+    case ATB_LOG_DEBUG:
+      return spdlog::level::debug;
+    case ATB_LOG_INFO:
+      return spdlog::level::info;
+    case ATB_LOG_WARN:
+      return spdlog::level::warn;
+    case ATB_LOG_ERROR:
+      return spdlog::level::err;
+    default:
+      return spdlog::level::off;
   }
 }
 
@@ -54,8 +66,7 @@ std::mutex g_logger_mutex;
 
 std::shared_ptr<spdlog::logger>& logger_slot() {
   static std::shared_ptr<spdlog::logger> slot = [] {
-    auto created = std::make_shared<spdlog::logger>(
-        "plugin", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    auto created = std::make_shared<spdlog::logger>("plugin", std::make_shared<spdlog::sinks::stderr_sink_mt>());
     created->set_level(spdlog::level::warn);
     return created;
   }();

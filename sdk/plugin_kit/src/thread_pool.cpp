@@ -104,8 +104,6 @@ void parallel_for(int64_t count, int max_threads, const std::function<void(int64
   pool().run(count, std::max(1, max_threads), task);
 }
 
-int hardware_threads() {
-  return std::max(1u, std::thread::hardware_concurrency());
-}
+int hardware_threads() { return std::max(1u, std::thread::hardware_concurrency()); }
 
 }  // namespace atb::kit

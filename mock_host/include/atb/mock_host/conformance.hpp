@@ -36,7 +36,8 @@ bool cuda_device_usable(const ConformanceOptions& options);
 // The checks, in the order they run.
 const std::vector<std::string>& check_names();
 
-CheckResult run_check(const std::string& check, const std::filesystem::path& plugin_path, const ConformanceOptions& options);
+CheckResult run_check(const std::string& check, const std::filesystem::path& plugin_path,
+                      const ConformanceOptions& options);
 std::vector<CheckResult> run_conformance(const std::filesystem::path& plugin_path, const ConformanceOptions& options);
 
 }  // namespace atb::mock_host

@@ -46,7 +46,6 @@ struct ScriptStep {
 // one reusing its pages: every kind of step a serving engine sends.
 std::vector<ScriptStep> standard_script();
 
-
 struct DeviceStep;    // a step's device mirrors (mock_engine_device.hpp)
 struct DeviceEngine;  // an engine's stream, pool mirror and workspace
 
@@ -61,9 +60,9 @@ struct PreparedStep {
 
   host::StepBatch batch;
   std::optional<host::HostTensor> query, key, value;
-  host::HostTensor output;  // kGuardRows rows of canary before and after the output rows
-  atb_tensor output_view{};  // the output rows in `output` (host memory)
-  atb_forward_args args{};   // what the plugin gets: host or device pointers
+  host::HostTensor output;             // kGuardRows rows of canary before and after the output rows
+  atb_tensor output_view{};            // the output rows in `output` (host memory)
+  atb_forward_args args{};             // what the plugin gets: host or device pointers
   std::shared_ptr<DeviceStep> device;  // null on the CPU
 };
 
@@ -91,7 +90,8 @@ class MockEngine {
   host::Backend& backend() { return backend_; }
 
  private:
-  MockEngine(const EngineShape& shape, host::Backend backend, atb_kv_cache_spec spec, host::PagePool pool, uint64_t seed);
+  MockEngine(const EngineShape& shape, host::Backend backend, atb_kv_cache_spec spec, host::PagePool pool,
+             uint64_t seed);
 
   EngineShape shape_;
   host::Backend backend_;

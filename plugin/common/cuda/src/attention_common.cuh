@@ -28,10 +28,10 @@ __device__ inline RotationRef rotation_of(const AttentionParams& p, const RowCod
 struct BlockWork {
   int token, kv_head, global_kv_head, head0, heads, split;
   int seq;
-  int low, high;   // the context positions the token attends to: [low, high)
-  int first_new;   // the sequence's first position this forward writes (seq_len - q_len)
-  bool poisoned;   // sequence lengths that cannot be: the outputs become NaN
-  bool skip;       // the token is the prefill kernel's: the block does nothing
+  int low, high;  // the context positions the token attends to: [low, high)
+  int first_new;  // the sequence's first position this forward writes (seq_len - q_len)
+  bool poisoned;  // sequence lengths that cannot be: the outputs become NaN
+  bool skip;      // the token is the prefill kernel's: the block does nothing
 };
 
 // Whether the prefill kernel serves `token` of this launch (its sequence has several new tokens).
@@ -49,8 +49,10 @@ __device__ inline int sequence_of(const AttentionParams& p, int token) {
   int low = 0, high = p.num_seqs - 1;
   while (low < high) {
     const int mid = (low + high + 1) / 2;
-    if (p.query_start_loc[mid] <= token) low = mid;
-    else high = mid - 1;
+    if (p.query_start_loc[mid] <= token)
+      low = mid;
+    else
+      high = mid - 1;
   }
   return low;
 }
@@ -138,7 +140,8 @@ __device__ inline SplitRange split_range(int n, int used, int launched, int s, b
 // Scaled query elements of type T into `queries`, every load of a thread issued before its stores
 // (one load then one store per step made each thread wait out its global loads one after another).
 template <int D, int G, class T>
-__device__ inline void load_scaled_queries(const AttentionParams& p, const BlockWork& w, const T* query, float* queries) {
+__device__ inline void load_scaled_queries(const AttentionParams& p, const BlockWork& w, const T* query,
+                                           float* queries) {
   constexpr int kAhead = 8;  // G x D / 128 for the tensor-core kernel: one round of loads
   for (int base = threadIdx.x; base < G * D; base += kAhead * blockDim.x) {
     float x[kAhead];
@@ -172,7 +175,8 @@ __device__ inline void prefetch_queries(const AttentionParams& p, const BlockWor
 // Once every thread has stored its scaled queries ([G][D]): rotated when K rows are (rows past
 // `heads` stay zero).
 template <int D>
-__device__ inline void rotate_stored_queries(const AttentionParams& p, const RowCodec& key, const BlockWork& w, float* queries) {
+__device__ inline void rotate_stored_queries(const AttentionParams& p, const RowCodec& key, const BlockWork& w,
+                                             float* queries) {
   __syncthreads();
   if (key.rotated) rotate_forward(queries, w.heads, D, rotation_of(p, key, w.kv_head));
 }
@@ -193,8 +197,10 @@ struct QueryBits {
       const int64_t at = heads.token * p.query_token_stride + (heads.head0 + g) * p.query_head_stride + c;
       bits[k] = 0;
       if (i < G * D && g < heads.heads) {
-        if (p.io_dtype == ATB_DTYPE_F32) bits[k] = __float_as_uint(static_cast<const float*>(p.query)[at]);
-        else bits[k] = static_cast<const unsigned short*>(p.query)[at];
+        if (p.io_dtype == ATB_DTYPE_F32)
+          bits[k] = __float_as_uint(static_cast<const float*>(p.query)[at]);
+        else
+          bits[k] = static_cast<const unsigned short*>(p.query)[at];
       }
     }
   }
@@ -206,9 +212,12 @@ struct QueryBits {
       const int i = int(threadIdx.x) + k * THREADS;
       if (i >= G * D) continue;
       float x;
-      if (p.io_dtype == ATB_DTYPE_F32) x = __uint_as_float(bits[k]);
-      else if (p.io_dtype == ATB_DTYPE_F16) x = __half2float(__ushort_as_half(static_cast<unsigned short>(bits[k])));
-      else x = __bfloat162float(__ushort_as_bfloat16(static_cast<unsigned short>(bits[k])));
+      if (p.io_dtype == ATB_DTYPE_F32)
+        x = __uint_as_float(bits[k]);
+      else if (p.io_dtype == ATB_DTYPE_F16)
+        x = __half2float(__ushort_as_half(static_cast<unsigned short>(bits[k])));
+      else
+        x = __bfloat162float(__ushort_as_bfloat16(static_cast<unsigned short>(bits[k])));
       queries[i] = x * p.scale;
     }
     rotate_stored_queries<D>(p, key, w, queries);
@@ -219,17 +228,20 @@ struct QueryBits {
 // when K rows are.
 template <int D, int G>
 __device__ inline void load_queries(const AttentionParams& p, const RowCodec& key, const BlockWork& w, float* queries) {
-  if (p.io_dtype == ATB_DTYPE_F32) load_scaled_queries<D, G>(p, w, static_cast<const float*>(p.query), queries);
-  else if (p.io_dtype == ATB_DTYPE_F16) load_scaled_queries<D, G>(p, w, static_cast<const __half*>(p.query), queries);
-  else load_scaled_queries<D, G>(p, w, static_cast<const __nv_bfloat16*>(p.query), queries);
+  if (p.io_dtype == ATB_DTYPE_F32)
+    load_scaled_queries<D, G>(p, w, static_cast<const float*>(p.query), queries);
+  else if (p.io_dtype == ATB_DTYPE_F16)
+    load_scaled_queries<D, G>(p, w, static_cast<const __half*>(p.query), queries);
+  else
+    load_scaled_queries<D, G>(p, w, static_cast<const __nv_bfloat16*>(p.query), queries);
   rotate_stored_queries<D>(p, key, w, queries);
 }
 
 // The codebooks of K and V into shared memory ([256] floats each; the entries the codecs use) and the
 // block's queries as load_queries leaves them.
 template <int D, int G>
-__device__ inline void load_block_inputs(const AttentionParams& p, const Codecs& codecs, const BlockWork& w, float* queries,
-                                         float* key_table, float* value_table) {
+__device__ inline void load_block_inputs(const AttentionParams& p, const Codecs& codecs, const BlockWork& w,
+                                         float* queries, float* key_table, float* value_table) {
   for (int i = threadIdx.x; i < codebook_entries(codecs.key); i += blockDim.x) key_table[i] = codecs.key.table[i];
   for (int i = threadIdx.x; i < codebook_entries(codecs.value); i += blockDim.x) value_table[i] = codecs.value.table[i];
   load_queries<D, G>(p, codecs.key, w, queries);
@@ -238,7 +250,8 @@ __device__ inline void load_block_inputs(const AttentionParams& p, const Codecs&
 // This block's split state of its query head g in the workspace: (max, sum, D weighted values).
 template <int D>
 __device__ inline float* split_state(const AttentionParams& p, const BlockWork& w, int g, int splits) {
-  return static_cast<float*>(p.workspace) + ((int64_t(w.token) * p.num_query_heads + w.head0 + g) * splits + w.split) * (D + 2);
+  return static_cast<float*>(p.workspace) +
+         ((int64_t(w.token) * p.num_query_heads + w.head0 + g) * splits + w.split) * (D + 2);
 }
 
 // The state of a split that holds no position (splits_used): weight 0 in the merge.
@@ -289,7 +302,8 @@ __device__ inline void finish_block(const AttentionParams& p, const RowCodec& va
     const int g = i / D, c = i % D;
     if (splits == 1) {
       const float out = poisoned ? NAN : merged[i] / merged_sum[g];
-      store_element(p.output, w.token * p.output_token_stride + (w.head0 + g) * p.output_head_stride + c, p.io_dtype, out);
+      store_element(p.output, w.token * p.output_token_stride + (w.head0 + g) * p.output_head_stride + c, p.io_dtype,
+                    out);
     } else {
       float* state = split_state<D>(p, w, g, splits);
       if (c == 0) state[0] = poisoned ? NAN : merged_max[g], state[1] = merged_sum[g];

@@ -5,8 +5,8 @@
 
 namespace atb::plugin::cuda {
 
-CudaBackend::CudaBackend(const atb_layer_spec& spec, const CudaLayout& layout, const RowCodec& key, const RowCodec& value,
-                         RotationTables rotation)
+CudaBackend::CudaBackend(const atb_layer_spec& spec, const CudaLayout& layout, const RowCodec& key,
+                         const RowCodec& value, RotationTables rotation)
     : spec_(spec),
       layout_(layout),
       key_(std::make_unique<RowCodec>(key)),
@@ -21,7 +21,8 @@ Status CudaBackend::forward(const kit::ForwardBatch& batch) {
   // The host may lend the workspace to others between forwards: the tables go in every time.
   const uint8_t* permutations = nullptr;
   if (rotation_region_ > 0) {
-    ATB_RETURN_IF_ERROR(launch_store_bytes(batch.workspace, rotation_.permutations.data(), rotation_.permutations.size(), batch.stream));
+    ATB_RETURN_IF_ERROR(launch_store_bytes(batch.workspace, rotation_.permutations.data(),
+                                           rotation_.permutations.size(), batch.stream));
     permutations = static_cast<const uint8_t*>(batch.workspace);
   }
   if (spec_.kv_shared_with_layer < 0) {
@@ -88,8 +89,8 @@ Status check_cuda_layer(const atb_layer_spec& spec) {
   if (!device_available())
     return Status::unsupported("layer_spec.device_type = 2 (CUDA): no CUDA device is usable on this machine");
   if (spec.head_size_k != spec.head_size_v || !head_size_supported(spec.head_size_k))
-    return Status::unsupported("layer_spec.head_size_k = " + std::to_string(spec.head_size_k) + ", head_size_v = " +
-                               std::to_string(spec.head_size_v) +
+    return Status::unsupported("layer_spec.head_size_k = " + std::to_string(spec.head_size_k) +
+                               ", head_size_v = " + std::to_string(spec.head_size_v) +
                                " on CUDA; allowed: equal, and 16, 32, 48, 64, 80, 96, 112, 128, 160, 192 or 256");
   return Status::ok();
 }

@@ -31,9 +31,12 @@ __device__ inline float load_element(const void* base, int64_t index, int32_t dt
 }
 
 __device__ inline void store_element(void* base, int64_t index, int32_t dtype, float value) {
-  if (dtype == ATB_DTYPE_F32) static_cast<float*>(base)[index] = value;
-  else if (dtype == ATB_DTYPE_F16) static_cast<__half*>(base)[index] = __float2half_rn(value);
-  else static_cast<__nv_bfloat16*>(base)[index] = __float2bfloat16_rn(value);
+  if (dtype == ATB_DTYPE_F32)
+    static_cast<float*>(base)[index] = value;
+  else if (dtype == ATB_DTYPE_F16)
+    static_cast<__half*>(base)[index] = __float2half_rn(value);
+  else
+    static_cast<__nv_bfloat16*>(base)[index] = __float2bfloat16_rn(value);
 }
 
 // Programmatic dependent launch (Hopper): lets the kernel launched next on the stream with that

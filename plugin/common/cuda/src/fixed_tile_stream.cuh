@@ -31,7 +31,9 @@ class FixedTileStream {
   // `block_barriers`: kTileWarps x STAGES mbarriers in shared memory.
   __device__ FixedTileStream(const AttentionParams& p, const BlockWork& w, int splits, uint8_t* block_tiles,
                              uint64_t* block_barriers)
-      : block_table_(p.block_tables + int64_t(w.seq) * p.block_table_stride), pool_(p), block_size_(p.block_size),
+      : block_table_(p.block_tables + int64_t(w.seq) * p.block_table_stride),
+        pool_(p),
+        block_size_(p.block_size),
         head_first_row_(w.kv_head * p.block_size) {
     const int warp = int(__reduce_or_sync(~0u, threadIdx.x / 32));  // provably warp-uniform
     const WarpTiles mine = warp_tiles(p, w, splits, warp);
@@ -83,7 +85,8 @@ class FixedTileStream {
 
  private:
   static constexpr uint32_t kValueBytes = kTileRows * V_ROW;
-  static_assert(kKeyBytes % 16 == 0 && kValueBytes % 16 == 0 && kStageBytes % 16 == 0, "bulk copies move 16-byte multiples");
+  static_assert(kKeyBytes % 16 == 0 && kValueBytes % 16 == 0 && kStageBytes % 16 == 0,
+                "bulk copies move 16-byte multiples");
 
   __device__ uint32_t barrier(int stage) const { return barriers_ + 8u * uint32_t(stage); }
 
@@ -92,7 +95,7 @@ class FixedTileStream {
   // Tiles are issued in order: the page cursor advances by one warp step each.
   __device__ void issue(int k, bool& poisoned) {
     if (k >= count_) return;
-    if (k == first_waiting_) wait_for_previous_kernel();  // tiles are issued in order, each once
+    if (k == first_waiting_) wait_for_previous_kernel();                        // tiles are issued in order, each once
     const int64_t page = int32_t(__reduce_or_sync(~0u, uint32_t(next_page_)));  // every lane read the same entry
     const int row = head_first_row_ + row_in_page_;
     slot_ += step_slots_;
@@ -102,8 +105,9 @@ class FixedTileStream {
     const uint32_t bar = barrier(k % STAGES);
     if (!pool_.holds(page)) {
       poisoned = true;
-      asm volatile("{ .reg .pred one; elect.sync _|one, 0xffffffff; @one mbarrier.arrive.shared::cta.b64 _, [%0]; }" ::"r"(bar)
-                   : "memory");
+      asm volatile(
+          "{ .reg .pred one; elect.sync _|one, 0xffffffff; @one mbarrier.arrive.shared::cta.b64 _, [%0]; }" ::"r"(bar)
+          : "memory");
       return;
     }
     const uint32_t destination = tiles_ + (k % STAGES) * kStageBytes;
@@ -116,8 +120,10 @@ class FixedTileStream {
         "{ .reg .pred one;\n"
         "elect.sync _|one, 0xffffffff;\n"
         "@one mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n"
-        "@one cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%2], [%3], %4, [%0], %8;\n"
-        "@one cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%5], [%6], %7, [%0], %8; }" ::"r"(bar),
+        "@one cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%2], [%3], %4, [%0], "
+        "%8;\n"
+        "@one cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%5], [%6], %7, [%0], "
+        "%8; }" ::"r"(bar),
         "r"(kKeyBytes + kValueBytes), "r"(destination), "l"(key_source), "r"(kKeyBytes), "r"(destination + kKeyBytes),
         "l"(value_source), "r"(kValueBytes), "l"(read_once_policy())
         : "memory");
@@ -128,10 +134,11 @@ class FixedTileStream {
     const uint32_t bar = barrier(k % STAGES), parity = uint32_t(k / STAGES) & 1u;
     uint32_t done = 0;
     do {
-      asm volatile("{ .reg .pred ready; mbarrier.try_wait.parity.shared::cta.b64 ready, [%1], %2; selp.u32 %0, 1, 0, ready; }"
-                   : "=r"(done)
-                   : "r"(bar), "r"(parity)
-                   : "memory");
+      asm volatile(
+          "{ .reg .pred ready; mbarrier.try_wait.parity.shared::cta.b64 ready, [%1], %2; selp.u32 %0, 1, 0, ready; }"
+          : "=r"(done)
+          : "r"(bar), "r"(parity)
+          : "memory");
     } while (!done);
   }
 

@@ -19,8 +19,8 @@ namespace atb::plugin::cuda {
 namespace {
 
 constexpr int kD = 128;
-constexpr int kHeads = 8;   // query heads a block serves: MMA columns
-constexpr int kBlocks = 4;  // 32-coordinate blocks of a row
+constexpr int kHeads = 8;             // query heads a block serves: MMA columns
+constexpr int kBlocks = 4;            // 32-coordinate blocks of a row
 constexpr float kRescaleLog2 = 8.0f;  // the running max is raised when a tile passes it by more
 // The V table of 2- to 4-bit codes has an entry per pair of codes (split_half of both values: the
 // two A registers of a token's k-slot pair) and holds each entry once per bank pair (entry e of
@@ -79,9 +79,9 @@ struct PairLayout {
   static constexpr uint32_t kKeyRow = kKeyCodes + kD / K_BLOCK * (kAffineKeys ? 4 : 2);
   static constexpr uint32_t kValueCodes = kD * V_BITS / 8;
   static constexpr uint32_t kValueRow = kValueCodes + kD / V_BLOCK * 2;
-  static constexpr size_t kFixedBytes = sizeof(float) * kHeads * kD               // queries
-                                        + ValueTable<V_BITS>::kBytes                          // V table
-                                        + kKeyPairBytes                                       // K pairs
+  static constexpr size_t kFixedBytes = sizeof(float) * kHeads * kD                         // queries
+                                        + ValueTable<V_BITS>::kBytes                        // V table
+                                        + kKeyPairBytes                                     // K pairs
                                         + sizeof(float) * kTileWarps * kTileRows * kHeads;  // weights
   static constexpr uint32_t kStageBytes = FixedTileStream<kKeyRow, kValueRow, 2>::kStageBytes;
   // Four tiles in flight where four blocks still fit a multiprocessor, else three.
@@ -91,7 +91,8 @@ struct PairLayout {
   static constexpr size_t kSharedBytes = kFixedBytes + (kTileBytes > kStateBytes ? kTileBytes : kStateBytes);
   static_assert(!kAffineKeys || K_BLOCK == 32, "affine rows have 32-coordinate blocks");
   static_assert(kValueRow % 2 == 0 && kKeyRow % 2 == 0, "scale fields are fp16 words");
-  static_assert(kSharedBytes <= kStageBudget + 8192, "within the dynamic shared memory the launch allows (resident_blocks)");
+  static_assert(kSharedBytes <= kStageBudget + 8192,
+                "within the dynamic shared memory the launch allows (resident_blocks)");
 };
 
 // (a & b) | c in one instruction (the compiler splits it where two operands are immediates).
@@ -215,7 +216,7 @@ __device__ inline void key_pairs_of(const uint32_t (&words)[(BITS + 3) / 4], con
   if constexpr (KIND == kCodebook) {
     static_assert(BITS == 4, "codebook K rows: 4-bit codes");
     const uint32_t w = words[0];
-    const uint32_t upper = (w >> 3) & 0x11111111u;            // bit 3 of each code, at its nibble's bit 0
+    const uint32_t upper = (w >> 3) & 0x11111111u;               // bit 3 of each code, at its nibble's bit 0
     const uint32_t mirrored = (w ^ (upper * 7u)) & 0x77777777u;  // c < 8 ? c : 15 - c, per nibble
     const uint32_t shifted = w << 4;  // even codes' bit 3 at their byte's top bit (odd codes': there in w)
 #pragma unroll
@@ -316,11 +317,13 @@ __device__ inline uint2 value_registers(const uint8_t* table, uint32_t lane_byte
   using Table = ValueTable<V_BITS>;
   constexpr int kLeft = Table::kEntryShift - Table::kFieldLead;  // from a code's bit 0 to the entry's place
   if constexpr (Table::kPairs) {
-    return entry_at(reinterpret_cast<const uint2*>(table), and_or(shifted_by(field, kLeft - 2 * V_BITS * h), Table::kEntryMask, lane_bytes));
+    return entry_at(reinterpret_cast<const uint2*>(table),
+                    and_or(shifted_by(field, kLeft - 2 * V_BITS * h), Table::kEntryMask, lane_bytes));
   } else {
     const uint32_t first = and_or(shifted_by(field, kLeft - 2 * V_BITS * h), Table::kEntryMask, lane_bytes);
     const uint32_t second = and_or(shifted_by(field, kLeft - V_BITS * (2 * h + 1)), Table::kEntryMask, lane_bytes);
-    return make_uint2(*reinterpret_cast<const uint32_t*>(table + first), *reinterpret_cast<const uint32_t*>(table + second));
+    return make_uint2(*reinterpret_cast<const uint32_t*>(table + first),
+                      *reinterpret_cast<const uint32_t*>(table + second));
   }
 }
 
@@ -334,7 +337,8 @@ __device__ inline bool has_large_value_scale(const uint8_t* value_rows, int lane
   bool large = false;
 #pragma unroll
   for (int j = lane; j < kTileRows * SCALES; j += 32) {
-    const unsigned bits = *reinterpret_cast<const unsigned short*>(value_rows + (j / SCALES) * V_ROW + V_CODES + 2 * (j % SCALES));
+    const unsigned bits =
+        *reinterpret_cast<const unsigned short*>(value_rows + (j / SCALES) * V_ROW + V_CODES + 2 * (j % SCALES));
     large |= (bits & 0x7fffu) >= kLarge;
   }
   return large;
@@ -345,9 +349,8 @@ __device__ inline bool has_large_value_scale(const uint8_t* value_rows, int lane
 __device__ constexpr int token_row(int i) { return 4 * i; }
 
 template <int KIND_K, int BITS_K, int K_BLOCK, int V_BITS, int V_BLOCK, bool SPLIT>
-__global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const AttentionParams p,
-                                                                        const __grid_constant__ Codecs codecs, int,
-                                                                        uint32_t, int splits) {
+__global__ void __launch_bounds__(kTileThreads, 4)
+    mma_attention_kernel(const AttentionParams p, const __grid_constant__ Codecs codecs, int, uint32_t, int splits) {
   using Layout = PairLayout<KIND_K, BITS_K, K_BLOCK, V_BITS, V_BLOCK>;
   using Values = ValueTable<V_BITS>;
   using KeyTable = KeyPairs<Layout::kKeyPairTable ? BITS_K : 3, SPLIT>;  // used by pair-table K rows only
@@ -360,16 +363,17 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   constexpr bool kBiasedKeys = kAffineKeys && !SPLIT;
   constexpr float kKeyCodeBias = KIND_K == kAffineSigned ? 1152.0f : 1024.0f;
   constexpr uint32_t kKeyRow = Layout::kKeyRow, kValueRow = Layout::kValueRow;
-  constexpr int kKeyWords = (BITS_K + 3) / 4;                 // a lane's code words of one block of a K row
+  constexpr int kKeyWords = (BITS_K + 3) / 4;  // a lane's code words of one block of a K row
   constexpr bool kKeyAligned = kKeyRow % 4 == 0 && BITS_K % 4 == 0;
   constexpr int kKeyBlocksPerScale = K_BLOCK / 32, kValueBlocksPerScale = V_BLOCK / 32;
   constexpr int kScoreChains = kKeyBlocksPerScale > 1 ? 2 : 1;
 
   extern __shared__ __align__(16) float shared[];
-  float* queries = shared;                                                // [kHeads][kD]
+  float* queries = shared;                                                   // [kHeads][kD]
   uint8_t* value_table = reinterpret_cast<uint8_t*>(queries + kHeads * kD);  // ValueTable: split_half of codes' values
-  uint8_t* key_table = value_table + Values::kBytes;  // KeyPairs (2- and 3-bit codebook K)
-  float* weights = reinterpret_cast<float*>(key_table + Layout::kKeyPairBytes);  // [warp][16 tokens][kHeads]: P transposed
+  uint8_t* key_table = value_table + Values::kBytes;                         // KeyPairs (2- and 3-bit codebook K)
+  float* weights =
+      reinterpret_cast<float*>(key_table + Layout::kKeyPairBytes);  // [warp][16 tokens][kHeads]: P transposed
   uint8_t* tiles = reinterpret_cast<uint8_t*>(weights + kTileWarps * kTileRows * kHeads);
   const RowCodec& kc = codecs.key;
   const RowCodec& vc = codecs.value;
@@ -377,7 +381,7 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   // spare for them through the set-up (ptxas spills), and prefetch them into L1 instead.
   const QueryBits<kD, SPLIT ? 0 : kHeads, kTileThreads> query_bits(p, block_heads<kHeads>(p));
   const BlockWork w = block_work<kHeads>(p);
-  if (w.skip) {  // the same for every thread of the block
+  if (w.skip) {                  // the same for every thread of the block
     wait_for_previous_kernel();  // this kernel completes after the write kernel (see overlaps_write)
     allow_dependent_launch();
     return;
@@ -406,13 +410,18 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   if constexpr (Layout::kKeyPairTable) {
     for (int i = threadIdx.x; i < KeyTable::kEntries * KeyTable::kCopies; i += kTileThreads) {
       const int entry = i / KeyTable::kCopies;
-      const uint32_t first = split_half(kc.table[entry & ((1 << BITS_K) - 1)]), second = split_half(kc.table[entry >> BITS_K]);
-      if constexpr (SPLIT) reinterpret_cast<uint2*>(key_table)[i] = make_uint2(highs(first, second), lows(first, second));
-      else reinterpret_cast<uint32_t*>(key_table)[i] = highs(first, second);
+      const uint32_t first = split_half(kc.table[entry & ((1 << BITS_K) - 1)]),
+                     second = split_half(kc.table[entry >> BITS_K]);
+      if constexpr (SPLIT)
+        reinterpret_cast<uint2*>(key_table)[i] = make_uint2(highs(first, second), lows(first, second));
+      else
+        reinterpret_cast<uint32_t*>(key_table)[i] = highs(first, second);
     }
   }
-  if constexpr (SPLIT) load_queries<kD, kHeads>(p, kc, w, queries);
-  else query_bits.store(p, kc, w, queries);
+  if constexpr (SPLIT)
+    load_queries<kD, kHeads>(p, kc, w, queries);
+  else
+    query_bits.store(p, kc, w, queries);
 
   const uint32_t value_lane_bytes = Values::kEntryBytes * (lane % Values::kCopies);
   const KeyPlanes<SPLIT ? 4 : 2> key_planes(kc.table);  // 4-bit codebook K (unused by other rows)
@@ -486,11 +495,14 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
     // Blocks that share one K scale (codebook rows: all four) accumulate into kScoreChains
     // independent accumulators, so that their MMAs do not wait on one another.
     float c[kScoreChains][4];
-    uint32_t key_runs[2][kKeyRunWords<Layout::kKeyPairTable ? BITS_K : 2>];  // pair-table K: rows g, g + 8's code bits
+    uint32_t key_runs[2]
+                     [kKeyRunWords < Layout::kKeyPairTable ? BITS_K : 2 > ];  // pair-table K: rows g, g + 8's code bits
     if constexpr (Layout::kKeyPairTable)
 #pragma unroll
-      for (int r = 0; r < 2; ++r) read_words<kKeyRunWords<BITS_K>, false>(key_words, key_spot, r * int(2 * kKeyRow), key_runs[r]);
-    uint32_t key_fields[2][kBlocks];  // affine rows: (scale, zero) of each block, read together where aligned (scales used)
+      for (int r = 0; r < 2; ++r)
+        read_words<kKeyRunWords<BITS_K>, false>(key_words, key_spot, r * int(2 * kKeyRow), key_runs[r]);
+    uint32_t
+        key_fields[2][kBlocks];  // affine rows: (scale, zero) of each block, read together where aligned (scales used)
     if constexpr (kAffineKeys) {
       uint32_t zeros[2], scales[2];  // block t's (zero, zero) and (scale, scale) of rows g, g + 8
 #pragma unroll
@@ -502,7 +514,8 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
         scales[r] = __byte_perm(own, 0, 0x1010);
         if constexpr (kKeyRow % 16 == 0 && Layout::kKeyCodes % 16 == 0) {
           const uint4 fields = *reinterpret_cast<const uint4*>(key_words + first);
-          key_fields[r][0] = fields.x, key_fields[r][1] = fields.y, key_fields[r][2] = fields.z, key_fields[r][3] = fields.w;
+          key_fields[r][0] = fields.x, key_fields[r][1] = fields.y, key_fields[r][2] = fields.z,
+          key_fields[r][3] = fields.w;
         } else {
 #pragma unroll
           for (int b = 0; b < kBlocks; ++b) key_fields[r][b] = key_words[first + b];
@@ -515,7 +528,8 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
 #pragma unroll
       for (int r = 0; r < 2; ++r)
 #pragma unroll
-        for (int e = 0; e < 2; ++e) s[r][e] = fmaf(-32.0f * kKeyCodeBias, biases[2 * r + e], 32.0f * offsets[2 * r + e]);
+        for (int e = 0; e < 2; ++e)
+          s[r][e] = fmaf(-32.0f * kKeyCodeBias, biases[2 * r + e], 32.0f * offsets[2 * r + e]);
     }
 #pragma unroll
     for (int b = 0; b < kBlocks; ++b) {
@@ -538,7 +552,7 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
         const int step = 2 * b + h;
-        float (&chain)[4] = c[step % kScoreChains];
+        float(&chain)[4] = c[step % kScoreChains];
         mma(chain, high[0][h][0], high[1][h][0], high[0][h][1], high[1][h][1], q_high[step][0], q_high[step][1]);
         if constexpr (SPLIT)
           mma(chain, high[0][h][0], high[1][h][0], high[0][h][1], high[1][h][1], q_low[step][0], q_low[step][1]);
@@ -596,7 +610,8 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
     for (int e = 0; e < 2; ++e) tile_max[e] = fmaxf(s[0][e], s[1][e]);
     // The lanes' maxima are gathered only where one may raise the running max: m[e] is the same in
     // every lane of a head, so "some lane's max passes m + 2^8" is "the head's does".
-    if (__any_sync(0xffffffffu, large_scales || tile_max[0] > m[0] + kRescaleLog2 || tile_max[1] > m[1] + kRescaleLog2)) {
+    if (__any_sync(0xffffffffu,
+                   large_scales || tile_max[0] > m[0] + kRescaleLog2 || tile_max[1] > m[1] + kRescaleLog2)) {
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
 #pragma unroll
@@ -665,7 +680,8 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
         for (int i = 0; i < 4; ++i) {
           if constexpr (SPLIT) {
             const uint32_t word = scale_word(i, vb);
-            const float scale = __half2float(__ushort_as_half(static_cast<unsigned short>(word >> (16 * scale_half(vb)))));
+            const float scale =
+                __half2float(__ushort_as_half(static_cast<unsigned short>(word >> (16 * scale_half(vb)))));
             const float weight = head_weight[i] * scale;
             const float remainder = weight - __half2float(__float2half_rn(weight));
             b_high[i] = half_pair(weight, weight);
@@ -686,8 +702,9 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
       for (int h = 0; h < 2; ++h)
 #pragma unroll
         for (int k = 0; k < 2; ++k) {
-          const uint2 first = value_registers<V_BITS>(value_table, value_lane_bytes, fields[2 * k], h);       // token t + 8k
-          const uint2 second = value_registers<V_BITS>(value_table, value_lane_bytes, fields[2 * k + 1], h);  // token t + 4 + 8k
+          const uint2 first = value_registers<V_BITS>(value_table, value_lane_bytes, fields[2 * k], h);  // token t + 8k
+          const uint2 second =
+              value_registers<V_BITS>(value_table, value_lane_bytes, fields[2 * k + 1], h);  // token t + 4 + 8k
           mma(o[b][h], first.x, first.y, second.x, second.y, b_high[2 * k], b_high[2 * k + 1]);
           if constexpr (SPLIT) mma(o[b][h], first.x, first.y, second.x, second.y, b_low[2 * k], b_low[2 * k + 1]);
         }
@@ -698,7 +715,7 @@ __global__ void __launch_bounds__(kTileThreads, 4) mma_attention_kernel(const At
   for (int e = 0; e < 2; ++e)
 #pragma unroll
     for (int offset = 4; offset < 32; offset *= 2) l[e] += __shfl_xor_sync(0xffffffffu, l[e], offset);
-  wait_for_previous_kernel();  // this kernel completes after the write kernel, whatever its tiles
+  wait_for_previous_kernel();             // this kernel completes after the write kernel, whatever its tiles
   poisoned = __syncthreads_or(poisoned);  // every warp is done with its tiles: the states may reuse them
   float* states = reinterpret_cast<float*>(tiles);
 #pragma unroll
@@ -745,25 +762,35 @@ bool antisymmetric(const RowCodec& codec) {
 
 template <int V_BITS, int V_BLOCK>
 TensorCoreKernel instance_for_value(const RowCodec& key, uint64_t k_row_bytes, bool split) {
-  if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 4, 32)) return instance<kAffineUnsigned, 4, 32, V_BITS, V_BLOCK>(split);
-  if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 8, 32)) return instance<kAffineUnsigned, 8, 32, V_BITS, V_BLOCK>(split);
-  if (laid_out_as_expected(key, k_row_bytes, kAffineSigned, 8, 32)) return instance<kAffineSigned, 8, 32, V_BITS, V_BLOCK>(split);
-  if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 5, 32)) return instance<kAffineUnsigned, 5, 32, V_BITS, V_BLOCK>(split);
-  if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 2, 32)) return instance<kAffineUnsigned, 2, 32, V_BITS, V_BLOCK>(split);
+  if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 4, 32))
+    return instance<kAffineUnsigned, 4, 32, V_BITS, V_BLOCK>(split);
+  if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 8, 32))
+    return instance<kAffineUnsigned, 8, 32, V_BITS, V_BLOCK>(split);
+  if (laid_out_as_expected(key, k_row_bytes, kAffineSigned, 8, 32))
+    return instance<kAffineSigned, 8, 32, V_BITS, V_BLOCK>(split);
+  if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 5, 32))
+    return instance<kAffineUnsigned, 5, 32, V_BITS, V_BLOCK>(split);
+  if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 2, 32))
+    return instance<kAffineUnsigned, 2, 32, V_BITS, V_BLOCK>(split);
   if (laid_out_as_expected(key, k_row_bytes, kCodebook, 4, kD) && antisymmetric(key))
     return instance<kCodebook, 4, kD, V_BITS, V_BLOCK>(split);
-  if (laid_out_as_expected(key, k_row_bytes, kCodebook, 3, kD)) return instance<kCodebook, 3, kD, V_BITS, V_BLOCK>(split);
-  if (laid_out_as_expected(key, k_row_bytes, kCodebook, 2, kD)) return instance<kCodebook, 2, kD, V_BITS, V_BLOCK>(split);
+  if (laid_out_as_expected(key, k_row_bytes, kCodebook, 3, kD))
+    return instance<kCodebook, 3, kD, V_BITS, V_BLOCK>(split);
+  if (laid_out_as_expected(key, k_row_bytes, kCodebook, 2, kD))
+    return instance<kCodebook, 2, kD, V_BITS, V_BLOCK>(split);
   return {};
 }
 
 // V rows of V_BITS-bit codes with a scale per 32 coordinates (Lloyd-Max q2_0 .. q5_0, q8_0) or one
 // per row (tq2 .. tq4).
 template <int V_BITS>
-TensorCoreKernel instance_for_value_bits(const AttentionParams& p, const RowCodec& key, const RowCodec& value, bool split) {
-  if (laid_out_as_expected(value, p.v_row_bytes, kCodebook, V_BITS, 32)) return instance_for_value<V_BITS, 32>(key, p.k_row_bytes, split);
+TensorCoreKernel instance_for_value_bits(const AttentionParams& p, const RowCodec& key, const RowCodec& value,
+                                         bool split) {
+  if (laid_out_as_expected(value, p.v_row_bytes, kCodebook, V_BITS, 32))
+    return instance_for_value<V_BITS, 32>(key, p.k_row_bytes, split);
   if constexpr (V_BITS <= 4)  // tq5 .. tq8 V rows (one scale) take the CUDA-core kernel: fewer instances to build
-    if (laid_out_as_expected(value, p.v_row_bytes, kCodebook, V_BITS, kD)) return instance_for_value<V_BITS, kD>(key, p.k_row_bytes, split);
+    if (laid_out_as_expected(value, p.v_row_bytes, kCodebook, V_BITS, kD))
+      return instance_for_value<V_BITS, kD>(key, p.k_row_bytes, split);
   return {};
 }
 
@@ -773,12 +800,18 @@ TensorCoreKernel mma_attention_kernel_for(const AttentionParams& p, const RowCod
   if (p.head_size != kD) return {};
   const bool split = p.io_dtype == ATB_DTYPE_F32;  // 16-bit queries and outputs: single fp16 operands
   switch (value.bits) {
-    case 2: return instance_for_value_bits<2>(p, key, value, split);
-    case 3: return instance_for_value_bits<3>(p, key, value, split);
-    case 4: return instance_for_value_bits<4>(p, key, value, split);
-    case 5: return instance_for_value_bits<5>(p, key, value, split);
-    case 8: return instance_for_value_bits<8>(p, key, value, split);
-    default: return {};
+    case 2:
+      return instance_for_value_bits<2>(p, key, value, split);
+    case 3:
+      return instance_for_value_bits<3>(p, key, value, split);
+    case 4:
+      return instance_for_value_bits<4>(p, key, value, split);
+    case 5:
+      return instance_for_value_bits<5>(p, key, value, split);
+    case 8:
+      return instance_for_value_bits<8>(p, key, value, split);
+    default:
+      return {};
   }
 }
 

@@ -2,10 +2,10 @@
 // the simple kernel, the simple kernel and the merge of split contexts.
 //
 // The simple kernel, for layers the tiled kernel (tiled_attention.cuh) does not serve: one thread
-// block per (query token, KV head, chunk of up to 4 heads of its GQA group, context split).  Its 128 threads form 16 teams of 8 lanes; a team takes one cached token at a time, each
-// lane decoding head_size / 8 coordinates of the K row and of the V row once into registers for
-// every query head of the chunk, with an online softmax per team.  Teams are merged in shared
-// memory; split contexts write partial states to the workspace and a second kernel merges them.
+// block per (query token, KV head, chunk of up to 4 heads of its GQA group, context split).  Its 128 threads form 16
+// teams of 8 lanes; a team takes one cached token at a time, each lane decoding head_size / 8 coordinates of the K row
+// and of the V row once into registers for every query head of the chunk, with an online softmax per team.  Teams are
+// merged in shared memory; split contexts write partial states to the workspace and a second kernel merges them.
 // Queries are rotated (and outputs rotated back) in shared memory when the codec says rows are
 // rotated.
 #include <atb/abi.h>
@@ -32,7 +32,7 @@ constexpr int kThreads = 128;
 constexpr int kLanes = 8;  // lanes per cached row
 constexpr int kTeams = kThreads / kLanes;
 constexpr int kHeadsPerBlock = 4;
-constexpr int kMaxSplits = 32;  // see splits_filling_waves
+constexpr int kMaxSplits = 32;     // see splits_filling_waves
 constexpr int kMaxHeadSize = 256;  // the largest head_size_supported
 
 // Code `index` of a row's codes packed LSB-first at `bits` bits (1..8): it spans at most two bytes.
@@ -82,15 +82,15 @@ __device__ inline void decode_lane(const RowCodec& codec, const float* table, co
 }
 
 template <int D, int G>
-__global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionParams p, const __grid_constant__ Codecs codecs,
-                                                             int splits) {
+__global__ void __launch_bounds__(kThreads)
+    attention_kernel(const AttentionParams p, const __grid_constant__ Codecs codecs, int splits) {
   constexpr int C = D / kLanes;
   static_assert((D & (D - 1)) == 0 || G * D <= kPermutedPerThread * kThreads, "the rotation's permutation holds G x D");
   extern __shared__ float shared[];
-  float* queries = shared;                      // [G][D]
-  float* key_table = queries + G * D;           // [256]
-  float* value_table = key_table + 256;         // [256]
-  float* states = value_table + 256;            // [kTeams][G][D + 2]
+  float* queries = shared;               // [G][D]
+  float* key_table = queries + G * D;    // [256]
+  float* value_table = key_table + 256;  // [256]
+  float* states = value_table + 256;     // [kTeams][G][D + 2]
   const RowCodec& kc = codecs.key;
   const RowCodec& vc = codecs.value;
   const BlockWork w = block_work<G>(p);
@@ -99,7 +99,8 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionPara
   load_block_inputs<D, G>(p, codecs, w, queries, key_table, value_table);
 
   bool poisoned = w.poisoned;
-  const SplitRange range = split_range(w.high - w.low, splits_used(w, splits), splits, w.split, false);  // even: see uneven_splits
+  const SplitRange range =
+      split_range(w.high - w.low, splits_used(w, splits), splits, w.split, false);  // even: see uneven_splits
   const int begin = w.low + range.begin, end = w.low + range.end;
 
   const int team = threadIdx.x / kLanes, lane = threadIdx.x % kLanes;
@@ -128,7 +129,8 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionPara
     const int slot = key % p.block_size;
     const uint8_t* page_start = p.pages + page * int64_t(p.page_stride);
     float x[C];
-    if (valid) decode_lane<C>(kc, key_table, page_start + (int64_t(w.kv_head) * p.block_size + slot) * p.k_row_bytes, lane, x);
+    if (valid)
+      decode_lane<C>(kc, key_table, page_start + (int64_t(w.kv_head) * p.block_size + slot) * p.k_row_bytes, lane, x);
     float s[G];
 #pragma unroll
     for (int g = 0; g < G; ++g) {
@@ -142,7 +144,8 @@ __global__ void __launch_bounds__(kThreads) attention_kernel(const AttentionPara
     if (!valid) continue;
     float v[C];
     decode_lane<C>(vc, value_table,
-                   page_start + p.v_region_offset + (int64_t(w.kv_head) * p.block_size + slot) * p.v_row_bytes, lane, v);
+                   page_start + p.v_region_offset + (int64_t(w.kv_head) * p.block_size + slot) * p.v_row_bytes, lane,
+                   v);
 #pragma unroll
     for (int g = 0; g < G; ++g) {
       const float new_max = fmaxf(m[g], s[g]);
@@ -185,7 +188,8 @@ __global__ void merge_kernel(const AttentionParams p, const __grid_constant__ Ro
   wait_for_previous_kernel();
   if (skip) return;
   const int D = p.head_size;
-  const float* states = static_cast<const float*>(p.workspace) + (int64_t(token) * p.num_query_heads + head) * splits * (D + 2);
+  const float* states =
+      static_cast<const float*>(p.workspace) + (int64_t(token) * p.num_query_heads + head) * splits * (D + 2);
   if (threadIdx.x < 32) {
     const int lane = threadIdx.x;
     float top = -INFINITY;
@@ -213,7 +217,8 @@ __global__ void merge_kernel(const AttentionParams p, const __grid_constant__ Ro
     merged[c] = sum / total_weight;
   }
   __syncthreads();
-  if (value.rotated) rotate_by_block(merged, 1, D, rotation_of(p, value, head / (p.num_query_heads / p.num_kv_heads)), true);
+  if (value.rotated)
+    rotate_by_block(merged, 1, D, rotation_of(p, value, head / (p.num_query_heads / p.num_kv_heads)), true);
   for (int c = threadIdx.x; c < D; c += blockDim.x)
     store_element(p.output, token * p.output_token_stride + head * p.output_head_stride + c, p.io_dtype,
                   any_poisoned ? NAN : merged[c]);
@@ -227,8 +232,8 @@ __global__ void merge_kernel(const AttentionParams p, const __grid_constant__ Ro
 constexpr int kMergeWarps = 4;
 constexpr int kMergeBatch = 16;  // splits whose values a lane loads at once
 template <int J>
-__global__ void __launch_bounds__(32 * kMergeWarps) merge_kernel_by_warps(const AttentionParams p,
-                                                                          const __grid_constant__ RowCodec value, int splits) {
+__global__ void __launch_bounds__(32 * kMergeWarps)
+    merge_kernel_by_warps(const AttentionParams p, const __grid_constant__ RowCodec value, int splits) {
   static_assert(kMaxSplits <= 32, "a lane per split");
   constexpr int D = 32 * J;
   const int pair = int(blockIdx.x) * kMergeWarps + int(threadIdx.x / 32), lane = int(threadIdx.x % 32);
@@ -238,7 +243,8 @@ __global__ void __launch_bounds__(32 * kMergeWarps) merge_kernel_by_warps(const 
   const bool skip = token >= p.num_tokens || prefill_kernel_serves(p, sequence_of(p, token));
   wait_for_previous_kernel();
   if (skip) return;
-  const float* states = static_cast<const float*>(p.workspace) + (int64_t(token) * p.num_query_heads + head) * splits * (D + 2);
+  const float* states =
+      static_cast<const float*>(p.workspace) + (int64_t(token) * p.num_query_heads + head) * splits * (D + 2);
   // Every load of a batch of splits is issued before the first is used, and the first batch's before
   // the weights are computed: one L2 round trip per batch, not per split.
   float split_max = -INFINITY, split_sum = 0.0f;  // lane s: split s's
@@ -269,7 +275,8 @@ __global__ void __launch_bounds__(32 * kMergeWarps) merge_kernel_by_warps(const 
   }
 #pragma unroll
   for (int j = 0; j < J; ++j) merged[j] /= total;
-  if (value.rotated) rotate_back_in_registers(merged, rotation_of(p, value, head / (p.num_query_heads / p.num_kv_heads)));
+  if (value.rotated)
+    rotate_back_in_registers(merged, rotation_of(p, value, head / (p.num_query_heads / p.num_kv_heads)));
 #pragma unroll
   for (int j = 0; j < J; ++j)
     store_element(p.output, token * p.output_token_stride + head * p.output_head_stride + lane + 32 * j, p.io_dtype,
@@ -281,11 +288,16 @@ Status launch_merge(const AttentionParams& p, const RowCodec& value, int splits,
   const unsigned pairs = unsigned(p.num_tokens) * unsigned(p.num_query_heads);
   const dim3 by_warps((pairs + kMergeWarps - 1) / kMergeWarps), warps(32 * kMergeWarps);
   switch (p.head_size) {
-    case 32: return launch_dependent(&merge_kernel_by_warps<1>, by_warps, warps, 0, stream, "merge kernel", p, value, splits);
-    case 64: return launch_dependent(&merge_kernel_by_warps<2>, by_warps, warps, 0, stream, "merge kernel", p, value, splits);
-    case 128: return launch_dependent(&merge_kernel_by_warps<4>, by_warps, warps, 0, stream, "merge kernel", p, value, splits);
-    case 256: return launch_dependent(&merge_kernel_by_warps<8>, by_warps, warps, 0, stream, "merge kernel", p, value, splits);
-    default: return launch_dependent(&merge_kernel, dim3(pairs), dim3(128), 0, stream, "merge kernel", p, value, splits);
+    case 32:
+      return launch_dependent(&merge_kernel_by_warps<1>, by_warps, warps, 0, stream, "merge kernel", p, value, splits);
+    case 64:
+      return launch_dependent(&merge_kernel_by_warps<2>, by_warps, warps, 0, stream, "merge kernel", p, value, splits);
+    case 128:
+      return launch_dependent(&merge_kernel_by_warps<4>, by_warps, warps, 0, stream, "merge kernel", p, value, splits);
+    case 256:
+      return launch_dependent(&merge_kernel_by_warps<8>, by_warps, warps, 0, stream, "merge kernel", p, value, splits);
+    default:
+      return launch_dependent(&merge_kernel, dim3(pairs), dim3(128), 0, stream, "merge kernel", p, value, splits);
   }
 }
 
@@ -299,7 +311,8 @@ Status launch(const AttentionParams& p, const Codecs& codecs, int splits, cudaSt
   const size_t bytes = shared_bytes<D, G>();
   static const cudaError_t raised =
       cudaFuncSetAttribute(attention_kernel<D, G>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
-  if (raised != cudaSuccess) return Status::internal(std::string("cudaFuncSetAttribute: ") + cudaGetErrorString(raised));
+  if (raised != cudaSuccess)
+    return Status::internal(std::string("cudaFuncSetAttribute: ") + cudaGetErrorString(raised));
   const int group = p.num_query_heads / p.num_kv_heads;
   const int chunks = (group + G - 1) / G;
   const dim3 grid(unsigned(p.num_tokens) * unsigned(p.num_kv_heads) * unsigned(chunks), unsigned(splits));
@@ -322,17 +335,28 @@ Status launch_for_group(const AttentionParams& p, const Codecs& codecs, int spli
 // The simple kernel for a head size the build serves.
 Status launch_simple(const AttentionParams& p, const Codecs& codecs, int splits, cudaStream_t stream) {
   switch (p.head_size) {
-    case 16: return launch_for_group<16>(p, codecs, splits, stream);
-    case 32: return launch_for_group<32>(p, codecs, splits, stream);
-    case 48: return launch_for_group<48>(p, codecs, splits, stream);
-    case 64: return launch_for_group<64>(p, codecs, splits, stream);
-    case 80: return launch_for_group<80>(p, codecs, splits, stream);
-    case 96: return launch_for_group<96>(p, codecs, splits, stream);
-    case 112: return launch_for_group<112>(p, codecs, splits, stream);
-    case 128: return launch_for_group<128>(p, codecs, splits, stream);
-    case 160: return launch_for_group<160>(p, codecs, splits, stream);
-    case 192: return launch_for_group<192>(p, codecs, splits, stream);
-    case 256: return launch_for_group<256>(p, codecs, splits, stream);
+    case 16:
+      return launch_for_group<16>(p, codecs, splits, stream);
+    case 32:
+      return launch_for_group<32>(p, codecs, splits, stream);
+    case 48:
+      return launch_for_group<48>(p, codecs, splits, stream);
+    case 64:
+      return launch_for_group<64>(p, codecs, splits, stream);
+    case 80:
+      return launch_for_group<80>(p, codecs, splits, stream);
+    case 96:
+      return launch_for_group<96>(p, codecs, splits, stream);
+    case 112:
+      return launch_for_group<112>(p, codecs, splits, stream);
+    case 128:
+      return launch_for_group<128>(p, codecs, splits, stream);
+    case 160:
+      return launch_for_group<160>(p, codecs, splits, stream);
+    case 192:
+      return launch_for_group<192>(p, codecs, splits, stream);
+    case 256:
+      return launch_for_group<256>(p, codecs, splits, stream);
     default:
       return Status::unsupported("CUDA attention: head_size = " + std::to_string(p.head_size) +
                                  "; allowed: 16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 256");
@@ -380,8 +404,20 @@ int splits_filling_waves(int blocks, int slots, bool uneven_ranges) {
 
 bool head_size_supported(int head_size) {
   switch (head_size) {
-    case 16: case 32: case 48: case 64: case 80: case 96: case 112: case 128: case 160: case 192: case 256: return true;
-    default: return false;
+    case 16:
+    case 32:
+    case 48:
+    case 64:
+    case 80:
+    case 96:
+    case 112:
+    case 128:
+    case 160:
+    case 192:
+    case 256:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -390,7 +426,8 @@ Status launch_store_bytes(void* to, const uint8_t* bytes, size_t count, void* st
   for (size_t done = 0; done < count; done += sizeof chunk.bytes) {
     const size_t here = std::min(count - done, sizeof chunk.bytes);
     std::copy(bytes + done, bytes + done + here, chunk.bytes);
-    store_bytes_kernel<<<1, 256, 0, static_cast<cudaStream_t>(stream)>>>(static_cast<uint8_t*>(to) + done, chunk, int(here));
+    store_bytes_kernel<<<1, 256, 0, static_cast<cudaStream_t>(stream)>>>(static_cast<uint8_t*>(to) + done, chunk,
+                                                                         int(here));
     ATB_RETURN_IF_ERROR(last_launch_status("store-bytes kernel"));
   }
   return Status::ok();
@@ -431,7 +468,8 @@ Status launch_paged_attention(const AttentionParams& params, const RowCodec& key
     resident = 4;
   }
   int splits = splits_filling_waves(blocks, resident * multiprocessors(), plan.stages > 0);
-  const uint64_t per_split = uint64_t(p.num_tokens) * uint64_t(p.num_query_heads) * uint64_t(p.head_size + 2) * sizeof(float);
+  const uint64_t per_split =
+      uint64_t(p.num_tokens) * uint64_t(p.num_query_heads) * uint64_t(p.head_size + 2) * sizeof(float);
   splits = int(std::min<uint64_t>(uint64_t(splits), p.workspace == nullptr ? 1 : p.workspace_bytes / per_split));
   splits = std::max(splits, 1);
   p.uneven_splits = double(blocks) * splits > 1.5 * resident * multiprocessors() ? 1 : 0;

@@ -34,7 +34,7 @@ constexpr int kD = 128;
 constexpr int kWarps = 8;
 constexpr int kThreads = 32 * kWarps;  // the first half decodes a tile's K rows, the second its V rows
 constexpr int kColumns = 16 * kWarps;  // (query token, head) pairs of a block, 16 per warp
-constexpr int kPlaneStride = 136;  // halves per plane row: 128 + 8, so ldmatrix rows miss each other's banks
+constexpr int kPlaneStride = 136;      // halves per plane row: 128 + 8, so ldmatrix rows miss each other's banks
 constexpr int kStages = 3;
 constexpr size_t kMaxSharedBytes = 200 * 1024;
 
@@ -73,8 +73,8 @@ __device__ inline float plane_factor(float largest) {
 // One row's coordinates sub * 16 .. + 15 of a raw tile, decoded and split into the planes; zeros for
 // a row outside the context (its bytes may be anything, and a zero weight times NaN is NaN).  The
 // row's 8 lanes (sub = lane % 8) agree on its plane_factor, which lane 0 of them writes to `factor`.
-__device__ inline void decode_into(const RowCodec& codec, const uint8_t* row, bool row_valid, int sub, const float* table,
-                                   __half* high, __half* low, float* factor) {
+__device__ inline void decode_into(const RowCodec& codec, const uint8_t* row, bool row_valid, int sub,
+                                   const float* table, __half* high, __half* low, float* factor) {
   float x[16];
   const LaneRow lane = decode_row<16, kAnyForm>(codec, row, sub, table, x);
   __half2 largest[8];  // a tree of maxima
@@ -97,7 +97,8 @@ __device__ inline void decode_into(const RowCodec& codec, const uint8_t* row, bo
   for (int width = 4; width > 0; width /= 2)
 #pragma unroll
     for (int i = 0; i < width; ++i) largest[i] = __hmax2(largest[i], largest[i + width]);
-  if (__any_sync(0xffffffffu, __hisinf(largest[0].x) || __hisinf(largest[0].y))) {  // rarely; whole warps decode K or V rows
+  if (__any_sync(0xffffffffu,
+                 __hisinf(largest[0].x) || __hisinf(largest[0].y))) {  // rarely; whole warps decode K or V rows
     float exact = 0.0f;
 #pragma unroll
     for (int i = 0; i < 16; ++i) exact = fmaxf(exact, fabsf(x[i]));
@@ -110,9 +111,9 @@ __device__ inline void decode_into(const RowCodec& codec, const uint8_t* row, bo
 }
 
 template <int GP, bool SPLIT>
-__global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const AttentionParams p,
-                                                                         const __grid_constant__ Codecs codecs,
-                                                                         uint32_t stage_bytes, int chunks) {
+__global__ void __launch_bounds__(kThreads, 1)
+    prefill_attention_kernel(const AttentionParams p, const __grid_constant__ Codecs codecs, uint32_t stage_bytes,
+                             int chunks) {
   constexpr int kTokens = kColumns / GP;  // query tokens of the block
   const int seq = blockIdx.x / chunks, chunk = blockIdx.x % chunks, kv_head = blockIdx.y;
   const int q_begin = p.query_start_loc[seq], q_len = p.query_start_loc[seq + 1] - q_begin;
@@ -127,12 +128,12 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const At
   const int first_position = seq_len - q_len + first_local;
 
   extern __shared__ __align__(16) float shared[];
-  float* queries = shared;                          // [kColumns][kD]; the outputs at the end
-  float* key_table = queries + kColumns * kD;       // [256]
-  float* value_table = key_table + 256;             // [256]
+  float* queries = shared;                     // [kColumns][kD]; the outputs at the end
+  float* key_table = queries + kColumns * kD;  // [256]
+  float* value_table = key_table + 256;        // [256]
   __half* plane_memory = reinterpret_cast<__half*>(value_table + 256);
-  const Planes planes{plane_memory, plane_memory + kTileRows * kPlaneStride, plane_memory + 2 * kTileRows * kPlaneStride,
-                      plane_memory + 3 * kTileRows * kPlaneStride};
+  const Planes planes{plane_memory, plane_memory + kTileRows * kPlaneStride,
+                      plane_memory + 2 * kTileRows * kPlaneStride, plane_memory + 3 * kTileRows * kPlaneStride};
   uint8_t* raw = reinterpret_cast<uint8_t*>(plane_memory + 4 * kTileRows * kPlaneStride);  // [kStages] raw tiles
   __shared__ float row_factors[2][kTileRows];  // K, V: each plane row's plane_factor
   const RowCodec& kc = codecs.key;
@@ -146,13 +147,13 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const At
     if (local < tokens_here && head < group) {
       const int token = q_begin + first_local + local;
       q = load_element(p.query, token * p.query_token_stride + (kv_head * group + head) * p.query_head_stride + c,
-                       p.io_dtype) * p.scale;
+                       p.io_dtype) *
+          p.scale;
     }
     queries[i] = q;
   }
   __syncthreads();
-  if (kc.rotated)
-    rotate_by_block(queries, kColumns, kD, rotation_of(p, kc, kv_head), false);
+  if (kc.rotated) rotate_by_block(queries, kColumns, kD, rotation_of(p, kc, kv_head), false);
 
   // Warp w: columns 16w .. 16w + 15 as MMA rows g and g + 8.
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
@@ -181,7 +182,8 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const At
   const PageTiles source(p, seq, kv_head);
   const uint32_t k_tile_bytes = source.key_bytes();
   auto issue = [&](int tile) {  // every iteration commits one group, empty past the last tile
-    if (tile < end_tile) source.copy(tile, raw + size_t((tile - first_tile) % kStages) * stage_bytes, threadIdx.x, kThreads);
+    if (tile < end_tile)
+      source.copy(tile, raw + size_t((tile - first_tile) % kStages) * stage_bytes, threadIdx.x, kThreads);
     commit_copies();
   };
 
@@ -205,8 +207,8 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const At
       // fifth larger and the prefill slower.
       const int which = threadIdx.x < kThreads / 2 ? 0 : 1;
       decode_into(which == 0 ? kc : vc,
-                  which == 0 ? raw_tile + row * p.k_row_bytes : raw_tile + k_tile_bytes + row * p.v_row_bytes, row_valid,
-                  sub, which == 0 ? key_table : value_table,
+                  which == 0 ? raw_tile + row * p.k_row_bytes : raw_tile + k_tile_bytes + row * p.v_row_bytes,
+                  row_valid, sub, which == 0 ? key_table : value_table,
                   (which == 0 ? planes.key_high : planes.value_high) + row * kPlaneStride,
                   (which == 0 ? planes.key_low : planes.value_low) + row * kPlaneStride, &row_factors[which][row]);
     }
@@ -228,8 +230,8 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const At
       uint32_t kh[4], kl[4];
       load_matrices(planes.key_high + offset, kh);
       if constexpr (SPLIT) load_matrices(planes.key_low + offset, kl);
-      float (&high_part)[2][4] = parts[2 * (step % 2)];
-      float (&low_part)[2][4] = parts[2 * (step % 2) + 1];
+      float(&high_part)[2][4] = parts[2 * (step % 2)];
+      float(&low_part)[2][4] = parts[2 * (step % 2) + 1];
 #pragma unroll
       for (int n = 0; n < 2; ++n) {
         mma(high_part[n], q_high[step], kh[2 * n], kh[2 * n + 1]);
@@ -257,8 +259,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const At
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int r = e / 2, position = tile * kTileRows + 8 * n + 2 * t + e % 2;
-        const bool valid =
-            interior || (page_ok && column_ok[r] && position >= low_of[r] && position <= position_of[r]);
+        const bool valid = interior || (page_ok && column_ok[r] && position >= low_of[r] && position <= position_of[r]);
         float score = s[n][e];
         if (p.soft_cap > 0) score = p.soft_cap * tanhf(score / p.soft_cap);
         s[n][e] = valid ? score * kLog2e : -INFINITY;
@@ -276,7 +277,8 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const At
     }
     if (scale_of[0] != 1.0f || scale_of[1] != 1.0f) {  // once the maxima settle, rarely
 #pragma unroll
-      for (int j = 0; j < kD / 8; ++j) o[j][0] *= scale_of[0], o[j][1] *= scale_of[0], o[j][2] *= scale_of[1], o[j][3] *= scale_of[1];
+      for (int j = 0; j < kD / 8; ++j)
+        o[j][0] *= scale_of[0], o[j][1] *= scale_of[0], o[j][2] *= scale_of[1], o[j][3] *= scale_of[1];
     }
     float weight[2][4];
 #pragma unroll
@@ -299,7 +301,8 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const At
     split_pair(weight[1][2], weight[1][3], p_high[3], p_low[3]);
 #pragma unroll
     for (int j = 0; j < kD / 8; j += 2) {
-      // Transposed matrices: tokens 0-7 x coords 8j.., tokens 8-15 x 8j.., tokens 0-7 x 8j + 8.., tokens 8-15 x 8j + 8..
+      // Transposed matrices: tokens 0-7 x coords 8j.., tokens 8-15 x 8j.., tokens 0-7 x 8j + 8.., tokens 8-15 x 8j
+      // + 8..
       const int matrix = lane / 8, row = lane % 8;
       const int offset = (row + 8 * (matrix % 2)) * kPlaneStride + 8 * j + 8 * (matrix / 2);
       uint32_t vh[4], vl[4];
@@ -330,26 +333,27 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_attention_kernel(const At
       outputs[(16 * warp + g + 8 * r) * kD + 8 * j + 2 * t + e % 2] = o[j][e] / l[r];
     }
   __syncthreads();
-  if (vc.rotated)
-    rotate_by_block(outputs, kColumns, kD, rotation_of(p, vc, kv_head), true);
+  if (vc.rotated) rotate_by_block(outputs, kColumns, kD, rotation_of(p, vc, kv_head), true);
   for (int i = threadIdx.x; i < kColumns * kD; i += kThreads) {
     const int column = i / kD, c = i % kD, local = column / GP, head = column % GP;
     if (local >= tokens_here || head >= group) continue;
     const int token = q_begin + first_local + local;
-    store_element(p.output, token * p.output_token_stride + (kv_head * group + head) * p.output_head_stride + c, p.io_dtype,
-                  poisoned ? NAN : outputs[i]);
+    store_element(p.output, token * p.output_token_stride + (kv_head * group + head) * p.output_head_stride + c,
+                  p.io_dtype, poisoned ? NAN : outputs[i]);
   }
 }
 
 template <int GP, bool SPLIT>
 Status launch(const AttentionParams& p, const Codecs& codecs, const PrefillPlan& plan, cudaStream_t stream) {
-  static const cudaError_t raised = cudaFuncSetAttribute(prefill_attention_kernel<GP, SPLIT>,
-                                                         cudaFuncAttributeMaxDynamicSharedMemorySize, int(kMaxSharedBytes));
-  if (raised != cudaSuccess) return Status::internal(std::string("cudaFuncSetAttribute: ") + cudaGetErrorString(raised));
+  static const cudaError_t raised = cudaFuncSetAttribute(
+      prefill_attention_kernel<GP, SPLIT>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kMaxSharedBytes));
+  if (raised != cudaSuccess)
+    return Status::internal(std::string("cudaFuncSetAttribute: ") + cudaGetErrorString(raised));
   constexpr int kTokens = kColumns / GP;
   const int chunks = (p.num_tokens + kTokens - 1) / kTokens;  // the longest sequence has at most every token
   const dim3 grid(unsigned(p.num_seqs) * unsigned(chunks), unsigned(p.num_kv_heads));
-  prefill_attention_kernel<GP, SPLIT><<<grid, kThreads, plan.shared_bytes, stream>>>(p, codecs, plan.stage_bytes, chunks);
+  prefill_attention_kernel<GP, SPLIT>
+      <<<grid, kThreads, plan.shared_bytes, stream>>>(p, codecs, plan.stage_bytes, chunks);
   return last_launch_status("prefill attention kernel");
 }
 
@@ -376,14 +380,19 @@ PrefillPlan plan_prefill_attention(const AttentionParams& p, const RowCodec& key
 template <bool SPLIT>
 Status launch_for_group(const AttentionParams& p, const Codecs& codecs, const PrefillPlan& plan, cudaStream_t stream) {
   switch (plan.heads_padded) {
-    case 1: return launch<1, SPLIT>(p, codecs, plan, stream);
-    case 2: return launch<2, SPLIT>(p, codecs, plan, stream);
-    case 4: return launch<4, SPLIT>(p, codecs, plan, stream);
-    default: return launch<8, SPLIT>(p, codecs, plan, stream);
+    case 1:
+      return launch<1, SPLIT>(p, codecs, plan, stream);
+    case 2:
+      return launch<2, SPLIT>(p, codecs, plan, stream);
+    case 4:
+      return launch<4, SPLIT>(p, codecs, plan, stream);
+    default:
+      return launch<8, SPLIT>(p, codecs, plan, stream);
   }
 }
 
-Status launch_prefill_attention(const AttentionParams& p, const Codecs& codecs, const PrefillPlan& plan, cudaStream_t stream) {
+Status launch_prefill_attention(const AttentionParams& p, const Codecs& codecs, const PrefillPlan& plan,
+                                cudaStream_t stream) {
   return p.io_dtype == ATB_DTYPE_F32 ? launch_for_group<true>(p, codecs, plan, stream)
                                      : launch_for_group<false>(p, codecs, plan, stream);
 }

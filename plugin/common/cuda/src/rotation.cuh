@@ -34,7 +34,8 @@ struct Workers {
 
 // x *= signs of round `round` (a sign flip is exact).
 template <class Sync>
-__device__ inline void apply_signs(float* x, int count, int d, const RotationRef& r, int round, const Workers<Sync>& w) {
+__device__ inline void apply_signs(float* x, int count, int d, const RotationRef& r, int round,
+                                   const Workers<Sync>& w) {
   const uint64_t stream = tq::rotation_stream_seed(r.seed, r.layer_index, r.global_kv_head, round);
   const bool power_of_two = (d & (d - 1)) == 0;
   for (int i = w.thread; i < count * d; i += w.threads)
@@ -49,7 +50,7 @@ __device__ inline void apply_blocks(float* x, int count, int d, const Workers<Sy
   int offset = 0;
   while (offset < d) {
     const int log_block = 31 - __clz(d - offset), block = 1 << log_block;  // the largest that fits
-    const int log_pairs = log_block - 1;  // block / 2 pairs a vector
+    const int log_pairs = log_block - 1;                                   // block / 2 pairs a vector
     for (int log_half = 0; log_half < log_block; ++log_half) {
       const int half = 1 << log_half;
       for (int pair = w.thread; pair < count << log_pairs; pair += w.threads) {
@@ -73,7 +74,8 @@ __device__ inline void apply_blocks(float* x, int count, int d, const Workers<Sy
 
 // new[i] = old[perm[i]] (gather), or its inverse new[perm[i]] = old[i] (scatter), per vector.
 template <class Sync>
-__device__ inline void apply_permutation(float* x, int count, int d, const uint8_t* perm, bool scatter, const Workers<Sync>& w) {
+__device__ inline void apply_permutation(float* x, int count, int d, const uint8_t* perm, bool scatter,
+                                         const Workers<Sync>& w) {
   float held[kPermutedPerThread];
 #pragma unroll
   for (int k = 0; k < kPermutedPerThread; ++k) {
@@ -91,7 +93,8 @@ __device__ inline void apply_permutation(float* x, int count, int d, const uint8
 
 // x <- R x (forward) or x <- R^T x (inverse) for `count` vectors of d floats at x[v * d].
 template <class Sync>
-__device__ inline void rotate_vectors(float* x, int count, int d, const RotationRef& r, bool inverse, const Workers<Sync>& w) {
+__device__ inline void rotate_vectors(float* x, int count, int d, const RotationRef& r, bool inverse,
+                                      const Workers<Sync>& w) {
   if ((d & (d - 1)) == 0) {  // a power of two: one round, no permutation
     if (!inverse) apply_signs(x, count, d, r, 0, w);
     apply_blocks(x, count, d, w);
@@ -188,11 +191,16 @@ __device__ inline void rotate_back_in_registers(float (&v)[J], const RotationRef
 __device__ inline void rotate_by_warp(float* x, int count, int d, const RotationRef& r, bool inverse) {
   if (count == 1 && !inverse) {
     switch (d) {
-      case 32: return rotate_one_in_registers<1>(x, r);
-      case 64: return rotate_one_in_registers<2>(x, r);
-      case 128: return rotate_one_in_registers<4>(x, r);
-      case 256: return rotate_one_in_registers<8>(x, r);
-      default: break;
+      case 32:
+        return rotate_one_in_registers<1>(x, r);
+      case 64:
+        return rotate_one_in_registers<2>(x, r);
+      case 128:
+        return rotate_one_in_registers<4>(x, r);
+      case 256:
+        return rotate_one_in_registers<8>(x, r);
+      default:
+        break;
     }
   }
   rotate_vectors(x, count, d, r, inverse, Workers<WarpSync>{int(threadIdx.x % 32), 32, {}});

@@ -27,15 +27,18 @@ __device__ inline void decode_codes(const uint8_t* codes, int sub, const float* 
 #pragma unroll
   for (int i = 0; i < C; ++i) {
     const uint32_t code = code_in<BITS>(words, i);
-    if constexpr (LOOKUP) x[i] = table[code];
-    else x[i] = __uint_as_float(0x4B000000u | (code ^ flip)) - bias;  // exact: 2^23 + code, minus 2^23
+    if constexpr (LOOKUP)
+      x[i] = table[code];
+    else
+      x[i] = __uint_as_float(0x4B000000u | (code ^ flip)) - bias;  // exact: 2^23 + code, minus 2^23
   }
 }
 
 // The lane's C coordinates of a row in shared memory (any alignment) of one fixed kind and width,
 // with its block's scale and zero.
 template <int C, int KIND, int BITS>
-__device__ inline LaneRow decode_fixed(const RowCodec& codec, const uint8_t* row, int sub, const float* table, float (&x)[C]) {
+__device__ inline LaneRow decode_fixed(const RowCodec& codec, const uint8_t* row, int sub, const float* table,
+                                       float (&x)[C]) {
   LaneRow lane;
   if constexpr (KIND == kPlainF32) {
     uint32_t words[C];
@@ -46,7 +49,8 @@ __device__ inline LaneRow decode_fixed(const RowCodec& codec, const uint8_t* row
     uint32_t words[C / 2];
     load_words<2 * C>(row + sub * 2 * C, words);
 #pragma unroll
-    for (int i = 0; i < C; ++i) x[i] = __half2float(__ushort_as_half(static_cast<unsigned short>(words[i / 2] >> (16 * (i % 2)))));
+    for (int i = 0; i < C; ++i)
+      x[i] = __half2float(__ushort_as_half(static_cast<unsigned short>(words[i / 2] >> (16 * (i % 2)))));
   } else if constexpr (KIND == kPlainBf16) {
     uint32_t words[C / 2];
     load_words<2 * C>(row + sub * 2 * C, words);
@@ -68,31 +72,47 @@ __device__ inline LaneRow decode_fixed(const RowCodec& codec, const uint8_t* row
 }
 
 template <int C, int KIND>
-__device__ inline LaneRow decode_of_width(const RowCodec& codec, const uint8_t* row, int sub, const float* table, float (&x)[C]) {
+__device__ inline LaneRow decode_of_width(const RowCodec& codec, const uint8_t* row, int sub, const float* table,
+                                          float (&x)[C]) {
   switch (codec.bits) {
-    case 1: return decode_fixed<C, KIND, 1>(codec, row, sub, table, x);
-    case 2: return decode_fixed<C, KIND, 2>(codec, row, sub, table, x);
-    case 3: return decode_fixed<C, KIND, 3>(codec, row, sub, table, x);
-    case 4: return decode_fixed<C, KIND, 4>(codec, row, sub, table, x);
-    case 5: return decode_fixed<C, KIND, 5>(codec, row, sub, table, x);
-    case 6: return decode_fixed<C, KIND, 6>(codec, row, sub, table, x);
-    case 7: return decode_fixed<C, KIND, 7>(codec, row, sub, table, x);
-    default: return decode_fixed<C, KIND, 8>(codec, row, sub, table, x);
+    case 1:
+      return decode_fixed<C, KIND, 1>(codec, row, sub, table, x);
+    case 2:
+      return decode_fixed<C, KIND, 2>(codec, row, sub, table, x);
+    case 3:
+      return decode_fixed<C, KIND, 3>(codec, row, sub, table, x);
+    case 4:
+      return decode_fixed<C, KIND, 4>(codec, row, sub, table, x);
+    case 5:
+      return decode_fixed<C, KIND, 5>(codec, row, sub, table, x);
+    case 6:
+      return decode_fixed<C, KIND, 6>(codec, row, sub, table, x);
+    case 7:
+      return decode_fixed<C, KIND, 7>(codec, row, sub, table, x);
+    default:
+      return decode_fixed<C, KIND, 8>(codec, row, sub, table, x);
   }
 }
 
 template <int C, int FORM>
-__device__ inline LaneRow decode_row(const RowCodec& codec, const uint8_t* row, int sub, const float* table, float (&x)[C]) {
+__device__ inline LaneRow decode_row(const RowCodec& codec, const uint8_t* row, int sub, const float* table,
+                                     float (&x)[C]) {
   if constexpr (FORM != kAnyForm) {
     return decode_fixed<C, FORM / 16, FORM % 16>(codec, row, sub, table, x);
   } else {
     switch (codec.kind) {
-      case kPlainF32: return decode_fixed<C, kPlainF32, 0>(codec, row, sub, table, x);
-      case kPlainF16: return decode_fixed<C, kPlainF16, 0>(codec, row, sub, table, x);
-      case kPlainBf16: return decode_fixed<C, kPlainBf16, 0>(codec, row, sub, table, x);
-      case kCodebook: return decode_of_width<C, kCodebook>(codec, row, sub, table, x);
-      case kAffineSigned: return decode_fixed<C, kAffineSigned, 8>(codec, row, sub, table, x);
-      default: return decode_of_width<C, kAffineUnsigned>(codec, row, sub, table, x);
+      case kPlainF32:
+        return decode_fixed<C, kPlainF32, 0>(codec, row, sub, table, x);
+      case kPlainF16:
+        return decode_fixed<C, kPlainF16, 0>(codec, row, sub, table, x);
+      case kPlainBf16:
+        return decode_fixed<C, kPlainBf16, 0>(codec, row, sub, table, x);
+      case kCodebook:
+        return decode_of_width<C, kCodebook>(codec, row, sub, table, x);
+      case kAffineSigned:
+        return decode_fixed<C, kAffineSigned, 8>(codec, row, sub, table, x);
+      default:
+        return decode_of_width<C, kAffineUnsigned>(codec, row, sub, table, x);
     }
   }
 }

@@ -45,10 +45,18 @@ __device__ inline void commit_copies() { asm volatile("cp.async.commit_group;\n"
 // Waits until at most `pending` (0..3) of this thread's copy groups are still in flight.
 __device__ inline void wait_copies(int pending) {
   switch (pending) {
-    case 0: asm volatile("cp.async.wait_group 0;\n" ::); break;
-    case 1: asm volatile("cp.async.wait_group 1;\n" ::); break;
-    case 2: asm volatile("cp.async.wait_group 2;\n" ::); break;
-    default: asm volatile("cp.async.wait_group 3;\n" ::); break;
+    case 0:
+      asm volatile("cp.async.wait_group 0;\n" ::);
+      break;
+    case 1:
+      asm volatile("cp.async.wait_group 1;\n" ::);
+      break;
+    case 2:
+      asm volatile("cp.async.wait_group 2;\n" ::);
+      break;
+    default:
+      asm volatile("cp.async.wait_group 3;\n" ::);
+      break;
   }
 }
 
@@ -100,7 +108,11 @@ struct PagePool {
 class PageTiles {
  public:
   __device__ PageTiles(const AttentionParams& p, int seq, int kv_head)
-      : pool_(p), block_table_(p.block_tables + int64_t(seq) * p.block_table_stride), k_row_bytes_(uint32_t(p.k_row_bytes)), v_row_bytes_(uint32_t(p.v_row_bytes)), block_size_(p.block_size),
+      : pool_(p),
+        block_table_(p.block_tables + int64_t(seq) * p.block_table_stride),
+        k_row_bytes_(uint32_t(p.k_row_bytes)),
+        v_row_bytes_(uint32_t(p.v_row_bytes)),
+        block_size_(p.block_size),
         kv_head_(kv_head) {}
 
   __device__ int64_t page(int tile) const { return block_table_[tile * kTileRows / block_size_]; }
@@ -117,7 +129,8 @@ class PageTiles {
     const uint8_t* k_source = pool_.key_rows(page_id, first_row, k_row_bytes_);
     const uint8_t* v_source = pool_.value_rows(page_id, first_row, v_row_bytes_);
     const uint32_t k_bytes = key_bytes(), v_bytes = kTileRows * v_row_bytes_, step = 16 * uint32_t(threads);
-    for (uint32_t at = 16 * uint32_t(thread); at < k_bytes; at += step) copy16_async(destination + at, k_source + at, policy...);
+    for (uint32_t at = 16 * uint32_t(thread); at < k_bytes; at += step)
+      copy16_async(destination + at, k_source + at, policy...);
     for (uint32_t at = 16 * uint32_t(thread); at < v_bytes; at += step)
       copy16_async(destination + k_bytes + at, v_source + at, policy...);
   }

@@ -33,11 +33,11 @@ struct TensorCoreKernel {
 TensorCoreKernel mma_attention_kernel_for(const AttentionParams& p, const RowCodec& key, const RowCodec& value);
 
 struct TiledPlan {
-  int stages = 0;            // tiles in flight per warp; 0: the tiled kernel does not serve the layer
-  int heads_per_block = 0;   // G: query heads of one KV head served by one block
-  uint32_t stage_bytes = 0;  // one tile of K rows, then of V rows, then slack for the word loader
-  size_t shared_bytes = 0;   // dynamic shared memory of one block
-  int fast_pair = -1;        // the K/V format pair's own kernel (head size 128, 4 heads), or -1
+  int stages = 0;                            // tiles in flight per warp; 0: the tiled kernel does not serve the layer
+  int heads_per_block = 0;                   // G: query heads of one KV head served by one block
+  uint32_t stage_bytes = 0;                  // one tile of K rows, then of V rows, then slack for the word loader
+  size_t shared_bytes = 0;                   // dynamic shared memory of one block
+  int fast_pair = -1;                        // the K/V format pair's own kernel (head size 128, 4 heads), or -1
   TiledKernel tensor_core_kernel = nullptr;  // takes the layer where set (heads_per_block 8)
 };
 

@@ -27,7 +27,7 @@ namespace {
 
 constexpr int kWarps = kTileWarps;
 constexpr int kThreads = kTileThreads;
-constexpr int kLanes = 8;  // lanes per row: a lane holds head_size / 8 coordinates
+constexpr int kLanes = 8;            // lanes per row: a lane holds head_size / 8 coordinates
 constexpr int kTeams = 32 / kLanes;  // rows a warp decodes at once
 constexpr int kSteps = kTileRows / kTeams;
 
@@ -39,14 +39,14 @@ constexpr int kFastPairs[][2] = {
 };
 
 template <int D, int G, int KFORM, int VFORM>
-__global__ void __launch_bounds__(kThreads) tiled_attention_kernel(const AttentionParams p,
-                                                                   const __grid_constant__ Codecs codecs, int stages,
-                                                                   uint32_t stage_bytes, int splits) {
+__global__ void __launch_bounds__(kThreads)
+    tiled_attention_kernel(const AttentionParams p, const __grid_constant__ Codecs codecs, int stages,
+                           uint32_t stage_bytes, int splits) {
   constexpr int C = D / kLanes;
   extern __shared__ __align__(16) float shared[];
-  float* queries = shared;               // [G][D]
-  float* key_table = queries + G * D;    // [256]
-  float* value_table = key_table + 256;  // [256]
+  float* queries = shared;                                         // [G][D]
+  float* key_table = queries + G * D;                              // [256]
+  float* value_table = key_table + 256;                            // [256]
   uint8_t* tiles = reinterpret_cast<uint8_t*>(value_table + 256);  // [warp][stage] tiles; [warp][G][D + 2] states after
   const RowCodec& kc = codecs.key;
   const RowCodec& vc = codecs.value;
@@ -104,7 +104,7 @@ __global__ void __launch_bounds__(kThreads) tiled_attention_kernel(const Attenti
 #pragma unroll
       for (int offset = kLanes; offset < 32; offset *= 2)
         tile_max[g] = fmaxf(tile_max[g], __shfl_xor_sync(0xffffffffu, tile_max[g], offset));
-      if (tile_max[g] > m[g]) {  // the same on every lane of the warp
+      if (tile_max[g] > m[g]) {                              // the same on every lane of the warp
         const float correction = exp2f(m[g] - tile_max[g]);  // 0 while nothing was seen
         l[g] *= correction;
         zero_acc[g] *= correction;
@@ -162,11 +162,14 @@ bool codec_served(const RowCodec& codec, int head_size) {
   switch (codec.kind) {
     case kPlainF32:
     case kPlainF16:
-    case kPlainBf16: return true;
+    case kPlainBf16:
+      return true;
     case kAffineUnsigned:
     case kAffineSigned:
-    case kCodebook: return codec.bits >= 1 && codec.bits <= 8 && codec.block_size > 0 && codec.block_size % per_lane == 0;
-    default: return false;
+    case kCodebook:
+      return codec.bits >= 1 && codec.bits <= 8 && codec.block_size > 0 && codec.block_size % per_lane == 0;
+    default:
+      return false;
   }
 }
 
@@ -193,12 +196,15 @@ KernelFunction generic_kernel(int heads_per_block) {
 KernelFunction kernel_for(const AttentionParams& p, const TiledPlan& plan) {
   if (plan.tensor_core_kernel != nullptr) return plan.tensor_core_kernel;
   switch (p.head_size) {
-    case 64: return generic_kernel<64>(plan.heads_per_block);
+    case 64:
+      return generic_kernel<64>(plan.heads_per_block);
     case 128:
       if (plan.heads_per_block == 4 && plan.fast_pair >= 0) return fast_kernel<128, 4>(plan.fast_pair);
       return generic_kernel<128>(plan.heads_per_block);
-    case 256: return generic_kernel<256>(plan.heads_per_block);
-    default: return nullptr;  // plan_tiled_attention plans no other size
+    case 256:
+      return generic_kernel<256>(plan.heads_per_block);
+    default:
+      return nullptr;  // plan_tiled_attention plans no other size
   }
 }
 
@@ -215,12 +221,13 @@ Expected<int> resident_blocks(KernelFunction kernel, size_t shared_bytes) {
   thread_local int next = 0;
   for (const KernelFacts& facts : cache)
     if (facts.kernel == kernel && facts.shared_bytes == shared_bytes) return facts.resident_blocks;
-  const cudaError_t raised = cudaFuncSetAttribute(reinterpret_cast<const void*>(kernel),
-                                                  cudaFuncAttributeMaxDynamicSharedMemorySize, int(kStageBudget + 8192));
-  if (raised != cudaSuccess) return Status::internal(std::string("cudaFuncSetAttribute: ") + cudaGetErrorString(raised));
+  const cudaError_t raised = cudaFuncSetAttribute(
+      reinterpret_cast<const void*>(kernel), cudaFuncAttributeMaxDynamicSharedMemorySize, int(kStageBudget + 8192));
+  if (raised != cudaSuccess)
+    return Status::internal(std::string("cudaFuncSetAttribute: ") + cudaGetErrorString(raised));
   int blocks = 1;
-  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, reinterpret_cast<const void*>(kernel), kThreads, shared_bytes) !=
-      cudaSuccess)
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&blocks, reinterpret_cast<const void*>(kernel), kThreads,
+                                                    shared_bytes) != cudaSuccess)
     blocks = 1;
   cache[next] = KernelFacts{kernel, shared_bytes, std::max(blocks, 1)};
   next = (next + 1) % 16;
@@ -233,10 +240,9 @@ TiledPlan plan_tiled_attention(const AttentionParams& p, const RowCodec& key, co
   TiledPlan plan;
   const bool aligned = reinterpret_cast<uintptr_t>(p.pages) % 16 == 0 && p.page_stride % 16 == 0 &&
                        p.v_region_offset % 16 == 0 && p.block_size % kTileRows == 0;
-  const bool tiled_size = p.head_size == 64 || p.head_size == 128 || p.head_size == 256;  // what generic_kernel instantiates
-  if (!aligned || !tiled_size || !codec_served(key, p.head_size) ||
-      !codec_served(value, p.head_size))
-    return plan;
+  const bool tiled_size =
+      p.head_size == 64 || p.head_size == 128 || p.head_size == 256;  // what generic_kernel instantiates
+  if (!aligned || !tiled_size || !codec_served(key, p.head_size) || !codec_served(value, p.head_size)) return plan;
   plan.heads_per_block = p.head_size == 256 ? 2 : 4;
   const int group = p.num_query_heads / p.num_kv_heads;
   if (group < plan.heads_per_block) plan.heads_per_block = group >= 2 ? 2 : 1;
@@ -284,8 +290,8 @@ Status launch_tiled_attention(const AttentionParams& p, const Codecs& codecs, co
   if (!ready) return ready.error();
   const dim3 grid(unsigned(tiled_blocks_per_split(p, plan)), unsigned(splits));
   if (plan.tensor_core_kernel != nullptr && p.overlaps_write)  // it waits for the write kernel where it must
-    return launch_dependent(kernel, grid, dim3(kThreads), plan.shared_bytes, stream, "tensor-core attention kernel", p, codecs,
-                            plan.stages, plan.stage_bytes, splits);
+    return launch_dependent(kernel, grid, dim3(kThreads), plan.shared_bytes, stream, "tensor-core attention kernel", p,
+                            codecs, plan.stages, plan.stage_bytes, splits);
   kernel<<<grid, kThreads, plan.shared_bytes, stream>>>(p, codecs, plan.stages, plan.stage_bytes, splits);
   return last_launch_status("tiled attention kernel");
 }

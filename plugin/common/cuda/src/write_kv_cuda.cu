@@ -33,8 +33,12 @@ __device__ inline unsigned short half_bits(__half h) { return __half_as_ushort(h
 __device__ inline float half_value(unsigned short bits) { return __half2float(__ushort_as_half(bits)); }
 
 // tq::f16_at_least / f16_at_most / f16_nearest_finite.
-__device__ inline unsigned short f16_at_least(float v) { return !(v < 65504.0f) ? 0x7bff : half_bits(__float2half_ru(v)); }
-__device__ inline unsigned short f16_at_most(float v) { return !(v > -65504.0f) ? 0xfbff : half_bits(__float2half_rd(v)); }
+__device__ inline unsigned short f16_at_least(float v) {
+  return !(v < 65504.0f) ? 0x7bff : half_bits(__float2half_ru(v));
+}
+__device__ inline unsigned short f16_at_most(float v) {
+  return !(v > -65504.0f) ? 0xfbff : half_bits(__float2half_rd(v));
+}
 __device__ inline unsigned short f16_nearest_finite(float v) {
   if (v >= 65504.0f) return 0x7bff;
   if (v <= -65504.0f) return 0xfbff;
@@ -45,7 +49,7 @@ __device__ inline unsigned short f16_nearest_finite(float v) {
 struct Team {
   int size, rank;  // rank: this lane's place in the team
   unsigned mask;
-  int base;        // the team's first lane
+  int base;  // the team's first lane
 };
 __device__ inline Team team_of(int size) {
   const int lane = threadIdx.x % 32;
@@ -71,8 +75,10 @@ __device__ inline int nearest(const float* boundaries, int count, float v) {
   int low = 0, high = count;  // first boundary > v
   while (low < high) {
     const int mid = (low + high) / 2;
-    if (boundaries[mid] <= v) low = mid + 1;
-    else high = mid;
+    if (boundaries[mid] <= v)
+      low = mid + 1;
+    else
+      high = mid;
   }
   return low;
 }
@@ -162,7 +168,8 @@ __device__ void affine_block(WarpScratch& s, int first, int count, const RowCode
   __syncwarp();
 }
 
-__global__ void __launch_bounds__(kWarps * 32, kMinBlocks) write_kv_kernel(const WriteParams p, const __grid_constant__ Codecs codecs) {
+__global__ void __launch_bounds__(kWarps * 32, kMinBlocks)
+    write_kv_kernel(const WriteParams p, const __grid_constant__ Codecs codecs) {
   allow_dependent_launch();  // the tensor-core attention kernel reads older rows meanwhile
   __shared__ WarpScratch scratch[kWarps];
   __shared__ float tables[2][256], bounds[2][255];
@@ -196,9 +203,12 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks) write_kv_kernel(const
 
   if (codec.kind == kPlainF32 || codec.kind == kPlainF16 || codec.kind == kPlainBf16) {
     for (int i = lane; i < d; i += 32) {
-      if (codec.kind == kPlainF32) reinterpret_cast<float*>(row)[i] = s.x[i];
-      else if (codec.kind == kPlainF16) reinterpret_cast<__half*>(row)[i] = __float2half_rn(s.x[i]);
-      else reinterpret_cast<__nv_bfloat16*>(row)[i] = __float2bfloat16_rn(s.x[i]);
+      if (codec.kind == kPlainF32)
+        reinterpret_cast<float*>(row)[i] = s.x[i];
+      else if (codec.kind == kPlainF16)
+        reinterpret_cast<__half*>(row)[i] = __float2half_rn(s.x[i]);
+      else
+        reinterpret_cast<__nv_bfloat16*>(row)[i] = __float2bfloat16_rn(s.x[i]);
     }
     return;
   }
@@ -241,7 +251,8 @@ Status launch_write_kv(const WriteParams& params, const RowCodec& key, const Row
   if (rows == 0) return Status::ok();
   if (params.head_size > kMaxHead) return Status::unsupported("CUDA write: head_size above 256");
   const Codecs codecs{key, value};
-  write_kv_kernel<<<unsigned((rows + kWarps - 1) / kWarps), kWarps * 32, 0, static_cast<cudaStream_t>(stream)>>>(params, codecs);
+  write_kv_kernel<<<unsigned((rows + kWarps - 1) / kWarps), kWarps * 32, 0, static_cast<cudaStream_t>(stream)>>>(
+      params, codecs);
   return last_launch_status("write kernel");
 }
 

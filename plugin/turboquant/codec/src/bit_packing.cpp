@@ -24,15 +24,24 @@ int pack_groups(const uint8_t* codes, int count, uint8_t* out) {
 
 int pack_groups_of_8(const uint8_t* codes, int count, int bits, uint8_t* out) {
   switch (bits) {
-    case 1: return pack_groups<1>(codes, count, out);
-    case 2: return pack_groups<2>(codes, count, out);
-    case 3: return pack_groups<3>(codes, count, out);
-    case 4: return pack_groups<4>(codes, count, out);
-    case 5: return pack_groups<5>(codes, count, out);
-    case 6: return pack_groups<6>(codes, count, out);
-    case 7: return pack_groups<7>(codes, count, out);
-    case 8: return pack_groups<8>(codes, count, out);
-    default: return 0;
+    case 1:
+      return pack_groups<1>(codes, count, out);
+    case 2:
+      return pack_groups<2>(codes, count, out);
+    case 3:
+      return pack_groups<3>(codes, count, out);
+    case 4:
+      return pack_groups<4>(codes, count, out);
+    case 5:
+      return pack_groups<5>(codes, count, out);
+    case 6:
+      return pack_groups<6>(codes, count, out);
+    case 7:
+      return pack_groups<7>(codes, count, out);
+    case 8:
+      return pack_groups<8>(codes, count, out);
+    default:
+      return 0;
   }
 }
 

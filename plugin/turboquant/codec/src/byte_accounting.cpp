@@ -33,9 +33,13 @@ RowLayout row_layout(const Format& format, int head_size) {
       layout.block_size = kScaleBlock;
       scale_field = 4;  // scale and zero
       break;
-    case Scheme::lloyd_max_block: layout.block_size = kScaleBlock; break;
+    case Scheme::lloyd_max_block:
+      layout.block_size = kScaleBlock;
+      break;
     case Scheme::turboquant_mse:
-    case Scheme::turboquant_prod: layout.block_size = head_size; break;
+    case Scheme::turboquant_prod:
+      layout.block_size = head_size;
+      break;
     case Scheme::plain:
       layout.row_bytes = layout.codes_bytes;
       return layout;

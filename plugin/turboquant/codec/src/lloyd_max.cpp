@@ -142,12 +142,12 @@ Codebook fit_lloyd_max(const Density& density, int levels, double tolerance, int
       mean[size_t(i)] = c;
       residual = std::max(residual, std::abs(c - book.centroids[size_t(i)]));
       // d mean / d boundary, times d boundary / d centroid = 1/2.
-      const double d_low = i == 0 || m.m0 <= 0
-                               ? 0
-                               : -0.5 * density.pdf(book.boundaries[size_t(i) - 1]) * (book.boundaries[size_t(i) - 1] - c) / m.m0;
-      const double d_high = i + 1 == levels || m.m0 <= 0
-                                ? 0
-                                : 0.5 * density.pdf(book.boundaries[size_t(i)]) * (book.boundaries[size_t(i)] - c) / m.m0;
+      const double d_low = i == 0 || m.m0 <= 0 ? 0
+                                               : -0.5 * density.pdf(book.boundaries[size_t(i) - 1]) *
+                                                     (book.boundaries[size_t(i) - 1] - c) / m.m0;
+      const double d_high = i + 1 == levels || m.m0 <= 0 ? 0
+                                                         : 0.5 * density.pdf(book.boundaries[size_t(i)]) *
+                                                               (book.boundaries[size_t(i)] - c) / m.m0;
       // Row i of (I - J):  -d_low * step[i-1] + (1 - d_low - d_high) * step[i] - d_high * step[i+1].
       lower[size_t(i)] = -d_low;
       diagonal[size_t(i)] = 1 - d_low - d_high;

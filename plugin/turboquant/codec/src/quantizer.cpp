@@ -6,11 +6,15 @@ atb::Expected<std::unique_ptr<Quantizer>> make_quantizer(const Format& format, i
   if (std::string problem = check_head_size(format, head_size); !problem.empty())
     return atb::Status::unsupported(std::move(problem));
   switch (format.scheme) {
-    case Scheme::affine_block: return make_affine_block_quantizer(format, head_size);
+    case Scheme::affine_block:
+      return make_affine_block_quantizer(format, head_size);
     case Scheme::lloyd_max_block:
-    case Scheme::turboquant_mse: return make_scaled_codebook_quantizer(format, head_size);
-    case Scheme::turboquant_prod: return make_turboquant_prod_quantizer(format, head_size, seed);
-    case Scheme::plain: return make_plain_quantizer(format, head_size);
+    case Scheme::turboquant_mse:
+      return make_scaled_codebook_quantizer(format, head_size);
+    case Scheme::turboquant_prod:
+      return make_turboquant_prod_quantizer(format, head_size, seed);
+    case Scheme::plain:
+      return make_plain_quantizer(format, head_size);
   }
   return atb::Status::internal("unknown scheme of format " + std::string(format.name));
 }

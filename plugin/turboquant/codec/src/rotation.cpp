@@ -61,11 +61,15 @@ void Rotation::apply_blocks(float* x) const {
   int offset = 0;
   const bool vectorised = simd_enabled();
   for (int block : blocks_) {
-    if (vectorised && block >= 8) avx2::hadamard(x + offset, block);
-    else hadamard(x + offset, block);
+    if (vectorised && block >= 8)
+      avx2::hadamard(x + offset, block);
+    else
+      hadamard(x + offset, block);
     const float norm = 1.0f / std::sqrt(float(block));
-    if (vectorised) avx2::scale(x + offset, block, norm);
-    else for (int i = 0; i < block; ++i) x[offset + i] *= norm;
+    if (vectorised)
+      avx2::scale(x + offset, block, norm);
+    else
+      for (int i = 0; i < block; ++i) x[offset + i] *= norm;
     offset += block;
   }
 }
@@ -73,8 +77,10 @@ void Rotation::apply_blocks(float* x) const {
 void Rotation::rotate(float* x) const {
   std::vector<float> scratch;
   for (const Round& round : rounds_) {
-    if (simd_enabled()) avx2::multiply(x, round.signs.data(), dimension_);
-    else for (int i = 0; i < dimension_; ++i) x[i] *= round.signs[size_t(i)];
+    if (simd_enabled())
+      avx2::multiply(x, round.signs.data(), dimension_);
+    else
+      for (int i = 0; i < dimension_; ++i) x[i] *= round.signs[size_t(i)];
     if (!round.permutation.empty()) {
       scratch.assign(x, x + dimension_);
       for (int i = 0; i < dimension_; ++i) x[i] = scratch[size_t(round.permutation[size_t(i)])];

@@ -28,7 +28,8 @@ class ScaledCodebookQuantizer final : public Quantizer {
     for (int block = 0; block < layout.blocks; ++block) {
       const int begin = block * layout.block_size;
       const int count = std::min(layout.head_size, begin + layout.block_size) - begin;
-      store_f16(row + layout.scales_offset + 2 * size_t(block), fit_scaled_codes(x + begin, count, codebook_, codes + begin));
+      store_f16(row + layout.scales_offset + 2 * size_t(block),
+                fit_scaled_codes(x + begin, count, codebook_, codes + begin));
     }
     pack_codes(codes, layout.head_size, layout.code_bits, row + layout.codes_offset);
   }

@@ -34,7 +34,7 @@ void hadamard(float* x, int n) {
   for (int i = 0; i < n; i += 8) {
     __m256 v = _mm256_loadu_ps(x + i);
     // span 1: (a, b) -> (a + b, a - b) on lane pairs.
-    __m256 swapped = _mm256_permute_ps(v, 0xb1);                     // (x1, x0, x3, x2, ...)
+    __m256 swapped = _mm256_permute_ps(v, 0xb1);                                     // (x1, x0, x3, x2, ...)
     __m256 sum = _mm256_add_ps(v, swapped), difference = _mm256_sub_ps(swapped, v);  // odd lanes: a - b
     v = _mm256_blend_ps(sum, difference, 0xaa);
     // span 2.
@@ -126,7 +126,8 @@ void min_max(const float* x, int count, float& low, float& high) {
 
 void multiply(float* x, const float* factors, int count) {
   int i = 0;
-  for (; i + 8 <= count; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(factors + i)));
+  for (; i + 8 <= count; i += 8)
+    _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(factors + i)));
   for (; i < count; ++i) x[i] *= factors[i];
 }
 
@@ -138,7 +139,8 @@ void scale(float* x, int count, float factor) {
 }
 
 void affine_codes(const float* x, int count, float zero, float inverse, float low, float high, uint8_t* codes) {
-  const __m256 z = _mm256_set1_ps(zero), s = _mm256_set1_ps(inverse), lo = _mm256_set1_ps(low), hi = _mm256_set1_ps(high);
+  const __m256 z = _mm256_set1_ps(zero), s = _mm256_set1_ps(inverse), lo = _mm256_set1_ps(low),
+               hi = _mm256_set1_ps(high);
   for (int i = 0; i < count; i += 8) {
     const __m256 q = _mm256_round_ps(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), z), s),
                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);

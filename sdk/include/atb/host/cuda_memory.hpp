@@ -39,7 +39,9 @@ class DeviceMemory {
  public:
   static Expected<DeviceMemory> allocate(size_t bytes);
   DeviceMemory() = default;
-  DeviceMemory(DeviceMemory&& other) noexcept : data_(other.data_), bytes_(other.bytes_) { other.data_ = nullptr, other.bytes_ = 0; }
+  DeviceMemory(DeviceMemory&& other) noexcept : data_(other.data_), bytes_(other.bytes_) {
+    other.data_ = nullptr, other.bytes_ = 0;
+  }
   DeviceMemory& operator=(DeviceMemory&& other) noexcept;
   DeviceMemory(const DeviceMemory&) = delete;
   DeviceMemory& operator=(const DeviceMemory&) = delete;
@@ -56,7 +58,9 @@ class DeviceMemory {
 
   std::byte* data() const { return data_; }
   template <class T>
-  T* as() const { return reinterpret_cast<T*>(data_); }
+  T* as() const {
+    return reinterpret_cast<T*>(data_);
+  }
   size_t bytes() const { return bytes_; }
   // Copies `bytes` between host memory and this allocation at `offset`, in order on `stream`
   // (waits for nothing else; pageable host memory makes the upload synchronous with the host).

@@ -19,8 +19,8 @@ namespace atb::host {
 // guard_bytes before page 0 and after the last page) are guard regions a plugin must never touch.
 class PagePool {
  public:
-  static Expected<PagePool> allocate(const atb_kv_cache_spec& spec, int64_t num_pages,
-                                     uint64_t guard_bytes = 0, uint8_t fill = 0);
+  static Expected<PagePool> allocate(const atb_kv_cache_spec& spec, int64_t num_pages, uint64_t guard_bytes = 0,
+                                     uint8_t fill = 0);
 
   std::byte* data() const { return base_.get() + leading_bytes_; }
   int64_t num_pages() const { return num_pages_; }
@@ -104,7 +104,7 @@ class HostTensor {
   HostTensor(int32_t dtype, int64_t d0, int64_t d1, int64_t d2);
   HostTensor(const HostTensor&) = delete;  // the descriptor points into storage_
   HostTensor& operator=(const HostTensor&) = delete;
-  HostTensor(HostTensor&&) = default;      // a moved vector keeps its buffer
+  HostTensor(HostTensor&&) = default;  // a moved vector keeps its buffer
   HostTensor& operator=(HostTensor&&) = default;
 
   const atb_tensor* descriptor() const { return &descriptor_; }
@@ -125,8 +125,7 @@ class HostTensor {
 
 // A standard-attention layer spec (MHA/GQA/MQA) on the CPU with every other field at its default:
 // one layer of one, no window, no soft-cap, default scale, own cache, unsharded.
-atb_layer_spec standard_layer_spec(int num_query_heads, int num_kv_heads, int head_size, int32_t dtype,
-                                   int block_size);
+atb_layer_spec standard_layer_spec(int num_query_heads, int num_kv_heads, int head_size, int32_t dtype, int block_size);
 
 // Forward arguments over a pool and a step's batch arrays; query/output may be null (write-only).
 atb_forward_args make_forward_args(const PagePool& pool, const StepBatch& batch, const atb_tensor* query,

@@ -27,8 +27,7 @@ class Registry {
   // Scans `directories` in order, then those of ATB_PLUGIN_PATH when include_environment is set.
   // Within a directory, candidates (*.so regular files) load in file-name order, so when two
   // plugins share a backend name the first one found wins, deterministically, with a warning.
-  static Registry scan(const std::vector<std::filesystem::path>& directories,
-                       bool include_environment = true);
+  static Registry scan(const std::vector<std::filesystem::path>& directories, bool include_environment = true);
 
   // Splits "a:b:c" into paths, dropping empty entries.
   static std::vector<std::filesystem::path> split_path_list(std::string_view list);

@@ -22,12 +22,11 @@ struct FlagSpec {
 class Arguments {
  public:
   // Parses argv[first..argc) against `flags`.
-  static Expected<Arguments> parse(int argc, const char* const* argv, int first,
-                                   const std::vector<FlagSpec>& flags);
+  static Expected<Arguments> parse(int argc, const char* const* argv, int first, const std::vector<FlagSpec>& flags);
 
   bool has(std::string_view name) const;
-  std::optional<std::string> value(std::string_view name) const;     // the last occurrence
-  std::vector<std::string> values(std::string_view name) const;      // every occurrence
+  std::optional<std::string> value(std::string_view name) const;  // the last occurrence
+  std::vector<std::string> values(std::string_view name) const;   // every occurrence
   std::string value_or(std::string_view name, std::string fallback) const;
   Expected<long long> integer_or(std::string_view name, long long fallback, long long min, long long max) const;
   // A comma-separated list of integers, each in [min, max] (`fallback` where the flag is absent).

@@ -48,7 +48,8 @@ class DecodeWorkload {
  private:
   DecodeWorkload(const WorkloadShape& shape, host::Backend backend, atb_kv_cache_spec spec, host::PagePool pool,
                  uint64_t seed);
-  using ChunkWriter = std::function<void(int sequence, int64_t first_token, host::HostTensor& key, host::HostTensor& value)>;
+  using ChunkWriter =
+      std::function<void(int sequence, int64_t first_token, host::HostTensor& key, host::HostTensor& value)>;
   Status fill_with(const ChunkWriter& write_chunk);
   Status run(const host::StepBatch& batch, const host::HostTensor* query, const host::HostTensor& key,
              const host::HostTensor& value, host::HostTensor* output, bool write_only);

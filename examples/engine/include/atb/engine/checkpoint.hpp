@@ -17,13 +17,13 @@ struct ModelConfig {
 };
 
 struct Weights {
-  std::vector<float> token_embedding;            // [vocab, dim]
-  std::vector<float> rms_att, rms_ffn;           // [layer, dim]
-  std::vector<float> wq, wk, wv, wo;             // [layer, out, in]
-  std::vector<float> w1, w2, w3;                 // [layer, hidden, dim], [layer, dim, hidden], [layer, hidden, dim]
-  std::vector<float> rms_final;                  // [dim]
-  std::vector<float> rope_cos, rope_sin;          // [seq_len, head_size / 2], as trained
-  std::vector<float> classifier;                 // [vocab, dim]; empty when shared with the embedding
+  std::vector<float> token_embedding;     // [vocab, dim]
+  std::vector<float> rms_att, rms_ffn;    // [layer, dim]
+  std::vector<float> wq, wk, wv, wo;      // [layer, out, in]
+  std::vector<float> w1, w2, w3;          // [layer, hidden, dim], [layer, dim, hidden], [layer, hidden, dim]
+  std::vector<float> rms_final;           // [dim]
+  std::vector<float> rope_cos, rope_sin;  // [seq_len, head_size / 2], as trained
+  std::vector<float> classifier;          // [vocab, dim]; empty when shared with the embedding
 };
 
 struct Checkpoint {

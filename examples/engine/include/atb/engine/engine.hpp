@@ -31,7 +31,9 @@ class Engine {
   const ModelConfig& config() const { return checkpoint_.config; }
   // K + V bytes one token takes in every layer's cache (the backend's spec).
   uint64_t kv_bytes_per_token() const { return kv_bytes_per_token_; }
-  uint64_t kv_bytes_per_token_per_head() const { return kv_bytes_per_token_ / uint64_t(config().n_layers * config().n_kv_heads); }
+  uint64_t kv_bytes_per_token_per_head() const {
+    return kv_bytes_per_token_ / uint64_t(config().n_layers * config().n_kv_heads);
+  }
   int64_t pages_per_layer() const { return pools_.front().num_pages(); }
 
  private:

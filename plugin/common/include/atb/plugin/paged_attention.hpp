@@ -28,12 +28,12 @@ class TileOps {
 
   // scores[g * n + j] = <query row g, key of slot first_slot + j of `page`>, for g < count, j < n;
   // query rows at the query_stride.  Slots first_slot .. first_slot + n - 1 lie in one page.
-  virtual void score(const std::byte* page, int kv_head, int first_slot, int n,
-                     const float* queries, int count, float* scores) const = 0;
+  virtual void score(const std::byte* page, int kv_head, int first_slot, int n, const float* queries, int count,
+                     float* scores) const = 0;
 
   // acc[g * head_size_v + d] += sum_j probs[g * n + j] * value(slot first_slot + j)[d].
-  virtual void accumulate(const std::byte* page, int kv_head, int first_slot, int n,
-                          const float* probs, int count, float* acc) const = 0;
+  virtual void accumulate(const std::byte* page, int kv_head, int first_slot, int n, const float* probs, int count,
+                          float* acc) const = 0;
 
   // A hint that slots first_slot .. first_slot + n - 1 of `page` come next: a backend may prefetch
   // them while the current tile computes (pages are scattered, so hardware prefetchers cannot
@@ -60,8 +60,8 @@ inline constexpr uint32_t kDeviceMask = ATB_BIT(ATB_DEVICE_CPU);
 
 // What the shared driver gives every backend built on it (plugin-info capability flags).
 inline constexpr uint32_t kDriverCapabilities = ATB_CAP_PAGED_KV_CACHE | ATB_CAP_GQA | ATB_CAP_CHUNKED_PREFILL |
-                                                ATB_CAP_MIXED_BATCH | ATB_CAP_SLIDING_WINDOW |
-                                                ATB_CAP_LOGITS_SOFT_CAP | ATB_CAP_KV_SHARING | ATB_CAP_TENSOR_PARALLEL;
+                                                ATB_CAP_MIXED_BATCH | ATB_CAP_SLIDING_WINDOW | ATB_CAP_LOGITS_SOFT_CAP |
+                                                ATB_CAP_KV_SHARING | ATB_CAP_TENSOR_PARALLEL;
 
 struct AttentionShape {
   int num_query_heads;
@@ -82,12 +82,11 @@ inline constexpr int32_t kMaxSplitQueryLen = 16;
 
 // The shape of a layer as the driver needs it.
 inline AttentionShape attention_shape(const atb_layer_spec& spec, int threads, VectorMath math) {
-  return {spec.num_query_heads, spec.num_kv_heads, spec.head_size_k, spec.head_size_v, spec.block_size,
-          spec.sliding_window, spec.logits_soft_cap, spec.scale, threads, math};
+  return {spec.num_query_heads, spec.num_kv_heads,    spec.head_size_k, spec.head_size_v, spec.block_size,
+          spec.sliding_window,  spec.logits_soft_cap, spec.scale,       threads,          math};
 }
 
 // Computes attention for every query token of the batch and writes batch.output.
-void run_paged_attention(const kit::ForwardBatch& batch, const AttentionShape& shape,
-                         const TileOps& ops);
+void run_paged_attention(const kit::ForwardBatch& batch, const AttentionShape& shape, const TileOps& ops);
 
 }  // namespace atb::plugin

@@ -16,11 +16,11 @@ inline constexpr int kScaleBlock = 32;
 // Where the parts of one encoded row sit (offsets in bytes from the row's start).
 struct RowLayout {
   int head_size = 0;
-  int code_bits = 0;      // bits per packed code (turboquant_prod: the MSE part, bits - 1)
+  int code_bits = 0;  // bits per packed code (turboquant_prod: the MSE part, bits - 1)
   size_t codes_offset = 0;
-  size_t codes_bytes = 0;  // ceil(head_size * code_bits / 8); plain: the elements
-  int block_size = 0;      // coordinates sharing one scale: 32, or head_size for one scale per row
-  int blocks = 0;          // ceil(head_size / block_size)
+  size_t codes_bytes = 0;    // ceil(head_size * code_bits / 8); plain: the elements
+  int block_size = 0;        // coordinates sharing one scale: 32, or head_size for one scale per row
+  int blocks = 0;            // ceil(head_size / block_size)
   size_t scales_offset = 0;  // fp16 per block: scale (affine_block: scale then zero, 4 bytes)
   size_t scales_bytes = 0;
   size_t sketch_offset = 0;  // turboquant_prod: head_size sign bits of the residual sketch
@@ -49,7 +49,9 @@ struct PageLayout {
   size_t v_region_offset = 0;
   size_t page_bytes = 0;
 
-  size_t k_row_offset(int head, int slot) const { return (size_t(head) * size_t(block_size) + size_t(slot)) * k_row_bytes; }
+  size_t k_row_offset(int head, int slot) const {
+    return (size_t(head) * size_t(block_size) + size_t(slot)) * k_row_bytes;
+  }
   size_t v_row_offset(int head, int slot) const {
     return v_region_offset + (size_t(head) * size_t(block_size) + size_t(slot)) * v_row_bytes;
   }

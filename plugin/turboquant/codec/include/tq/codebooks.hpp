@@ -20,8 +20,10 @@ struct ScalarCodebook {
     int lo = 0, hi = int(boundaries.size());  // answer in [lo, hi]
     while (lo < hi) {
       const int mid = (lo + hi) / 2;
-      if (x < boundaries[size_t(mid)]) hi = mid;
-      else lo = mid + 1;
+      if (x < boundaries[size_t(mid)])
+        hi = mid;
+      else
+        lo = mid + 1;
     }
     return lo;
   }

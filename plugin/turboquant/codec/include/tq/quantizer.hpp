@@ -48,7 +48,7 @@ class Quantizer {
 
 // `seed` feeds the formats with randomness of their own (the QJL sketch of turboquant_prod).
 atb::Expected<std::unique_ptr<Quantizer>> make_quantizer(const Format& format, int head_size,
-                                                          uint64_t seed = kDefaultRotationSeed);
+                                                         uint64_t seed = kDefaultRotationSeed);
 
 // Whole-vector convenience around the reference path: rotate (when the format is rotated), encode;
 // decode, rotate back.  `scratch` holds head_size floats.

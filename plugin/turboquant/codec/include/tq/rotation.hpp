@@ -43,7 +43,7 @@ class Rotation {
 
  private:
   struct Round {
-    std::vector<float> signs;         // +-1 per coordinate
+    std::vector<float> signs;          // +-1 per coordinate
     std::vector<int32_t> permutation;  // empty for a power-of-two size; else new[i] = old[perm[i]]
   };
   void apply_blocks(float* x) const;

@@ -1,5 +1,6 @@
 // A forward call after validation: every pointer checked and, for host (CPU) arrays, every index
-// range-checked, so kernels can trust it.  Device arrays are range-checked by the device kernels.  Built only by validate_forward() (plugin_definition.cpp).
+// range-checked, so kernels can trust it.  Device arrays are range-checked by the device kernels.  Built only by
+// validate_forward() (plugin_definition.cpp).
 #pragma once
 
 #include <atb/abi.h>
@@ -25,7 +26,7 @@ struct TensorView {
 
 struct ForwardBatch {
   TensorView query;
-  TensorView key;    // data is null when the layer does not write K/V
+  TensorView key;  // data is null when the layer does not write K/V
   TensorView value;
   TensorView output;
   std::byte* pages = nullptr;
@@ -40,7 +41,7 @@ struct ForwardBatch {
   int32_t block_table_stride = 0;
   void* workspace = nullptr;
   uint64_t workspace_bytes = 0;
-  bool write_kv_only = false;  // ATB_FORWARD_WRITE_KV_ONLY: query/output are not to be touched
+  bool write_kv_only = false;            // ATB_FORWARD_WRITE_KV_ONLY: query/output are not to be touched
   int32_t device_type = ATB_DEVICE_CPU;  // where every pointer above lives
   void* stream = nullptr;                // cudaStream_t to enqueue on (CUDA); NULL: the default stream
 

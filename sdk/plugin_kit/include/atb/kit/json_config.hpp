@@ -24,11 +24,10 @@ class ConfigReader {
 
   // Each getter leaves `value` untouched when the key is absent: its value on entry is the default
   // the schema records, with `description`.
-  Status read_int(std::string_view key, int64_t min, int64_t max, int64_t& value,
-                  std::string_view description = {});
+  Status read_int(std::string_view key, int64_t min, int64_t max, int64_t& value, std::string_view description = {});
   Status read_bool(std::string_view key, bool& value, std::string_view description = {});
-  Status read_choice(std::string_view key, std::span<const std::string_view> allowed,
-                     std::string& value, std::string_view description = {});
+  Status read_choice(std::string_view key, std::span<const std::string_view> allowed, std::string& value,
+                     std::string_view description = {});
 
   // Error naming any key no getter asked for, listing the keys that were asked for.
   Status reject_unknown_keys() const;

@@ -37,8 +37,7 @@ struct PluginDefinition {
   std::span<const uint32_t> head_sizes;  // ascending
   // Creates a backend for a layer spec the kit has already validated against the fields above
   // (defaults applied, scale resolved).  The factory validates `config` with a ConfigReader.
-  Expected<std::unique_ptr<BackendImpl>> (*create)(const atb_layer_spec& spec,
-                                                   const nlohmann::json& config);
+  Expected<std::unique_ptr<BackendImpl>> (*create)(const atb_layer_spec& spec, const nlohmann::json& config);
   // The JSON Schema of the config `create` accepts: a ConfigReader's schema() after the same reads
   // over {} (abi.h, get_config_schema).
   nlohmann::json (*config_schema)();
@@ -54,20 +53,17 @@ inline constexpr uint32_t kDefaultWorkspaceAlignment = 256;
 uint32_t cache_flags_for(const atb_layer_spec& layer, const atb_kv_cache_spec& cache);
 
 // The implementation behind ATB_DEFINE_PLUGIN.
-atb_status get_api(const PluginDefinition& definition, uint32_t host_abi_major,
-                   uint32_t host_abi_minor, const atb_api** out_api, atb_error* error) noexcept;
+atb_status get_api(const PluginDefinition& definition, uint32_t host_abi_major, uint32_t host_abi_minor,
+                   const atb_api** out_api, atb_error* error) noexcept;
 
 // Checks spec fields the kit knows about; exposed for tests.  Returns the spec with defaults applied.
-Expected<atb_layer_spec> validate_layer_spec(const PluginDefinition& definition,
-                                             const atb_layer_spec* spec);
+Expected<atb_layer_spec> validate_layer_spec(const PluginDefinition& definition, const atb_layer_spec* spec);
 
 }  // namespace atb::kit
 
 // Defines the exported entry symbol of a plugin.  `definition_fn` returns a const PluginDefinition&.
-#define ATB_DEFINE_PLUGIN(definition_fn)                                                   \
-  extern "C" ATB_EXPORT atb_status atb_get_api(uint32_t host_abi_major,                    \
-                                               uint32_t host_abi_minor,                    \
-                                               const atb_api** out_api, atb_error* error) { \
-    return ::atb::kit::get_api(definition_fn(), host_abi_major, host_abi_minor, out_api,   \
-                               error);                                                     \
+#define ATB_DEFINE_PLUGIN(definition_fn)                                                         \
+  extern "C" ATB_EXPORT atb_status atb_get_api(uint32_t host_abi_major, uint32_t host_abi_minor, \
+                                               const atb_api** out_api, atb_error* error) {      \
+    return ::atb::kit::get_api(definition_fn(), host_abi_major, host_abi_minor, out_api, error); \
   }

@@ -40,7 +40,7 @@ struct RowCodec {
   int32_t rotated = 0;        // rows hold R x, R tq::Rotation(head_size, rotation_seed, layer_index, global KV head)
   uint64_t rotation_seed = 0;
   int32_t layer_index = 0;
-  float table[256] = {};      // centroids (kCodebook); their boundaries (encode) follow
+  float table[256] = {};  // centroids (kCodebook); their boundaries (encode) follow
   float boundaries[255] = {};
   int32_t table_size = 0;
 };
@@ -48,9 +48,9 @@ struct RowCodec {
 struct AttentionParams {
   const void* query = nullptr;  // [tokens, query heads, head_size], io_dtype
   int64_t query_token_stride = 0, query_head_stride = 0;
-  void* output = nullptr;       // [tokens, query heads, head_size], io_dtype
+  void* output = nullptr;  // [tokens, query heads, head_size], io_dtype
   int64_t output_token_stride = 0, output_head_stride = 0;
-  int32_t io_dtype = 0;         // atb_dtype
+  int32_t io_dtype = 0;  // atb_dtype
   const uint8_t* pages = nullptr;
   uint64_t page_stride = 0;
   int64_t num_pages = 0;
@@ -67,7 +67,7 @@ struct AttentionParams {
   void* workspace = nullptr;  // partial softmax states of split contexts
   uint64_t workspace_bytes = 0;
   const uint8_t* permutations = nullptr;  // rotation permutations, [KV heads][2][head_size] (RotationTables)
-  int32_t decode_tokens_only = 0;    // set by the dispatch: sequences with several new tokens are the prefill kernel's
+  int32_t decode_tokens_only = 0;  // set by the dispatch: sequences with several new tokens are the prefill kernel's
   // 1: the write kernel of this forward was launched just before on the same stream.  The
   // tensor-core kernel then starts while it runs (programmatic dependent launch) and waits for it
   // only before it reads rows of a sequence's new positions (seq_len - q_len and on): a token's slot
@@ -79,7 +79,7 @@ struct AttentionParams {
 };
 
 struct WriteParams {
-  const void* key = nullptr;    // [tokens, KV heads, head_size], dtype
+  const void* key = nullptr;  // [tokens, KV heads, head_size], dtype
   int64_t key_token_stride = 0, key_head_stride = 0;
   const void* value = nullptr;  // [tokens, KV heads, head_size], dtype
   int64_t value_token_stride = 0, value_head_stride = 0;
@@ -115,8 +115,7 @@ constexpr bool is_power_of_two_size(int n) { return n > 0 && (n & (n - 1)) == 0;
 Status launch_store_bytes(void* to, const uint8_t* bytes, size_t count, void* stream);
 
 // Attention for every query token of the batch; reads the pages only.
-Status launch_paged_attention(const AttentionParams& params, const RowCodec& key, const RowCodec& value,
-                              void* stream);
+Status launch_paged_attention(const AttentionParams& params, const RowCodec& key, const RowCodec& value, void* stream);
 
 // The workspace a layer asks for: partial states of up to this many tokens x query heads x splits.
 uint64_t attention_workspace_bytes(int num_query_heads, int head_size);

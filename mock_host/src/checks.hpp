@@ -20,6 +20,14 @@ CheckResult check_struct_sizes(const std::filesystem::path& path, const Conforma
 CheckResult check_config_schema(const std::filesystem::path& path, const ConformanceOptions& options);
 CheckResult check_host_obligations(const std::filesystem::path& path, const ConformanceOptions& options);
 CheckResult check_cache_flags(const std::filesystem::path& path, const ConformanceOptions& options);
+CheckResult check_causality(const std::filesystem::path& path, const ConformanceOptions& options);
+CheckResult check_pages(const std::filesystem::path& path, const ConformanceOptions& options);
+CheckResult check_gqa_mapping(const std::filesystem::path& path, const ConformanceOptions& options);
+CheckResult check_sliding_window(const std::filesystem::path& path, const ConformanceOptions& options);
+CheckResult check_soft_cap(const std::filesystem::path& path, const ConformanceOptions& options);
+CheckResult check_scale(const std::filesystem::path& path, const ConformanceOptions& options);
+CheckResult check_kv_sharing(const std::filesystem::path& path, const ConformanceOptions& options);
+CheckResult check_numbers(const std::filesystem::path& path, const ConformanceOptions& options);
 CheckResult check_no_exceptions(const std::filesystem::path& path, const ConformanceOptions& options);
 
 // The engine shape a plugin's info says it serves, on the options' device: head size 128 when

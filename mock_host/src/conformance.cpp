@@ -25,6 +25,14 @@ const std::vector<std::pair<std::string, CheckFn>>& checks() {
       {"config_schema", &check_config_schema},
       {"host_obligations", &check_host_obligations},
       {"cache_flags", &check_cache_flags},
+      {"causality", &check_causality},
+      {"pages", &check_pages},
+      {"gqa_mapping", &check_gqa_mapping},
+      {"sliding_window", &check_sliding_window},
+      {"soft_cap", &check_soft_cap},
+      {"scale", &check_scale},
+      {"kv_sharing", &check_kv_sharing},
+      {"numbers", &check_numbers},
   };
   return all;
 }

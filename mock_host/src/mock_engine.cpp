@@ -15,6 +15,10 @@ atb_layer_spec EngineShape::layer_spec() const {
   spec.layer_index = layer_index;
   spec.num_layers = num_layers;
   spec.device_type = device_type;
+  spec.sliding_window = sliding_window;
+  spec.logits_soft_cap = soft_cap;
+  spec.scale = scale;
+  spec.kv_shared_with_layer = kv_shared_with_layer;
   return spec;
 }
 
@@ -52,7 +56,7 @@ MockEngine::MockEngine(const EngineShape& shape, host::Backend backend, atb_kv_c
       backend_(std::move(backend)),
       spec_(spec),
       pool_(std::move(pool)),
-      manager_(shape.block_size, pool_.num_pages(), seed),
+      manager_(shape.block_size, pool_.num_pages(), shape.page_shuffle_seed.value_or(seed)),
       stream_(seed) {}
 
 Expected<std::unique_ptr<PreparedStep>> MockEngine::prepare(const ScriptStep& script_step) {
@@ -87,6 +91,16 @@ Expected<std::unique_ptr<PreparedStep>> MockEngine::prepare(const ScriptStep& sc
 Status MockEngine::run(PreparedStep& step) {
   if (!device_) return backend_.forward(step.args);
   return run_on_device(*device_, pool_, step, backend_);
+}
+
+Status MockEngine::run_through(host::Backend& other, PreparedStep& step) {
+  std::memset(step.output.bytes(), kCanary, step.output.byte_size());
+  const atb_tensor* key = step.args.key;
+  const atb_tensor* value = step.args.value;
+  step.args.key = step.args.value = nullptr;
+  const Status status = device_ ? run_on_device(*device_, pool_, step, other) : other.forward(step.args);
+  step.args.key = key, step.args.value = value;
+  return status;
 }
 
 Expected<std::vector<std::byte>> MockEngine::step(const ScriptStep& script_step) {

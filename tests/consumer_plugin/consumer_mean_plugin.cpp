@@ -1,6 +1,8 @@
 // `consumer_mean`: a deliberately tiny backend (f32 only) whose attention gives every visible key
 // the same weight, so each output is the mean of the visible values.  It exists to show that the
-// installed SDK is enough to build a plugin; its page holds V rows only.
+// installed SDK is enough to build a plugin; its page holds V rows only (fewer bytes than the
+// dtype: a compressed cache, of a kind).  It keeps the ABI's contract, but it is not attention:
+// the conformance suite's semantic checks (scale, numbers) must fail on it.
 #include <atb/kit/json_config.hpp>
 #include <atb/kit/plugin_definition.hpp>
 
@@ -37,6 +39,7 @@ class MeanBackend final : public atb::kit::BackendImpl {
       for (int h = 0; h < spec_.num_kv_heads; ++h)
         std::memcpy(row(batch.page(slot / bs), h, int(slot % bs)), batch.value.row(t, h), size_t(dv) * sizeof(float));
     }
+    if (batch.write_kv_only) return atb::Status::ok();
     for (int32_t s = 0; s < batch.num_seqs; ++s) {
       for (int32_t i = 0; i < batch.query_len(s); ++i) {
         const int32_t token = batch.query_start_loc[s] + i;
@@ -73,7 +76,7 @@ const atb::kit::PluginDefinition& definition() {
                                                    "uniform-weight attention, built out of tree from the installed SDK",
                                                    ATB_BIT(ATB_DEVICE_CPU),
                                                    ATB_BIT(ATB_DTYPE_F32),
-                                                   ATB_CAP_PAGED_KV_CACHE | ATB_CAP_GQA,
+                                                   ATB_CAP_PAGED_KV_CACHE | ATB_CAP_GQA | ATB_CAP_COMPRESSED_KV,
                                                    kHeadSizes,
                                                    &create,
                                                    &atb::kit::no_config_keys_schema};

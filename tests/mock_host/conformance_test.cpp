@@ -124,14 +124,51 @@ TEST(BrokenPlugins, AFalseCompressionFlagFailsTheCacheFlagCheck) {
                 "ATB_KV_CACHE_COMPRESSED is set");
 }
 
-// Each broken plugin breaks only its own rule: the others' checks pass on it.
+// Each semantics broken on purpose is caught by the check meant for it, naming where it showed.
+TEST(BrokenPlugins, EachBrokenSemanticsFailsItsCheck) {
+  const std::vector<std::tuple<int, std::string, std::string>> broken = {
+      {9, "causality",
+       "causality: in a prefill, changing keys and values after position 17 changed the output of sequence 0"},
+      {10, "gqa_mapping",
+       "GQA: with 8 query / 2 KV heads, sequence 0, token 0 (position 0), head 0 read the values of KV head 1"},
+      {11, "sliding_window",
+       "sliding window: with window 8, changing keys and values before position 18 changed the output"},
+      {12, "soft_cap",
+       "soft cap: with logits_soft_cap 0.5 the needle (logit ~20) still took sequence 0, token 15, head 0"},
+      {13, "scale", "scale: with scale 0.001 the needle still took sequence 0, token 15, head 0"},
+      {14, "pages",
+       "pages: step 0 gave other outputs in shuffled, interleaved pages than in contiguous ones at sequence"},
+      {15, "kv_sharing", "KV sharing: layer 1 reading layer 0's pages gave other outputs than layer 0"},
+      {16, "numbers", "numbers: the uncompressed cache's output at sequence 0, token 0 (position 0), head 0 is"},
+  };
+  for (const auto& [kind, check, message] : broken)
+    expect_caught(std::filesystem::path(ATB_TEST_BROKEN_DIR) / ("broken_" + std::to_string(kind) + ".so"), check,
+                  message);
+}
+
+// A plugin that breaks one rule of the contract passes the contract's other checks; one that
+// computes something else passes the contract checks (its numbers may fail several semantic checks:
+// a wrong head mapping also misses the needle, for one).  Reading the wrong pages (14) also reads
+// bytes never written, which host_obligations sees too.
 TEST(BrokenPlugins, EachBreaksOnlyItsOwnRule) {
-  const std::vector<std::pair<int, std::string>> broken = {{3, "struct_sizes"},     {4, "config_schema"},
-                                                           {5, "bad_arguments"},    {6, "host_obligations"},
-                                                           {7, "host_obligations"}, {8, "cache_flags"}};
+  const std::vector<std::string> contract = {"struct_sizes", "config_schema", "bad_arguments", "host_obligations",
+                                             "cache_flags"};
+  const std::vector<std::pair<int, std::string>> broken = {{3, "struct_sizes"},
+                                                           {4, "config_schema"},
+                                                           {5, "bad_arguments"},
+                                                           {6, "host_obligations"},
+                                                           {7, "host_obligations"},
+                                                           {8, "cache_flags"},
+                                                           {9, ""},
+                                                           {10, ""},
+                                                           {11, ""},
+                                                           {12, ""},
+                                                           {13, ""},
+                                                           {14, "host_obligations"},
+                                                           {15, ""},
+                                                           {16, ""}};
   for (const auto& [kind, own] : broken)
-    for (const std::string check :
-         {"struct_sizes", "config_schema", "bad_arguments", "host_obligations", "cache_flags"}) {
+    for (const std::string& check : contract) {
       if (check == own) continue;
       const auto plugin = std::filesystem::path(ATB_TEST_BROKEN_DIR) / ("broken_" + std::to_string(kind) + ".so");
       const CheckResult result = run_check(check, plugin, {});

@@ -8,12 +8,23 @@
 //   6  pool_reader:       lets a byte the host never had written (the pool's last) reach an output
 //   7  row_checker:       refuses block-table entries a sequence does not use
 //   8  cache_flag_liar:   says its uncompressed cache is compressed
+//   9  peeks_ahead:       lets the next position's value into a token's output (causality)
+//  10  head_shift:        gives query head h the output of head h + group (GQA mapping)
+//  11  window_ignorer:    attends past the sliding window
+//  12  cap_ignorer:       ignores the logits soft cap
+//  13  scale_ignorer:     uses 1/sqrt(head_size) whatever scale the layer gives
+//  14  contiguous_pages:  assumes a sequence's pages follow its first (reads the wrong pages)
+//  15  sharing_drift:     a KV-sharing layer's outputs drift from its owner's
+//  16  slightly_off:      outputs 0.1% off (numbers)
 // Kinds 3, 5 and 8 break the ABI itself, which the kit never does: they wrap the kit's table.
+#include <atb/half.hpp>
 #include <atb/kit/json_config.hpp>
 #include <atb/kit/plugin_definition.hpp>
 
 #include <algorithm>
 #include <array>
+#include <cmath>
+#include <vector>
 #include <cstring>
 
 #include "reference_backend.hpp"
@@ -22,9 +33,17 @@ namespace {
 
 constexpr std::array<uint32_t, 1> kHeadSizes = {128};
 
+// The layer spec the broken attention follows (kinds 11-13 drop what they ignore).
+atb_layer_spec followed(atb_layer_spec spec) {
+  if (BROKEN_KIND == 11) spec.sliding_window = 0;
+  if (BROKEN_KIND == 12) spec.logits_soft_cap = 0.0f;
+  if (BROKEN_KIND == 13) spec.scale = 1.0f / std::sqrt(float(spec.head_size_k));
+  return spec;
+}
+
 class BrokenBackend final : public atb::kit::BackendImpl {
  public:
-  explicit BrokenBackend(const atb_layer_spec& spec) : inner_(spec, {spec.dtype, 1, "scalar"}), spec_(spec) {}
+  explicit BrokenBackend(const atb_layer_spec& spec) : inner_(followed(spec), {spec.dtype, 1, "scalar"}), spec_(spec) {}
 
   atb_kv_cache_spec cache_spec() const override {
     atb_kv_cache_spec spec = inner_.cache_spec();
@@ -43,22 +62,72 @@ class BrokenBackend final : public atb::kit::BackendImpl {
             return atb::Status::invalid("block_tables[" + std::to_string(s) + "][" + std::to_string(b) +
                                         "] is outside the pool");
     }
+    if (BROKEN_KIND == 14) {  // every page after a sequence's first taken to follow it in the pool
+      atb::kit::ForwardBatch assumed = batch;
+      std::vector<int32_t> tables(batch.block_tables,
+                                  batch.block_tables + int64_t(batch.num_seqs) * batch.block_table_stride);
+      for (int32_t s = 0; s < batch.num_seqs; ++s)
+        for (int32_t b = 1; b < batch.block_table_stride; ++b)
+          tables[size_t(s) * batch.block_table_stride + b] =
+              int32_t((tables[size_t(s) * batch.block_table_stride] + b) % batch.num_pages);
+      assumed.block_tables = tables.data();
+      return inner_.forward(assumed);
+    }
     ATB_RETURN_IF_ERROR(inner_.forward(batch));
-    if (BROKEN_KIND == 2 && !batch.write_kv_only && batch.num_tokens > 0) {
+    if (batch.write_kv_only || batch.num_tokens == 0) return atb::Status::ok();
+    if (BROKEN_KIND == 2) {
       const float one_past = 1.0f;  // the first element after the last output row
       std::memcpy(batch.output.row(batch.num_tokens, 0), &one_past, sizeof one_past);
     }
-    if (BROKEN_KIND == 6 && !batch.write_kv_only && batch.num_tokens > 0) {
+    if (BROKEN_KIND == 6) {
       const std::byte last = batch.page(batch.num_pages - 1)[inner_.cache_spec().page_bytes - 1];
-      float first;
-      std::memcpy(&first, batch.output.row(0, 0), sizeof first);
-      first += float(std::to_integer<int>(last));
-      std::memcpy(batch.output.row(0, 0), &first, sizeof first);
+      set_output(batch, 0, 0, 0, output(batch, 0, 0, 0) + float(std::to_integer<int>(last)));
     }
+    if (BROKEN_KIND == 9 && batch.value.data != nullptr) peek_ahead(batch);
+    if (BROKEN_KIND == 10) shift_heads(batch);
+    if ((BROKEN_KIND == 15 && spec_.kv_shared_with_layer >= 0) || BROKEN_KIND == 16) scale_outputs(batch, 1.0f + 1e-3f);
     return atb::Status::ok();
   }
 
  private:
+  float output(const atb::kit::ForwardBatch& batch, int t, int h, int c) const {
+    return atb::load_as_f32(batch.output.row(t, h), batch.output.dtype, c);
+  }
+  void set_output(const atb::kit::ForwardBatch& batch, int t, int h, int c, float value) const {
+    atb::store_from_f32(batch.output.row(t, h), batch.output.dtype, c, value);
+  }
+
+  // Token t's output takes in 1% of the next token's value (when that token is of its sequence).
+  void peek_ahead(const atb::kit::ForwardBatch& batch) const {
+    const int group = spec_.num_query_heads / spec_.num_kv_heads;
+    for (int32_t s = 0; s < batch.num_seqs; ++s)
+      for (int t = batch.query_start_loc[s]; t + 1 < batch.query_start_loc[s + 1]; ++t)
+        for (int h = 0; h < spec_.num_query_heads; ++h)
+          for (int c = 0; c < spec_.head_size_v; ++c)
+            set_output(batch, t, h, c,
+                       output(batch, t, h, c) +
+                           0.01f * atb::load_as_f32(batch.value.row(t + 1, h / group), batch.value.dtype, c));
+  }
+
+  // Query head h gets head (h + group)'s output: the heads of the next KV head.
+  void shift_heads(const atb::kit::ForwardBatch& batch) const {
+    const int heads = spec_.num_query_heads, group = heads / spec_.num_kv_heads;
+    std::vector<float> row(size_t(heads) * spec_.head_size_v);
+    for (int t = 0; t < batch.num_tokens; ++t) {
+      for (int h = 0; h < heads; ++h)
+        for (int c = 0; c < spec_.head_size_v; ++c)
+          row[size_t(h) * spec_.head_size_v + c] = output(batch, t, (h + group) % heads, c);
+      for (int h = 0; h < heads; ++h)
+        for (int c = 0; c < spec_.head_size_v; ++c) set_output(batch, t, h, c, row[size_t(h) * spec_.head_size_v + c]);
+    }
+  }
+
+  void scale_outputs(const atb::kit::ForwardBatch& batch, float factor) const {
+    for (int t = 0; t < batch.num_tokens; ++t)
+      for (int h = 0; h < spec_.num_query_heads; ++h)
+        for (int c = 0; c < spec_.head_size_v; ++c) set_output(batch, t, h, c, output(batch, t, h, c) * factor);
+  }
+
   atb::reference::ReferenceBackend inner_;
   atb_layer_spec spec_;
 };
@@ -83,7 +152,16 @@ constexpr const char* kNames[] = {"",
                                   "flag_ignorer",
                                   "pool_reader",
                                   "row_checker",
-                                  "cache_flag_liar"};
+                                  "cache_flag_liar",
+                                  "peeks_ahead",
+                                  "head_shift",
+                                  "window_ignorer",
+                                  "cap_ignorer",
+                                  "scale_ignorer",
+                                  "contiguous_pages",
+                                  "sharing_drift",
+                                  "slightly_off"};
+static_assert(BROKEN_KIND >= 1 && BROKEN_KIND < int(std::size(kNames)), "BROKEN_KIND names a kind listed above");
 
 const atb::kit::PluginDefinition& definition() {
   static const atb::kit::PluginDefinition instance{kNames[BROKEN_KIND],
@@ -91,7 +169,9 @@ const atb::kit::PluginDefinition& definition() {
                                                    "a deliberately broken backend (test only)",
                                                    ATB_BIT(ATB_DEVICE_CPU),
                                                    ATB_BIT(ATB_DTYPE_F32),
-                                                   ATB_CAP_PAGED_KV_CACHE | ATB_CAP_GQA,
+                                                   ATB_CAP_PAGED_KV_CACHE | ATB_CAP_GQA | ATB_CAP_CHUNKED_PREFILL |
+                                                       ATB_CAP_MIXED_BATCH | ATB_CAP_SLIDING_WINDOW |
+                                                       ATB_CAP_LOGITS_SOFT_CAP | ATB_CAP_KV_SHARING,
                                                    kHeadSizes,
                                                    &create,
                                                    &config_schema};

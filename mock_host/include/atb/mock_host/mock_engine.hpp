@@ -32,6 +32,13 @@ struct EngineShape {
   int32_t device_type = ATB_DEVICE_CPU;  // atb_device_type of the forward's tensors, pages and arrays
   int layer_index = 0;
   int num_layers = 1;
+  int sliding_window = 0;  // the layer spec's: 0 none
+  float soft_cap = 0.0f;   // 0: none
+  float scale = 0.0f;      // 0: 1/sqrt(head_size)
+  int kv_shared_with_layer = -1;
+  // Pages in the order the block manager hands them out: 0 in pool order (contiguous tables), any
+  // other value a shuffle of that seed; unset: the engine's seed.
+  std::optional<uint64_t> page_shuffle_seed;
 
   atb_layer_spec layer_spec() const;
 };
@@ -81,6 +88,9 @@ class MockEngine {
   Expected<std::vector<std::byte>> step(const ScriptStep& step);
   // Runs a whole script; the outputs of every step, concatenated.
   Expected<std::vector<std::byte>> run_script(const std::vector<ScriptStep>& script);
+  // Forwards a prepared step through another backend over this engine's pool (a layer sharing this
+  // one's cache): the same queries and arrays, no K/V; the output rows start as canary again.
+  Status run_through(host::Backend& other, PreparedStep& step);
 
   // Empty when every guard byte of the pool and of `step`'s output is intact; else what changed.
   std::string check_guards(const PreparedStep* step = nullptr) const;

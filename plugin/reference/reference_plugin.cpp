@@ -55,13 +55,7 @@ Status read_keys(kit::ConfigReader& reader, ConfigKeys& keys) {
   return reader.reject_unknown_keys();
 }
 
-nlohmann::json config_schema() {
-  static const nlohmann::json kEmpty = nlohmann::json::object();
-  kit::ConfigReader reader(kEmpty);
-  ConfigKeys keys;
-  (void)read_keys(reader, keys);
-  return reader.schema();
-}
+nlohmann::json config_schema() { return kit::schema_of(&read_keys); }
 
 Expected<std::unique_ptr<kit::BackendImpl>> create(const atb_layer_spec& spec, const nlohmann::json& json) {
   kit::ConfigReader reader(json);

@@ -59,13 +59,7 @@ Status read_keys(kit::ConfigReader& reader, ConfigKeys& keys) {
 
 }  // namespace
 
-nlohmann::json config_schema() {
-  static const nlohmann::json kEmpty = nlohmann::json::object();
-  kit::ConfigReader reader(kEmpty);
-  ConfigKeys keys;
-  (void)read_keys(reader, keys);
-  return reader.schema();
-}
+nlohmann::json config_schema() { return kit::schema_of(&read_keys); }
 
 Expected<TurboquantConfig> read_config(const nlohmann::json& json, const atb_layer_spec& spec) {
   kit::ConfigReader reader(json);

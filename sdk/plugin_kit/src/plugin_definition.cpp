@@ -265,8 +265,8 @@ Expected<atb_layer_spec> validate_layer_spec(const PluginDefinition& definition,
 }
 
 nlohmann::json no_config_keys_schema() {
-  static const nlohmann::json kEmpty = nlohmann::json::object();
-  return ConfigReader(kEmpty).schema();
+  const nlohmann::json empty = nlohmann::json::object();
+  return ConfigReader(empty).schema();
 }
 
 uint32_t cache_flags_for(const atb_layer_spec& layer, const atb_kv_cache_spec& cache) {

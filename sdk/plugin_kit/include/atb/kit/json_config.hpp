@@ -42,6 +42,17 @@ class ConfigReader {
   nlohmann::json properties_ = nlohmann::json::object();
 };
 
+// The JSON Schema that a plugin's reading function records over {}: the defaults are those of a
+// default-constructed Keys (abi.h, get_config_schema).
+template <class Keys>
+nlohmann::json schema_of(Status (*read_keys)(ConfigReader&, Keys&)) {
+  const nlohmann::json empty = nlohmann::json::object();
+  ConfigReader reader(empty);
+  Keys keys;
+  (void)read_keys(reader, keys);  // {} has no key to refuse
+  return reader.schema();
+}
+
 // Joins names as "a, b, c" for messages.
 std::string join_names(std::span<const std::string_view> names);
 

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <atb/plugin/cuda/paged_attention_cuda.hpp>
-#include <tq/rotation_seed.hpp>
 
 #include "device_common.cuh"
 #include "rotation.cuh"

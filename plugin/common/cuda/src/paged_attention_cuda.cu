@@ -10,7 +10,6 @@
 // rotated.
 #include <atb/abi.h>
 #include <atb/plugin/cuda/paged_attention_cuda.hpp>
-#include <tq/rotation_seed.hpp>
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>

@@ -4,7 +4,6 @@
 // GPU-written page matches a CPU-written one.
 #include <atb/abi.h>
 #include <atb/plugin/cuda/paged_attention_cuda.hpp>
-#include <tq/rotation_seed.hpp>
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>

@@ -181,6 +181,9 @@ atb_status api_get_config_schema(const char** out_schema, atb_error* error) {
   if (out_schema != nullptr) *out_schema = nullptr;
   return guarded(error, [&]() -> Status {
     if (out_schema == nullptr) return Status::invalid("get_config_schema: out_schema is NULL");
+    if (g_definition->config_schema == nullptr)
+      return Status::internal(std::string("get_config_schema: plugin '") + g_definition->backend_name +
+                              "' defines no config_schema in its PluginDefinition");
     // Made once, on first use: the string must stay valid until the library is unloaded.
     static const std::string schema = g_definition->config_schema().dump();
     *out_schema = schema.c_str();

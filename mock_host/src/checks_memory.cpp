@@ -193,6 +193,18 @@ CheckResult check_bad_arguments(const std::filesystem::path& path, const Conform
       {"an unknown flag bit", [](PreparedStep& s, atb_tensor&) { s.args.flags |= 1u << 31; }},
       {"a forward_args struct_size below ATB_FORWARD_ARGS_MIN_STRUCT_SIZE",
        [](PreparedStep& s, atb_tensor&) { s.args.struct_size = ATB_FORWARD_ARGS_MIN_STRUCT_SIZE - 4; }},
+      {"an output whose heads alias (head stride 0)",
+       [](PreparedStep& s, atb_tensor& t) {
+         t = *s.args.output;
+         t.strides[1] = 0;
+         s.args.output = &t;
+       }},
+      {"a query tensor struct_size below ATB_TENSOR_MIN_STRUCT_SIZE",
+       [](PreparedStep& s, atb_tensor& t) {
+         t = *s.args.query;
+         t.struct_size = ATB_TENSOR_MIN_STRUCT_SIZE - 8;
+         s.args.query = &t;
+       }},
   };
   // Bad contents of the integer arrays.  On the CPU forward reads and refuses them; on a device it
   // cannot read them (that would synchronise), and the kernels must keep inside the buffers instead.

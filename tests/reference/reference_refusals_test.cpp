@@ -102,7 +102,7 @@ class ReferenceForwardRefusals : public ::testing::Test {
   }
 
   // Forward with one field made bad must fail naming `message_part` and write nothing.
-  void expect_refused(const char* what, const atb_forward_args& args, const char* message_part) {
+  void expect_refused(const char* what, const atb_forward_args& args, const std::string& message_part) {
     const std::vector<std::byte> pages_before(pool_->allocation(), pool_->allocation() + pool_->allocation_bytes());
     const std::vector<std::byte> output_before(output_.bytes(), output_.bytes() + output_.byte_size());
     Status status = backend_->forward(args);
@@ -181,6 +181,14 @@ TEST_F(ReferenceForwardRefusals, EachBadFieldIsNamed) {
     auto args = valid_args();
     args.slot_mapping = slots.data();
     expect_refused("slot outside the pool", args, "forward_args.slot_mapping[3] = 128 is outside the pool");
+  }
+  {
+    auto slots = batch_.slot_mapping;
+    slots[4] = slots[4] == 0 ? 1 : slots[4] - 1;  // inside the pool, but not the slot of token 4's position
+    auto args = valid_args();
+    args.slot_mapping = slots.data();
+    expect_refused("slot that disagrees with the block table", args,
+                   "forward_args.slot_mapping[4] = " + std::to_string(slots[4]) + " disagrees with the block table");
   }
   {
     auto tables = batch_.block_tables;

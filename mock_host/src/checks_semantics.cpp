@@ -355,10 +355,7 @@ CheckResult check_pages(const std::filesystem::path& path, const ConformanceOpti
   contiguous.page_shuffle_seed = 0;
   shuffled.page_shuffle_seed = 7;
   // Contiguous and shuffled, interleaved pages: the same outputs.
-  const std::vector<ScriptStep> script = {{{}, {{0, 37}, {1, 70}}},
-                                          {{}, {{0, 1}, {1, 1}}},
-                                          {{}, {{0, 23}, {1, 1}, {2, 19}}},
-                                          {{1}, {{3, 40}, {0, 1}, {2, 1}}}};
+  const std::vector<ScriptStep> script = standard_script();
   auto in_order = MockEngine::create(*plugin, contiguous, "{}");
   if (!in_order) return {name, false, in_order.error().message()};
   auto scattered = MockEngine::create(*plugin, shuffled, "{}");

@@ -1,22 +1,20 @@
 # Which way the code may depend, checked on every #include of a project header (cmake -P, run by
 # ctest as include_layers_point_downward):
 #   sdk/                     the ABI and the SDK's own headers only (atb/abi.h, atb/host, atb/kit ...)
-#   plugin/common/           the SDK and atb/plugin/ (what the plugins share): never a TurboQuant
-#                            header (tq/), never a plugin's own header
+#   plugin/common/           the SDK and atb/plugin/ (what the plugins share, CPU and CUDA): never a
+#                            TurboQuant header (tq/), never a plugin's own header
 #   plugin/reference/        the SDK and plugin/common
 #   plugin/turboquant/codec/ the ABI's plain headers and tq/: no plugin kit, no plugin/common
-#   plugin/turboquant/       the SDK, plugin/common and tq/
+#   plugin/turboquant/       the SDK, plugin/common and tq/ (backend/: the plugin and its CPU
+#                            kernels; cuda/: its row format for the shared CUDA kernels)
 #   mock_host/               the SDK and atb/mock_host/ (its tool also the command-line helpers)
 #   examples/                the SDK, tq/ (the tools report codec figures), atb/cli and atb/engine
 # Quoted includes must stay inside the includer's own component (no "../" out of it), except in
 # tests/.  Usage: cmake -DSOURCE_DIR=<repo root> -P check_include_layers.cmake
 #
-# PENDING lists today's known wrong-way includes, each "file -> header": plugin/common/cuda still
-# holds TurboQuant's device rotation, which derives its signs from the codec's seeds (issue 33 moves
-# it to plugin/turboquant/cuda).  An include found and not listed fails; a listed one no longer
-# found fails too, so the list can only shrink.
-set(PENDING
-  "plugin/common/cuda/src/rotation.cuh -> tq/rotation_seed.hpp")
+# PENDING lists known wrong-way includes, each "file -> header" (none today).  An include found and
+# not listed fails; a listed one no longer found fails too, so the list can only shrink.
+set(PENDING)
 
 set(SDK_HEADERS "atb/abi\\.h|atb/status\\.hpp|atb/half\\.hpp|atb/struct_io\\.hpp|atb/host/|atb/kit/")
 set(RULES
@@ -88,4 +86,4 @@ if(violations)
   message(FATAL_ERROR "includes that go the wrong way (see the layers at the top of check_include_layers.cmake):\n  ${report}")
 endif()
 list(LENGTH PENDING pending_count)
-message(STATUS "every include points downward (${pending_count} pending wrong-way include listed, issue 33)")
+message(STATUS "every include points downward (${pending_count} pending wrong-way include listed)")

@@ -5,11 +5,13 @@
 
 #include <array>
 #include <string_view>
+#include <utility>
 
 #include "reference_backend.hpp"
 
 #if defined(ATB_HAVE_CUDA)
 #include <atb/plugin/cuda/cuda_backend.hpp>
+#include <atb/plugin/cuda/plain_rows.hpp>
 #endif
 
 namespace atb::reference {
@@ -31,11 +33,12 @@ int32_t dtype_from_name(const std::string& name, int32_t layer_dtype) {
 Expected<std::unique_ptr<kit::BackendImpl>> make_cuda_backend(const atb_layer_spec& spec,
                                                               const ReferenceConfig& config) {
   ATB_RETURN_IF_ERROR(plugin::cuda::check_cuda_layer(spec));
-  plugin::cuda::RowCodec rows;
-  rows.kind = plugin::cuda::plain_row_kind(config.cache_dtype);
   const ReferenceLayout pages = reference_layout(spec, config.cache_dtype);
   const plugin::cuda::CudaLayout layout{pages.cache, pages.v_region_offset};
-  return std::unique_ptr<kit::BackendImpl>(new plugin::cuda::CudaBackend(spec, layout, rows, rows));
+  auto kernels = plugin::cuda::make_plain_kernels(
+      spec, layout, plugin::cuda::PlainCodec{plugin::cuda::plain_row_kind(config.cache_dtype)});
+  if (!kernels) return kernels.error();
+  return std::unique_ptr<kit::BackendImpl>(new plugin::cuda::CudaBackend(spec, layout, std::move(*kernels)));
 }
 #endif
 

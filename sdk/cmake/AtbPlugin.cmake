@@ -23,3 +23,14 @@ function(atb_add_plugin target)
   target_link_options(${target} PRIVATE "LINKER:--version-script=${ATB_PLUGIN_EXPORTS_MAP}")
   set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS ${ATB_PLUGIN_EXPORTS_MAP})
 endfunction()
+
+# A static library of a plugin's CUDA code: position-independent, hidden symbols (the plugin
+# exports only its entry), project warnings, and source lines in the kernels' debug sections (no
+# effect on the code) so that profiles map instructions to lines.
+function(atb_set_cuda_library_properties target)
+  set_target_properties(${target} PROPERTIES
+    POSITION_INDEPENDENT_CODE ON CXX_VISIBILITY_PRESET hidden CUDA_VISIBILITY_PRESET hidden
+    VISIBILITY_INLINES_HIDDEN ON)
+  atb_set_warnings(${target})
+  target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:CUDA>:-lineinfo>)
+endfunction()

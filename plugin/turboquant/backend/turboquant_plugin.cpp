@@ -7,11 +7,7 @@
 #include "turboquant_config.hpp"
 
 #if defined(ATB_HAVE_CUDA)
-#include <atb/plugin/cuda/cuda_backend.hpp>
-#include <tq/byte_accounting.hpp>
-#include <tq/rotation.hpp>
-
-#include <algorithm>
+#include "cuda_layer.hpp"
 #endif
 
 namespace atb::turboquant {
@@ -20,80 +16,11 @@ namespace {
 // Rotated formats need multiples of 8; these are the head sizes of real models.
 constexpr std::array<uint32_t, 10> kHeadSizes = {32, 48, 64, 80, 96, 112, 128, 160, 192, 256};
 
-#if defined(ATB_HAVE_CUDA)
-// How the CUDA kernels read and write rows of one format.
-Expected<plugin::cuda::RowCodec> row_codec(const tq::Format& format, int head_size, const TurboquantConfig& config) {
-  auto made = tq::make_quantizer(format, head_size, config.rotation_seed);
-  if (!made) return made.error();
-  const tq::Quantizer& quantizer = **made;
-  const tq::RowLayout& layout = quantizer.layout();
-  plugin::cuda::RowCodec codec;
-  codec.bits = layout.code_bits;
-  codec.block_size = layout.block_size;
-  codec.codes_offset = int32_t(layout.codes_offset);
-  codec.scales_offset = int32_t(layout.scales_offset);
-  codec.rotated = tq::is_rotated(format) ? 1 : 0;
-  codec.rotation_seed = config.rotation_seed;
-  codec.layer_index = config.cache_layer;
-  switch (format.scheme) {
-    case tq::Scheme::plain:
-      codec.kind = plugin::cuda::plain_row_kind(format.plain_dtype);
-      return codec;
-    case tq::Scheme::affine_block:
-      codec.kind = format.signed_codes ? plugin::cuda::kAffineSigned : plugin::cuda::kAffineUnsigned;
-      return codec;
-    case tq::Scheme::lloyd_max_block:
-    case tq::Scheme::turboquant_mse: {
-      codec.kind = plugin::cuda::kCodebook;
-      const tq::ScalarCodebook& book = *quantizer.codebook();
-      codec.table_size = int32_t(book.centroids.size());
-      std::copy(book.centroids.begin(), book.centroids.end(), codec.table);
-      std::copy(book.boundaries.begin(), book.boundaries.end(), codec.boundaries);
-      return codec;
-    }
-    default:
-      return Status::unsupported(
-          "format " + std::string(format.name) +
-          " on CUDA; allowed there: the affine, Lloyd-Max (q2_0..q8_0), tq1..tq8 and plain formats");
-  }
-}
-
-// The permutations of the layer's rotations where the head size is not a power of two (the CUDA
-// kernels derive the signs themselves).  K and V rows share one rotation per KV head.
-plugin::cuda::RotationTables rotation_tables(const atb_layer_spec& spec, const TurboquantConfig& config) {
-  plugin::cuda::RotationTables tables;
-  const int d = spec.head_size_k;
-  if (!(tq::is_rotated(config.key) || tq::is_rotated(config.value)) || plugin::cuda::is_power_of_two_size(d))
-    return tables;
-  for (int head = 0; head < spec.num_kv_heads; ++head) {
-    const tq::Rotation rotation(d, config.rotation_seed, config.cache_layer, spec.first_global_kv_head + head);
-    for (int round = 0; round < 2; ++round)
-      for (int32_t index : rotation.permutation(round)) tables.permutations.push_back(uint8_t(index));
-  }
-  return tables;
-}
-
-// The layer on the device: the CPU backend's page layout, kernels of plugin/common/cuda.
-Expected<std::unique_ptr<kit::BackendImpl>> make_cuda_backend(const atb_layer_spec& spec,
-                                                              const TurboquantConfig& config) {
-  ATB_RETURN_IF_ERROR(plugin::cuda::check_cuda_layer(spec));
-  auto key = row_codec(config.key, spec.head_size_k, config);
-  if (!key) return key.error();
-  auto value = row_codec(config.value, spec.head_size_v, config);
-  if (!value) return value.error();
-  const tq::PageLayout pages =
-      tq::page_layout(config.key, config.value, spec.head_size_k, spec.head_size_v, spec.num_kv_heads, spec.block_size);
-  const plugin::cuda::CudaLayout layout{cache_spec_of(spec, pages), pages.v_region_offset};
-  return std::unique_ptr<kit::BackendImpl>(
-      new plugin::cuda::CudaBackend(spec, layout, *key, *value, rotation_tables(spec, config)));
-}
-#endif
-
 Expected<std::unique_ptr<kit::BackendImpl>> create(const atb_layer_spec& spec, const nlohmann::json& json) {
   auto config = read_config(json, spec);
   if (!config) return config.error();
 #if defined(ATB_HAVE_CUDA)
-  if (spec.device_type == ATB_DEVICE_CUDA) return make_cuda_backend(spec, *config);
+  if (spec.device_type == ATB_DEVICE_CUDA) return cuda::make_cuda_backend(spec, *config);
 #endif
   return TurboquantBackend::create(spec, *config);
 }

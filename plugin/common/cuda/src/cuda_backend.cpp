@@ -5,25 +5,22 @@
 
 namespace atb::plugin::cuda {
 
-CudaBackend::CudaBackend(const atb_layer_spec& spec, const CudaLayout& layout, const RowCodec& key,
-                         const RowCodec& value, RotationTables rotation)
+CudaBackend::CudaBackend(const atb_layer_spec& spec, const CudaLayout& layout, std::unique_ptr<LayerKernels> kernels)
     : spec_(spec),
       layout_(layout),
-      key_(std::make_unique<RowCodec>(key)),
-      value_(std::make_unique<RowCodec>(value)),
-      rotation_(std::move(rotation)),
-      rotation_region_((rotation_.permutations.size() + 255) / 256 * 256) {
-  layout_.cache.workspace_bytes = rotation_region_ + attention_workspace_bytes(spec.num_query_heads, spec.head_size_v);
+      kernels_(std::move(kernels)),
+      tables_region_((kernels_->tables().size() + 255) / 256 * 256) {
+  layout_.cache.workspace_bytes = tables_region_ + attention_workspace_bytes(spec.num_query_heads, spec.head_size_v);
 }
 
 Status CudaBackend::forward(const kit::ForwardBatch& batch) {
   const atb_kv_cache_spec& cache = layout_.cache;
   // The host may lend the workspace to others between forwards: the tables go in every time.
-  const uint8_t* permutations = nullptr;
-  if (rotation_region_ > 0) {
-    ATB_RETURN_IF_ERROR(launch_store_bytes(batch.workspace, rotation_.permutations.data(),
-                                           rotation_.permutations.size(), batch.stream));
-    permutations = static_cast<const uint8_t*>(batch.workspace);
+  const uint8_t* tables = nullptr;
+  if (tables_region_ > 0) {
+    ATB_RETURN_IF_ERROR(
+        launch_store_bytes(batch.workspace, kernels_->tables().data(), kernels_->tables().size(), batch.stream));
+    tables = static_cast<const uint8_t*>(batch.workspace);
   }
   if (spec_.kv_shared_with_layer < 0) {
     WriteParams write;
@@ -46,8 +43,8 @@ Status CudaBackend::forward(const kit::ForwardBatch& batch) {
     write.k_row_bytes = cache.k_bytes_per_token_per_head;
     write.v_row_bytes = cache.v_bytes_per_token_per_head;
     write.v_region_offset = layout_.v_region_offset;
-    write.permutations = permutations;
-    ATB_RETURN_IF_ERROR(launch_write_kv(write, *key_, *value_, batch.stream));
+    write.layer_tables = tables;
+    ATB_RETURN_IF_ERROR(kernels_->write(write, batch.stream));
   }
   if (batch.write_kv_only) return Status::ok();
   AttentionParams p;
@@ -78,11 +75,11 @@ Status CudaBackend::forward(const kit::ForwardBatch& batch) {
   p.k_row_bytes = cache.k_bytes_per_token_per_head;
   p.v_row_bytes = cache.v_bytes_per_token_per_head;
   p.v_region_offset = layout_.v_region_offset;
-  p.workspace = static_cast<uint8_t*>(batch.workspace) + rotation_region_;
-  p.workspace_bytes = batch.workspace_bytes - rotation_region_;
-  p.permutations = permutations;
-  p.overlaps_write = spec_.kv_shared_with_layer < 0 && batch.num_tokens > 0 ? 1 : 0;  // launch_write_kv launched
-  return launch_paged_attention(p, *key_, *value_, batch.stream);
+  p.workspace = static_cast<uint8_t*>(batch.workspace) + tables_region_;
+  p.workspace_bytes = batch.workspace_bytes - tables_region_;
+  p.layer_tables = tables;
+  p.overlaps_write = spec_.kv_shared_with_layer < 0 && batch.num_tokens > 0 ? 1 : 0;  // the write kernel launched
+  return kernels_->attend(p, batch.stream);
 }
 
 Status check_cuda_layer(const atb_layer_spec& spec) {

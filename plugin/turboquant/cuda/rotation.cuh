@@ -11,7 +11,7 @@
 
 #include <cstdint>
 
-namespace atb::plugin::cuda {
+namespace atb::turboquant::cuda {
 
 // The rotation of one KV head of one layer.
 struct RotationRef {
@@ -217,4 +217,4 @@ __device__ inline void rotate_forward(float* x, int count, int d, const Rotation
   }
 }
 
-}  // namespace atb::plugin::cuda
+}  // namespace atb::turboquant::cuda

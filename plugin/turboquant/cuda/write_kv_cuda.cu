@@ -3,17 +3,23 @@
 // reference does (same operations in the same order, no fused multiply-adds it does not use), so a
 // GPU-written page matches a CPU-written one.
 #include <atb/abi.h>
-#include <atb/plugin/cuda/paged_attention_cuda.hpp>
+#include <atb/plugin/cuda/attention_params.hpp>
+#include <atb/plugin/cuda/device_common.cuh>
+#include <atb/plugin/cuda/layer_kernels.hpp>
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
-#include "device_common.cuh"
 #include "rotation.cuh"
+#include "turboquant_rows.cuh"
 
-namespace atb::plugin::cuda {
+namespace atb::turboquant::cuda {
 namespace {
+
+using plugin::cuda::allow_dependent_launch;
+using plugin::cuda::load_element;
+using plugin::cuda::WriteParams;
 
 // A warp writes one row.  Eight warps a block, at most 64 registers a thread: the tensor-core
 // attention kernel runs meanwhile (overlaps_write), and one write block then fits beside three of
@@ -168,7 +174,7 @@ __device__ void affine_block(WarpScratch& s, int first, int count, const RowCode
 }
 
 __global__ void __launch_bounds__(kWarps * 32, kMinBlocks)
-    write_kv_kernel(const WriteParams p, const __grid_constant__ Codecs codecs) {
+    write_kv_kernel(const WriteParams p, const __grid_constant__ TurboQuantRows::Codecs codecs) {
   allow_dependent_launch();  // the tensor-core attention kernel reads older rows meanwhile
   __shared__ WarpScratch scratch[kWarps];
   __shared__ float tables[2][256], bounds[2][255];
@@ -213,7 +219,7 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks)
   }
   if (codec.rotated) {
     const RotationRef rotation{codec.rotation_seed, codec.layer_index, p.first_global_kv_head + head,
-                               p.permutations == nullptr ? nullptr : p.permutations + int64_t(head) * 2 * d};
+                               p.layer_tables == nullptr ? nullptr : p.layer_tables + int64_t(head) * 2 * d};
     rotate_by_warp(s.x, 1, d, rotation, false);
   }
   if (codec.kind == kCodebook) {
@@ -245,14 +251,12 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks)
 
 }  // namespace
 
-Status launch_write_kv(const WriteParams& params, const RowCodec& key, const RowCodec& value, void* stream) {
+Status TurboQuantRows::write_rows(const WriteParams& params, const Codecs& codecs, cudaStream_t stream) {
   const int64_t rows = int64_t(params.num_tokens) * params.num_kv_heads * 2;
   if (rows == 0) return Status::ok();
   if (params.head_size > kMaxHead) return Status::unsupported("CUDA write: head_size above 256");
-  const Codecs codecs{key, value};
-  write_kv_kernel<<<unsigned((rows + kWarps - 1) / kWarps), kWarps * 32, 0, static_cast<cudaStream_t>(stream)>>>(
-      params, codecs);
-  return last_launch_status("write kernel");
+  write_kv_kernel<<<unsigned((rows + kWarps - 1) / kWarps), kWarps * 32, 0, stream>>>(params, codecs);
+  return plugin::cuda::last_launch_status("write kernel");
 }
 
-}  // namespace atb::plugin::cuda
+}  // namespace atb::turboquant::cuda

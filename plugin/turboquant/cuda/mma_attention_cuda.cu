@@ -4,19 +4,24 @@
 // with mma.sync m16n8k16 (fp16 operands, fp32 accumulation).  Why it is laid out as it is (operand
 // splits for f32 layers, pair tables, fragment slots) is in ../README.md.
 
-#include <atb/plugin/cuda/paged_attention_cuda.hpp>
+#include <atb/plugin/cuda/attention_common.cuh>
+#include <atb/plugin/cuda/attention_launch.hpp>
+#include <atb/plugin/cuda/attention_params.hpp>
+#include <atb/plugin/cuda/fixed_tile_stream.cuh>
+#include <atb/plugin/cuda/tensor_core.cuh>
+#include <atb/plugin/cuda/tile_pipeline.cuh>
 
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
-#include "attention_common.cuh"
-#include "fixed_tile_stream.cuh"
-#include "tensor_core.cuh"
-#include "tile_pipeline.cuh"
-#include "tiled_attention.cuh"
+#include "mma_attention.hpp"
+#include "turboquant_rows.cuh"
 
-namespace atb::plugin::cuda {
+namespace atb::turboquant::cuda {
 namespace {
+
+using namespace plugin::cuda;  // the shared kernels' pieces
+using TensorCoreKernel = OwnDecodeKernel<TurboQuantRows>;
 
 constexpr int kD = 128;
 constexpr int kHeads = 8;             // query heads a block serves: MMA columns
@@ -350,7 +355,7 @@ __device__ constexpr int token_row(int i) { return 4 * i; }
 
 template <int KIND_K, int BITS_K, int K_BLOCK, int V_BITS, int V_BLOCK, bool SPLIT>
 __global__ void __launch_bounds__(kTileThreads, 4)
-    mma_attention_kernel(const AttentionParams p, const __grid_constant__ Codecs codecs, int, uint32_t, int splits) {
+    mma_attention_kernel(const AttentionParams p, const __grid_constant__ TurboQuantRows::Codecs codecs, int splits) {
   using Layout = PairLayout<KIND_K, BITS_K, K_BLOCK, V_BITS, V_BLOCK>;
   using Values = ValueTable<V_BITS>;
   using KeyTable = KeyPairs<Layout::kKeyPairTable ? BITS_K : 3, SPLIT>;  // used by pair-table K rows only
@@ -419,9 +424,9 @@ __global__ void __launch_bounds__(kTileThreads, 4)
     }
   }
   if constexpr (SPLIT)
-    load_queries<kD, kHeads>(p, kc, w, queries);
+    load_queries<TurboQuantRows, kD, kHeads>(p, kc, w, queries);
   else
-    query_bits.store(p, kc, w, queries);
+    query_bits.template store<TurboQuantRows>(p, kc, w, queries);
 
   const uint32_t value_lane_bytes = Values::kEntryBytes * (lane % Values::kCopies);
   const KeyPlanes<SPLIT ? 4 : 2> key_planes(kc.table);  // 4-bit codebook K (unused by other rows)
@@ -731,7 +736,7 @@ __global__ void __launch_bounds__(kTileThreads, 4)
       }
   }
   __syncthreads();
-  finish_block<kD, kHeads, kTileWarps>(p, vc, w, splits, states, queries, poisoned);
+  finish_block<TurboQuantRows, kD, kHeads, kTileWarps>(p, vc, w, splits, states, queries, poisoned);
 }
 
 // The instance for one format pair and precision, with its shared memory.
@@ -739,7 +744,7 @@ template <int KIND_K, int BITS_K, int K_BLOCK, int V_BITS, int V_BLOCK>
 TensorCoreKernel instance(bool split) {
   return {split ? &mma_attention_kernel<KIND_K, BITS_K, K_BLOCK, V_BITS, V_BLOCK, true>
                 : &mma_attention_kernel<KIND_K, BITS_K, K_BLOCK, V_BITS, V_BLOCK, false>,
-          PairLayout<KIND_K, BITS_K, K_BLOCK, V_BITS, V_BLOCK>::kSharedBytes};
+          PairLayout<KIND_K, BITS_K, K_BLOCK, V_BITS, V_BLOCK>::kSharedBytes, kHeads, kTileThreads};
 }
 
 // Whether a codec stores rows as the instance for (kind, bits, block) expects: codes from byte 0,
@@ -796,7 +801,8 @@ TensorCoreKernel instance_for_value_bits(const AttentionParams& p, const RowCode
 
 }  // namespace
 
-TensorCoreKernel mma_attention_kernel_for(const AttentionParams& p, const RowCodec& key, const RowCodec& value) {
+OwnDecodeKernel<TurboQuantRows> mma_attention_kernel_for(const AttentionParams& p, const RowCodec& key,
+                                                         const RowCodec& value) {
   if (p.head_size != kD) return {};
   const bool split = p.io_dtype == ATB_DTYPE_F32;  // 16-bit queries and outputs: single fp16 operands
   switch (value.bits) {
@@ -815,4 +821,4 @@ TensorCoreKernel mma_attention_kernel_for(const AttentionParams& p, const RowCod
   }
 }
 
-}  // namespace atb::plugin::cuda
+}  // namespace atb::turboquant::cuda

@@ -3,7 +3,7 @@
 // packed codes out of shared memory at any byte alignment.
 #pragma once
 
-#include <atb/plugin/cuda/paged_attention_cuda.hpp>
+#include <atb/plugin/cuda/attention_params.hpp>
 
 #include <cstdint>
 

@@ -2,22 +2,12 @@
 #pragma once
 
 #include <atb/abi.h>
-#include <atb/plugin/cuda/paged_attention_cuda.hpp>
+#include <atb/plugin/cuda/attention_params.hpp>
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
 namespace atb::plugin::cuda {
-
-// The K and V codecs of a layer, passed to a kernel by value.
-struct Codecs {
-  RowCodec key, value;
-};
-
-// The codebook entries a codec's rows use (none for affine and plain rows).  The codecs are kernel
-// parameters, and reading them at thread-dependent offsets serializes in the constant cache: kernels
-// copy only these into shared memory (copying all 2 x 511 floats dominated a one-token write).
-__device__ inline int codebook_entries(const RowCodec& codec) { return codec.kind == kCodebook ? codec.table_size : 0; }
 
 __device__ inline float to_float(float x) { return x; }
 __device__ inline float to_float(__half x) { return __half2float(x); }

@@ -1,27 +1,19 @@
-// Pieces both attention kernels share: the context a query token sees, its queries scaled and
-// rotated in shared memory, and the epilogue that merges partial softmax states, rotates the
-// output back and writes it (or the split's state for the merge kernel).
+// Pieces the attention kernels share: the context a query token sees, its queries scaled and
+// rotated (as the row format asks) in shared memory, and the epilogue that merges partial softmax
+// states, rotates the output back and writes it (or the split's state for the merge kernel).
 #pragma once
 
-#include <atb/plugin/cuda/paged_attention_cuda.hpp>
+#include <atb/plugin/cuda/attention_params.hpp>
 
 #include "device_common.cuh"
-#include "rotation.cuh"
+#include "launch_schedule.hpp"
+#include "row_format.cuh"
 
 namespace atb::plugin::cuda {
-
-// Tokens x splits the workspace holds partial states for.
-constexpr int kTokenSplitCapacity = 1024;
 
 // Sequences with at most this many new tokens are the decode kernels'; longer ones the prefill
 // kernel's where it serves the layer.
 constexpr int kDecodeQueryTokens = 1;
-
-// The rotation of local KV head `kv_head` under `codec`.
-__device__ inline RotationRef rotation_of(const AttentionParams& p, const RowCodec& codec, int kv_head) {
-  return {codec.rotation_seed, codec.layer_index, p.first_global_kv_head + kv_head,
-          p.permutations == nullptr ? nullptr : p.permutations + int64_t(kv_head) * 2 * p.head_size};
-}
 
 // Which query heads and which slice of the context one thread block serves.
 struct BlockWork {
@@ -173,11 +165,11 @@ __device__ inline void prefetch_queries(const AttentionParams& p, const BlockWor
 
 // Once every thread has stored its scaled queries ([G][D]): rotated when K rows are (rows past
 // `heads` stay zero).
-template <int D>
-__device__ inline void rotate_stored_queries(const AttentionParams& p, const RowCodec& key, const BlockWork& w,
-                                             float* queries) {
+template <class Rows, int D>
+__device__ inline void rotate_stored_queries(const AttentionParams& p, const typename Rows::Codec& key,
+                                             const BlockWork& w, float* queries) {
   __syncthreads();
-  if (key.rotated) rotate_forward(queries, w.heads, D, rotation_of(p, key, w.kv_head));
+  Rows::rotate_queries(p, key, w.kv_head, queries, w.heads, D);
 }
 
 // A thread's share of the block's G x D query elements as raw bits (element i = threadIdx.x + k x
@@ -205,7 +197,9 @@ struct QueryBits {
   }
 
   // The scaled queries into `queries` ([G][D]), rotated when K rows are (as load_queries leaves them).
-  __device__ void store(const AttentionParams& p, const RowCodec& key, const BlockWork& w, float* queries) const {
+  template <class Rows>
+  __device__ void store(const AttentionParams& p, const typename Rows::Codec& key, const BlockWork& w,
+                        float* queries) const {
 #pragma unroll
     for (int k = 0; k < kCount; ++k) {
       const int i = int(threadIdx.x) + k * THREADS;
@@ -219,31 +213,31 @@ struct QueryBits {
         x = __bfloat162float(__ushort_as_bfloat16(static_cast<unsigned short>(bits[k])));
       queries[i] = x * p.scale;
     }
-    rotate_stored_queries<D>(p, key, w, queries);
+    rotate_stored_queries<Rows, D>(p, key, w, queries);
   }
 };
 
 // The block's G query vectors into `queries` ([G][D], zero past `heads`), scaled, and rotated
 // when K rows are.
-template <int D, int G>
-__device__ inline void load_queries(const AttentionParams& p, const RowCodec& key, const BlockWork& w, float* queries) {
+template <class Rows, int D, int G>
+__device__ inline void load_queries(const AttentionParams& p, const typename Rows::Codec& key, const BlockWork& w,
+                                    float* queries) {
   if (p.io_dtype == ATB_DTYPE_F32)
     load_scaled_queries<D, G>(p, w, static_cast<const float*>(p.query), queries);
   else if (p.io_dtype == ATB_DTYPE_F16)
     load_scaled_queries<D, G>(p, w, static_cast<const __half*>(p.query), queries);
   else
     load_scaled_queries<D, G>(p, w, static_cast<const __nv_bfloat16*>(p.query), queries);
-  rotate_stored_queries<D>(p, key, w, queries);
+  rotate_stored_queries<Rows, D>(p, key, w, queries);
 }
 
-// The codebooks of K and V into shared memory ([256] floats each; the entries the codecs use) and the
-// block's queries as load_queries leaves them.
-template <int D, int G>
-__device__ inline void load_block_inputs(const AttentionParams& p, const Codecs& codecs, const BlockWork& w,
+// The value tables of K and V into shared memory ([256] floats each; the entries the codecs use) and
+// the block's queries as load_queries leaves them.
+template <class Rows, int D, int G>
+__device__ inline void load_block_inputs(const AttentionParams& p, const Codecs<Rows>& codecs, const BlockWork& w,
                                          float* queries, float* key_table, float* value_table) {
-  for (int i = threadIdx.x; i < codebook_entries(codecs.key); i += blockDim.x) key_table[i] = codecs.key.table[i];
-  for (int i = threadIdx.x; i < codebook_entries(codecs.value); i += blockDim.x) value_table[i] = codecs.value.table[i];
-  load_queries<D, G>(p, codecs.key, w, queries);
+  Rows::copy_tables(codecs, key_table, value_table);
+  load_queries<Rows, D, G>(p, codecs.key, w, queries);
 }
 
 // This block's split state of its query head g in the workspace: (max, sum, D weighted values).
@@ -266,9 +260,9 @@ __device__ inline void write_empty_state(const AttentionParams& p, const BlockWo
 // the max in natural-log units, are merged; the result is written as the output (one split; rotated
 // back when V rows are rotated) or as this split's state in the workspace (still rotated).  `merged`
 // holds G x D floats of scratch.
-template <int D, int G, int COUNT>
-__device__ inline void finish_block(const AttentionParams& p, const RowCodec& value, const BlockWork& w, int splits,
-                                    const float* states, float* merged, bool poisoned) {
+template <class Rows, int D, int G, int COUNT>
+__device__ inline void finish_block(const AttentionParams& p, const typename Rows::Codec& value, const BlockWork& w,
+                                    int splits, const float* states, float* merged, bool poisoned) {
   __shared__ float merged_max[G], merged_sum[G], state_weight[COUNT][G];
   // Each state's weight exp(max - top) once per head (once per coordinate made this a chain of
   // COUNT exponentials per element).
@@ -294,8 +288,8 @@ __device__ inline void finish_block(const AttentionParams& p, const RowCodec& va
     merged[i] = total;
   }
   __syncthreads();
-  if (value.rotated && splits == 1)  // split states stay rotated: the merge kernel rotates their sum once
-    rotate_by_block(merged, G, D, rotation_of(p, value, w.kv_head), true);
+  if (splits == 1)  // split states stay rotated: the merge kernel rotates their sum once
+    Rows::rotate_outputs(p, value, w.kv_head, merged, G, D);
 
   for (int i = threadIdx.x; i < w.heads * D; i += blockDim.x) {
     const int g = i / D, c = i % D;

@@ -13,7 +13,9 @@
 // context (no splits).
 // Rows with values past fp16's range enter the planes divided by a power of two (plane_factor).
 // Queries times the softmax scale must stay below 65504 (|q| below ~7e5 at head size 128).
-#include <atb/plugin/cuda/paged_attention_cuda.hpp>
+#pragma once
+
+#include <atb/plugin/cuda/attention_params.hpp>
 
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -22,13 +24,14 @@
 #include <string>
 
 #include "attention_common.cuh"
-#include "prefill_attention.cuh"
-#include "row_decode.cuh"
+#include "attention_launch.hpp"
+#include "launch_schedule.hpp"
+#include "row_format.cuh"
 #include "tensor_core.cuh"
 #include "tile_pipeline.cuh"
 
 namespace atb::plugin::cuda {
-namespace {
+namespace prefill {
 
 constexpr int kD = 128;
 constexpr int kWarps = 8;
@@ -73,10 +76,11 @@ __device__ inline float plane_factor(float largest) {
 // One row's coordinates sub * 16 .. + 15 of a raw tile, decoded and split into the planes; zeros for
 // a row outside the context (its bytes may be anything, and a zero weight times NaN is NaN).  The
 // row's 8 lanes (sub = lane % 8) agree on its plane_factor, which lane 0 of them writes to `factor`.
-__device__ inline void decode_into(const RowCodec& codec, const uint8_t* row, bool row_valid, int sub,
+template <class Rows>
+__device__ inline void decode_into(const typename Rows::Codec& codec, const uint8_t* row, bool row_valid, int sub,
                                    const float* table, __half* high, __half* low, float* factor) {
   float x[16];
-  const LaneRow lane = decode_row<16, kAnyForm>(codec, row, sub, table, x);
+  const LaneRow lane = Rows::template decode<16, kAnyForm>(codec, row, sub, table, x);
   __half2 largest[8];  // a tree of maxima
   auto split_and_store = [&](float inverse) {
 #pragma unroll
@@ -110,9 +114,9 @@ __device__ inline void decode_into(const RowCodec& codec, const uint8_t* row, bo
   }
 }
 
-template <int GP, bool SPLIT>
+template <class Rows, int GP, bool SPLIT>
 __global__ void __launch_bounds__(kThreads, 1)
-    prefill_attention_kernel(const AttentionParams p, const __grid_constant__ Codecs codecs, uint32_t stage_bytes,
+    prefill_attention_kernel(const AttentionParams p, const __grid_constant__ Codecs<Rows> codecs, uint32_t stage_bytes,
                              int chunks) {
   constexpr int kTokens = kColumns / GP;  // query tokens of the block
   const int seq = blockIdx.x / chunks, chunk = blockIdx.x % chunks, kv_head = blockIdx.y;
@@ -136,11 +140,10 @@ __global__ void __launch_bounds__(kThreads, 1)
                       plane_memory + 2 * kTileRows * kPlaneStride, plane_memory + 3 * kTileRows * kPlaneStride};
   uint8_t* raw = reinterpret_cast<uint8_t*>(plane_memory + 4 * kTileRows * kPlaneStride);  // [kStages] raw tiles
   __shared__ float row_factors[2][kTileRows];  // K, V: each plane row's plane_factor
-  const RowCodec& kc = codecs.key;
-  const RowCodec& vc = codecs.value;
+  const typename Rows::Codec& kc = codecs.key;
+  const typename Rows::Codec& vc = codecs.value;
 
-  for (int i = threadIdx.x; i < codebook_entries(kc); i += kThreads) key_table[i] = kc.table[i];
-  for (int i = threadIdx.x; i < codebook_entries(vc); i += kThreads) value_table[i] = vc.table[i];
+  Rows::copy_tables(codecs, key_table, value_table);
   for (int i = threadIdx.x; i < kColumns * kD; i += kThreads) {
     const int column = i / kD, c = i % kD, local = column / GP, head = column % GP;
     float q = 0.0f;
@@ -153,7 +156,7 @@ __global__ void __launch_bounds__(kThreads, 1)
     queries[i] = q;
   }
   __syncthreads();
-  if (kc.rotated) rotate_by_block(queries, kColumns, kD, rotation_of(p, kc, kv_head), false);
+  Rows::rotate_queries_by_block(p, kc, kv_head, queries, kColumns, kD);
 
   // Warp w: columns 16w .. 16w + 15 as MMA rows g and g + 8.
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
@@ -206,11 +209,11 @@ __global__ void __launch_bounds__(kThreads, 1)
       // K rows, then V rows, from one call site: two call sites (one per kind) made the object a
       // fifth larger and the prefill slower.
       const int which = threadIdx.x < kThreads / 2 ? 0 : 1;
-      decode_into(which == 0 ? kc : vc,
-                  which == 0 ? raw_tile + row * p.k_row_bytes : raw_tile + k_tile_bytes + row * p.v_row_bytes,
-                  row_valid, sub, which == 0 ? key_table : value_table,
-                  (which == 0 ? planes.key_high : planes.value_high) + row * kPlaneStride,
-                  (which == 0 ? planes.key_low : planes.value_low) + row * kPlaneStride, &row_factors[which][row]);
+      decode_into<Rows>(
+          which == 0 ? kc : vc,
+          which == 0 ? raw_tile + row * p.k_row_bytes : raw_tile + k_tile_bytes + row * p.v_row_bytes, row_valid, sub,
+          which == 0 ? key_table : value_table, (which == 0 ? planes.key_high : planes.value_high) + row * kPlaneStride,
+          (which == 0 ? planes.key_low : planes.value_low) + row * kPlaneStride, &row_factors[which][row]);
     }
     __syncthreads();
     // The plane factors of the lane's tokens 8n + 2t + e % 2 (score and weight slots [n][e]), K then
@@ -333,7 +336,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       outputs[(16 * warp + g + 8 * r) * kD + 8 * j + 2 * t + e % 2] = o[j][e] / l[r];
     }
   __syncthreads();
-  if (vc.rotated) rotate_by_block(outputs, kColumns, kD, rotation_of(p, vc, kv_head), true);
+  Rows::rotate_outputs(p, vc, kv_head, outputs, kColumns, kD);
   for (int i = threadIdx.x; i < kColumns * kD; i += kThreads) {
     const int column = i / kD, c = i % kD, local = column / GP, head = column % GP;
     if (local >= tokens_here || head >= group) continue;
@@ -343,32 +346,46 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
 }
 
-template <int GP, bool SPLIT>
-Status launch(const AttentionParams& p, const Codecs& codecs, const PrefillPlan& plan, cudaStream_t stream) {
+template <class Rows, int GP, bool SPLIT>
+Status launch(const AttentionParams& p, const Codecs<Rows>& codecs, const PrefillPlan& plan, cudaStream_t stream) {
   static const cudaError_t raised = cudaFuncSetAttribute(
-      prefill_attention_kernel<GP, SPLIT>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kMaxSharedBytes));
+      prefill_attention_kernel<Rows, GP, SPLIT>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kMaxSharedBytes));
   if (raised != cudaSuccess)
     return Status::internal(std::string("cudaFuncSetAttribute: ") + cudaGetErrorString(raised));
   constexpr int kTokens = kColumns / GP;
   const int chunks = (p.num_tokens + kTokens - 1) / kTokens;  // the longest sequence has at most every token
   const dim3 grid(unsigned(p.num_seqs) * unsigned(chunks), unsigned(p.num_kv_heads));
-  prefill_attention_kernel<GP, SPLIT>
+  prefill_attention_kernel<Rows, GP, SPLIT>
       <<<grid, kThreads, plan.shared_bytes, stream>>>(p, codecs, plan.stage_bytes, chunks);
   return last_launch_status("prefill attention kernel");
 }
 
-}  // namespace
+template <class Rows, bool SPLIT>
+Status launch_for_group(const AttentionParams& p, const Codecs<Rows>& codecs, const PrefillPlan& plan,
+                        cudaStream_t stream) {
+  switch (plan.heads_padded) {
+    case 1:
+      return launch<Rows, 1, SPLIT>(p, codecs, plan, stream);
+    case 2:
+      return launch<Rows, 2, SPLIT>(p, codecs, plan, stream);
+    case 4:
+      return launch<Rows, 4, SPLIT>(p, codecs, plan, stream);
+    default:
+      return launch<Rows, 8, SPLIT>(p, codecs, plan, stream);
+  }
+}
 
-PrefillPlan plan_prefill_attention(const AttentionParams& p, const RowCodec& key, const RowCodec& value) {
+}  // namespace prefill
+
+template <class Rows>
+PrefillPlan plan_prefill_attention(const AttentionParams& p, const typename Rows::Codec& key,
+                                   const typename Rows::Codec& value) {
+  using namespace prefill;
   PrefillPlan plan;
   const int group = p.num_query_heads / p.num_kv_heads;
-  const bool aligned = reinterpret_cast<uintptr_t>(p.pages) % 16 == 0 && p.page_stride % 16 == 0 &&
-                       p.v_region_offset % 16 == 0 && p.block_size % kTileRows == 0;
-  const auto served = [](const RowCodec& codec) {
-    return codec.kind <= kPlainBf16 || (codec.bits >= 1 && codec.bits <= 8 && codec.block_size % 16 == 0);
-  };
-  if (p.num_tokens <= p.num_seqs || p.head_size != kD || group > 8 || !aligned || !served(key) || !served(value))
-    return plan;  // no sequence has several new tokens, or a layer this kernel does not serve
+  const bool aligned = p.v_region_offset % 16 == 0 && p.block_size % kTileRows == 0;
+  if (p.head_size != kD || group > 8 || !aligned || !Rows::prefill_serves(key) || !Rows::prefill_serves(value))
+    return plan;  // a layer this kernel does not serve
   plan.stage_bytes = uint32_t((kTileRows * (p.k_row_bytes + p.v_row_bytes) + kStageSlack + 15) / 16 * 16);
   plan.shared_bytes = sizeof(float) * (size_t(kColumns) * kD + 512) + sizeof(__half) * 4 * kTileRows * kPlaneStride +
                       size_t(kStages) * plan.stage_bytes;
@@ -377,24 +394,11 @@ PrefillPlan plan_prefill_attention(const AttentionParams& p, const RowCodec& key
   return plan;
 }
 
-template <bool SPLIT>
-Status launch_for_group(const AttentionParams& p, const Codecs& codecs, const PrefillPlan& plan, cudaStream_t stream) {
-  switch (plan.heads_padded) {
-    case 1:
-      return launch<1, SPLIT>(p, codecs, plan, stream);
-    case 2:
-      return launch<2, SPLIT>(p, codecs, plan, stream);
-    case 4:
-      return launch<4, SPLIT>(p, codecs, plan, stream);
-    default:
-      return launch<8, SPLIT>(p, codecs, plan, stream);
-  }
-}
-
-Status launch_prefill_attention(const AttentionParams& p, const Codecs& codecs, const PrefillPlan& plan,
+template <class Rows>
+Status launch_prefill_attention(const AttentionParams& p, const Codecs<Rows>& codecs, const PrefillPlan& plan,
                                 cudaStream_t stream) {
-  return p.io_dtype == ATB_DTYPE_F32 ? launch_for_group<true>(p, codecs, plan, stream)
-                                     : launch_for_group<false>(p, codecs, plan, stream);
+  return p.io_dtype == ATB_DTYPE_F32 ? prefill::launch_for_group<Rows, true>(p, codecs, plan, stream)
+                                     : prefill::launch_for_group<Rows, false>(p, codecs, plan, stream);
 }
 
 }  // namespace atb::plugin::cuda

@@ -1,0 +1,54 @@
+// The kernels of one layer, chosen once when the layer is created (FlashInfer's plan/run split):
+// a plugin builds a LayerKernels for its row format, and each forward runs it on the host's stream.
+// Everything here only enqueues work: nothing is allocated and nothing synchronises, so a forward
+// can be captured in a CUDA graph.
+#pragma once
+
+#include <atb/abi.h>
+#include <atb/plugin/cuda/attention_params.hpp>
+#include <atb/status.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace atb::plugin::cuda {
+
+// A layer's pages: the CPU backend's layout.
+struct CudaLayout {
+  atb_kv_cache_spec cache;  // of the CPU backend; CudaBackend adds workspace_bytes
+  uint64_t v_region_offset = 0;
+};
+
+class LayerKernels {
+ public:
+  virtual ~LayerKernels() = default;
+  // Writes every new token's K and V row into its slot.
+  virtual Status write(const WriteParams& params, void* stream) const = 0;
+  // Attention for every query token of the batch; reads the pages only.
+  virtual Status attend(const AttentionParams& params, void* stream) const = 0;
+  // Bytes the kernels read from the workspace (layer_tables), copied there before every forward:
+  // the host may lend the workspace to others between forwards.  Empty for most formats.
+  virtual const std::vector<uint8_t>& tables() const = 0;
+};
+
+// Head sizes the CUDA kernels serve: 16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 256 (every size
+// either plugin lists; the tiled and tensor-core kernels take 64, 128 and 256, the simple kernel all).
+bool head_size_supported(int head_size);
+
+// The workspace a layer asks for: partial states of up to this many tokens x query heads x splits.
+uint64_t attention_workspace_bytes(int num_query_heads, int head_size);
+
+// Copies `bytes` host bytes to device memory `to` by kernels whose parameters carry them (a copy
+// that a CUDA graph captures without pinned host memory).
+Status launch_store_bytes(void* to, const uint8_t* bytes, size_t count, void* stream);
+
+// Whether a CUDA device can be used here (false on a machine without a driver or GPU).
+bool device_available();
+
+// Status of the last launch on this thread ("<what>: <CUDA error>" when it failed).
+Status last_launch_status(const char* what);
+
+constexpr bool is_power_of_two_size(int n) { return n > 0 && (n & (n - 1)) == 0; }
+
+}  // namespace atb::plugin::cuda

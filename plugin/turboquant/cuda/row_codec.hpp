@@ -1,0 +1,37 @@
+// How the TurboQuant CUDA kernels read and write one K or V row: the codec's format reduced to what
+// a kernel needs (kind, code width, offsets, the codebook and the rotation), built on the host from
+// tq's format table at layer creation and passed to the kernels by value.
+#pragma once
+
+#include <atb/plugin/cuda/plain_rows.hpp>
+
+#include <cstdint>
+
+namespace atb::turboquant::cuda {
+
+using plugin::cuda::kPlainBf16;
+using plugin::cuda::kPlainF16;
+using plugin::cuda::kPlainF32;
+
+// Row kinds past the plain ones (plugin::cuda::PlainKind).
+enum RowKind : int32_t {
+  kAffineUnsigned = plugin::cuda::kPlainKinds,  // x = zero + scale * code, fp16 (scale, zero) per block
+  kAffineSigned,                                // the same with two's-complement 8-bit codes
+  kCodebook,                                    // x = scale * table[code], one fp16 scale per block
+};
+
+struct RowCodec {
+  int32_t kind = kPlainF32;
+  int32_t bits = 0;           // bits per packed code, LSB first
+  int32_t block_size = 0;     // coordinates per scale
+  int32_t codes_offset = 0;   // bytes into the row
+  int32_t scales_offset = 0;  // bytes into the row
+  int32_t rotated = 0;        // rows hold R x, R tq::Rotation(head_size, rotation_seed, layer_index, global KV head)
+  uint64_t rotation_seed = 0;
+  int32_t layer_index = 0;
+  float table[256] = {};  // centroids (kCodebook); their boundaries (encode) follow
+  float boundaries[255] = {};
+  int32_t table_size = 0;
+};
+
+}  // namespace atb::turboquant::cuda

@@ -1,0 +1,24 @@
+// The CUDA kernels of a TurboQuant layer (turboquant_kernels.cu), host side.
+#pragma once
+
+#include <atb/abi.h>
+#include <atb/plugin/cuda/layer_kernels.hpp>
+#include <atb/status.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "row_codec.hpp"
+
+namespace atb::turboquant::cuda {
+
+// Plans the layer's kernels for its K and V codecs; `tables` are the rotation permutations the
+// kernels read from the workspace ([KV heads][2][head_size] bytes; empty for power-of-two sizes).
+Expected<std::unique_ptr<plugin::cuda::LayerKernels>> make_turboquant_kernels(const atb_layer_spec& spec,
+                                                                              const plugin::cuda::CudaLayout& layout,
+                                                                              const RowCodec& key,
+                                                                              const RowCodec& value,
+                                                                              std::vector<uint8_t> tables);
+
+}  // namespace atb::turboquant::cuda

@@ -5,8 +5,8 @@
 #                            TurboQuant header (tq/), never a plugin's own header
 #   plugin/reference/        the SDK and plugin/common
 #   plugin/turboquant/codec/ the ABI's plain headers and tq/: no plugin kit, no plugin/common
-#   plugin/turboquant/       the SDK, plugin/common and tq/ (backend/: the plugin and its CPU
-#                            kernels; cuda/: its row format for the shared CUDA kernels)
+#   plugin/turboquant/       the SDK, plugin/common and tq/ (the plugin and its config; cpu/: the
+#                            CPU backend; cuda/: its row format for the shared CUDA kernels)
 #   mock_host/               the SDK and atb/mock_host/ (its tool also the command-line helpers)
 #   examples/                the SDK, tq/ (the tools report codec figures), atb/cli and atb/engine
 # Quoted includes must stay inside the includer's own component (no "../" out of it), except in

@@ -90,8 +90,8 @@ int perplexity_command(int argc, const char* const* argv) {
   nlohmann::json rows = nlohmann::json::array();
   const double baseline = results.back().nats / double(results.back().predictions);
   if (!options->json)
-    std::printf("%-44s %12s %12s %11s %11s %10s\n", "backend", "nats/char", "perplexity", "predictions",
-                "KV B/tok/head", runs.size() > 1 ? "vs compare" : "");
+    std::printf("%-44s %12s %12s %11s %11s%s\n", "backend", "nats/char", "perplexity", "predictions", "KV B/tok/head",
+                runs.size() > 1 ? "  vs compare" : "");
   for (const Evaluation& r : results) {
     const double per_char = r.nats / double(r.predictions);
     const double change = std::exp(per_char) / std::exp(baseline) - 1;
@@ -101,10 +101,13 @@ int perplexity_command(int argc, const char* const* argv) {
                     {"predictions", r.predictions},
                     {"kv_bytes_per_token_per_head", r.bytes_per_token_per_head},
                     {"perplexity_change_vs_compare", runs.size() > 1 ? change : 0.0}});
-    if (!options->json)
-      std::printf("%-44s %12.5f %12.4f %11llu %11llu %+9.3f%%\n", r.backend.substr(0, 44).c_str(), per_char,
-                  std::exp(per_char), (unsigned long long)r.predictions, (unsigned long long)r.bytes_per_token_per_head,
-                  runs.size() > 1 ? 100 * change : 0.0);
+    if (!options->json) {
+      std::printf("%-44s %12.5f %12.4f %11llu %11llu", r.backend.substr(0, 44).c_str(), per_char, std::exp(per_char),
+                  (unsigned long long)r.predictions, (unsigned long long)r.bytes_per_token_per_head);
+      // The change column only where there is a --compare run to change against.
+      if (runs.size() > 1) std::printf(" %+10.3f%%", 100 * change);
+      std::printf("\n");
+    }
   }
   if (options->json) std::cout << nlohmann::json{{"rows", rows}}.dump(2) << "\n";
   return 0;

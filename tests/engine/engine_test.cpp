@@ -135,6 +135,47 @@ TEST(Tokenizer, AVocabularyOfAnotherSizeDoesNotMatch) {
   EXPECT_FALSE(matching->encode("abz"));  // 'z' has no token
 }
 
+// A character outside the vocabulary is named by its code point and byte offset (not as a byte).
+TEST(Tokenizer, NamesACharacterOutsideTheVocabulary) {
+  auto tokenizer = Tokenizer::load(write_tokenizer(7), 7);
+  ASSERT_TRUE(tokenizer) << tokenizer.error().message();
+  const struct {
+    std::string text, expected;
+  } cases[] = {
+      {"ab\xC3\xA9", "character \"\xC3\xA9\" (U+00E9) at byte offset 2"},
+      {"a\xE2\x82\xAC", "character \"\xE2\x82\xAC\" (U+20AC) at byte offset 1"},
+      {"abc\x07", "character (U+0007) at byte offset 3"},
+      {"a\xFF", "byte 0xFF at byte offset 1 (not the start of a UTF-8 character)"},
+      {"a\xC3", "byte 0xC3 at byte offset 1 (not the start of a UTF-8 character)"},
+  };
+  for (const auto& c : cases) {
+    auto tokens = tokenizer->encode(c.text);
+    ASSERT_FALSE(tokens) << c.expected;
+    EXPECT_NE(tokens.error().message().find(c.expected), std::string::npos) << tokens.error().message();
+  }
+}
+
+// Fewer than two tokens leave nothing to predict: refused, not a mean of 0 / 0.
+TEST(Engine, EvaluationRefusesATextWithNothingToPredict) {
+  const auto path = write_checkpoint(TinyModel{}, test::test_seed());
+  const host::Plugin* plugin = test::build_plugin("reference");
+  ASSERT_NE(plugin, nullptr);
+  auto checkpoint = load_checkpoint(path);
+  ASSERT_TRUE(checkpoint) << checkpoint.error().message();
+  auto engine = Engine::create(*checkpoint, *plugin, "{}", 1 << 20, 1);
+  ASSERT_TRUE(engine) << engine.error().message();
+  for (const std::vector<int>& tokens : {std::vector<int>{}, std::vector<int>{3}}) {
+    auto result = evaluate(*engine, tokens, 8, 1);
+    ASSERT_FALSE(result) << tokens.size() << " tokens";
+    EXPECT_NE(result.error().message().find("at least 2"), std::string::npos) << result.error().message();
+  }
+  auto two = evaluate(*engine, {3, 4}, 8, 1);
+  ASSERT_TRUE(two) << two.error().message();
+  EXPECT_EQ(two->predictions, 1u);
+  EXPECT_TRUE(std::isfinite(two->nats));
+  fs::remove(path);
+}
+
 // Decoding token by token through the paged cache gives the logits a single prefill gives.
 TEST(Engine, IncrementalDecodeMatchesOnePrefillThroughEveryBackend) {
   const auto path = write_checkpoint(TinyModel{}, test::test_seed());

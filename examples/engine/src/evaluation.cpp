@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 
 namespace atb::engine {
 
@@ -9,6 +10,9 @@ Expected<Evaluation> evaluate(Engine& engine, const std::vector<int>& tokens, in
   Evaluation result;
   const int vocab = engine.config().vocab_size;
   const int64_t n = int64_t(tokens.size());
+  if (n < 2)  // the first token is only read: nothing would be predicted, and the mean would be 0 / 0
+    return Status::invalid("text of " + std::to_string(n) +
+                           " token(s): perplexity needs at least 2 (each token is predicted from those before it)");
   int64_t next_id = 1'000'000;  // ids of their own, clear of any a caller uses
   for (int64_t start = 0; start + 1 < n;) {
     std::vector<SequenceInput> inputs;

@@ -1,6 +1,7 @@
 #include <atb/engine/tokenizer.hpp>
 
 #include <cstdint>
+#include <cstdio>
 #include <fstream>
 
 namespace atb::engine {
@@ -36,14 +37,44 @@ Expected<Tokenizer> Tokenizer::load(const std::filesystem::path& path, int vocab
   return tokenizer;
 }
 
+namespace {
+
+// The UTF-8 character starting at text[at] for a message: `"é" (U+00E9) at byte offset 6`, the
+// character left out where it does not print; a byte that starts no UTF-8 character is named as a byte.
+std::string describe_character(const std::string& text, size_t at) {
+  const auto byte = [&](size_t i) { return uint8_t(text[i]); };
+  const uint8_t lead = byte(at);
+  const int length = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xe ? 3 : (lead >> 3) == 0x1e ? 4 : 0;
+  char hex[16];
+  bool valid = length > 0 && at + size_t(length) <= text.size();
+  uint32_t code = length == 1 ? lead : length == 2 ? lead & 0x1fu : length == 3 ? lead & 0x0fu : lead & 0x07u;
+  for (int k = 1; valid && k < length; ++k) {
+    valid = (byte(at + size_t(k)) & 0xc0) == 0x80;
+    code = (code << 6) | (byte(at + size_t(k)) & 0x3fu);
+  }
+  const std::string offset = " at byte offset " + std::to_string(at);
+  if (!valid) {
+    std::snprintf(hex, sizeof hex, "0x%02X", lead);
+    return std::string("byte ") + hex + offset + " (not the start of a UTF-8 character)";
+  }
+  std::snprintf(hex, sizeof hex, "U+%04X", code);
+  const bool prints = code >= 0x20 && code != 0x7f && !(code >= 0x80 && code < 0xa0);
+  std::string described = "character ";
+  if (prints) described.append("\"").append(text, at, size_t(length)).append("\" ");
+  described.append("(").append(hex).append(")").append(offset);
+  return described;
+}
+
+}  // namespace
+
 Expected<std::vector<int>> Tokenizer::encode(const std::string& text) const {
   std::vector<int> tokens;
   tokens.reserve(text.size());
   for (size_t i = 0; i < text.size(); ++i) {
     const int token = byte_to_token_[uint8_t(text[i])];
     if (token < 0)
-      return Status::invalid("text byte " + std::to_string(i) + " (0x" + std::to_string(uint8_t(text[i])) +
-                             ") has no token in this character-level vocabulary");
+      return Status::invalid("text " + describe_character(text, i) +
+                             " has no token in this character-level vocabulary");
     tokens.push_back(token);
   }
   return tokens;

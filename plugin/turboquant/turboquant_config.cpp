@@ -14,7 +14,7 @@
 namespace atb::turboquant {
 namespace {
 
-constexpr std::array<std::string_view, 3> kKernels = {"auto", "scalar", "avx2"};
+constexpr std::array<std::string_view, 4> kKernels = {"auto", "scalar", "avx2", "avx2_int8"};
 
 std::vector<std::string_view> format_names(tq::Role role) {
   std::vector<std::string_view> names;
@@ -53,7 +53,8 @@ Status read_keys(kit::ConfigReader& reader, ConfigKeys& keys) {
                                       "seed of the rotations and the QJL sketch"));
   ATB_RETURN_IF_ERROR(reader.read_int("threads", 1, 1024, keys.threads, "worker threads of the CPU path"));
   ATB_RETURN_IF_ERROR(
-      reader.read_choice("kernel", kKernels, keys.kernel, "CPU kernels; auto: AVX2 where the CPU has it"));
+      reader.read_choice("kernel", kKernels, keys.kernel,
+                         "CPU kernels; avx2_int8 scores keys with an int8 query; auto: avx2 where the CPU has it"));
   return reader.reject_unknown_keys();
 }
 
@@ -68,8 +69,9 @@ Expected<TurboquantConfig> read_config(const nlohmann::json& json, const atb_lay
   const bool enabled = keys.enabled;
   const std::string &k_name = keys.k_name, &v_name = keys.v_name, &kernel = keys.kernel;
   const int64_t first = keys.first, last = keys.last, threads = keys.threads, seed = keys.seed;
-  if (kernel == "avx2" && !plugin::cpu_has_avx2())
-    return Status::unsupported("kernel = \"avx2\" but this CPU lacks AVX2/FMA/F16C; allowed here: auto, scalar");
+  if ((kernel == "avx2" || kernel == "avx2_int8") && !plugin::cpu_has_avx2())
+    return Status::unsupported("kernel = \"" + kernel +
+                               "\" but this CPU lacks AVX2/FMA/F16C; allowed here: auto, scalar");
 
   // A layer reading an earlier layer's cache decodes it with that layer's formats and rotations.
   const int cache_layer = spec.kv_shared_with_layer >= 0 ? spec.kv_shared_with_layer : spec.layer_index;

@@ -7,7 +7,9 @@
 //   uncompressed_last_layers   int >= 0 the last N layers of num_layers stored uncompressed
 //   rotation_seed              int >= 0 seed of the rotations and the QJL sketch
 //   threads                    int      worker threads (default: hardware concurrency)
-//   kernel                     string   "auto" (AVX2 when the CPU has it), "scalar", "avx2"
+//   kernel                     string   "auto" (avx2 when the CPU has it), "scalar", "avx2" (f32),
+//                                       "avx2_int8" (keys scored with an int8 query, see
+//                                       cpu/avx2_int8_key_kernel.hpp; values as avx2)
 //
 // Uncompressed layers store the layer's own dtype, exactly as the reference backend does.
 #pragma once
@@ -28,8 +30,14 @@ struct TurboquantConfig {
   int cache_layer;  // the layer whose cache this one reads: its own, or the one it shares
   uint64_t rotation_seed;
   int threads;
-  std::string kernel;  // "scalar" or "avx2", resolved from "auto"
+  std::string kernel;  // "scalar", "avx2" or "avx2_int8", resolved from "auto"
+
+  std::string_view simd() const;
 };
+
+// The instruction set of the shared f32 kernels (vector math, uncompressed rows) for a `kernel`.
+inline std::string_view simd_of(std::string_view kernel) { return kernel == "scalar" ? "scalar" : "avx2"; }
+inline std::string_view TurboquantConfig::simd() const { return simd_of(kernel); }
 
 Expected<TurboquantConfig> read_config(const nlohmann::json& json, const atb_layer_spec& spec);
 

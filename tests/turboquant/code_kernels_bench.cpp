@@ -1,4 +1,5 @@
-// Per-row cost of the turboquant plugin's kernels over encoded rows, AVX2 against the scalar oracle in
+// Per-row cost of the turboquant plugin's kernels over encoded rows, AVX2 (f32 and, for scores,
+// int8) against the scalar oracle in
 // the same run: one GQA group (4 query heads), head size 128, a page tile of 16 rows that stays in L1,
 // so these are the compute costs that decode attention pays per cached token and KV head.
 //
@@ -13,6 +14,7 @@
 #include <tq/simd.hpp>
 
 #include "avx2_code_kernels.hpp"
+#include "avx2_int8_key_kernel.hpp"
 #include "scalar_code_kernels.hpp"
 
 namespace atb::turboquant {
@@ -38,9 +40,14 @@ std::vector<uint8_t> encoded_tile(const tq::Quantizer& quantizer) {
   return rows;
 }
 
-void score(benchmark::State& state, const std::string& format, bool avx2) {
+std::unique_ptr<KeyKernel> key_kernel(const tq::Quantizer& quantizer, const std::string& kernel) {
+  if (kernel == "avx2_int8") return make_avx2_int8_key_kernel(quantizer);
+  return kernel == "avx2" ? make_avx2_key_kernel(quantizer) : make_scalar_key_kernel(quantizer);
+}
+
+void score(benchmark::State& state, const std::string& format, const std::string& name) {
   const auto quantizer = quantizer_for(format, tq::Role::key);
-  const auto kernel = avx2 ? make_avx2_key_kernel(*quantizer) : make_scalar_key_kernel(*quantizer);
+  const auto kernel = key_kernel(*quantizer, name);
   if (!kernel) return state.SkipWithError(("no kernel for " + format).c_str());
   const std::vector<uint8_t> rows = encoded_tile(*quantizer);
   const int stride = kHeadSize + kernel->extra_floats();
@@ -100,10 +107,10 @@ int register_all() {
     for (bool avx2 : {false, true})
       benchmark::RegisterBenchmark((std::string("encode/V/") + format + (avx2 ? "/avx2" : "/scalar")).c_str(),
                                    [=](benchmark::State& state) { encode(state, format, tq::Role::value, avx2); });
-  for (const char* format : {"q8_0", "q4_0", "uint2", "tq4", "tq3"})
-    for (bool avx2 : {false, true})
-      benchmark::RegisterBenchmark((std::string("score/") + format + (avx2 ? "/avx2" : "/scalar")).c_str(),
-                                   [=](benchmark::State& state) { score(state, format, avx2); });
+  for (const char* format : {"q8_0", "q4_0", "uint2", "tq4", "tq3", "tq2"})
+    for (const char* kernel : {"scalar", "avx2", "avx2_int8"})
+      benchmark::RegisterBenchmark((std::string("score/") + format + "/" + kernel).c_str(),
+                                   [=](benchmark::State& state) { score(state, format, kernel); });
   for (const char* format : {"q3_0", "q4_0", "tq3", "tq4"})
     for (bool avx2 : {false, true})
       benchmark::RegisterBenchmark((std::string("accumulate/") + format + (avx2 ? "/avx2" : "/scalar")).c_str(),

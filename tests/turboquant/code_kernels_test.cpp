@@ -10,6 +10,7 @@
 
 #include "../support/seed.hpp"
 #include "avx2_code_kernels.hpp"
+#include "avx2_int8_key_kernel.hpp"
 #include "scalar_code_kernels.hpp"
 
 namespace atb::turboquant {
@@ -84,6 +85,60 @@ TEST(CodeKernels, Avx2MatchesScalarForEveryCoveredFormat) {
           }
       }
   EXPECT_GT(covered, 60);  // affine and codebook formats of both roles at six head sizes
+}
+
+// The integer key kernel computes <q~, k~> (an int8 query, centroids on an 8-bit grid): every score
+// within the error bound it documents of the scalar oracle's, for every format it covers, with
+// queries whose blocks differ in scale by orders of magnitude.
+TEST(CodeKernels, Int8KeyKernelStaysWithinItsBoundOfTheScalarKernel) {
+  if (!plugin::cpu_has_avx2()) GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C: the integer kernel cannot run here";
+  std::mt19937_64 rng(test::test_seed());
+  std::normal_distribution<float> normal;
+  int covered = 0;
+  for (const tq::Format& format : tq::formats_for(tq::Role::key))
+    for (int d : {64, 128, 256, 384}) {
+      auto quantizer = std::move(*tq::make_quantizer(format, d));
+      const auto fast = make_avx2_int8_key_kernel(*quantizer);
+      if (!fast) continue;
+      ++covered;
+      const auto slow = make_scalar_key_kernel(*quantizer);
+      for (int count : {1, 2, 3, 4, 5, 8, 9})
+        for (int n : {1, 2, 7, 16, 33}) {
+          const std::string what = std::string(format.name) + " d=" + std::to_string(d) +
+                                   " heads=" + std::to_string(count) + " rows=" + std::to_string(n);
+          const Rows rows = encode_rows(*quantizer, n, rng);
+          const int stride = d + fast->extra_floats(), slow_stride = d + slow->extra_floats();
+          std::vector<float> raw(size_t(count) * d), prepared(size_t(count) * stride);
+          std::vector<float> slow_prepared(size_t(count) * slow_stride);
+          for (int g = 0; g < count; ++g) {
+            float block_scale = 1;
+            for (int i = 0; i < d; ++i) {
+              if (i % 32 == 0) block_scale = std::exp(2 * normal(rng));
+              raw[size_t(g) * d + i] = prepared[size_t(g) * stride + i] = slow_prepared[size_t(g) * slow_stride + i] =
+                  block_scale * normal(rng);
+            }
+            fast->prepare(prepared.data() + size_t(g) * stride);
+            slow->prepare(slow_prepared.data() + size_t(g) * slow_stride);
+          }
+          std::vector<float> integer(size_t(count) * n), exact(size_t(count) * n);
+          fast->score(rows.bytes.data(), n, prepared.data(), count, stride, integer.data());
+          slow->score(rows.bytes.data(), n, slow_prepared.data(), count, slow_stride, exact.data());
+          std::vector<float> key(static_cast<size_t>(d));
+          for (int g = 0; g < count; ++g)
+            for (int j = 0; j < n; ++j) {
+              const uint8_t* row = rows.bytes.data() + size_t(j) * quantizer->row_bytes();
+              const float* query = raw.data() + size_t(g) * d;
+              const double bound = int8_score_error_bound(*quantizer, query, row);
+              quantizer->decode(row, key.data());
+              double magnitude = 0;
+              for (int i = 0; i < d; ++i) magnitude += std::abs(double(query[i]) * key[size_t(i)]);
+              ASSERT_LT(bound, 0.1 * magnitude) << "the bound says nothing: " << what;
+              const size_t at = size_t(g) * n + size_t(j);
+              ASSERT_LE(std::abs(double(integer[at]) - exact[at]), bound) << what << " head " << g << " row " << j;
+            }
+        }
+    }
+  EXPECT_EQ(covered, 33);  // q8_0 int8 uint8 q4_0 int4 uint4 int2 uint2 tq2 tq3 tq4 at d = 128, 256, 384
 }
 
 }  // namespace

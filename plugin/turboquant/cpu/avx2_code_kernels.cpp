@@ -5,6 +5,8 @@
 // kernels are their oracle (tests/turboquant/code_kernels_test.cpp).
 #include "avx2_code_kernels.hpp"
 
+#include "avx2_horizontal.hpp"
+
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 
@@ -147,22 +149,6 @@ class Decoder {
   const float* centroids_ = nullptr;
   __m256 low_ = _mm256_setzero_ps(), high_ = _mm256_setzero_ps();
 };
-
-// out[i] = the sum of v[i]'s lanes for i < Count: eight at a time by a tree of horizontal adds, which
-// costs about one operation per vector instead of five for a reduction each.
-template <int Count>
-inline void horizontal_sums(const __m256 (&v)[Count], float* out) {
-  for (int base = 0; base < Count; base += 8) {
-    __m256 x[8];
-    for (int i = 0; i < 8; ++i) x[i] = base + i < Count ? v[base + i] : _mm256_setzero_ps();
-    const __m256 low = _mm256_hadd_ps(_mm256_hadd_ps(x[0], x[1]), _mm256_hadd_ps(x[2], x[3]));
-    const __m256 high = _mm256_hadd_ps(_mm256_hadd_ps(x[4], x[5]), _mm256_hadd_ps(x[6], x[7]));
-    const __m256 sums = _mm256_add_ps(_mm256_permute2f128_ps(low, high, 0x20), _mm256_permute2f128_ps(low, high, 0x31));
-    float lanes[8];
-    _mm256_storeu_ps(lanes, sums);
-    std::copy_n(lanes, std::min(8, Count - base), out + base);
-  }
-}
 
 // GN query heads (a template argument, so their accumulators stay in registers) against every row,
 // two rows at a time so each query load serves both and twice as many FMA chains run at once.

@@ -1,7 +1,9 @@
 #include "code_kernels.hpp"
 
 #include "avx2_code_kernels.hpp"
+#include "avx2_int8_key_kernel.hpp"
 #include "scalar_code_kernels.hpp"
+#include "turboquant_config.hpp"
 
 namespace atb::turboquant {
 namespace {
@@ -9,7 +11,7 @@ namespace {
 // Plain rows through the shared uncompressed kernels (the reference backend's own).
 class PlainKeyKernel final : public KeyKernel {
  public:
-  PlainKeyKernel(const tq::Quantizer& quantizer, const std::string& kernel)
+  PlainKeyKernel(const tq::Quantizer& quantizer, std::string_view kernel)
       : kernels_(plugin::select_row_kernels(quantizer.format().plain_dtype, kernel)),
         head_size_(quantizer.head_size()) {}
   void score(const uint8_t* rows, int n, const float* queries, int count, int stride, float* scores) const override {
@@ -24,7 +26,7 @@ class PlainKeyKernel final : public KeyKernel {
 
 class PlainValueKernel final : public ValueKernel {
  public:
-  PlainValueKernel(const tq::Quantizer& quantizer, const std::string& kernel)
+  PlainValueKernel(const tq::Quantizer& quantizer, std::string_view kernel)
       : kernels_(plugin::select_row_kernels(quantizer.format().plain_dtype, kernel)),
         head_size_(quantizer.head_size()) {}
   void accumulate(const uint8_t* rows, int n, const float* probs, int count, float* acc) const override {
@@ -39,15 +41,19 @@ class PlainValueKernel final : public ValueKernel {
 }  // namespace
 
 std::unique_ptr<KeyKernel> make_key_kernel(const tq::Quantizer& quantizer, const std::string& kernel) {
-  if (quantizer.format().scheme == tq::Scheme::plain) return std::make_unique<PlainKeyKernel>(quantizer, kernel);
-  if (kernel == "avx2")
+  if (quantizer.format().scheme == tq::Scheme::plain)
+    return std::make_unique<PlainKeyKernel>(quantizer, simd_of(kernel));
+  if (kernel == "avx2_int8")
+    if (auto integer = make_avx2_int8_key_kernel(quantizer)) return integer;
+  if (kernel != "scalar")
     if (auto fast = make_avx2_key_kernel(quantizer)) return fast;
   return make_scalar_key_kernel(quantizer);
 }
 
 std::unique_ptr<ValueKernel> make_value_kernel(const tq::Quantizer& quantizer, const std::string& kernel) {
-  if (quantizer.format().scheme == tq::Scheme::plain) return std::make_unique<PlainValueKernel>(quantizer, kernel);
-  if (kernel == "avx2")
+  if (quantizer.format().scheme == tq::Scheme::plain)
+    return std::make_unique<PlainValueKernel>(quantizer, simd_of(kernel));
+  if (kernel != "scalar")
     if (auto fast = make_avx2_value_kernel(quantizer)) return fast;
   return make_scalar_value_kernel(quantizer);
 }

@@ -34,7 +34,8 @@ class ValueKernel {
   virtual void accumulate(const uint8_t* rows, int n, const float* probs, int count, float* acc) const = 0;
 };
 
-// `kernel` is "scalar" or "avx2" (already resolved from "auto"); plain formats use the shared
+// `kernel` is "scalar", "avx2" or "avx2_int8" (already resolved from "auto"; avx2_int8 keeps the
+// f32 AVX2 kernel for formats the integer one does not cover); plain formats use the shared
 // uncompressed row kernels, so an uncompressed layer computes exactly what the reference does.
 std::unique_ptr<KeyKernel> make_key_kernel(const tq::Quantizer& quantizer, const std::string& kernel);
 std::unique_ptr<ValueKernel> make_value_kernel(const tq::Quantizer& quantizer, const std::string& kernel);

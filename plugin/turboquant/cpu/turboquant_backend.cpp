@@ -27,7 +27,7 @@ TurboquantBackend::TurboquantBackend(const atb_layer_spec& spec, const Turboquan
       value_kernel_(make_value_kernel(*value_quantizer_, config.kernel)),
       layout_(tq::page_layout(config.key, config.value, spec.head_size_k, spec.head_size_v, spec.num_kv_heads,
                               spec.block_size)),
-      math_(plugin::select_vector_math(config.kernel)) {
+      math_(plugin::select_vector_math(config.simd())) {
   for (int h = 0; h < spec.num_kv_heads; ++h) {
     const int global_head = spec.first_global_kv_head + h;
     key_rotations_.emplace_back(spec.head_size_k, config.rotation_seed, config.cache_layer, global_head);
@@ -52,7 +52,7 @@ atb_kv_cache_spec TurboquantBackend::cache_spec() const { return cache_spec_of(s
 void TurboquantBackend::encode_row(const std::byte* source, int32_t dtype, const tq::Quantizer& quantizer,
                                    const tq::Rotation& rotation, std::byte* destination) const {
   float x[tq::kMaxRotationSize];
-  plugin::select_row_kernels(dtype, config_.kernel).to_f32(source, quantizer.head_size(), x);
+  plugin::select_row_kernels(dtype, config_.simd()).to_f32(source, quantizer.head_size(), x);
   if (tq::is_rotated(quantizer.format())) rotation.rotate(x);
   quantizer.encode(x, reinterpret_cast<uint8_t*>(destination));
 }

@@ -1,5 +1,5 @@
-// Per-row cost of the turboquant plugin's kernels over encoded rows, AVX2 (f32 and, for scores,
-// int8) against the scalar oracle in
+// Per-row cost of the turboquant plugin's kernels over encoded rows, AVX2 (f32 and integer)
+// against the scalar oracle in
 // the same run: one GQA group (4 query heads), head size 128, a page tile of 16 rows that stays in L1,
 // so these are the compute costs that decode attention pays per cached token and KV head.
 //
@@ -15,6 +15,7 @@
 
 #include "avx2_code_kernels.hpp"
 #include "avx2_int8_key_kernel.hpp"
+#include "avx2_int8_value_kernel.hpp"
 #include "scalar_code_kernels.hpp"
 
 namespace atb::turboquant {
@@ -62,9 +63,14 @@ void score(benchmark::State& state, const std::string& format, const std::string
                                                 benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
-void accumulate(benchmark::State& state, const std::string& format, bool avx2) {
+std::unique_ptr<ValueKernel> value_kernel(const tq::Quantizer& quantizer, const std::string& kernel) {
+  if (kernel == "avx2_int8") return make_avx2_int8_value_kernel(quantizer);
+  return kernel == "avx2" ? make_avx2_value_kernel(quantizer) : make_scalar_value_kernel(quantizer);
+}
+
+void accumulate(benchmark::State& state, const std::string& format, const std::string& name) {
   const auto quantizer = quantizer_for(format, tq::Role::value);
-  const auto kernel = avx2 ? make_avx2_value_kernel(*quantizer) : make_scalar_value_kernel(*quantizer);
+  const auto kernel = value_kernel(*quantizer, name);
   if (!kernel) return state.SkipWithError(("no kernel for " + format).c_str());
   const std::vector<uint8_t> rows = encoded_tile(*quantizer);
   std::vector<float> probs(size_t(kGroup) * kTileRows, 0.01f), acc(size_t(kGroup) * kHeadSize);
@@ -112,9 +118,9 @@ int register_all() {
       benchmark::RegisterBenchmark((std::string("score/") + format + "/" + kernel).c_str(),
                                    [=](benchmark::State& state) { score(state, format, kernel); });
   for (const char* format : {"q3_0", "q4_0", "tq3", "tq4"})
-    for (bool avx2 : {false, true})
-      benchmark::RegisterBenchmark((std::string("accumulate/") + format + (avx2 ? "/avx2" : "/scalar")).c_str(),
-                                   [=](benchmark::State& state) { accumulate(state, format, avx2); });
+    for (const char* kernel : {"scalar", "avx2", "avx2_int8"})
+      benchmark::RegisterBenchmark((std::string("accumulate/") + format + "/" + kernel).c_str(),
+                                   [=](benchmark::State& state) { accumulate(state, format, kernel); });
   return 0;
 }
 const int registered = register_all();

@@ -11,6 +11,7 @@
 #include "../support/seed.hpp"
 #include "avx2_code_kernels.hpp"
 #include "avx2_int8_key_kernel.hpp"
+#include "avx2_int8_value_kernel.hpp"
 #include "scalar_code_kernels.hpp"
 
 namespace atb::turboquant {
@@ -139,6 +140,56 @@ TEST(CodeKernels, Int8KeyKernelStaysWithinItsBoundOfTheScalarKernel) {
         }
     }
   EXPECT_EQ(covered, 33);  // q8_0 int8 uint8 q4_0 int4 uint4 int2 uint2 tq2 tq3 tq4 at d = 128, 256, 384
+}
+
+// The integer value kernel sums weights rounded to their tile's byte grid times centroids on the
+// table's grid: every output within the bound it documents of the scalar oracle's, for every format
+// it covers, with tiles longer than its 32 rows and probabilities spanning orders of magnitude.
+TEST(CodeKernels, Int8ValueKernelStaysWithinItsBoundOfTheScalarKernel) {
+  if (!plugin::cpu_has_avx2()) GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C: the integer kernel cannot run here";
+  std::mt19937_64 rng(test::test_seed());
+  std::normal_distribution<float> normal;
+  int covered = 0;
+  for (const tq::Format& format : tq::formats_for(tq::Role::value))
+    for (int d : {32, 64, 96, 128, 256}) {
+      auto quantizer = std::move(*tq::make_quantizer(format, d));
+      const auto fast = make_avx2_int8_value_kernel(*quantizer);
+      if (!fast) continue;
+      ++covered;
+      const auto slow = make_scalar_value_kernel(*quantizer);
+      for (int count : {1, 2, 3, 4, 5, 8, 9})
+        for (int n : {1, 2, 7, 16, 33, 70}) {
+          const std::string what = std::string(format.name) + " d=" + std::to_string(d) +
+                                   " heads=" + std::to_string(count) + " rows=" + std::to_string(n);
+          const Rows rows = encode_rows(*quantizer, n, rng);
+          std::vector<float> decoded(size_t(n) * d);
+          for (int j = 0; j < n; ++j)
+            quantizer->decode(rows.bytes.data() + size_t(j) * quantizer->row_bytes(), decoded.data() + size_t(j) * d);
+          std::vector<float> probs(size_t(count) * n), start(size_t(count) * d);
+          for (float& p : probs) p = std::exp(3 * normal(rng));
+          for (float& a : start) a = normal(rng);
+          std::vector<float> integer = start, exact = start;
+          fast->accumulate(rows.bytes.data(), n, probs.data(), count, integer.data());
+          slow->accumulate(rows.bytes.data(), n, probs.data(), count, exact.data());
+          for (int g = 0; g < count; ++g) {
+            const float* p = probs.data() + size_t(g) * n;
+            const std::vector<double> bound = int8_accumulate_error_bound(*quantizer, rows.bytes.data(), n, p);
+            double bounds = 0, magnitude = 0;
+            for (int i = 0; i < d; ++i) {
+              bounds += bound[size_t(i)];
+              for (int j = 0; j < n; ++j) magnitude += std::abs(double(p[j]) * decoded[size_t(j) * d + i]);
+            }
+            // Worst case: half a byte of a tile's weight for each of its rows, 32 / 2 / 254 of the weight.
+            ASSERT_LT(bounds, 0.25 * magnitude) << "the bound says nothing: " << what;
+            for (int i = 0; i < d; ++i) {
+              const size_t at = size_t(g) * d + size_t(i);
+              ASSERT_LE(std::abs(double(integer[at]) - exact[at]), bound[size_t(i)] + 1e-6 * std::abs(start[at]))
+                  << what << " head " << g << " coordinate " << i;
+            }
+          }
+        }
+    }
+  EXPECT_EQ(covered, 20);  // q3_0 q4_0 tq3 tq4 at d = 32, 64, 96, 128, 256
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
 
+#include "avx2_code_bytes.hpp"
 #include "avx2_horizontal.hpp"
 #define ATB_HAVE_AVX2_INT8 1
 #endif
@@ -104,55 +105,21 @@ struct Unpack<2> {
   }
 };
 
-// 3 bits: four groups of 12 bytes, one block each.  Each code is cut from the 16-bit window of the
-// two bytes holding it: vpshufb places the window, vpmulhuw by 2^(16-s) shifts it right by s, and
-// vpackuswb makes bytes, lanes interleaved: byte t of a vector is code t, t+8, t-8 or t of its group.
+// 3 bits: four groups of 12 bytes, one block each, bytes in ThreeBitGroups' order.
 template <>
 struct Unpack<3> {
   static constexpr std::array<int, 8> kBlockOfSum = {0, 1, 2, 3, 0, 1, 2, 3};
-  static int coordinate(int vector, int byte) {
-    const int code = byte < 8 ? byte : byte < 16 ? byte + 8 : byte < 24 ? byte - 8 : byte;
-    return kBlock * vector + code;
-  }
-  struct Windows {
-    __m256i shuffle, multiplier;
-  };
-  // Windows of codes first .. first+15 of a group, eight per 128-bit lane.
-  static Windows windows(int first) {
-    alignas(32) uint8_t shuffle[32];
-    alignas(32) uint16_t multiplier[16];
-    for (int m = 0; m < 16; ++m) {
-      int bit = 3 * (first + m), byte = bit / 8, shift = bit % 8;
-      if (shift == 0) byte -= 1, shift = 8;  // a multiplier of 2^16 does not exist: take the byte before
-      shuffle[2 * m] = byte < 0 ? uint8_t(0x80) : uint8_t(byte);
-      shuffle[2 * m + 1] = uint8_t(byte + 1);
-      multiplier[m] = uint16_t(1u << (16 - shift));
-    }
-    return {_mm256_load_si256(reinterpret_cast<const __m256i*>(shuffle)),
-            _mm256_load_si256(reinterpret_cast<const __m256i*>(multiplier))};
-  }
-  __m256i group(__m128i bytes) const {
-    const __m256i both = _mm256_broadcastsi128_si256(bytes), mask = _mm256_set1_epi16(7);
-    const __m256i a =
-        _mm256_and_si256(_mm256_mulhi_epu16(_mm256_shuffle_epi8(both, low.shuffle), low.multiplier), mask);
-    const __m256i b =
-        _mm256_and_si256(_mm256_mulhi_epu16(_mm256_shuffle_epi8(both, high.shuffle), high.multiplier), mask);
-    return _mm256_packus_epi16(a, b);
-  }
+  static int coordinate(int vector, int byte) { return kBlock * vector + ThreeBitGroups::lane_split_code(byte); }
   // `last_whole` says the 16 bytes from the last group's start lie inside the row.
   void codes(const uint8_t* chunk, __m256i v[4], bool last_whole) const {
     for (int k = 0; k < 4; ++k) {
-      __m128i bytes;
-      if (k < 3 || last_whole) {
-        bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(chunk + 12 * k));
-      } else {  // the 16 bytes that end with the group, moved down: group 2 lies before it
-        bytes = _mm_srli_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(chunk + 12 * k - 4)), 4);
-      }
-      v[k] = group(bytes);
+      const uint8_t* group = chunk + 12 * k;
+      v[k] = groups.codes(k < 3 || last_whole ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(group))
+                                              : ThreeBitGroups::load_last(group, true));
     }
   }
 
-  Windows low = windows(0), high = windows(16);
+  ThreeBitGroups groups;
 };
 
 // 4 bits: 64 bytes; vectors: low nibbles of bytes 0-31, high nibbles of 0-31, then of 32-63.

@@ -2,6 +2,7 @@
 
 #include "avx2_code_kernels.hpp"
 #include "avx2_int8_key_kernel.hpp"
+#include "avx2_int8_value_kernel.hpp"
 #include "scalar_code_kernels.hpp"
 #include "turboquant_config.hpp"
 
@@ -53,6 +54,8 @@ std::unique_ptr<KeyKernel> make_key_kernel(const tq::Quantizer& quantizer, const
 std::unique_ptr<ValueKernel> make_value_kernel(const tq::Quantizer& quantizer, const std::string& kernel) {
   if (quantizer.format().scheme == tq::Scheme::plain)
     return std::make_unique<PlainValueKernel>(quantizer, simd_of(kernel));
+  if (kernel == "avx2_int8")
+    if (auto integer = make_avx2_int8_value_kernel(quantizer)) return integer;
   if (kernel != "scalar")
     if (auto fast = make_avx2_value_kernel(quantizer)) return fast;
   return make_scalar_value_kernel(quantizer);

@@ -1,0 +1,28 @@
+// The integer AVX2 value kernel (config kernel "avx2_int8"): probabilities times codebook values
+// summed as int16 with vpmaddubsw, back to f32 once per tile.  It covers the codebook V formats of 3
+// and 4 bits (q3_0, q4_0, tq3, tq4) at head sizes that are multiples of 32; for anything else
+// make_avx2_int8_value_kernel returns nullptr and callers keep the f32 AVX2 kernel.
+#pragma once
+
+#include <vector>
+
+#include "code_kernels.hpp"
+
+namespace atb::turboquant {
+
+// Rows per tile: each tile's weights are rounded to bytes that sum to about kInt8WeightTotal, so its
+// int16 sums stay below 63 * (254 + 32 / 2) whatever the rows hold.
+inline constexpr int kInt8ValueTileRows = 32;
+inline constexpr int kInt8WeightTotal = 254;
+// Largest magnitude of a centroid on the value table's grid.
+inline constexpr int kInt8ValueMax = 63;
+
+std::unique_ptr<ValueKernel> make_avx2_int8_value_kernel(const tq::Quantizer& quantizer);
+
+// How far, per coordinate, the integer kernel's sum over `n` rows with probabilities `probs` (one
+// head) may lie from the exact sum over the decoded rows: each weight rounded to its tile's byte
+// grid, each centroid to the table's grid, and f32 rounding.
+std::vector<double> int8_accumulate_error_bound(const tq::Quantizer& quantizer, const uint8_t* rows, int n,
+                                                const float* probs);
+
+}  // namespace atb::turboquant

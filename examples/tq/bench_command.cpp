@@ -4,11 +4,13 @@
 #include <atb/cli/decode_workload.hpp>
 #include <atb/cli/host_options.hpp>
 #include <atb/cli/memory_bandwidth.hpp>
+#include <atb/cli/variant_label.hpp>
 #include <atb/half.hpp>
 
 #include <benchmark/benchmark.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -28,7 +30,7 @@ Expected<int32_t> parse_dtype(const std::string& name) {
 }
 
 struct Variant {
-  std::string label;  // "reference" or "<backend> <config>"
+  std::string label;  // cli::variant_label: "reference", "turboquant q8_0/q3_0", ...
   const host::Plugin* plugin;
   std::string config;
 };
@@ -148,7 +150,7 @@ int bench_command(int argc, const char* const* argv) {
       std::fprintf(stderr, "tq bench: %s\n", config.error().message().c_str());
       return 2;
     }
-    variants.push_back({options->backend + " " + config_json, *chosen, *config});
+    variants.push_back({cli::variant_label(options->backend, config_json), *chosen, *config});
   }
 
   const int bandwidth_threads = *threads > 0 ? int(*threads) : int(std::thread::hardware_concurrency());
@@ -253,14 +255,19 @@ int bench_command(int argc, const char* const* argv) {
   benchmark::Initialize(&benchmark_argc, benchmark_argv.data());
   std::map<std::string, double> seconds;
   CapturingReporter reporter(seconds);
+  // With --json, stdout holds only the JSON document: the tables go to stderr.
+  FILE* out = options->json ? stderr : stdout;
+  if (options->json) reporter.SetOutputStream(&std::cerr);
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
 
   nlohmann::json json_rows = nlohmann::json::array();
-  std::printf("\nread bandwidth of this machine: %.1f GB/s (%d threads, best of 5 passes over %lld MiB)\n", bandwidth,
-              bandwidth_threads, *bandwidth_mib);
-  std::printf("%-44s %5s %7s %10s %10s %9s %10s %8s %9s\n", "decode attention, one layer", "batch", "context",
-              "ms/step", "tokens/s", "KV MB", "floor ms", "GB/s", "vs ref");
+  std::fprintf(out, "\nread bandwidth of this machine: %.1f GB/s (%d threads, best of 5 passes over %lld MiB)\n",
+               bandwidth, bandwidth_threads, *bandwidth_mib);
+  int width = 44;  // row names are printed whole
+  for (const Variant& variant : variants) width = std::max(width, int(variant.label.size()));
+  std::fprintf(out, "%-*s %5s %7s %10s %10s %9s %10s %8s %9s %9s\n", width, "decode attention, one layer", "batch",
+               "context", "ms/step", "tokens/s", "KV MB", "floor ms", "GB/s", "GFLOP/s", "vs ref");
   std::map<std::pair<int, int>, double> reference_seconds;
   for (const auto& result : results)
     if (result.variant == "reference") {
@@ -276,9 +283,11 @@ int bench_command(int argc, const char* const* argv) {
     const double floor_ms = double(result.kv_bytes) / (bandwidth * 1e9) * 1e3;
     const auto ref = reference_seconds.find({result.batch, result.context});
     const double speedup = ref != reference_seconds.end() ? ref->second / s : 0;
-    std::printf("%-44s %5d %7d %10.3f %10.0f %9.1f %10.3f %8.1f %8.2fx\n", result.variant.substr(0, 44).c_str(),
-                result.batch, result.context, s * 1e3, result.batch / s, double(result.kv_bytes) / 1e6, floor_ms,
-                double(result.kv_bytes) / s / 1e9, speedup);
+    // Scores and the weighted sum of values: two flops per multiply-add, each over the head size.
+    const double flops = 4.0 * double(*head_size) * result.context * double(*query_heads) * result.batch;
+    std::fprintf(out, "%-*s %5d %7d %10.3f %10.0f %9.1f %10.3f %8.1f %9.1f %8.2fx\n", width, result.variant.c_str(),
+                 result.batch, result.context, s * 1e3, result.batch / s, double(result.kv_bytes) / 1e6, floor_ms,
+                 double(result.kv_bytes) / s / 1e9, flops / s / 1e9, speedup);
     json_rows.push_back({{"backend", result.variant},
                          {"batch", result.batch},
                          {"context", result.context},
@@ -287,6 +296,7 @@ int bench_command(int argc, const char* const* argv) {
                          {"kv_bytes", result.kv_bytes},
                          {"bandwidth_floor_ms", floor_ms},
                          {"kv_gb_per_s", double(result.kv_bytes) / s / 1e9},
+                         {"gflop_per_s", flops / s / 1e9},
                          {"speedup_vs_reference", speedup}});
   }
   nlohmann::json step_rows = nlohmann::json::array();
@@ -297,9 +307,9 @@ int bench_command(int argc, const char* const* argv) {
     for (const auto& result : step_results) {
       if (result.kind != kind || !seconds.count(result.name)) continue;
       if (!header) {
-        std::printf("\n%-44s %12s %14s %8s\n",
-                    is_encode ? "encode (write-only step, 1 thread)" : "prefill (chunk onto cached context)",
-                    is_encode ? "us/token" : "ms/chunk", is_encode ? "tokens" : "chunk@context", "vs ref");
+        std::fprintf(out, "\n%-*s %12s %14s %8s\n", width,
+                     is_encode ? "encode (write-only step, 1 thread)" : "prefill (chunk onto cached context)",
+                     is_encode ? "us/token" : "ms/chunk", is_encode ? "tokens" : "chunk@context", "vs ref");
         header = true;
       }
       const double s = seconds[result.name];
@@ -307,8 +317,8 @@ int bench_command(int argc, const char* const* argv) {
       const std::string size = is_encode ? std::to_string(*encode_tokens)
                                          : std::to_string(*prefill_chunk) + "@" + std::to_string(*prefill_context);
       const double figure = is_encode ? s / double(*encode_tokens) * 1e6 : s * 1e3;
-      std::printf("%-44s %12.3f %14s %7.2fx\n", result.variant.substr(0, 44).c_str(), figure, size.c_str(),
-                  ref > 0 ? ref / s : 0);
+      std::fprintf(out, "%-*s %12.3f %14s %7.2fx\n", width, result.variant.c_str(), figure, size.c_str(),
+                   ref > 0 ? ref / s : 0);
       step_rows.push_back({{"kind", kind},
                            {"backend", result.variant},
                            {is_encode ? "us_per_token" : "ms_per_chunk", figure},
@@ -316,8 +326,8 @@ int bench_command(int argc, const char* const* argv) {
     }
   }
   if (options->json) {
-    nlohmann::json out{{"read_bandwidth_gb_per_s", bandwidth}, {"decode", json_rows}, {"steps", step_rows}};
-    std::cout << out.dump(2) << "\n";
+    nlohmann::json document{{"read_bandwidth_gb_per_s", bandwidth}, {"decode", json_rows}, {"steps", step_rows}};
+    std::cout << document.dump(2) << "\n";
   }
   return 0;
 }

@@ -3,9 +3,11 @@
 // at window start + p + 1, so every character but the first is predicted once.  Windows are batched as
 // sequences of the engine, whose attention runs through the chosen backend.
 #include <atb/cli/host_options.hpp>
+#include <atb/cli/variant_label.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -84,14 +86,16 @@ int perplexity_command(int argc, const char* const* argv) {
       std::fprintf(stderr, "tq perplexity: %s: %s\n", backend.c_str(), result.error().message().c_str());
       return 1;
     }
-    results.push_back({backend + (config == "{}" ? "" : " " + config), result->nats, result->predictions,
+    results.push_back({cli::variant_label(backend, config), result->nats, result->predictions,
                        engine->kv_bytes_per_token_per_head()});
   }
   nlohmann::json rows = nlohmann::json::array();
   const double baseline = results.back().nats / double(results.back().predictions);
+  int width = 44;  // row names are printed whole
+  for (const Evaluation& r : results) width = std::max(width, int(r.backend.size()));
   if (!options->json)
-    std::printf("%-44s %12s %12s %11s %11s%s\n", "backend", "nats/char", "perplexity", "predictions", "KV B/tok/head",
-                runs.size() > 1 ? "  vs compare" : "");
+    std::printf("%-*s %12s %12s %11s %11s%s\n", width, "backend", "nats/char", "perplexity", "predictions",
+                "KV B/tok/head", runs.size() > 1 ? "  vs compare" : "");
   for (const Evaluation& r : results) {
     const double per_char = r.nats / double(r.predictions);
     const double change = std::exp(per_char) / std::exp(baseline) - 1;
@@ -102,7 +106,7 @@ int perplexity_command(int argc, const char* const* argv) {
                     {"kv_bytes_per_token_per_head", r.bytes_per_token_per_head},
                     {"perplexity_change_vs_compare", runs.size() > 1 ? change : 0.0}});
     if (!options->json) {
-      std::printf("%-44s %12.5f %12.4f %11llu %11llu", r.backend.substr(0, 44).c_str(), per_char, std::exp(per_char),
+      std::printf("%-*s %12.5f %12.4f %11llu %11llu", width, r.backend.c_str(), per_char, std::exp(per_char),
                   (unsigned long long)r.predictions, (unsigned long long)r.bytes_per_token_per_head);
       // The change column only where there is a --compare run to change against.
       if (runs.size() > 1) std::printf(" %+10.3f%%", 100 * change);

@@ -4,10 +4,12 @@
 // attention-output error against the reference, and time per decode step.
 #include <atb/cli/host_options.hpp>
 #include <atb/cli/synthetic_kv.hpp>
+#include <atb/cli/variant_label.hpp>
 #include <atb/host/paged_kv.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -191,7 +193,7 @@ int run_command(int argc, const char* const* argv) {
   std::vector<Variant> variants;
   variants.push_back({"reference (f16 cache)", *reference, R"({"cache_dtype":"f16"})", {}, {}, 0, 0, 0, 0, 0});
   for (const auto& config : configs)
-    variants.push_back({options->backend + " " + config, *chosen, config, {}, {}, 0, 0, 0, 0, 0});
+    variants.push_back({cli::variant_label(options->backend, config), *chosen, config, {}, {}, 0, 0, 0, 0, 0});
 
   const int block_size = 16;
   const int64_t pages = int64_t(*batch) * ((*context + *steps + block_size - 1) / block_size);
@@ -297,8 +299,10 @@ int run_command(int argc, const char* const* argv) {
   nlohmann::json rows = nlohmann::json::array();
   const Variant& baseline = variants[0];
   const double baseline_step = baseline.decode_seconds / double(*steps);
+  int width = 44;  // row names are printed whole
+  for (const Variant& variant : variants) width = std::max(width, int(variant.label.size()));
   if (!options->json) {
-    std::printf("\n%-44s %11s %7s %11s %10s %10s %15s %7s\n", "backend", "bytes/token", "vs f16", "tokens fit",
+    std::printf("\n%-*s %11s %7s %11s %10s %10s %15s %7s\n", width, "backend", "bytes/token", "vs f16", "tokens fit",
                 "out error", "out cos", "ms/decode step", "speed");
   }
   for (const Variant& variant : variants) {
@@ -315,7 +319,7 @@ int run_command(int argc, const char* const* argv) {
                     {"ms_per_decode_step", per_step * 1e3},
                     {"speedup_vs_reference", baseline_step / per_step}});
     if (!options->json)
-      std::printf("%-44s %11s %6.2fx %11llu %10s %10s %15.2f %6.2fx\n", variant.label.substr(0, 44).c_str(),
+      std::printf("%-*s %11s %6.2fx %11llu %10s %10s %15.2f %6.2fx\n", width, variant.label.c_str(),
                   format_bytes(double(variant.bytes_per_token)).c_str(),
                   double(baseline.bytes_per_token) / double(variant.bytes_per_token), (unsigned long long)fit,
                   &variant == &baseline ? "-" : std::to_string(error).substr(0, 7).c_str(),

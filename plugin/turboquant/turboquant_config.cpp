@@ -52,9 +52,9 @@ Status read_keys(kit::ConfigReader& reader, ConfigKeys& keys) {
   ATB_RETURN_IF_ERROR(reader.read_int("rotation_seed", 0, std::numeric_limits<int64_t>::max(), keys.seed,
                                       "seed of the rotations and the QJL sketch"));
   ATB_RETURN_IF_ERROR(reader.read_int("threads", 1, 1024, keys.threads, "worker threads of the CPU path"));
-  ATB_RETURN_IF_ERROR(
-      reader.read_choice("kernel", kKernels, keys.kernel,
-                         "CPU kernels; avx2_int8 scores keys with an int8 query; auto: avx2 where the CPU has it"));
+  ATB_RETURN_IF_ERROR(reader.read_choice(
+      "kernel", kKernels, keys.kernel,
+      "CPU kernels; avx2: f32, avx2_int8: integer products; auto: avx2_int8 where the CPU has AVX2"));
   return reader.reject_unknown_keys();
 }
 
@@ -84,7 +84,7 @@ Expected<TurboquantConfig> read_config(const nlohmann::json& json, const atb_lay
   ATB_RETURN_IF_ERROR(check_format_head_size("head_size_v", config.value, spec.head_size_v));
   config.rotation_seed = uint64_t(seed);
   config.threads = int(threads);
-  config.kernel = kernel == "auto" ? (plugin::cpu_has_avx2() ? "avx2" : "scalar") : kernel;
+  config.kernel = kernel == "auto" ? (plugin::cpu_has_avx2() ? "avx2_int8" : "scalar") : kernel;
   return config;
 }
 

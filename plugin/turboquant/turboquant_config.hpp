@@ -7,9 +7,9 @@
 //   uncompressed_last_layers   int >= 0 the last N layers of num_layers stored uncompressed
 //   rotation_seed              int >= 0 seed of the rotations and the QJL sketch
 //   threads                    int      worker threads (default: hardware concurrency)
-//   kernel                     string   "auto" (avx2 when the CPU has it), "scalar", "avx2" (f32),
-//                                       "avx2_int8" (keys scored with an int8 query, see
-//                                       cpu/avx2_int8_key_kernel.hpp; values as avx2)
+//   kernel                     string   "auto" (avx2_int8 when the CPU has AVX2), "scalar", "avx2"
+//                                       (f32, exact to f32 rounding), "avx2_int8" (integer products
+//                                       with documented bounds: cpu/avx2_int8_*_kernel.hpp)
 //
 // Uncompressed layers store the layer's own dtype, exactly as the reference backend does.
 #pragma once

@@ -9,6 +9,7 @@
 #include <atb/host/paged_kv.hpp>
 #include <atb/struct_io.hpp>
 #include <cuda_runtime.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -59,6 +60,14 @@ struct Case {
 };
 
 size_t element_bytes(int32_t dtype) { return dtype == ATB_DTYPE_F32 ? 4 : 2; }
+
+// The CPU plugin is the oracle: turboquant's exact f32 kernels, not the integer ones `auto` picks.
+std::string oracle_config(const Case& c) {
+  if (c.backend != "turboquant") return c.config;
+  nlohmann::json config = nlohmann::json::parse(c.config.empty() ? "{}" : c.config);
+  config["kernel"] = "avx2";
+  return config.dump();
+}
 
 // Host floats stored as `dtype` (bf16 rounded to nearest even).
 std::vector<uint8_t> stored_as(const std::vector<float>& values, int32_t dtype) {
@@ -154,7 +163,7 @@ void run_case(const Case& c, std::mt19937_64& rng) {
   spec.layer_index = 1;
   spec.num_layers = 4;
   spec.kv_shared_with_layer = -1;
-  auto cpu = test::create_backend(c.backend, spec, c.config);
+  auto cpu = test::create_backend(c.backend, spec, oracle_config(c));
   ASSERT_TRUE(cpu) << cpu.error().message();
   spec.device_type = ATB_DEVICE_CUDA;
   auto gpu = test::create_backend(c.backend, spec, c.config);

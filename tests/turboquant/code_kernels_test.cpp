@@ -179,7 +179,7 @@ TEST(CodeKernels, Int8ValueKernelStaysWithinItsBoundOfTheScalarKernel) {
               bounds += bound[size_t(i)];
               for (int j = 0; j < n; ++j) magnitude += std::abs(double(p[j]) * decoded[size_t(j) * d + i]);
             }
-            // Worst case: half a byte of a tile's weight for each of its rows, 32 / 2 / 254 of the weight.
+            // Worst case: half a byte of a tile's weight for each of its rows, up to 32 / 2 / 500 of it.
             ASSERT_LT(bounds, 0.25 * magnitude) << "the bound says nothing: " << what;
             for (int i = 0; i < d; ++i) {
               const size_t at = size_t(g) * d + size_t(i);

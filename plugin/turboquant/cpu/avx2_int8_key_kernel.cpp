@@ -1,5 +1,5 @@
 // Integer scoring of K rows (kernel "avx2_int8").  A prepared query holds, per 32-coordinate block,
-// an fp32 scale and int8 coordinates of at most kInt8QueryMax in magnitude.  A row's codes become
+// an fp32 scale and int8 coordinates of at most int8_query_max() in magnitude.  A row's codes become
 // unsigned bytes without passing through floats (the codes themselves, signed codes offset by 128,
 // or a vpshufb table of the codebook's centroids), vpmaddubsw + vpmaddwd give exact int32 sums per
 // block, and the row's block scales and zeros are applied once per block in f32.
@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
@@ -33,7 +34,8 @@ constexpr int kChunk = 128;  // coordinates per unit of work: four blocks
 
 bool uses_table(const tq::Format& format) { return format.scheme == tq::Scheme::turboquant_mse; }
 
-// Codebook centroids on an 8-bit grid: centroid ~ step * (byte - 128), step = largest |centroid| / 127.
+// Codebook centroids on a 7-bit grid: centroid ~ step * (byte - 64), step = largest |centroid| / 63,
+// bytes 1 .. 127 (so a query byte may reach 127).
 struct ByteTable {
   float step = 1;
   std::array<uint8_t, 16> bytes{};
@@ -43,9 +45,9 @@ ByteTable byte_table(const tq::ScalarCodebook& codebook) {
   float largest = 0;
   for (float c : codebook.centroids) largest = std::max(largest, std::abs(c));
   ByteTable table;
-  if (largest > 0) table.step = largest / 127.0f;
+  if (largest > 0) table.step = largest / 63.0f;
   for (size_t i = 0; i < codebook.centroids.size() && i < table.bytes.size(); ++i)
-    table.bytes[i] = uint8_t(128 + std::lround(codebook.centroids[i] / table.step));
+    table.bytes[i] = uint8_t(64 + std::lround(codebook.centroids[i] / table.step));
   return table;
 }
 
@@ -64,9 +66,9 @@ double int8_score_error_bound(const tq::Quantizer& quantizer, const float* query
     const int end = std::min(d, (b + 1) * kBlock);
     double largest = 0;
     for (int i = b * kBlock; i < end; ++i) largest = std::max(largest, double(std::abs(query[i])));
-    const double query_half_step = largest / (2.0 * kInt8QueryMax);
+    const double query_half_step = largest / (2.0 * int8_query_max(layout.code_bits));
     // What the f32 block sums are made of: unsigned bytes up to 255 times the byte's scale, plus the zero.
-    const double extent = table ? 255 * table_step
+    const double extent = table ? 127 * table_step
                                 : 255 * double(tq::load_f16(row + layout.scales_offset + 4 * size_t(b))) +
                                       std::abs(double(tq::load_f16(row + layout.scales_offset + 4 * size_t(b) + 2)));
     for (int i = b * kBlock; i < end; ++i) {
@@ -148,7 +150,7 @@ struct Unpack<8> {
 };
 
 // int32 sums of byte * query byte whose blocks are Unpack<Bits>::kBlockOfSum.  Products of values up
-// to 15 are added as int16 before widening (4 * 15 * 63 is far from 2^15); larger ones are widened first.
+// to 15 are added as int16 before widening (4 * 15 * 127 is far from 2^15); larger ones are widened first.
 template <int Bits, bool SmallValues>
 inline __m256i block_sums(const __m256i v[4], const __m256i q[4]) {
   __m256i p[4];
@@ -188,6 +190,7 @@ template <int Bits, Values V>
 class Int8KeyKernel final : public KeyKernel {
   using U = Unpack<Bits>;
   static constexpr bool kSmallValues = V == Values::codes && Bits <= 4;
+  static constexpr int kQueryMax = int8_query_max(Bits);
 
  public:
   explicit Int8KeyKernel(const tq::Quantizer& quantizer) : layout_(quantizer.layout()), query_{layout_.head_size} {
@@ -203,6 +206,10 @@ class Int8KeyKernel final : public KeyKernel {
     }
     scale_index_ = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(scale_index));
     zero_index_ = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(zero_index));
+    // Byte i of a prepared query holds coordinate source_[i].
+    for (int c = 0; c < query_.chunks(); ++c)
+      for (int k = 0; k < 4; ++k)
+        for (int t = 0; t < 32; ++t) source_.push_back(int16_t(c * kChunk + U::coordinate(k, t)));
     // The last 3-bit group may end 4 bytes short of a 16-byte load's end.
     whole_loads_ = layout_.codes_offset + layout_.codes_bytes + 4 <= layout_.row_bytes;
   }
@@ -211,30 +218,40 @@ class Int8KeyKernel final : public KeyKernel {
 
   void prepare(float* query) const override {
     const int d = layout_.head_size;
-    int8_t q8[tq::kMaxRotationSize];
+    alignas(32) int32_t q32[tq::kMaxRotationSize];
     float scale[tq::kMaxRotationSize / kBlock], sum[tq::kMaxRotationSize / kBlock];
-    for (int b = 0; b * kBlock < d; ++b) {
-      float largest = 0;
-      bool finite = true;
-      for (int i = b * kBlock; i < (b + 1) * kBlock; ++i) {
-        largest = std::max(largest, std::abs(query[i]));
-        finite = finite && std::isfinite(query[i]);
+    const __m256 magnitude_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    for (int b = 0; b < d / kBlock; ++b) {
+      __m256 x[4], largest = _mm256_setzero_ps(), nothing = _mm256_setzero_ps();
+      for (int k = 0; k < 4; ++k) {
+        x[k] = _mm256_loadu_ps(query + kBlock * b + 8 * k);
+        largest = _mm256_max_ps(largest, _mm256_and_ps(x[k], magnitude_mask));
+        nothing = _mm256_add_ps(nothing, _mm256_mul_ps(x[k], _mm256_setzero_ps()));  // NaN for inf and NaN
       }
+      float lanes[8], zeros[8];
+      _mm256_storeu_ps(lanes, largest);
+      _mm256_storeu_ps(zeros, nothing);
+      float block_largest = 0, any_nan = 0;
+      for (int e = 0; e < 8; ++e) block_largest = std::max(block_largest, lanes[e]), any_nan += zeros[e];
       // A block that is not finite scores NaN, as the f32 kernels would, instead of rounding garbage.
-      if (!finite) largest = std::numeric_limits<float>::quiet_NaN();
-      const float inverse = finite && largest > 0 ? float(kInt8QueryMax) / largest : 0.0f;
-      int total = 0;
-      for (int i = b * kBlock; i < (b + 1) * kBlock; ++i) {
-        q8[i] = finite ? int8_t(std::lrint(query[i] * inverse)) : int8_t(0);
-        total += q8[i];
+      const bool finite = any_nan == 0;
+      const __m256 inverse = _mm256_set1_ps(finite && block_largest > 0 ? float(kQueryMax) / block_largest : 0.0f);
+      __m256i total = _mm256_setzero_si256();
+      for (int k = 0; k < 4; ++k) {
+        const __m256i q = finite ? _mm256_cvtps_epi32(_mm256_mul_ps(x[k], inverse)) : _mm256_setzero_si256();
+        _mm256_store_si256(reinterpret_cast<__m256i*>(q32 + kBlock * b + 8 * k), q);
+        total = _mm256_add_epi32(total, q);
       }
-      scale[b] = largest / float(kInt8QueryMax);
-      sum[b] = scale[b] * float(total);
+      int32_t totals[8];
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(totals), total);
+      scale[b] = finite ? block_largest / float(kQueryMax) : std::numeric_limits<float>::quiet_NaN();
+      sum[b] = scale[b] *
+               float(totals[0] + totals[1] + totals[2] + totals[3] + totals[4] + totals[5] + totals[6] + totals[7]);
     }
     int8_t ordered[tq::kMaxRotationSize];
+    for (int i = 0; i < d; ++i) ordered[i] = int8_t(q32[source_[size_t(i)]]);
+    std::memcpy(query + d, ordered, size_t(d));
     for (int c = 0; c < query_.chunks(); ++c) {
-      for (int k = 0; k < 4; ++k)
-        for (int t = 0; t < 32; ++t) ordered[c * kChunk + 32 * k + t] = q8[c * kChunk + U::coordinate(k, t)];
       float* scales = query_.scales(query, c);
       for (int e = 0; e < 8; ++e) {
         const int block = 4 * c + U::kBlockOfSum[size_t(e)];
@@ -242,7 +259,6 @@ class Int8KeyKernel final : public KeyKernel {
         scales[8 + e] = sum[block] / 2;  // each block has two of the eight sums
       }
     }
-    std::memcpy(query + d, ordered, size_t(d));
   }
 
   void score(const uint8_t* rows, int n, const float* queries, int count, int stride, float* scores) const override {
@@ -276,7 +292,7 @@ class Int8KeyKernel final : public KeyKernel {
     if constexpr (V == Values::table) {
       const float s = load_half(row + layout_.scales_offset) * table_step_;
       scale = _mm256_set1_ps(s);
-      zero = _mm256_set1_ps(-128 * s);
+      zero = _mm256_set1_ps(-64 * s);
     } else {
       const __m128i halves = _mm_loadu_si128(
           reinterpret_cast<const __m128i*>(row + layout_.scales_offset + 16 * size_t(chunk)));  // 4 x (scale, zero)
@@ -323,6 +339,7 @@ class Int8KeyKernel final : public KeyKernel {
   float table_step_ = 1;
   __m256i table_ = _mm256_setzero_si256(), scale_index_, zero_index_;
   bool whole_loads_ = true;
+  std::vector<int16_t> source_;
 };
 
 template <Values V>

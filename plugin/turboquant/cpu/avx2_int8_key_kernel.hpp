@@ -9,9 +9,10 @@
 
 namespace atb::turboquant {
 
-// Largest magnitude of a quantized query coordinate: 2 * 255 * 63 < 2^15, so vpmaddubsw on an
-// unsigned byte and a query byte never saturates.
-inline constexpr int kInt8QueryMax = 63;
+// Largest magnitude of a quantized query coordinate against rows of `code_bits`: vpmaddubsw on an
+// unsigned byte and a query byte must never saturate, 2 * 255 * 63 < 2^15 for 8-bit codes and
+// 2 * 127 * 127 < 2^15 for the rest (codes of at most 4 bits, or table bytes of at most 127).
+inline constexpr int int8_query_max(int code_bits) { return code_bits == 8 ? 63 : 127; }
 
 std::unique_ptr<KeyKernel> make_avx2_int8_key_kernel(const tq::Quantizer& quantizer);
 

@@ -1,8 +1,8 @@
 // Integer accumulation of V rows (kernel "avx2_int8").  Per tile of rows, head and scale block the
-// weights p_j * scale_j are rounded to unsigned bytes that sum to about kInt8WeightTotal: their sum,
-// not their largest, is what is normalised, so the int16 sums cannot overflow whatever the tile
-// holds.  Centroids are signed bytes (a vpshufb table).  Two rows' bytes are interleaved so that one
-// vpmaddubsw adds both rows' products; the int16 sums go back to f32 once per tile.
+// weights p_j * scale_j are rounded to unsigned bytes (int8_weight_step): their sum is bounded as
+// well as their largest, so the int16 sums cannot overflow whatever the tile holds.  Centroids are signed bytes (a
+// vpshufb table).  Two rows' bytes are interleaved so that one vpmaddubsw adds both rows' products; the int16 sums go
+// back to f32 once per tile.
 #include "avx2_int8_value_kernel.hpp"
 
 #include <tq/half_rounding.hpp>
@@ -64,14 +64,17 @@ std::vector<double> int8_accumulate_error_bound(const tq::Quantizer& quantizer, 
   for (int j0 = 0; j0 < n; j0 += kInt8ValueTileRows) {
     const int end = std::min(n, j0 + kInt8ValueTileRows);
     for (int i = 0; i < d; ++i) {
-      double total = 0;  // the tile's weight in this coordinate's block
-      for (int j = j0; j < end; ++j)
-        total += double(probs[j]) * block_scale(layout, rows + size_t(j) * layout.row_bytes, i);
+      double total = 0, largest = 0;  // the tile's weights in this coordinate's block
+      for (int j = j0; j < end; ++j) {
+        const double w = double(probs[j]) * block_scale(layout, rows + size_t(j) * layout.row_bytes, i);
+        total += w, largest = std::max(largest, std::abs(w));
+      }
+      const double weight_step = int8_weight_step(largest, std::abs(total));
       for (int j = j0; j < end; ++j) {
         const double scale = block_scale(layout, rows + size_t(j) * layout.row_bytes, i), p = std::abs(probs[j]);
         const double value = std::abs(values[size_t(j) * d + i]), centroid = scale > 0 ? value / scale : 0;
-        bound[size_t(i)] += 0.5 * std::abs(total) / kInt8WeightTotal * (centroid + step / 2) + p * scale * step / 2 +
-                            1e-5 * p * (value + scale * step);
+        bound[size_t(i)] +=
+            0.5 * weight_step * (centroid + step / 2) + p * scale * step / 2 + 1e-5 * p * (value + scale * step);
       }
     }
   }
@@ -180,14 +183,21 @@ class Int8ValueKernel final : public ValueKernel {
       for (int v = 0; v < kVectors; ++v)
         prob[v] = v < vectors ? _mm256_maskload_ps(p + 8 * v, in_tile[v]) : _mm256_setzero_ps();
       for (int b = 0; b < blocks; ++b) {
-        __m256 w[kVectors], sum = _mm256_setzero_ps();
-        for (int v = 0; v < kVectors; ++v)
-          sum = _mm256_add_ps(sum, w[v] = _mm256_mul_ps(prob[v], _mm256_load_ps(scales[b] + 8 * v)));
-        float lanes[8];
+        __m256 w[kVectors], sum = _mm256_setzero_ps(), most = _mm256_setzero_ps();
+        for (int v = 0; v < kVectors; ++v) {
+          w[v] = _mm256_mul_ps(prob[v], _mm256_load_ps(scales[b] + 8 * v));
+          sum = _mm256_add_ps(sum, w[v]);
+          most = _mm256_max_ps(most, w[v]);
+        }
+        float lanes[8], largest_lanes[8];
         _mm256_storeu_ps(lanes, sum);
+        _mm256_storeu_ps(largest_lanes, most);
         const float total =
             ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
-        const __m256 to_bytes = _mm256_set1_ps(total > 0 ? float(kInt8WeightTotal) / total : 0.0f);
+        const float largest = *std::max_element(largest_lanes, largest_lanes + 8);
+        // The kernel's grid is the bound's (int8_weight_step), in f32 and never finer than it.
+        const float weight_step = total > 0 ? std::max(largest / 255.0f, total / float(kInt8WeightTotal)) : 0.0f;
+        const __m256 to_bytes = _mm256_set1_ps(weight_step > 0 ? 1.0f / weight_step : 0.0f);
         __m256i bytes[kVectors];
         for (int v = 0; v < kVectors; ++v)  // NaN and negative weights (pages not ours) become 0
           bytes[v] = _mm256_cvtps_epi32(_mm256_max_ps(_mm256_mul_ps(w[v], to_bytes), _mm256_setzero_ps()));
@@ -195,7 +205,7 @@ class Int8ValueKernel final : public ValueKernel {
             _mm256_packus_epi16(_mm256_packus_epi32(bytes[0], bytes[1]), _mm256_packus_epi32(bytes[2], bytes[3]));
         _mm256_store_si256(reinterpret_cast<__m256i*>(weights.bytes[b][g]),
                            _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
-        weights.factor[b][g] = total / float(kInt8WeightTotal) * step_;
+        weights.factor[b][g] = weight_step * step_;
       }
     }
   }

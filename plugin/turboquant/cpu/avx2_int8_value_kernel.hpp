@@ -4,16 +4,24 @@
 // make_avx2_int8_value_kernel returns nullptr and callers keep the f32 AVX2 kernel.
 #pragma once
 
+#include <algorithm>
 #include <vector>
 
 #include "code_kernels.hpp"
 
 namespace atb::turboquant {
 
-// Rows per tile: each tile's weights are rounded to bytes that sum to about kInt8WeightTotal, so its
-// int16 sums stay below 63 * (254 + 32 / 2) whatever the rows hold.
+// Rows per tile.  A tile's weights become bytes on the finest grid on which the largest is at most
+// 255 and they sum to at most kInt8WeightTotal, so its int16 sums stay below 63 * (500 + 32 / 2)
+// whatever the rows hold.
 inline constexpr int kInt8ValueTileRows = 32;
-inline constexpr int kInt8WeightTotal = 254;
+inline constexpr int kInt8WeightTotal = 500;
+
+// The weight one byte stands for in a tile whose largest weight is `largest` and whose weights sum
+// to `total` (0 when the tile weighs nothing).
+inline double int8_weight_step(double largest, double total) {
+  return total > 0 ? std::max(largest / 255, total / kInt8WeightTotal) : 0.0;
+}
 // Largest magnitude of a centroid on the value table's grid.
 inline constexpr int kInt8ValueMax = 63;
 

@@ -4,7 +4,8 @@
 #   plugin/common/           the SDK and atb/plugin/ (what the plugins share, CPU and CUDA): never a
 #                            TurboQuant header (tq/), never a plugin's own header
 #   plugin/reference/        the SDK and plugin/common
-#   plugin/turboquant/codec/ the ABI's plain headers and tq/: no plugin kit, no plugin/common
+#   plugin/turboquant/codec/ the ABI's plain headers (and cpu_features) and tq/: no plugin kit, no
+#                            plugin/common
 #   plugin/turboquant/       the SDK, plugin/common and tq/ (the plugin and its config; cpu/: the
 #                            CPU backend; cuda/: its row format for the shared CUDA kernels)
 #   mock_host/               the SDK and atb/mock_host/ (its tool also the command-line helpers)
@@ -16,13 +17,13 @@
 # not listed fails; a listed one no longer found fails too, so the list can only shrink.
 set(PENDING)
 
-set(SDK_HEADERS "atb/abi\\.h|atb/status\\.hpp|atb/half\\.hpp|atb/struct_io\\.hpp|atb/host/|atb/kit/")
+set(SDK_HEADERS "atb/abi\\.h|atb/status\\.hpp|atb/half\\.hpp|atb/cpu_features\\.hpp|atb/struct_io\\.hpp|atb/host/|atb/kit/")
 set(RULES
   # path prefix                 allowed project headers (regex on the include path)
   "sdk/|^(${SDK_HEADERS})"
   "plugin/common/|^(${SDK_HEADERS}|atb/plugin/)"
   "plugin/reference/|^(${SDK_HEADERS}|atb/plugin/)"
-  "plugin/turboquant/codec/|^(atb/abi\\.h|atb/status\\.hpp|atb/half\\.hpp|tq/)"
+  "plugin/turboquant/codec/|^(atb/abi\\.h|atb/status\\.hpp|atb/half\\.hpp|atb/cpu_features\\.hpp|tq/)"
   "plugin/turboquant/|^(${SDK_HEADERS}|atb/plugin/|tq/)"
   "mock_host/tools/|^(${SDK_HEADERS}|atb/mock_host/|atb/cli/)"
   "mock_host/|^(${SDK_HEADERS}|atb/mock_host/)"

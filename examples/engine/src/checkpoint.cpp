@@ -20,9 +20,16 @@ Status check_range(const char* field, int64_t value, int64_t low, int64_t high) 
 Expected<Checkpoint> load_checkpoint(const std::filesystem::path& path) {
   std::ifstream file(path, std::ios::binary);
   if (!file) return Status::invalid("cannot open checkpoint " + path.string());
+  std::error_code error;
+  const uint64_t size = std::filesystem::file_size(path, error);
+  if (error) return Status::invalid("cannot read the size of checkpoint " + path.string() + ": " + error.message());
+  return read_checkpoint(file, size, path.string());
+}
+
+Expected<Checkpoint> read_checkpoint(std::istream& file, uint64_t actual, const std::string& name) {
   int32_t header[7];
   if (!file.read(reinterpret_cast<char*>(header), sizeof header))
-    return Status::invalid("checkpoint " + path.string() + " is shorter than its 28-byte header");
+    return Status::invalid("checkpoint " + name + " is shorter than its 28-byte header");
   Checkpoint checkpoint;
   ModelConfig& c = checkpoint.config;
   c.dim = header[0];
@@ -50,13 +57,10 @@ Expected<Checkpoint> load_checkpoint(const std::filesystem::path& path) {
   const uint64_t floats = V * D + L * D + L * D * D + 2 * L * KV * D + L * D * D + L * D + 3 * L * H * D + D +
                           2 * uint64_t(c.seq_len) * half + (c.shared_classifier ? 0 : V * D);
   const uint64_t expected = sizeof header + floats * sizeof(float);
-  std::error_code error;
-  const uint64_t actual = std::filesystem::file_size(path, error);
-  if (error || actual != expected)
-    return Status::invalid("checkpoint " + path.string() + " is " + std::to_string(actual) +
-                           " bytes; its header (dim " + std::to_string(c.dim) + ", " + std::to_string(c.n_layers) +
-                           " layers, vocab " + std::to_string(vocab) + ") says " + std::to_string(expected) +
-                           " (truncated or corrupt)");
+  if (actual != expected)
+    return Status::invalid("checkpoint " + name + " is " + std::to_string(actual) + " bytes; its header (dim " +
+                           std::to_string(c.dim) + ", " + std::to_string(c.n_layers) + " layers, vocab " +
+                           std::to_string(vocab) + ") says " + std::to_string(expected) + " (truncated or corrupt)");
   Weights& w = checkpoint.weights;
   const auto read = [&](std::vector<float>& into, uint64_t count) {
     into.resize(count);
@@ -67,10 +71,10 @@ Expected<Checkpoint> load_checkpoint(const std::filesystem::path& path) {
                   read(w.w1, L * H * D) && read(w.w2, L * D * H) && read(w.w3, L * H * D) && read(w.rms_final, D) &&
                   read(w.rope_cos, uint64_t(c.seq_len) * half) && read(w.rope_sin, uint64_t(c.seq_len) * half) &&
                   (c.shared_classifier || read(w.classifier, V * D));
-  if (!ok) return Status::invalid("checkpoint " + path.string() + ": read failed before the end of its weights");
+  if (!ok) return Status::invalid("checkpoint " + name + ": read failed before the end of its weights");
   for (const auto* array : {&w.token_embedding, &w.wq, &w.rms_final})
     for (float value : *array)
-      if (!std::isfinite(value)) return Status::invalid("checkpoint " + path.string() + " holds a non-finite weight");
+      if (!std::isfinite(value)) return Status::invalid("checkpoint " + name + " holds a non-finite weight");
   return checkpoint;
 }
 

@@ -1,4 +1,5 @@
 #include <atb/half.hpp>
+#include <atb/cpu_features.hpp>
 #include <atb/plugin/row_kernels.hpp>
 
 namespace atb::plugin {
@@ -47,13 +48,7 @@ RowKernels scalar_row_kernels(int32_t dtype) {
   }
 }
 
-bool cpu_has_avx2() {
-#if defined(__x86_64__) || defined(__i386__)
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-#else
-  return false;
-#endif
-}
+bool cpu_has_avx2() { return cpu_has_avx2_fma_f16c(); }
 
 RowKernels select_row_kernels(int32_t dtype, std::string_view choice) {
   const bool avx2 = cpu_has_avx2() && (choice == "auto" || choice == "avx2");

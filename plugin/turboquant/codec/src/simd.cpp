@@ -1,5 +1,7 @@
 #include <tq/simd.hpp>
 
+#include <atb/cpu_features.hpp>
+
 #include <atomic>
 
 namespace tq {
@@ -8,13 +10,8 @@ namespace {
 std::atomic<int> g_forced_scalar{0};
 
 bool cpu_has_avx2_fma_f16c() {
-#if defined(__x86_64__) || defined(__i386__)
-  static const bool supported =
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+  static const bool supported = atb::cpu_has_avx2_fma_f16c();
   return supported;
-#else
-  return false;
-#endif
 }
 
 }  // namespace

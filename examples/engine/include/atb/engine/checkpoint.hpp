@@ -4,7 +4,10 @@
 
 #include <atb/status.hpp>
 
+#include <cstdint>
 #include <filesystem>
+#include <istream>
+#include <string>
 #include <vector>
 
 namespace atb::engine {
@@ -32,5 +35,7 @@ struct Checkpoint {
 };
 
 Expected<Checkpoint> load_checkpoint(const std::filesystem::path& path);
+// The same from `size` bytes of a stream; `name` is what messages call it.
+Expected<Checkpoint> read_checkpoint(std::istream& in, uint64_t size, const std::string& name);
 
 }  // namespace atb::engine

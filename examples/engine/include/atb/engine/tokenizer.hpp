@@ -5,6 +5,7 @@
 
 #include <array>
 #include <filesystem>
+#include <istream>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,8 @@ class Tokenizer {
  public:
   // Fails unless the file holds exactly `vocab_size` tokens (the model's).
   static Expected<Tokenizer> load(const std::filesystem::path& path, int vocab_size);
+  // The same from a stream; `name` is what messages call it.
+  static Expected<Tokenizer> read(std::istream& in, const std::string& name, int vocab_size);
 
   // One token per byte of the text; a byte with no token is an error naming it.
   Expected<std::vector<int>> encode(const std::string& text) const;

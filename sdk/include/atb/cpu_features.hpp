@@ -1,0 +1,21 @@
+// Whether this CPU runs the plugins' AVX2 kernels: AVX2, FMA and F16C.  F16C is read from cpuid
+// because clang's __builtin_cpu_supports does not know "f16c" (GCC's does).
+#pragma once
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
+namespace atb {
+
+inline bool cpu_has_avx2_fma_f16c() {
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+  return f16c && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return false;
+#endif
+}
+
+}  // namespace atb

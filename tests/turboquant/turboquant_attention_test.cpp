@@ -13,6 +13,7 @@
 #include <memory>
 #include <random>
 
+#include "../support/decoded_cache.hpp"
 #include "../support/oracle_bounds.hpp"
 #include "../support/plugins.hpp"
 #include "../support/scenario.hpp"
@@ -24,34 +25,6 @@ template <class T>
 T pick(std::mt19937_64& rng, const std::vector<T>& choices) {
   return choices[std::uniform_int_distribution<size_t>(0, choices.size() - 1)(rng)];
 }
-
-// The codec's view of a layer's cache: encode then decode each row, as the plugin stores it.
-class DecodedCache {
- public:
-  DecodedCache(const LayerShape& shape, const std::string& k_name, const std::string& v_name, int layer,
-               int first_global_head, uint64_t seed = tq::kDefaultRotationSeed) {
-    key_ = std::move(*tq::make_quantizer(*tq::find_format(tq::Role::key, k_name), shape.head_size_k, seed));
-    value_ = std::move(*tq::make_quantizer(*tq::find_format(tq::Role::value, v_name), shape.head_size_v, seed));
-    for (int h = 0; h < shape.num_kv_heads; ++h) {
-      key_rotations_.emplace_back(shape.head_size_k, seed, layer, first_global_head + h);
-      value_rotations_.emplace_back(shape.head_size_v, seed, layer, first_global_head + h);
-    }
-  }
-  Scenario::StoredRow stored_row() {
-    return [this](bool is_key, int h, float* row) {
-      const tq::Quantizer& q = is_key ? *key_ : *value_;
-      const tq::Rotation& r = is_key ? key_rotations_[size_t(h)] : value_rotations_[size_t(h)];
-      std::vector<uint8_t> bytes(q.row_bytes());
-      std::vector<float> scratch(static_cast<size_t>(q.head_size()));
-      tq::encode_vector(q, r, row, bytes.data(), scratch.data());
-      tq::decode_vector(q, r, bytes.data(), row);
-    };
-  }
-
- private:
-  std::unique_ptr<tq::Quantizer> key_, value_;
-  std::vector<tq::Rotation> key_rotations_, value_rotations_;
-};
 
 LayerShape random_shape(std::mt19937_64& rng) {
   LayerShape shape;

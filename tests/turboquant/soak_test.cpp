@@ -3,7 +3,8 @@
 // turboquant layers and a reference one, each with its own pool).  Every step, the pages of the
 // sequences outside the batch must not change; every 4th step the outputs are checked against the
 // f64 oracle over each layer's cache as stored (turboquant: its codec's decode).  Bounded by steps and
-// by time: ATB_SOAK_SECONDS (default 10) per layer; the figures are printed.
+// by time: ATB_SOAK_SECONDS (default 10) per layer; the figures are printed.  Two of the layers run
+// two worker threads each, so ThreadSanitizer (.ci/run) sees the plugins' pools under load too.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -147,9 +148,9 @@ TEST(Soak, SequencesChurnThroughThePoolsOfThreeLayersAtOnce) {
   // The exact kernels (`avx2`, `scalar`), so that the f64 oracle's bounds hold.
   const std::vector<SoakLayer> layers = {
       {"turboquant", R"({"k_quant":"tq4","v_quant":"tq3","kernel":"avx2","threads":1})", "tq4", "tq3", ATB_DTYPE_F32},
-      {"turboquant", R"({"k_quant":"q8_0","v_quant":"q3_0","kernel":"scalar","threads":1})", "q8_0", "q3_0",
+      {"turboquant", R"({"k_quant":"q8_0","v_quant":"q3_0","kernel":"avx2","threads":2})", "q8_0", "q3_0",
        ATB_DTYPE_F16},
-      {"reference", R"({"threads":1})", "", "", ATB_DTYPE_BF16}};
+      {"reference", R"({"threads":2})", "", "", ATB_DTYPE_BF16}};
   std::vector<SoakFigures> figures(layers.size());
   std::vector<std::thread> threads;
   for (size_t l = 0; l < layers.size(); ++l)
@@ -163,7 +164,7 @@ TEST(Soak, SequencesChurnThroughThePoolsOfThreeLayersAtOnce) {
         layers[l].backend.c_str(), layers[l].config.c_str(), (long long)f.steps, (long long)f.tokens,
         (long long)f.sequences, (long long)f.pages_freed, (long long)f.checked_tokens, f.worst_ratio);
     EXPECT_TRUE(f.failure.empty()) << layers[l].config << ": " << f.failure;
-    EXPECT_GT(f.steps, 5) << layers[l].config;
+    EXPECT_GE(f.steps, 3) << layers[l].config;  // a few even under ThreadSanitizer's slowdown
     EXPECT_GT(f.pages_freed, 0) << layers[l].config << ": no page was freed, so none was reused";
     EXPECT_LE(f.worst_ratio, 1.0) << layers[l].config << " (seed " << seed + l << ")";
   }

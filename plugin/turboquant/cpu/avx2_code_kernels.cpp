@@ -6,6 +6,7 @@
 #include "avx2_code_kernels.hpp"
 
 #include "avx2_horizontal.hpp"
+#include "head_runs.hpp"
 
 #if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
 #include <immintrin.h>
@@ -257,19 +258,9 @@ class Avx2KeyKernel final : public KeyKernel {
  public:
   explicit Avx2KeyKernel(const tq::Quantizer& quantizer) : decoder_(quantizer) {}
   void score(const uint8_t* rows, int n, const float* queries, int count, int stride, float* scores) const override {
-    for (int g = 0; g < count;) {  // heads in runs of 8, 4, 2, 1
-      const float* q = queries + size_t(g) * stride;
-      float* out = scores + size_t(g) * size_t(n);
-      const int left = count - g;
-      if (left >= 8)
-        score_heads<D, 8>(decoder_, rows, n, q, stride, out), g += 8;
-      else if (left >= 4)
-        score_heads<D, 4>(decoder_, rows, n, q, stride, out), g += 4;
-      else if (left >= 2)
-        score_heads<D, 2>(decoder_, rows, n, q, stride, out), g += 2;
-      else
-        score_heads<D, 1>(decoder_, rows, n, q, stride, out), g += 1;
-    }
+    for_head_runs(count, [&](auto heads, int g) {
+      score_heads<D, heads()>(decoder_, rows, n, queries + size_t(g) * stride, stride, scores + size_t(g) * size_t(n));
+    });
   }
 
  private:
@@ -300,19 +291,10 @@ class Avx2ValueKernel final : public ValueKernel {
     for (int j = 0; j < n; ++j)
       fold_row_weights(rows + size_t(j) * decoder_.row_bytes(), probs + j, probs_stride, g0, weights + layout.at(j, 0),
                        layout);
-    for (int g = 0; g < count;) {
-      const float* w = weights + layout.at(0, g);
-      float* out = acc + size_t(g0 + g) * size_t(d);
-      const int left = count - g;
-      if (left >= 8)
-        accumulate_heads<D, 8>(decoder_, rows, n, w, layout, out, d), g += 8;
-      else if (left >= 4)
-        accumulate_heads<D, 4>(decoder_, rows, n, w, layout, out, d), g += 4;
-      else if (left >= 2)
-        accumulate_heads<D, 2>(decoder_, rows, n, w, layout, out, d), g += 2;
-      else
-        accumulate_heads<D, 1>(decoder_, rows, n, w, layout, out, d), g += 1;
-    }
+    for_head_runs(count, [&](auto heads, int g) {
+      accumulate_heads<D, heads()>(decoder_, rows, n, weights + layout.at(0, g), layout,
+                                   acc + size_t(g0 + g) * size_t(d), d);
+    });
   }
 
   // out[g * blocks + b] = probs[(g0 + g) * probs_stride] * scale of block b of `row`, for every head of

@@ -9,6 +9,8 @@
 // order, so no code is ever moved to its coordinate.
 #include "avx2_int8_key_kernel.hpp"
 
+#include "centroid_grid.hpp"
+
 #include <tq/half_rounding.hpp>
 
 #include <algorithm>
@@ -23,6 +25,7 @@
 
 #include "avx2_code_bytes.hpp"
 #include "avx2_horizontal.hpp"
+#include "head_runs.hpp"
 #define ATB_HAVE_AVX2_INT8 1
 #endif
 
@@ -34,21 +37,12 @@ constexpr int kChunk = 128;  // coordinates per unit of work: four blocks
 
 bool uses_table(const tq::Format& format) { return format.scheme == tq::Scheme::turboquant_mse; }
 
-// Codebook centroids on a 7-bit grid: centroid ~ step * (byte - 64), step = largest |centroid| / 63,
-// bytes 1 .. 127 (so a query byte may reach 127).
-struct ByteTable {
-  float step = 1;
+// Codebook centroids as table bytes: 64 + their integers on the centroid grid, bytes 1 .. 127 (so
+// that a query byte may reach 127).
+std::array<uint8_t, 16> table_bytes(const CentroidGrid& grid) {
   std::array<uint8_t, 16> bytes{};
-};
-
-ByteTable byte_table(const tq::ScalarCodebook& codebook) {
-  float largest = 0;
-  for (float c : codebook.centroids) largest = std::max(largest, std::abs(c));
-  ByteTable table;
-  if (largest > 0) table.step = largest / 63.0f;
-  for (size_t i = 0; i < codebook.centroids.size() && i < table.bytes.size(); ++i)
-    table.bytes[i] = uint8_t(64 + std::lround(codebook.centroids[i] / table.step));
-  return table;
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = uint8_t(64 + grid.integers[i]);
+  return bytes;
 }
 
 }  // namespace
@@ -60,7 +54,7 @@ double int8_score_error_bound(const tq::Quantizer& quantizer, const float* query
   quantizer.decode(row, key);
   const bool table = uses_table(quantizer.format());
   const double table_step =
-      table ? double(tq::load_f16(row + layout.scales_offset)) * byte_table(*quantizer.codebook()).step : 0;
+      table ? double(tq::load_f16(row + layout.scales_offset)) * centroid_grid(*quantizer.codebook()).step : 0;
   double bound = 0;
   for (int b = 0; b * kBlock < d; ++b) {
     const int end = std::min(d, (b + 1) * kBlock);
@@ -195,9 +189,10 @@ class Int8KeyKernel final : public KeyKernel {
  public:
   explicit Int8KeyKernel(const tq::Quantizer& quantizer) : layout_(quantizer.layout()), query_{layout_.head_size} {
     if constexpr (V == Values::table) {
-      const ByteTable table = byte_table(*quantizer.codebook());
-      table_step_ = table.step;
-      table_ = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(table.bytes.data())));
+      const CentroidGrid grid = centroid_grid(*quantizer.codebook());
+      const std::array<uint8_t, 16> bytes = table_bytes(grid);
+      table_step_ = grid.step;
+      table_ = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes.data())));
     }
     int scale_index[8], zero_index[8];
     for (int e = 0; e < 8; ++e) {
@@ -262,19 +257,9 @@ class Int8KeyKernel final : public KeyKernel {
   }
 
   void score(const uint8_t* rows, int n, const float* queries, int count, int stride, float* scores) const override {
-    for (int g = 0; g < count;) {  // heads in runs of 8, 4, 2, 1
-      const float* q = queries + size_t(g) * stride;
-      float* out = scores + size_t(g) * size_t(n);
-      const int left = count - g;
-      if (left >= 8)
-        score_heads<8>(rows, n, q, stride, out), g += 8;
-      else if (left >= 4)
-        score_heads<4>(rows, n, q, stride, out), g += 4;
-      else if (left >= 2)
-        score_heads<2>(rows, n, q, stride, out), g += 2;
-      else
-        score_heads<1>(rows, n, q, stride, out), g += 1;
-    }
+    for_head_runs(count, [&](auto heads, int g) {
+      score_heads<heads()>(rows, n, queries + size_t(g) * stride, stride, scores + size_t(g) * size_t(n));
+    });
   }
 
  private:

@@ -5,6 +5,8 @@
 // back to f32 once per tile.
 #include "avx2_int8_value_kernel.hpp"
 
+#include "centroid_grid.hpp"
+
 #include <tq/half_rounding.hpp>
 
 #include <algorithm>
@@ -35,22 +37,6 @@ constexpr int kGroup = 32;  // coordinates per decoded vector (and per scale blo
   return codebook && (bits == 3 || bits == 4) && quantizer.head_size() % kGroup == 0;
 }
 
-// Centroids on a signed grid: centroid ~ step * byte, |byte| <= kInt8ValueMax.
-struct ValueTable {
-  float step = 1;
-  std::array<int8_t, 16> bytes{};
-};
-
-ValueTable value_table(const tq::ScalarCodebook& codebook) {
-  float largest = 0;
-  for (float c : codebook.centroids) largest = std::max(largest, std::abs(c));
-  ValueTable table;
-  if (largest > 0) table.step = largest / float(kInt8ValueMax);
-  for (size_t i = 0; i < codebook.centroids.size() && i < table.bytes.size(); ++i)
-    table.bytes[i] = int8_t(std::lround(codebook.centroids[i] / table.step));
-  return table;
-}
-
 float block_scale(const tq::RowLayout& layout, const uint8_t* row, int coordinate) {
   return tq::load_f16(row + layout.scales_offset + 2 * size_t(coordinate / layout.block_size));
 }
@@ -61,7 +47,7 @@ std::vector<double> int8_accumulate_error_bound(const tq::Quantizer& quantizer, 
                                                 const float* probs) {
   const int d = quantizer.head_size();
   const tq::RowLayout& layout = quantizer.layout();
-  const double step = value_table(*quantizer.codebook()).step;
+  const double step = centroid_grid(*quantizer.codebook()).step;
   std::vector<double> bound(size_t(d), 0.0);
   std::vector<float> values(size_t(n) * size_t(d));
   for (int j = 0; j < n; ++j) quantizer.decode(rows + size_t(j) * layout.row_bytes, values.data() + size_t(j) * d);
@@ -139,9 +125,11 @@ class Int8ValueKernel final : public ValueKernel {
       : layout_(quantizer.layout()),
         block_scales_(quantizer.format().scheme == tq::Scheme::lloyd_max_block),
         codes_(layout_) {
-    const ValueTable table = value_table(*quantizer.codebook());
-    step_ = table.step;
-    table_ = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(table.bytes.data())));
+    const CentroidGrid grid = centroid_grid(*quantizer.codebook());
+    std::array<int8_t, 16> bytes{};
+    for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = int8_t(grid.integers[i]);
+    step_ = grid.step;
+    table_ = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes.data())));
   }
 
   void accumulate(const uint8_t* rows, int n, const float* probs, int count, float* acc) const override {

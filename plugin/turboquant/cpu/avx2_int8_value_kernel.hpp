@@ -13,7 +13,8 @@
 namespace atb::turboquant {
 
 // Rows per tile.  A tile's weights become bytes on the finest grid on which the largest is at most
-// 255 and they sum to at most kInt8WeightTotal, so its int16 sums stay below 63 * (500 + 32 / 2)
+// 255 and they sum to at most kInt8WeightTotal, so its int16 sums stay below kCentroidGridMax (63)
+// * (500 + 32 / 2)
 // whatever the rows hold.
 inline constexpr int kInt8ValueTileRows = 32;
 inline constexpr int kInt8WeightTotal = 500;
@@ -23,8 +24,6 @@ inline constexpr int kInt8WeightTotal = 500;
 inline double int8_weight_step(double largest, double total) {
   return total > 0 ? std::max(largest / 255, total / kInt8WeightTotal) : 0.0;
 }
-// Largest magnitude of a centroid on the value table's grid.
-inline constexpr int kInt8ValueMax = 63;
 
 std::unique_ptr<ValueKernel> make_avx2_int8_value_kernel(const tq::Quantizer& quantizer,
                                                          bool with_block_scales = false);

@@ -114,6 +114,37 @@ class ForwardAgainstNumpy(unittest.TestCase):
         expected = attention_f64(q.numpy(), k.numpy(), v.numpy(), range(6), 2)
         self.assertLess(relative_l2(out.numpy(), expected), 1e-5)
 
+    def test_torch_cuda_tensors_on_the_current_stream(self):
+        try:
+            import torch
+        except ImportError:
+            self.skipTest("torch is not installed here (it is on the device image)")
+        if not torch.cuda.is_available():
+            self.skipTest("no CUDA device here")
+        for backend, config, dtype, bound in (("reference", None, "bf16", 1e-2), ("turboquant", {"k_quant": "q8_0",
+                                              "v_quant": "q8_0"}, "f16", 0.03)):
+            layer = atb.Layer(num_query_heads=8, num_kv_heads=2, head_size=128, block_size=16, dtype=dtype,
+                              device="cuda")
+            plugin_backend = self.registry.select(backend).create_backend(layer, config)
+            pool = plugin_backend.allocate_pool(8, guard_bytes=256, fill=SENTINEL)
+            batch = atb.PagedKvManager(16, 8, shuffle_seed=3).schedule([(0, 40), (1, 1), (2, 17)])
+            torch_dtype = {"bf16": torch.bfloat16, "f16": torch.float16}[dtype]
+            q, k, v = (torch.randn(58, h, 128, device="cuda").to(torch_dtype) for h in (8, 2, 2))
+            out = torch.zeros(58, 8, 128, device="cuda", dtype=torch_dtype)
+            plugin_backend.forward(q, k, v, out, pool=pool, batch=batch.to("cuda"))
+            torch.cuda.synchronize()
+            expected = np.concatenate([attention_f64(q[s:e].float().cpu().numpy(), k[s:e].float().cpu().numpy(),
+                                                     v[s:e].float().cpu().numpy(), range(e - s), 2)
+                                       for s, e in ((0, 40), (40, 41), (41, 58))])
+            error = relative_l2(out.float().cpu().numpy(), expected)
+            self.assertLess(error, bound, backend)
+            whole = pool.bytes.cpu().numpy()
+            mask = np.ones(whole.size, dtype=bool)
+            for i in range(pool.num_pages):
+                start = pool.leading_bytes + i * pool.stride_bytes
+                mask[start:start + pool.page_bytes] = False
+            self.assertTrue(np.all(whole[mask] == SENTINEL), f"{backend} wrote outside its pages")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -119,6 +119,14 @@ class Refusals(unittest.TestCase):
             manager.schedule([(0, 40)])
         self.assertEqual(manager.free_pages, 2)
 
+    def test_plugin_logs_reach_python_logging(self):
+        with self.assertLogs("atb", level="WARNING") as logs:
+            with self.assertRaises(atb.InvalidArgumentError):
+                self.reference.create_backend(atb.Layer(num_query_heads=4, num_kv_heads=3, head_size=64))
+        from_plugin = [r for r in logs.records if r.name.startswith("atb.plugin.")]
+        self.assertTrue(from_plugin, [r.name for r in logs.records])
+        self.assertIn("num_query_heads = 4", from_plugin[0].getMessage())
+
     def test_the_schema_is_json(self):
         schema = self.turboquant.config_schema()
         self.assertIn("k_quant", schema["properties"])

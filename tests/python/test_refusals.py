@@ -119,6 +119,27 @@ class Refusals(unittest.TestCase):
             manager.schedule([(0, 40)])
         self.assertEqual(manager.free_pages, 2)
 
+    def test_tensors_on_the_wrong_device(self):
+        try:
+            import torch
+        except ImportError:
+            self.skipTest("torch is not installed here (it is on the device image)")
+        if not torch.cuda.is_available():
+            self.skipTest("no CUDA device here")
+        on_gpu = torch.from_numpy(self.q).cuda()
+        self.refused(atb.InvalidArgumentError, "query: on cuda:0; the others are on cpu", query=on_gpu)
+        self.refused(atb.InvalidArgumentError, "pool: on cpu; the tensors are on cuda:0",
+                     **{name: torch.from_numpy(a).cuda() for name, a in (("query", self.q), ("key", self.k),
+                                                                         ("value", self.v))},
+                     output=torch.zeros(5, 4, 64, device="cuda"))
+        layer = atb.Layer(num_query_heads=4, num_kv_heads=2, head_size=64, block_size=16, device="cuda")
+        backend = self.turboquant.create_backend(layer, {"k_quant": "q8_0", "v_quant": "q3_0"})
+        pool = backend.allocate_pool(4)
+        tensors = [torch.from_numpy(a).cuda() for a in (self.q, self.k, self.v)]
+        with self.assertRaises(atb.InvalidArgumentError) as raised:
+            backend.forward(*tensors, torch.zeros(5, 4, 64, device="cuda"), pool=pool, batch=self.batch)
+        self.assertIn("a host array; CUDA tensors need their integer arrays on cuda:0", str(raised.exception))
+
     def test_plugin_logs_reach_python_logging(self):
         with self.assertLogs("atb", level="WARNING") as logs:
             with self.assertRaises(atb.InvalidArgumentError):

@@ -54,16 +54,23 @@ class Shared:
         cls.pieces, index = cls.demo.load_vocab(cls.scratch.name)
         with open(cls.text, encoding="utf-8") as f:
             cls.ids = cls.demo.encode(index, f.read())
-        cls.tq_nats = {name: cls.tq_perplexity(backend, config)
+        cls.tq_nats = {name: cls.tq_perplexity(backend, config, cls.text)
                        for name, backend, config in (("reference", "reference", {}),
                                                      ("turboquant", "turboquant", TURBOQUANT))}
+        # The first 8 windows, for the dtype/device pairs checked on part of the text.
+        cls.short_text = os.path.join(cls.scratch.name, "first_8_windows.txt")
+        with open(cls.text, encoding="utf-8") as f, open(cls.short_text, "w", encoding="utf-8") as out:
+            out.write(f.read()[:8 * 1024 + 1])
+        cls.short_ids = cls.ids[:8 * 1024 + 1]
+        cls.tq_short_nats = {"reference": cls.tq_perplexity("reference", {}, cls.short_text),
+                             "turboquant": cls.tq_perplexity("turboquant", TURBOQUANT, cls.short_text)}
         cls.models = {}
         cls.ready = True
 
     @classmethod
-    def tq_perplexity(cls, backend, config):
+    def tq_perplexity(cls, backend, config, text):
         done = subprocess.run([cls.tq, "perplexity", "--model", cls.checkpoint, "--tokenizer", cls.tokenizer, "--text",
-                               cls.text, "--plugin-dir", cls.plugin_dir, "--attention-backend", backend,
+                               text, "--plugin-dir", cls.plugin_dir, "--attention-backend", backend,
                                "--attention-config", json.dumps(config), "--json"], capture_output=True, text=True,
                               check=True)
         return json.loads(done.stdout)["rows"][0]["nats_per_char"]
@@ -103,6 +110,25 @@ class TransformersThroughThePlugins(unittest.TestCase):
         for backend, config in (("reference", {}), ("turboquant", TURBOQUANT)):
             nats = self.nats("cuda", "bf16", backend, config)
             self.assertLess(abs(nats / Shared.tq_nats[backend] - 1), 5e-3, backend)
+
+    def short_text_nats(self, device, dtype, backend, config):
+        model = Shared.model(device, dtype)
+        nats, predictions, _ = Shared.demo.perplexity(model, Shared.short_ids, Shared.registry, backend, config)
+        print(f"\n{device} {dtype} {backend} {config}, first 8 windows: {nats:.6f} nats/char over {predictions} "
+              f"predictions (tq perplexity: {Shared.tq_short_nats[backend]:.6f})")
+        self.assertEqual(predictions, 8 * 1024)
+        return nats / Shared.tq_short_nats[backend] - 1
+
+    def test_cpu_bf16_within_half_a_percent_on_8_windows(self):
+        for backend, config in (("reference", {}), ("turboquant", TURBOQUANT)):
+            self.assertLess(abs(self.short_text_nats("cpu", "bf16", backend, config)), 5e-3, backend)
+
+    def test_cuda_f32_on_8_windows(self):
+        import torch
+        if not torch.cuda.is_available():
+            self.skipTest("no CUDA device here")
+        self.assertLess(abs(self.short_text_nats("cuda", "f32", "reference", {})), 1e-4)
+        self.assertLess(abs(self.short_text_nats("cuda", "f32", "turboquant", TURBOQUANT)), 1e-3)
 
     def test_greedy_generation_matches_tq_generate(self):
         model = Shared.model("cpu", "f32")

@@ -189,14 +189,15 @@ class Backend:
                 described[name] = describe(tensor, name, writable)
         if not described:
             raise InvalidArgumentError("forward: no tensor given")
+        places = {name: _place(d.device_type, d.device_id) for name, d in described.items()}
+        if len(set(places.values())) > 1:
+            odd = min(places, key=lambda name: list(places.values()).count(places[name]))
+            others = sorted({place for name, place in places.items() if name != odd})
+            raise InvalidArgumentError(f"{odd}: on {places[odd]}; the others are on {', '.join(others)}")
         first = next(iter(described.values()))
-        for name, d in described.items():
-            if (d.device_type, d.device_id) != (first.device_type, first.device_id):
-                raise InvalidArgumentError(f"{name}: on another device than {next(iter(described))}")
         device_type, device_id = first.device_type, first.device_id
         if (device_type, device_id) != parse_device(pool.device):
-            raise InvalidArgumentError(f"pool: on {pool.device}; the tensors are on "
-                                       f"{'cpu' if device_type == abi.DEVICE_CPU else f'cuda:{device_id}'}")
+            raise InvalidArgumentError(f"pool: on {pool.device}; the tensors are on {_place(device_type, device_id)}")
         counted = described.get("key") or described.get("query")
         num_tokens = counted.descriptor.shape[0] if counted is not None else 0
         seq_lens = getattr(batch, "seq_lens", None)
@@ -230,6 +231,10 @@ class Backend:
         args.flags = abi.FORWARD_WRITE_KV_ONLY if write_kv_only else 0
         call("forward", self._api.forward, self._handle, ctypes.byref(args))
         del keep
+
+
+def _place(device_type, device_id):
+    return "cpu" if device_type == abi.DEVICE_CPU else f"cuda:{device_id}"
 
 
 def _table_stride(tables, num_seqs):

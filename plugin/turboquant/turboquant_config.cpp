@@ -15,6 +15,7 @@ namespace atb::turboquant {
 namespace {
 
 constexpr std::array<std::string_view, 4> kKernels = {"auto", "scalar", "avx2", "avx2_int8"};
+constexpr std::array<std::string_view, 2> kSmoothings = {"none", "online"};
 
 std::vector<std::string_view> format_names(tq::Role role) {
   std::vector<std::string_view> names;
@@ -38,6 +39,8 @@ struct ConfigKeys {
   std::string k_name = "q8_0", v_name = "q3_0", kernel = "auto";
   int64_t first = 0, last = 0, threads = kit::hardware_threads();
   int64_t seed = int64_t(tq::kDefaultRotationSeed);
+  std::string k_smoothing = "none", v_smoothing = "none";
+  int64_t smoothing_strength = 50;
 };
 
 Status read_keys(kit::ConfigReader& reader, ConfigKeys& keys) {
@@ -55,6 +58,12 @@ Status read_keys(kit::ConfigReader& reader, ConfigKeys& keys) {
   ATB_RETURN_IF_ERROR(reader.read_choice(
       "kernel", kKernels, keys.kernel,
       "CPU kernels; avx2: f32, avx2_int8: integer products; auto: avx2_int8 where the CPU has AVX2"));
+  ATB_RETURN_IF_ERROR(reader.read_choice("k_smoothing", kSmoothings, keys.k_smoothing,
+                                         "per-channel K scales before the rotation, from the first write"));
+  ATB_RETURN_IF_ERROR(reader.read_choice("v_smoothing", kSmoothings, keys.v_smoothing,
+                                         "per-channel V scales before the rotation, from the first write"));
+  ATB_RETURN_IF_ERROR(reader.read_int("smoothing_strength", 0, 100, keys.smoothing_strength,
+                                      "percent of the way outlier channels are brought to the median"));
   return reader.reject_unknown_keys();
 }
 
@@ -85,6 +94,18 @@ Expected<TurboquantConfig> read_config(const nlohmann::json& json, const atb_lay
   config.rotation_seed = uint64_t(seed);
   config.threads = int(threads);
   config.kernel = kernel == "auto" ? (plugin::cpu_has_avx2() ? "avx2_int8" : "scalar") : kernel;
+  const bool smoothing = keys.k_smoothing != "none" || keys.v_smoothing != "none";
+  if (smoothing && spec.kv_shared_with_layer >= 0)
+    return Status::unsupported("k_smoothing/v_smoothing = online on a layer that reads layer " +
+                               std::to_string(spec.kv_shared_with_layer) +
+                               "'s cache: the owner's scales are not visible to it; allowed here: none");
+  if (smoothing && spec.device_type == ATB_DEVICE_CUDA)
+    return Status::unsupported(
+        "k_smoothing/v_smoothing = online on a CUDA layer: not on the GPU yet; allowed "
+        "there: none");
+  config.smooth_keys = keys.k_smoothing != "none" && tq::is_rotated(config.key);
+  config.smooth_values = keys.v_smoothing != "none" && tq::is_rotated(config.value);
+  config.smoothing_strength = double(keys.smoothing_strength) / 100.0;
   return config;
 }
 

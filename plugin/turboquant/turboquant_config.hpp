@@ -10,6 +10,11 @@
 //   kernel                     string   "auto" (avx2_int8 when the CPU has AVX2), "scalar", "avx2"
 //                                       (f32, exact to f32 rounding), "avx2_int8" (integer products
 //                                       with documented bounds: cpu/avx2_int8_*_kernel.hpp)
+//   k_smoothing, v_smoothing   string   "none" (default) or "online": per-channel scales before the
+//                                       rotation, estimated from the layer's first write
+//                                       (cpu/channel_smoothing.hpp); CPU layers that own their cache
+//   smoothing_strength         int      0 .. 100, percent of the way outliers are brought down to the
+//                                       median channel (default 50)
 //
 // Uncompressed layers store the layer's own dtype, exactly as the reference backend does.
 #pragma once
@@ -30,7 +35,9 @@ struct TurboquantConfig {
   int cache_layer;  // the layer whose cache this one reads: its own, or the one it shares
   uint64_t rotation_seed;
   int threads;
-  std::string kernel;  // "scalar", "avx2" or "avx2_int8", resolved from "auto"
+  std::string kernel;                               // "scalar", "avx2" or "avx2_int8", resolved from "auto"
+  bool smooth_keys = false, smooth_values = false;  // only where the format is rotated
+  double smoothing_strength = 0.5;
 
   std::string_view simd() const;
 };

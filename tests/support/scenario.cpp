@@ -127,4 +127,18 @@ Scenario::Comparison Scenario::compare(const StepOutput& out, double atol, doubl
   return result;
 }
 
+double Scenario::relative_l2(const StepOutput& out) const {
+  double error = 0, norm = 0;
+  for (int32_t token = 0; token < out.batch.num_tokens; ++token) {
+    const std::vector<double> want = expected(out, token);
+    for (int h = 0; h < shape_.num_query_heads; ++h)
+      for (int d = 0; d < shape_.head_size_v; ++d) {
+        const double reference = want[size_t(h) * shape_.head_size_v + d];
+        error += std::pow(double(out.output.get(token, h, d)) - reference, 2);
+        norm += reference * reference;
+      }
+  }
+  return std::sqrt(error / norm);
+}
+
 }  // namespace atb::test

@@ -62,6 +62,8 @@ class Scenario {
     int32_t checked_tokens = 0;
   };
   Comparison compare(const StepOutput& out, double atol, double rtol, const std::vector<int32_t>& tokens = {}) const;
+  // ||out - oracle|| / ||oracle|| over every output of a step.
+  double relative_l2(const StepOutput& out) const;
 
   host::PagePool& pool() { return pool_; }
   std::mt19937_64& rng() { return rng_; }

@@ -95,21 +95,6 @@ TEST(TurboquantAttention, EveryValueFormatMatchesF64OverTheDecodedCache) {
   for (const auto& v : tq::formats_for(tq::Role::value)) run_pair(rng, pick(rng, keys), std::string(v.name), seed);
 }
 
-// ||out - f64|| / ||f64|| over every output of a step.
-double relative_l2(const Scenario& scenario, const StepOutput& out) {
-  double error = 0, norm = 0;
-  for (int32_t token = 0; token < out.batch.num_tokens; ++token) {
-    const std::vector<double> want = scenario.expected(out, token);
-    for (int h = 0; h < scenario.shape().num_query_heads; ++h)
-      for (int d = 0; d < scenario.shape().head_size_v; ++d) {
-        const double reference = want[size_t(h) * scenario.shape().head_size_v + d];
-        error += std::pow(double(out.output.get(token, h, d)) - reference, 2);
-        norm += reference * reference;
-      }
-  }
-  return std::sqrt(error / norm);
-}
-
 // Kernel "avx2_int8" (auto's choice where the CPU has AVX2) rounds the query to int8, a tile's
 // weights to bytes and centroids to a 7-bit grid: no longer f32-exact, so its outputs are held to a
 // relative L2 error against the same f64 oracle.  These random K/V give nearly flat attention over
@@ -136,10 +121,10 @@ TEST(TurboquantAttention, IntegerKernelsStayCloseToF64OverTheDecodedCache) {
     scenario.set_stored_row(decoded.stored_row());
     auto prefill = scenario.step({{0, 600}, {1, 40}});
     ASSERT_TRUE(prefill) << prefill.error().message();
-    const double prefill_error = relative_l2(scenario, *prefill);
+    const double prefill_error = scenario.relative_l2(*prefill);
     auto decode = scenario.step({{0, 1}, {1, 1}, {2, 25}});
     ASSERT_TRUE(decode) << decode.error().message();
-    const double decode_error = relative_l2(scenario, *decode);
+    const double decode_error = scenario.relative_l2(*decode);
     std::printf("%s/%s: relative L2 %.4f (prefill), %.4f (decode and a new prompt)\n", k_name.c_str(), v_name.c_str(),
                 prefill_error, decode_error);
     EXPECT_LT(prefill_error, 0.04);

@@ -33,6 +33,8 @@ TurboquantBackend::TurboquantBackend(const atb_layer_spec& spec, const Turboquan
     key_rotations_.emplace_back(spec.head_size_k, config.rotation_seed, config.cache_layer, global_head);
     value_rotations_.emplace_back(spec.head_size_v, config.rotation_seed, config.cache_layer, global_head);
   }
+  if (config.smooth_keys) key_smoothing_.emplace(spec.num_kv_heads, spec.head_size_k, config.smoothing_strength);
+  if (config.smooth_values) value_smoothing_.emplace(spec.num_kv_heads, spec.head_size_v, config.smoothing_strength);
 }
 
 atb_kv_cache_spec cache_spec_of(const atb_layer_spec& spec, const tq::PageLayout& layout) {
@@ -50,11 +52,39 @@ atb_kv_cache_spec cache_spec_of(const atb_layer_spec& spec, const tq::PageLayout
 atb_kv_cache_spec TurboquantBackend::cache_spec() const { return cache_spec_of(spec_, layout_); }
 
 void TurboquantBackend::encode_row(const std::byte* source, int32_t dtype, const tq::Quantizer& quantizer,
-                                   const tq::Rotation& rotation, std::byte* destination) const {
+                                   const tq::Rotation& rotation, const std::optional<ChannelSmoothing>& smoothing,
+                                   int kv_head, std::byte* destination) const {
   float x[tq::kMaxRotationSize];
   plugin::select_row_kernels(dtype, config_.simd()).to_f32(source, quantizer.head_size(), x);
+  if (smoothing) smoothing->shrink(kv_head, x);
   if (tq::is_rotated(quantizer.format())) rotation.rotate(x);
   quantizer.encode(x, reinterpret_cast<uint8_t*>(destination));
+}
+
+void TurboquantBackend::estimate_smoothing(const kit::ForwardBatch& batch) {
+  const bool keys = key_smoothing_ && !key_smoothing_->frozen();
+  const bool values = value_smoothing_ && !value_smoothing_->frozen();
+  if (!keys && !values) return;
+  float x[tq::kMaxRotationSize];
+  bool observed = false;
+  for (int32_t t = 0; t < batch.num_tokens; ++t) {
+    if (batch.slot_mapping[t] < 0) continue;
+    observed = true;
+    for (int h = 0; h < spec_.num_kv_heads; ++h) {
+      if (keys) {
+        plugin::select_row_kernels(batch.key.dtype, config_.simd()).to_f32(batch.key.row(t, h), spec_.head_size_k, x);
+        key_smoothing_->observe(h, x);
+      }
+      if (values) {
+        plugin::select_row_kernels(batch.value.dtype, config_.simd())
+            .to_f32(batch.value.row(t, h), spec_.head_size_v, x);
+        value_smoothing_->observe(h, x);
+      }
+    }
+  }
+  if (!observed) return;  // nothing is written yet: the scales can still wait for rows
+  if (keys) key_smoothing_->freeze();
+  if (values) value_smoothing_->freeze();
 }
 
 void TurboquantBackend::write_kv(const kit::ForwardBatch& batch) const {
@@ -69,10 +99,10 @@ void TurboquantBackend::write_kv(const kit::ForwardBatch& batch) const {
       std::byte* page = batch.page(slot / spec_.block_size);
       const int offset = static_cast<int>(slot % spec_.block_size);
       for (int h = 0; h < spec_.num_kv_heads; ++h) {
-        encode_row(batch.key.row(t, h), batch.key.dtype, *key_quantizer_, key_rotations_[size_t(h)],
+        encode_row(batch.key.row(t, h), batch.key.dtype, *key_quantizer_, key_rotations_[size_t(h)], key_smoothing_, h,
                    page + layout_.k_row_offset(h, offset));
         encode_row(batch.value.row(t, h), batch.value.dtype, *value_quantizer_, value_rotations_[size_t(h)],
-                   page + layout_.v_row_offset(h, offset));
+                   value_smoothing_, h, page + layout_.v_row_offset(h, offset));
       }
     }
   });
@@ -84,6 +114,7 @@ void TurboquantBackend::prepare_queries(int kv_head, float* rows, int count) con
   const int stride = query_stride(spec_.head_size_k);
   for (int g = 0; g < count; ++g) {
     float* query = rows + size_t(g) * size_t(stride);
+    if (key_smoothing_) key_smoothing_->restore(kv_head, query);
     if (tq::is_rotated(config_.key)) key_rotations_[size_t(kv_head)].rotate(query);
     key_kernel_->prepare(query);
   }
@@ -108,12 +139,18 @@ void TurboquantBackend::prefetch(const std::byte* page, int kv_head, int first_s
 
 void TurboquantBackend::finish_outputs(int kv_head, float* rows, int count) const {
   if (!tq::is_rotated(config_.value)) return;
-  for (int g = 0; g < count; ++g)
-    value_rotations_[size_t(kv_head)].unrotate(rows + size_t(g) * size_t(spec_.head_size_v));
+  for (int g = 0; g < count; ++g) {
+    float* row = rows + size_t(g) * size_t(spec_.head_size_v);
+    value_rotations_[size_t(kv_head)].unrotate(row);
+    if (value_smoothing_) value_smoothing_->restore(kv_head, row);
+  }
 }
 
 Status TurboquantBackend::forward(const kit::ForwardBatch& batch) {
-  if (spec_.kv_shared_with_layer < 0) write_kv(batch);
+  if (spec_.kv_shared_with_layer < 0) {
+    estimate_smoothing(batch);
+    write_kv(batch);
+  }
   if (batch.write_kv_only) return Status::ok();
   plugin::run_paged_attention(batch, plugin::attention_shape(spec_, config_.threads, math_), *this);
   return Status::ok();

@@ -13,8 +13,10 @@
 #include <tq/rotation.hpp>
 
 #include <memory>
+#include <optional>
 #include <vector>
 
+#include "channel_smoothing.hpp"
 #include "code_kernels.hpp"
 #include "turboquant_config.hpp"
 
@@ -34,9 +36,10 @@ class TurboquantBackend final : public kit::BackendImpl, private plugin::TileOps
   TurboquantBackend(const atb_layer_spec& spec, const TurboquantConfig& config, std::unique_ptr<tq::Quantizer> key,
                     std::unique_ptr<tq::Quantizer> value);
 
+  void estimate_smoothing(const kit::ForwardBatch& batch);
   void write_kv(const kit::ForwardBatch& batch) const;
   void encode_row(const std::byte* source, int32_t dtype, const tq::Quantizer& quantizer, const tq::Rotation& rotation,
-                  std::byte* destination) const;
+                  const std::optional<ChannelSmoothing>& smoothing, int kv_head, std::byte* destination) const;
 
   int query_stride(int head_size_k) const override;
   void prepare_queries(int kv_head, float* rows, int count) const override;
@@ -52,7 +55,8 @@ class TurboquantBackend final : public kit::BackendImpl, private plugin::TileOps
   std::unique_ptr<tq::Quantizer> key_quantizer_, value_quantizer_;
   std::unique_ptr<KeyKernel> key_kernel_;
   std::unique_ptr<ValueKernel> value_kernel_;
-  std::vector<tq::Rotation> key_rotations_, value_rotations_;  // per local KV head
+  std::vector<tq::Rotation> key_rotations_, value_rotations_;        // per local KV head
+  std::optional<ChannelSmoothing> key_smoothing_, value_smoothing_;  // set by the first write
   tq::PageLayout layout_;
   plugin::VectorMath math_;
 };

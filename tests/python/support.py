@@ -40,3 +40,12 @@ def relative_l2(actual, expected):
     expected = np.asarray(expected, dtype=np.float64)
     return float(np.linalg.norm(np.asarray(actual, dtype=np.float64) - expected) / max(np.linalg.norm(expected),
                                                                                        1e-30))
+
+
+def outside_pages(pool, whole):
+    """The bytes of `whole` (a pool's bytes as NumPy) that no page covers: guards and stride gaps."""
+    mask = np.ones(whole.size, dtype=bool)
+    for i in range(pool.num_pages):
+        start = pool.leading_bytes + i * pool.stride_bytes
+        mask[start:start + pool.page_bytes] = False
+    return whole[mask]

@@ -6,7 +6,7 @@ import unittest
 import numpy as np
 
 import atb
-from support import attention_f64, build_path, relative_l2
+from support import attention_f64, build_path, outside_pages, relative_l2
 
 GUARD = 64
 SENTINEL = 0xA5
@@ -51,12 +51,7 @@ class Session:
         return output, expected
 
     def guards_untouched(self):
-        whole = self.pool.bytes
-        page, stride, lead = self.pool.page_bytes, self.pool.stride_bytes, self.pool.leading_bytes
-        mask = np.ones(whole.size, dtype=bool)
-        for i in range(self.pool.num_pages):
-            mask[lead + i * stride:lead + i * stride + page] = False
-        return bool(np.all(whole[mask] == SENTINEL)) and bool(np.all(np.isnan(self.assertion_pad[[0, -1]])))
+        return bool(np.all(outside_pages(self.pool, self.pool.bytes) == SENTINEL)) and bool(np.all(np.isnan(self.assertion_pad[[0, -1]])))
 
 
 SCHEDULE = [[(0, 37), (1, 5)], [(0, 1), (1, 19), (2, 64)], [(0, 1), (1, 1), (2, 1)], [(2, 9), (0, 1)],
@@ -138,12 +133,8 @@ class ForwardAgainstNumpy(unittest.TestCase):
                                        for s, e in ((0, 40), (40, 41), (41, 58))])
             error = relative_l2(out.float().cpu().numpy(), expected)
             self.assertLess(error, bound, backend)
-            whole = pool.bytes.cpu().numpy()
-            mask = np.ones(whole.size, dtype=bool)
-            for i in range(pool.num_pages):
-                start = pool.leading_bytes + i * pool.stride_bytes
-                mask[start:start + pool.page_bytes] = False
-            self.assertTrue(np.all(whole[mask] == SENTINEL), f"{backend} wrote outside its pages")
+            self.assertTrue(np.all(outside_pages(pool, pool.bytes.cpu().numpy()) == SENTINEL),
+                            f"{backend} wrote outside its pages")
 
 
 if __name__ == "__main__":

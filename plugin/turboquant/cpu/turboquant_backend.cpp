@@ -65,6 +65,8 @@ void TurboquantBackend::estimate_smoothing(const kit::ForwardBatch& batch) {
   const bool keys = key_smoothing_ && !key_smoothing_->frozen();
   const bool values = value_smoothing_ && !value_smoothing_->frozen();
   if (!keys && !values) return;
+  const auto key_rows = plugin::select_row_kernels(batch.key.dtype, config_.simd());
+  const auto value_rows = plugin::select_row_kernels(batch.value.dtype, config_.simd());
   float x[tq::kMaxRotationSize];
   bool observed = false;
   for (int32_t t = 0; t < batch.num_tokens; ++t) {
@@ -72,12 +74,11 @@ void TurboquantBackend::estimate_smoothing(const kit::ForwardBatch& batch) {
     observed = true;
     for (int h = 0; h < spec_.num_kv_heads; ++h) {
       if (keys) {
-        plugin::select_row_kernels(batch.key.dtype, config_.simd()).to_f32(batch.key.row(t, h), spec_.head_size_k, x);
+        key_rows.to_f32(batch.key.row(t, h), spec_.head_size_k, x);
         key_smoothing_->observe(h, x);
       }
       if (values) {
-        plugin::select_row_kernels(batch.value.dtype, config_.simd())
-            .to_f32(batch.value.row(t, h), spec_.head_size_v, x);
+        value_rows.to_f32(batch.value.row(t, h), spec_.head_size_v, x);
         value_smoothing_->observe(h, x);
       }
     }

@@ -3,9 +3,12 @@
 
 #include <tq/byte_accounting.hpp>
 #include <tq/format.hpp>
+#include <tq/quantizer.hpp>
 
 #include <map>
+#include <random>
 #include <string>
+#include <vector>
 
 namespace tq {
 namespace {
@@ -40,6 +43,52 @@ TEST(Formats, SameNameMeansTheRoleScheme) {
   EXPECT_TRUE(key("q8_0").signed_codes);
   EXPECT_FALSE(key("uint8").signed_codes);
   EXPECT_EQ(key("tqp4").bits, 4);
+}
+
+// The compile-time table is the one the lookups serve, and its row layouts are constant expressions
+// (the CUDA kernels are compiled with them).
+static_assert(row_bytes(kKeyFormats[format_index(Role::key, "q4_0")], 128) == 80);
+static_assert(row_layout(kValueFormats[format_index(Role::value, "q3_0")], 128).scales_offset == 48);
+static_assert(kKeyFormats[format_index(Role::key, "int4")].stores_like(kKeyFormats[format_index(Role::key, "q4_0")]));
+
+TEST(Formats, LookupsServeTheConstexprTable) {
+  for (Role role : {Role::key, Role::value}) {
+    const std::span<const Format> table = formats_for(role);
+    ASSERT_EQ(table.size(), role == Role::key ? kKeyFormats.size() : kValueFormats.size());
+    for (size_t i = 0; i < table.size(); ++i) {
+      EXPECT_EQ(format_index(role, table[i].name), int(i));
+      EXPECT_TRUE(find_format(role, table[i].name)->stores_like(table[i])) << table[i].name;
+    }
+  }
+}
+
+// stores_like picks the CUDA kernels' instances for aliases: formats that store alike must write the
+// same bytes for the same rows, and formats that do not must differ somewhere.
+TEST(Formats, FormatsThatStoreAlikeWriteTheSameBytes) {
+  std::mt19937 random(33);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (Role role : {Role::key, Role::value}) {
+    const std::span<const Format> table = formats_for(role);
+    for (const Format& a : table)
+      for (const Format& b : table) {
+        if (row_bytes(a, 128) != row_bytes(b, 128)) {
+          EXPECT_FALSE(a.stores_like(b)) << a.name << " " << b.name;
+          continue;
+        }
+        auto qa = make_quantizer(a, 128, 7), qb = make_quantizer(b, 128, 7);
+        ASSERT_TRUE(qa && qb);
+        bool same = true;
+        for (int trial = 0; trial < 8 && same; ++trial) {
+          std::vector<float> x(128);
+          for (float& v : x) v = normal(random) * (trial + 1);
+          std::vector<uint8_t> ra(row_bytes(a, 128)), rb(ra.size());
+          (*qa)->encode(x.data(), ra.data());
+          (*qb)->encode(x.data(), rb.data());
+          same = ra == rb;
+        }
+        EXPECT_EQ(same, a.stores_like(b)) << role_name(role) << " " << a.name << " vs " << b.name;
+      }
+  }
 }
 
 TEST(Formats, UnknownNamesAreErrorsListingTheAllowedOnes) {

@@ -1,14 +1,11 @@
 // K affine per block of 32 (vllm-metal's K formats): x ~ zero + scale * code with fp16 scale and
 // zero per block.  Unsigned codes run over [0, 2^b - 1] with the zero at the block's minimum;
-// signed 8-bit codes over [-127, 127] with the zero at the block's midpoint.
-//
-// Unlike vllm-metal, the zero point is stored as an fp16 value rather than rounded to a whole
-// number of steps, and the scale is rounded up to fp16 after the zero is fixed, so the block's range
-// is covered exactly and no code clips: same bytes, lower error.
+// signed 8-bit codes over [-127, 127] with the zero at the block's midpoint (tq/affine_fields.hpp).
 #include "quantizers.hpp"
 #include "simd_kernels.hpp"
 
 #include <tq/bit_packing.hpp>
+#include <tq/affine_fields.hpp>
 #include <tq/half_rounding.hpp>
 #include <tq/simd.hpp>
 
@@ -25,7 +22,7 @@ class AffineBlockQuantizer final : public Quantizer {
   void encode(const float* x, uint8_t* row) const override {
     const RowLayout& layout = this->layout();
     const bool is_signed = format().signed_codes;
-    const int top = is_signed ? (1 << (layout.code_bits - 1)) - 1 : (1 << layout.code_bits) - 1;
+    const int top = affine_top(layout.code_bits, is_signed);
     uint8_t codes[kMaxRotationSize];
     for (int block = 0; block < layout.blocks; ++block) {
       const int begin = block * layout.block_size;
@@ -38,30 +35,16 @@ class AffineBlockQuantizer final : public Quantizer {
         low = *low_at;
         high = *high_at;
       }
-      low += 0.0f;  // -0 becomes +0 on both paths, whichever zero each found first
-      high += 0.0f;
-      uint16_t zero_bits, scale_bits;
-      if (is_signed) {
-        zero_bits = f16_nearest_finite(0.5f * (low + high));
-        const float zero = atb::f16_to_f32(zero_bits);
-        scale_bits = f16_at_least(std::max(high - zero, zero - low) / float(top));
-      } else {
-        zero_bits = f16_at_most(low);
-        scale_bits = f16_at_least((high - atb::f16_to_f32(zero_bits)) / float(top));
-      }
-      const float zero = atb::f16_to_f32(zero_bits), scale = atb::f16_to_f32(scale_bits);
-      const float inverse = scale > 0 ? 1.0f / scale : 0.0f;
+      const AffineFields fields = affine_fields(low, high, top, is_signed);
+      const float zero = f16_bits_value(fields.zero_bits), inverse = affine_inverse(fields);
       const float low_code = is_signed ? -float(top) : 0.0f;
       if (simd_enabled()) {
         avx2::affine_codes(x + begin, end - begin, zero, inverse, low_code, float(top), codes + begin);
       } else {
-        for (int i = begin; i < end; ++i) {
-          const float q = std::clamp(std::nearbyint((x[i] - zero) * inverse), low_code, float(top));
-          codes[i] = uint8_t(int(q));  // two's complement for signed codes
-        }
+        for (int i = begin; i < end; ++i) codes[i] = affine_code(x[i], zero, inverse, low_code, float(top));
       }
-      store_f16(row + layout.scales_offset + 4 * size_t(block), scale_bits);
-      store_f16(row + layout.scales_offset + 4 * size_t(block) + 2, zero_bits);
+      store_f16(row + layout.scales_offset + 4 * size_t(block), fields.scale_bits);
+      store_f16(row + layout.scales_offset + 4 * size_t(block) + 2, fields.zero_bits);
     }
     pack_codes(codes, layout.head_size, layout.code_bits, row + layout.codes_offset);
   }

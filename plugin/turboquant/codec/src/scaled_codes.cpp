@@ -36,10 +36,6 @@ void nearest_codes(const float* x, int count, float inverse, const ScalarCodeboo
 
 }  // namespace
 
-float combine_lanes(const float lanes[8]) {
-  return ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]));
-}
-
 uint16_t fit_scaled_codes(const float* x, int count, const ScalarCodebook& codebook, uint8_t* codes) {
   const float energy = sum_of_squares(x, count);
   const uint8_t zero_code = uint8_t(codebook.nearest(0.0f));

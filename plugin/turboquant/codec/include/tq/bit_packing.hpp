@@ -6,6 +6,8 @@
 // the row's bytes is touched, so neighbouring tokens never share a byte.
 #pragma once
 
+#include <tq/host_device.hpp>
+
 #include <cstddef>
 #include <cstdint>
 
@@ -16,5 +18,14 @@ inline constexpr size_t packed_bytes(int count, int bits) { return (size_t(count
 // codes[i] < 2^bits for every i (higher bits are ignored).
 void pack_codes(const uint8_t* codes, int count, int bits, uint8_t* out);
 void unpack_codes(const uint8_t* in, int count, int bits, uint8_t* codes);
+
+// Code `index` of a packed row (bits 1..8): it spans at most two bytes, and no byte past the row is
+// read.  Host and device (the CUDA kernels' general decode).
+TQ_HOST_DEVICE inline unsigned code_at(const uint8_t* codes, int index, int bits) {
+  const int bit = index * bits, byte = bit >> 3, shift = bit & 7;
+  unsigned word = codes[byte];
+  if (shift + bits > 8) word |= unsigned(codes[byte + 1]) << 8;
+  return (word >> shift) & ((1u << bits) - 1u);
+}
 
 }  // namespace tq

@@ -1,9 +1,10 @@
 // Bytes of every format: per row (one token, one KV head), and the layout of a cache page of one
-// layer.  The spec a plugin reports and what encode writes both come from here, so they cannot
-// disagree.
+// layer.  The spec a plugin reports, what encode writes and the offsets the CUDA kernels are
+// compiled with all come from here (constexpr), so they cannot disagree.
 #pragma once
 
-#include <tq/format.hpp>
+#include <tq/bit_packing.hpp>
+#include <tq/format_table.hpp>
 
 #include <cstddef>
 #include <string>
@@ -34,8 +35,41 @@ struct RowLayout {
 std::string check_head_size(const Format& format, int head_size);
 
 // Precondition: check_head_size(format, head_size) is empty.
-RowLayout row_layout(const Format& format, int head_size);
-inline size_t row_bytes(const Format& format, int head_size) { return row_layout(format, head_size).row_bytes; }
+constexpr RowLayout row_layout(const Format& format, int head_size) {
+  RowLayout layout;
+  layout.head_size = head_size;
+  layout.code_bits = format.scheme == Scheme::turboquant_prod ? format.bits - 1 : format.bits;
+  layout.codes_bytes = packed_bytes(head_size, layout.code_bits);
+  size_t scale_field = 2;
+  switch (format.scheme) {
+    case Scheme::affine_block:
+      layout.block_size = kScaleBlock;
+      scale_field = 4;  // scale and zero
+      break;
+    case Scheme::lloyd_max_block:
+      layout.block_size = kScaleBlock;
+      break;
+    case Scheme::turboquant_mse:
+    case Scheme::turboquant_prod:
+      layout.block_size = head_size;
+      break;
+    case Scheme::plain:
+      layout.row_bytes = layout.codes_bytes;
+      return layout;
+  }
+  layout.blocks = (head_size + layout.block_size - 1) / layout.block_size;
+  layout.scales_offset = layout.codes_bytes;
+  layout.scales_bytes = size_t(layout.blocks) * scale_field;
+  layout.row_bytes = layout.scales_offset + layout.scales_bytes;
+  if (format.scheme == Scheme::turboquant_prod) {
+    layout.sketch_offset = layout.row_bytes;
+    layout.sketch_bytes = packed_bytes(head_size, 1);
+    layout.residual_norm_offset = layout.sketch_offset + layout.sketch_bytes;
+    layout.row_bytes = layout.residual_norm_offset + 2;
+  }
+  return layout;
+}
+constexpr size_t row_bytes(const Format& format, int head_size) { return row_layout(format, head_size).row_bytes; }
 
 // One layer's page: the K rows of every (KV head, slot), then the V rows, each region starting on a
 // kPageRegionAlignment boundary.  Row (head, slot) of a region is at head * block_size + slot.

@@ -2,6 +2,8 @@
 // and cached.  Thread-safe; the references stay valid for the life of the process.
 #pragma once
 
+#include <tq/nearest_code.hpp>
+
 #include <cstddef>
 #include <vector>
 
@@ -16,17 +18,7 @@ struct ScalarCodebook {
   float first16[16] = {};         // the first 16 centroids, zero-padded: permute tables for SIMD look-ups
 
   // Index of the nearest centroid (ties go up).
-  int nearest(float x) const {
-    int lo = 0, hi = int(boundaries.size());  // answer in [lo, hi]
-    while (lo < hi) {
-      const int mid = (lo + hi) / 2;
-      if (x < boundaries[size_t(mid)])
-        hi = mid;
-      else
-        lo = mid + 1;
-    }
-    return lo;
-  }
+  int nearest(float x) const { return nearest_code(boundaries.data(), int(boundaries.size()), x); }
 };
 
 // Lloyd–Max for a unit normal: vllm-metal's V codebook (per-block RMS normalised coordinates).

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <tq/codebooks.hpp>
+#include <tq/nearest_code.hpp>
 
 #include <cstdint>
 
@@ -14,12 +15,7 @@ namespace tq {
 // this is never worse than plain RMS-normalised quantisation, and the scale is the MSE-optimal one
 // for the codes stored.  Returns the scale rounded to fp16 (bits); a zero block gets scale 0.
 //
-// `count` is a multiple of 8.  Sums run in 8 interleaved f32 lanes (element i into lane i % 8, by
-// fused multiply-add) combined as ((l0+l4)+(l2+l6))+((l1+l5)+(l3+l7)): the order the AVX2 path
-// uses, so both paths give bit-identical rows.
+// `count` is a multiple of 8.  Sums run in lanes combined as combine_lanes does.
 uint16_t fit_scaled_codes(const float* x, int count, const ScalarCodebook& codebook, uint8_t* codes);
-
-// The lane combination above.
-float combine_lanes(const float lanes[8]);
 
 }  // namespace tq

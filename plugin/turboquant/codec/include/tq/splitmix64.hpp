@@ -2,15 +2,11 @@
 // permutations and the QJL sketch, so other implementations can reproduce them bit for bit.
 #pragma once
 
+#include <tq/host_device.hpp>
+
 #include <cstdint>
 
 namespace tq {
-
-#if defined(__CUDACC__)
-#define TQ_HOST_DEVICE __host__ __device__
-#else
-#define TQ_HOST_DEVICE
-#endif
 
 // Also compiled for the device: the CUDA kernels derive the same rotation signs.
 TQ_HOST_DEVICE inline uint64_t splitmix64(uint64_t& state) {

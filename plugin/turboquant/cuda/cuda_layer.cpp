@@ -22,11 +22,13 @@ namespace {
 
 // How the CUDA kernels read and write rows of one format.
 Expected<RowCodec> row_codec(const tq::Format& format, int head_size, const TurboquantConfig& config) {
-  auto made = tq::make_quantizer(format, head_size, config.rotation_seed);
-  if (!made) return made.error();
-  const tq::Quantizer& quantizer = **made;
-  const tq::RowLayout& layout = quantizer.layout();
   RowCodec codec;
+  codec.kind = row_kind(format);
+  if (codec.kind < 0)
+    return Status::unsupported(
+        "format " + std::string(format.name) +
+        " on CUDA; allowed there: the affine, Lloyd-Max (q2_0..q8_0), tq1..tq8 and plain formats");
+  const tq::RowLayout layout = tq::row_layout(format, head_size);
   codec.bits = layout.code_bits;
   codec.block_size = layout.block_size;
   codec.codes_offset = int32_t(layout.codes_offset);
@@ -34,27 +36,14 @@ Expected<RowCodec> row_codec(const tq::Format& format, int head_size, const Turb
   codec.rotated = tq::is_rotated(format) ? 1 : 0;
   codec.rotation_seed = config.rotation_seed;
   codec.layer_index = config.cache_layer;
-  switch (format.scheme) {
-    case tq::Scheme::plain:
-      codec.kind = plugin::cuda::plain_row_kind(format.plain_dtype);
-      return codec;
-    case tq::Scheme::affine_block:
-      codec.kind = format.signed_codes ? kAffineSigned : kAffineUnsigned;
-      return codec;
-    case tq::Scheme::lloyd_max_block:
-    case tq::Scheme::turboquant_mse: {
-      codec.kind = kCodebook;
-      const tq::ScalarCodebook& book = *quantizer.codebook();
-      codec.table_size = int32_t(book.centroids.size());
-      std::copy(book.centroids.begin(), book.centroids.end(), codec.table);
-      std::copy(book.boundaries.begin(), book.boundaries.end(), codec.boundaries);
-      return codec;
-    }
-    default:
-      return Status::unsupported(
-          "format " + std::string(format.name) +
-          " on CUDA; allowed there: the affine, Lloyd-Max (q2_0..q8_0), tq1..tq8 and plain formats");
-  }
+  if (codec.kind != kCodebook) return codec;
+  auto made = tq::make_quantizer(format, head_size, config.rotation_seed);
+  if (!made) return made.error();
+  const tq::ScalarCodebook& book = *(*made)->codebook();
+  codec.table_size = int32_t(book.centroids.size());
+  std::copy(book.centroids.begin(), book.centroids.end(), codec.table);
+  std::copy(book.boundaries.begin(), book.boundaries.end(), codec.boundaries);
+  return codec;
 }
 
 // The permutations of the layer's rotations where the head size is not a power of two (the CUDA
@@ -85,7 +74,8 @@ Expected<std::unique_ptr<kit::BackendImpl>> make_cuda_backend(const atb_layer_sp
   const tq::PageLayout pages =
       tq::page_layout(config.key, config.value, spec.head_size_k, spec.head_size_v, spec.num_kv_heads, spec.block_size);
   const plugin::cuda::CudaLayout layout{cache_spec_of(spec, pages), pages.v_region_offset};
-  auto kernels = make_turboquant_kernels(spec, layout, *key, *value, rotation_tables(spec, config));
+  auto kernels =
+      make_turboquant_kernels(spec, layout, {config.key, *key}, {config.value, *value}, rotation_tables(spec, config));
   if (!kernels) return kernels.error();
   return std::unique_ptr<kit::BackendImpl>(new plugin::cuda::CudaBackend(spec, layout, std::move(*kernels)));
 }

@@ -13,6 +13,6 @@ struct TurboQuantRows;
 
 // `shape`: the layer's fields of AttentionParams (plugin::cuda::layer_shape).
 plugin::cuda::OwnDecodeKernel<TurboQuantRows> mma_attention_kernel_for(const plugin::cuda::AttentionParams& shape,
-                                                                       const RowCodec& key, const RowCodec& value);
+                                                                       const RowFormat& key, const RowFormat& value);
 
 }  // namespace atb::turboquant::cuda

@@ -11,8 +11,14 @@
 #include <atb/plugin/cuda/tensor_core.cuh>
 #include <atb/plugin/cuda/tile_pipeline.cuh>
 
+#include <tq/byte_accounting.hpp>
+#include <tq/format_table.hpp>
+
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+
+#include <array>
+#include <utility>
 
 #include "mma_attention.hpp"
 #include "turboquant_rows.cuh"
@@ -71,21 +77,32 @@ struct KeyPairs {
 // (per code, per byte pair, a 16-copy pair table) left the kernel bound by shared-memory wavefronts
 // or bank conflicts (tests/cuda/PERFORMANCE.md, "Figures moved out of the kernels").
 
-// Byte sizes of one format pair's rows at head size 128 (tq::row_layout: codes, then the scale
-// fields of each block), and what the kernel keeps in shared memory.
-template <int KIND_K, int BITS_K, int K_BLOCK, int V_BITS, int V_BLOCK>
+// One instance's format pair, read from tq's table (K and V: indices into tq::kKeyFormats and
+// tq::kValueFormats) at head size 128, and what the kernel keeps in shared memory.
+template <int K, int V>
 struct PairLayout {
-  static constexpr bool kAffineKeys = KIND_K == kAffineUnsigned || KIND_K == kAffineSigned;
-  static constexpr bool kKeyPairTable = KIND_K == kCodebook && BITS_K < 4;  // else KeyPlanes (4 bits) or affine codes
-  // KeyPairs::kBytes, spelled out (the kernel asserts they agree): naming KeyPairs<BITS_K, ...> here
+  static constexpr tq::RowLayout kKeyLayout = tq::row_layout(tq::kKeyFormats[K], kD);
+  static constexpr tq::RowLayout kValueLayout = tq::row_layout(tq::kValueFormats[V], kD);
+  static constexpr int kKeyKind = row_kind(tq::kKeyFormats[K]);
+  static constexpr int kKeyBits = kKeyLayout.code_bits, kKeyBlock = kKeyLayout.block_size;
+  static constexpr int kValueBits = kValueLayout.code_bits, kValueBlock = kValueLayout.block_size;
+  static_assert(row_kind(tq::kValueFormats[V]) == kCodebook, "V rows of codebook codes");
+  static_assert(kKeyKind == kCodebook || kKeyKind == kAffineUnsigned || kKeyKind == kAffineSigned,
+                "K rows of codebook or affine codes");
+  static constexpr bool kAffineKeys = kKeyKind != kCodebook;
+  static constexpr bool kKeyPairTable = !kAffineKeys && kKeyBits < 4;  // else KeyPlanes (4 bits) or affine codes
+  // KeyPairs::kBytes, spelled out (the kernel asserts they agree): naming KeyPairs<kKeyBits, ...> here
   // for affine rows would make a table type nothing uses, whose members nvcc warns of (an error here).
-  static constexpr size_t kKeyPairBytes = kKeyPairTable ? (size_t(1) << (2 * BITS_K)) * 128 : 0;
-  static constexpr uint32_t kKeyCodes = kD * BITS_K / 8;
-  static constexpr uint32_t kKeyRow = kKeyCodes + kD / K_BLOCK * (kAffineKeys ? 4 : 2);
-  static constexpr uint32_t kValueCodes = kD * V_BITS / 8;
-  static constexpr uint32_t kValueRow = kValueCodes + kD / V_BLOCK * 2;
+  static constexpr size_t kKeyPairBytes = kKeyPairTable ? (size_t(1) << (2 * kKeyBits)) * 128 : 0;
+  static constexpr uint32_t kKeyCodes = uint32_t(kKeyLayout.codes_bytes);
+  static constexpr uint32_t kKeyRow = uint32_t(kKeyLayout.row_bytes);
+  static constexpr uint32_t kValueCodes = uint32_t(kValueLayout.codes_bytes);
+  static constexpr uint32_t kValueRow = uint32_t(kValueLayout.row_bytes);
+  static_assert(kKeyLayout.codes_offset == 0 && kKeyLayout.scales_offset == kKeyCodes &&
+                    kValueLayout.codes_offset == 0 && kValueLayout.scales_offset == kValueCodes,
+                "rows hold their codes from byte 0 and their scale fields right after");
   static constexpr size_t kFixedBytes = sizeof(float) * kHeads * kD                         // queries
-                                        + ValueTable<V_BITS>::kBytes                        // V table
+                                        + ValueTable<kValueBits>::kBytes                    // V table
                                         + kKeyPairBytes                                     // K pairs
                                         + sizeof(float) * kTileWarps * kTileRows * kHeads;  // weights
   static constexpr uint32_t kStageBytes = FixedTileStream<kKeyRow, kValueRow, 2>::kStageBytes;
@@ -94,7 +111,7 @@ struct PairLayout {
   static constexpr size_t kTileBytes = size_t(kStages) * kTileWarps * kStageBytes;
   static constexpr size_t kStateBytes = sizeof(float) * kTileWarps * kHeads * (kD + 2);
   static constexpr size_t kSharedBytes = kFixedBytes + (kTileBytes > kStateBytes ? kTileBytes : kStateBytes);
-  static_assert(!kAffineKeys || K_BLOCK == 32, "affine rows have 32-coordinate blocks");
+  static_assert(!kAffineKeys || kKeyBlock == 32, "affine rows have 32-coordinate blocks");
   static_assert(kValueRow % 2 == 0 && kKeyRow % 2 == 0, "scale fields are fp16 words");
   static_assert(kSharedBytes <= kStageBudget + 8192,
                 "within the dynamic shared memory the launch allows (resident_blocks)");
@@ -353,35 +370,442 @@ __device__ inline bool has_large_value_scale(const uint8_t* value_rows, int lane
 // 2t + 8, 2t + 9 (i odd) of k-steps i / 2.
 __device__ constexpr int token_row(int i) { return 4 * i; }
 
-template <int KIND_K, int BITS_K, int K_BLOCK, int V_BITS, int V_BLOCK, bool SPLIT>
-__global__ void __launch_bounds__(kTileThreads, 4)
-    mma_attention_kernel(const AttentionParams p, const __grid_constant__ TurboQuantRows::Codecs codecs, int splits) {
-  using Layout = PairLayout<KIND_K, BITS_K, K_BLOCK, V_BITS, V_BLOCK>;
-  using Values = ValueTable<V_BITS>;
-  using KeyTable = KeyPairs<Layout::kKeyPairTable ? BITS_K : 3, SPLIT>;  // used by pair-table K rows only
+// One warp's share of a block: the query operands it keeps in registers, its places in a tile, and
+// its softmax state (running max m, sum l and O^T per head); attend() takes one tile of 16 rows.
+template <int K, int V, bool SPLIT>
+class TensorCoreDecode {
+ public:
+  using Layout = PairLayout<K, V>;
+  static constexpr int kKeyKind = Layout::kKeyKind, kKeyBits = Layout::kKeyBits, kKeyBlock = Layout::kKeyBlock;
+  static constexpr int kValueBits = Layout::kValueBits, kValueBlock = Layout::kValueBlock;
+  using Values = ValueTable<kValueBits>;
+  using KeyTable = KeyPairs<Layout::kKeyPairTable ? kKeyBits : 3, SPLIT>;  // used by pair-table K rows only
   static_assert(!Layout::kKeyPairTable || KeyTable::kBytes == Layout::kKeyPairBytes, "the K pair table's shared bytes");
   using Stream = FixedTileStream<Layout::kKeyRow, Layout::kValueRow, Layout::kStages>;
-  constexpr bool kAffineKeys = Layout::kAffineKeys;
-  // 16-bit mode: affine K codes enter the MMA biased (1024 + code, fp16-exact).  The bias cancels in
-  // fp32 against the bias MMA's bias x scale x sum(Q): roundings of terms ~2^10 times the codes' (2^-24 each), i.e.
-  // ~2^-14 relative to a block's score, below the fp16 queries' own 2^-11.
-  constexpr bool kBiasedKeys = kAffineKeys && !SPLIT;
-  constexpr float kKeyCodeBias = KIND_K == kAffineSigned ? 1152.0f : 1024.0f;
-  constexpr uint32_t kKeyRow = Layout::kKeyRow, kValueRow = Layout::kValueRow;
-  constexpr int kKeyWords = (BITS_K + 3) / 4;  // a lane's code words of one block of a K row
-  constexpr bool kKeyAligned = kKeyRow % 4 == 0 && BITS_K % 4 == 0;
-  constexpr int kKeyBlocksPerScale = K_BLOCK / 32, kValueBlocksPerScale = V_BLOCK / 32;
-  constexpr int kScoreChains = kKeyBlocksPerScale > 1 ? 2 : 1;
 
+  // The block's shared memory, in the order of PairLayout::kSharedBytes.
+  struct SharedMemory {
+    float* queries;        // [kHeads][kD]
+    uint8_t* value_table;  // ValueTable: split_half of the codes' values
+    uint8_t* key_table;    // KeyPairs (2- and 3-bit codebook K)
+    float* weights;        // [warp][16 tokens][kHeads]: P transposed
+    uint8_t* tiles;        // the tile stream's stages, then the warps' states
+  };
+  __device__ static SharedMemory carve(float* shared) {
+    SharedMemory memory;
+    memory.queries = shared;
+    memory.value_table = reinterpret_cast<uint8_t*>(memory.queries + kHeads * kD);
+    memory.key_table = memory.value_table + Values::kBytes;
+    memory.weights = reinterpret_cast<float*>(memory.key_table + Layout::kKeyPairBytes);
+    memory.tiles = reinterpret_cast<uint8_t*>(memory.weights + kTileWarps * kTileRows * kHeads);
+    return memory;
+  }
+
+  // Block-wide: the V table and the K pair table from the codecs' codebooks.
+  __device__ static void fill_tables(const TurboQuantRows::Codecs& codecs, const SharedMemory& memory) {
+    for (int i = threadIdx.x; i < Values::kEntries * Values::kCopies; i += kTileThreads) {
+      const int entry = i / Values::kCopies;
+      const float* table = codecs.value.table;
+      if constexpr (Values::kPairs)
+        reinterpret_cast<uint2*>(memory.value_table)[i] =
+            make_uint2(split_half(table[entry & ((1 << kValueBits) - 1)]), split_half(table[entry >> kValueBits]));
+      else
+        reinterpret_cast<uint32_t*>(memory.value_table)[i] = split_half(table[entry]);
+    }
+    if constexpr (Layout::kKeyPairTable) {
+      for (int i = threadIdx.x; i < KeyTable::kEntries * KeyTable::kCopies; i += kTileThreads) {
+        const int entry = i / KeyTable::kCopies;
+        const float* table = codecs.key.table;
+        const uint32_t first = split_half(table[entry & ((1 << kKeyBits) - 1)]),
+                       second = split_half(table[entry >> kKeyBits]);
+        if constexpr (SPLIT)
+          reinterpret_cast<uint2*>(memory.key_table)[i] = make_uint2(highs(first, second), lows(first, second));
+        else
+          reinterpret_cast<uint32_t*>(memory.key_table)[i] = highs(first, second);
+      }
+    }
+  }
+
+  // After the queries are in shared memory (scaled, rotated as the K rows are).
+  __device__ TensorCoreDecode(const AttentionParams& p, const RowCodec& key, const SharedMemory& memory)
+      : lane_(threadIdx.x % 32),
+        g_(lane_ / 4),
+        t_(lane_ % 4),
+        value_table_(memory.value_table),
+        key_table_(memory.key_table),
+        warp_weights_(memory.weights + (threadIdx.x / 32) * kTileRows * kHeads),
+        key_planes_(key.table),
+        soft_cap_(p.soft_cap * kLog2e) {
+    load_query_operands(memory.queries);
+    place_lane();
+#pragma unroll
+    for (int b = 0; b < kBlocks; ++b)
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) o_[b][h][e] = 0.0f;
+  }
+
+  // One tile of 16 rows at positions tile * 16 ..; rows outside [w.low, w.high) weigh nothing.
+  __device__ void attend(const BlockWork& w, int tile, const uint8_t* key_rows, uint8_t* value_rows) {
+    // Read first, so that its latency hides behind the scores; in the first and last tiles of a
+    // split it is read again once rows outside the context are zeroed.
+    bool large_scales =
+        has_large_value_scale<Layout::kValueRow, Layout::kValueCodes, kD / kValueBlock>(value_rows, lane_);
+    float s[2][2];  // S = K Q^T: rows = tokens g (r = 0) and g + 8 (r = 1), columns = heads 2t + e
+    scores(reinterpret_cast<const uint32_t*>(key_rows), s);
+    if (tile * kTileRows < w.low || tile * kTileRows + kTileRows > w.high)
+      large_scales = mask_outside_context(w, tile, value_rows, s);
+    weigh(s, large_scales);
+    accumulate_values(reinterpret_cast<const uint32_t*>(value_rows));
+  }
+
+  // The warp's state of heads 2t + e into `states` ([warp][head][m, l, kD outputs]).
+  __device__ void store_state(float* states) {
+#pragma unroll
+    for (int e = 0; e < 2; ++e)
+#pragma unroll
+      for (int offset = 4; offset < 32; offset *= 2) l_[e] += __shfl_xor_sync(0xffffffffu, l_[e], offset);
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      float* state = states + ((threadIdx.x / 32) * kHeads + 2 * t_ + e) * (kD + 2);
+      if (g_ == 0) state[0] = m_[e] * kLn2, state[1] = l_[e];
+#pragma unroll
+      for (int b = 0; b < kBlocks; ++b)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          state[2 + 32 * b + 4 * g_ + 2 * h] = o_[b][h][e];
+          state[2 + 32 * b + 4 * g_ + 2 * h + 1] = o_[b][h][2 + e];
+        }
+    }
+  }
+
+ private:
+  static constexpr bool kAffineKeys = Layout::kAffineKeys;
+  static constexpr uint32_t kKeyRow = Layout::kKeyRow, kValueRow = Layout::kValueRow;
+  static constexpr int kKeyBlocksPerScale = kKeyBlock / 32, kValueBlocksPerScale = kValueBlock / 32;
+  static constexpr int kScoreChains = kKeyBlocksPerScale > 1 ? 2 : 1;
+  static constexpr int kValueScales = kD / kValueBlock;
+  // 16-bit mode: affine K codes enter the MMA biased (1024 + code, fp16-exact).  The bias cancels in
+  // fp32 against the bias MMA's bias x scale x sum(Q): roundings of terms ~2^10 times the codes' (2^-24
+  // each), i.e. ~2^-14 relative to a block's score, below the fp16 queries' own 2^-11.  (A function:
+  // nvcc reports a static member that pair-table instances never read.)
+  static __device__ constexpr bool biased_keys() { return kAffineKeys && !SPLIT; }
+
+  // Q^T as the B operand (column g = head g), in log2 units: k-step s = 2b + h holds the lane's
+  // coordinates slot_coordinate(h, 0, .) (b0) and slot_coordinate(h, 1, .) (b1) of block b.
+  // Affine K: S = sum_b scale_b (Q . codes_b) + zero_b sum_b(Q) (- bias x scale_b sum_b(Q) for biased
+  // codes).  The zero and bias terms of all 4 blocks are one MMA each over k-slots (zero_t, zero_t)
+  // and (scale_t, scale_t) of lane t against sum_t(Q) / 32 split into high and remainder (fp16-exact
+  // operands, fp32 products; / 32 keeps the split inside fp16 range whatever the queries).
+  __device__ void load_query_operands(const float* queries) {
+    float own_sum = 0.0f;  // head g's sum over block t (affine K: the zeros' and biases' factor)
+#pragma unroll
+    for (int b = 0; b < kBlocks; ++b) {
+      float sum = 0.0f;
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          const float* x = queries + g_ * kD + lane_key_coordinate<kKeyKind>(b, t_);
+          const float x0 = x[slot_coordinate<kKeyKind, kKeyBits>(h, r, 0)] * kLog2e;
+          const float x1 = x[slot_coordinate<kKeyKind, kKeyBits>(h, r, 1)] * kLog2e;
+          if constexpr (SPLIT) {
+            split_pair(x0, x1, q_high_[2 * b + h][r], q_low_[2 * b + h][r]);
+            sum += x0 + x1;
+          } else {  // the sum of the fp16 queries the MMAs use: the bias cancels against it exactly
+            q_high_[2 * b + h][r] = half_pair(x0, x1);
+            const float2 rounded = __half22float2(*reinterpret_cast<const __half2*>(&q_high_[2 * b + h][r]));
+            sum += rounded.x + rounded.y;
+          }
+        }
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);  // head g's block sum on every lane of quad g
+      if (b == t_) own_sum = sum;
+    }
+    sum_pair_ = split_half(own_sum * (1.0f / 32.0f));
+  }
+
+  // The lane's fixed places in a tile.  K: its code words of block 0 of row g (row g + 8 is
+  // 2 * kKeyRow words on, block b is kKeyBlockWords words on) and its row's scale fields.  V: the codes
+  // 32b + 4g .. + 3 of token row t (row t + token_row(i) is token_row(i) * kValueRow / 4 words on,
+  // block b kValueBits words on) and its scale fields.
+  // Pair-table K rows: from kEntryShift bits before the lane's codes (the bits below are masked off).
+  // Token t's V codes 32b + 4g .. at bit kFieldLead (the bits below, from the bytes before, are masked off).
+  __device__ void place_lane() {
+    value_lane_bytes_ = Values::kEntryBytes * (lane_ % Values::kCopies);
+    key_lane_bytes_ = KeyTable::kEntryBytes * (lane_ % KeyTable::kCopies);
+    key_spot_ = spot_of_bit(8 * int(g_ * kKeyRow) + lane_key_coordinate<kKeyKind>(0, t_) * kKeyBits -
+                            (Layout::kKeyPairTable ? KeyTable::kEntryShift : 0));
+    key_scale_bit_ = 8 * int(g_ * kKeyRow + Layout::kKeyCodes);
+    value_spot_ = spot_of_bit(8 * int(t_ * kValueRow) + 4 * kValueBits * g_ - Values::kFieldLead);
+    value_scale_bit_ = 8 * int(t_ * kValueRow + Layout::kValueCodes);
+  }
+
+  // Affine K rows: s <- each row's zero and bias terms of all 4 blocks (two MMAs); fields <- the
+  // (scale, zero) words of each block of rows g, g + 8, read together where aligned.
+  __device__ void affine_offsets(const uint32_t* key_words, float (&s)[2][2], uint32_t (&fields)[2][kBlocks]) {
+    uint32_t zeros[2], scales[2];  // block t's (zero, zero) and (scale, scale) of rows g, g + 8
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int first = key_scale_bit_ / 32 + r * int(2 * kKeyRow);
+      // fields[r][t], read on its own: a lane-dependent index into registers goes to local memory.
+      const uint32_t own = key_words[first + t_];
+      zeros[r] = __byte_perm(own, 0, 0x3232);
+      scales[r] = __byte_perm(own, 0, 0x1010);
+      if constexpr (kKeyRow % 16 == 0 && Layout::kKeyCodes % 16 == 0) {
+        const uint4 both = *reinterpret_cast<const uint4*>(key_words + first);
+        fields[r][0] = both.x, fields[r][1] = both.y, fields[r][2] = both.z, fields[r][3] = both.w;
+      } else {
+#pragma unroll
+        for (int b = 0; b < kBlocks; ++b) fields[r][b] = key_words[first + b];
+      }
+    }
+    float offsets[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    mma(offsets, zeros[0], zeros[1], scales[0], scales[1], sum_pair_, 0u);
+    constexpr float kKeyCodeBias = kKeyKind == kAffineSigned ? 1152.0f : 1024.0f;
+    float biases[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    if constexpr (biased_keys()) mma(biases, zeros[0], zeros[1], scales[0], scales[1], 0u, sum_pair_);
+#pragma unroll
+    for (int r = 0; r < 2; ++r)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) s[r][e] = fmaf(-32.0f * kKeyCodeBias, biases[2 * r + e], 32.0f * offsets[2 * r + e]);
+  }
+
+  // The A operands of rows g (r = 0) and g + 8 (r = 1) in block b: [r][h][register].
+  __device__ void key_operands(const uint32_t* key_words, const uint32_t (&runs)[2][kKeyRunWords<kKeyBits>], int b,
+                               uint32_t (&high)[2][2][2], uint32_t (&low)[2][2][2]) {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      if constexpr (Layout::kKeyPairTable) {
+        key_pairs_from_table<kKeyBits, SPLIT>(runs[r], b, key_table_, key_lane_bytes_, high[r], low[r]);
+      } else {
+        constexpr int kKeyWords = (kKeyBits + 3) / 4;  // a lane's code words of one block of a K row
+        constexpr bool kKeyAligned = kKeyRow % 4 == 0 && kKeyBits % 4 == 0;
+        constexpr int kKeyBlockWords =
+            (lane_key_coordinate<kKeyKind>(1, 0) - lane_key_coordinate<kKeyKind>(0, 0)) * kKeyBits / 32;
+        uint32_t words[kKeyWords];
+        read_words<kKeyWords, kKeyAligned>(key_words, key_spot_, r * int(2 * kKeyRow) + b * kKeyBlockWords, words);
+        key_pairs_of<kKeyKind, kKeyBits, biased_keys()>(words, key_planes_, high[r], low[r]);
+      }
+    }
+  }
+
+  // S = K Q^T in log2 units, soft-capped.
+  __device__ void scores(const uint32_t* key_words, float (&s)[2][2]) {
+    s[0][0] = s[0][1] = s[1][0] = s[1][1] = 0.0f;
+    // Blocks that share one K scale (codebook rows: all four) accumulate into kScoreChains
+    // independent accumulators, so that their MMAs do not wait on one another.
+    float c[kScoreChains][4];
+    uint32_t runs[2][kKeyRunWords<kKeyBits>];  // pair-table K: rows g, g + 8's code bits
+    if constexpr (Layout::kKeyPairTable)
+#pragma unroll
+      for (int r = 0; r < 2; ++r)
+        read_words<kKeyRunWords<kKeyBits>, false>(key_words, key_spot_, r * int(2 * kKeyRow), runs[r]);
+    uint32_t fields[2][kBlocks];  // affine rows: (scale, zero) of each block
+    if constexpr (kAffineKeys) affine_offsets(key_words, s, fields);
+#pragma unroll
+    for (int b = 0; b < kBlocks; ++b) {
+      if (b % kKeyBlocksPerScale == 0)
+#pragma unroll
+        for (int chain = 0; chain < kScoreChains; ++chain)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) c[chain][e] = 0.0f;
+      uint32_t high[2][2][2], low[2][2][2];  // [token r][h][register]
+      key_operands(key_words, runs, b, high, low);
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int step = 2 * b + h;
+        float(&chain)[4] = c[step % kScoreChains];
+        mma(chain, high[0][h][0], high[1][h][0], high[0][h][1], high[1][h][1], q_high_[step][0], q_high_[step][1]);
+        if constexpr (SPLIT)
+          mma(chain, high[0][h][0], high[1][h][0], high[0][h][1], high[1][h][1], q_low_[step][0], q_low_[step][1]);
+        if constexpr (SPLIT && !kAffineKeys)
+          mma(chain, low[0][h][0], low[1][h][0], low[0][h][1], low[1][h][1], q_high_[step][0], q_high_[step][1]);
+      }
+      if ((b + 1) % kKeyBlocksPerScale == 0) {
+        const int scale_block = 32 * b / kKeyBlock;
+#pragma unroll
+        for (int chain = 1; chain < kScoreChains; ++chain)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) c[0][e] += c[chain][e];
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+          float scale;
+          if constexpr (kAffineKeys)
+            scale = __low2float(*reinterpret_cast<const __half2*>(&fields[r][scale_block]));
+          else
+            scale = half_at_bit(key_words, key_scale_bit_ + r * int(64 * kKeyRow) + 16 * scale_block);
+#pragma unroll
+          for (int e = 0; e < 2; ++e) s[r][e] = fmaf(scale, c[0][2 * r + e], s[r][e]);
+        }
+      }
+    }
+    if (soft_cap_ > 0)
+#pragma unroll
+      for (int r = 0; r < 2; ++r)
+#pragma unroll
+        for (int e = 0; e < 2; ++e) s[r][e] = soft_cap_ * tanhf(s[r][e] / soft_cap_);
+  }
+
+  // Rows outside the context (in a split's first and last tiles only) may hold any bits (a pool
+  // need not be zeroed): their scores become -inf (weight 0), and their V scales are zeroed so
+  // that weight x scale is 0 (0 x inf would be NaN) without a test per token and block later, and
+  // so that they do not raise the running max (outputs must not depend on them).  Returns whether a
+  // remaining V scale is large (has_large_value_scale).
+  __device__ bool mask_outside_context(const BlockWork& w, int tile, uint8_t* value_rows, float (&s)[2][2]) {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int position = tile * kTileRows + g_ + 8 * r;
+      if (position < w.low || position >= w.high) s[r][0] = s[r][1] = -INFINITY;
+    }
+    const int position = tile * kTileRows + lane_;
+    if (lane_ < kTileRows && (position < w.low || position >= w.high)) {
+      auto* scales = reinterpret_cast<unsigned short*>(value_rows + lane_ * kValueRow + Layout::kValueCodes);
+#pragma unroll
+      for (int j = 0; j < kValueScales; ++j) scales[j] = 0;
+    }
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // before the stage's next bulk copy
+    __syncwarp();
+    return has_large_value_scale<kValueRow, Layout::kValueCodes, kValueScales>(value_rows, lane_);
+  }
+
+  // The running max raised where the tile needs it, and the tile's weights exp2(s - m) into the
+  // warp's weights (P transposed) and the sums l.
+  __device__ void weigh(float (&s)[2][2], bool large_scales) {
+    float tile_max[2];
+#pragma unroll
+    for (int e = 0; e < 2; ++e) tile_max[e] = fmaxf(s[0][e], s[1][e]);
+    // The lanes' maxima are gathered only where one may raise the running max: m[e] is the same in
+    // every lane of a head, so "some lane's max passes m + 2^8" is "the head's does".
+    if (__any_sync(0xffffffffu,
+                   large_scales || tile_max[0] > m_[0] + kRescaleLog2 || tile_max[1] > m_[1] + kRescaleLog2)) {
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+#pragma unroll
+        for (int offset = 4; offset < 32; offset *= 2)
+          tile_max[e] = fmaxf(tile_max[e], __shfl_xor_sync(0xffffffffu, tile_max[e], offset));
+        const float raised = fmaxf(m_[e], tile_max[e]);
+        const float correction = fast_exp2(m_[e] - raised);
+        l_[e] *= correction;
+#pragma unroll
+        for (int b = 0; b < kBlocks; ++b)
+#pragma unroll
+          for (int h = 0; h < 2; ++h) o_[b][h][e] *= correction, o_[b][h][2 + e] *= correction;
+        m_[e] = raised;
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const float weight = fast_exp2(s[r][e] - m_[e]);  // 0 for rows outside the context
+        l_[e] += weight;
+        warp_weights_[(g_ + 8 * r) * kHeads + 2 * t_ + e] = weight;
+      }
+    __syncwarp();
+  }
+
+  // Token i's scale of V block vb in half scale_half(vb) of the returned word (the other half any
+  // bits); word-aligned rows read a token's scale fields at once into `words` (at vb == 0).
+  __device__ uint32_t value_scale_word(const uint32_t* value_words, int i, int vb,
+                                       uint32_t (&words)[4][(kValueScales + 1) / 2]) {
+    if constexpr (kValueRow % 4 == 0) {
+      if (vb == 0) {
+        const uint32_t* at = value_words + value_scale_bit_ / 32 + token_row(i) * int(kValueRow) / 4;
+        if constexpr (kValueScales == 4 && kValueRow % 8 == 0 && Layout::kValueCodes % 8 == 0) {
+          const uint2 both = *reinterpret_cast<const uint2*>(at);
+          words[i][0] = both.x, words[i][1] = both.y;
+        } else {
+#pragma unroll
+          for (int j = 0; j < (kValueScales + 1) / 2; ++j) words[i][j] = at[j];
+        }
+      }
+      return words[i][vb / 2];
+    } else {
+      const int bit = value_scale_bit_ + token_row(i) * int(8 * kValueRow) + 16 * vb;
+      return value_words[bit >> 5] >> (bit & 31);
+    }
+  }
+  static __device__ constexpr int scale_half(int vb) { return kValueRow % 4 == 0 ? vb % 2 : 0; }
+
+  // O^T += V^T P^T per m-tile (b, h) of rows g, g + 8 = coordinates 32b + 4g + 2h (+ 1): the
+  // hi/lo parts of one value fill a k-slot pair, so k-step k covers tokens t + 8k (slots 2t, 2t + 1)
+  // and t + 4 + 8k (slots 2t + 8, 2t + 9); B holds the weight of head g for that token (times V's
+  // block scale) in both slots of the pair, high parts and then remainders.
+  __device__ void accumulate_values(const uint32_t* value_words) {
+    float head_weight[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) head_weight[i] = warp_weights_[(t_ + token_row(i)) * kHeads + g_];
+    uint32_t b_high[4], b_low[4];  // per token i: (p, p) as half2, high parts and remainders (SPLIT)
+    uint32_t scale_words[4][(kValueScales + 1) / 2];
+    uint32_t weight_pairs[4];  // 16-bit mode: the token's weight as (p, p) in fp16
+    if constexpr (!SPLIT) {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) weight_pairs[i] = half_pair(head_weight[i], head_weight[i]);
+    }
+#pragma unroll
+    for (int b = 0; b < kBlocks; ++b) {
+      if (b % kValueBlocksPerScale == 0) {
+        const int vb = 32 * b / kValueBlock;
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          const uint32_t word = value_scale_word(value_words, i, vb, scale_words);
+          if constexpr (SPLIT) {
+            const float scale =
+                __half2float(__ushort_as_half(static_cast<unsigned short>(word >> (16 * scale_half(vb)))));
+            const float weight = head_weight[i] * scale;
+            const float remainder = weight - __half2float(__float2half_rn(weight));
+            b_high[i] = half_pair(weight, weight);
+            b_low[i] = half_pair(remainder, remainder);
+          } else {
+            b_high[i] = half_pair_times_half(weight_pairs[i], word, scale_half(vb));
+          }
+        }
+      }
+      uint32_t fields[4];  // the lane's tokens' codes 32b + 4g .. + 3
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        uint32_t field[1];
+        read_words<1, false>(value_words, value_spot_, token_row(i) * int(kValueRow) / 4 + kValueBits * b, field);
+        fields[i] = field[0];
+      }
+#pragma unroll
+      for (int h = 0; h < 2; ++h)
+#pragma unroll
+        for (int k = 0; k < 2; ++k) {
+          const uint2 first =
+              value_registers<kValueBits>(value_table_, value_lane_bytes_, fields[2 * k], h);  // token t + 8k
+          const uint2 second =
+              value_registers<kValueBits>(value_table_, value_lane_bytes_, fields[2 * k + 1], h);  // token t + 4 + 8k
+          mma(o_[b][h], first.x, first.y, second.x, second.y, b_high[2 * k], b_high[2 * k + 1]);
+          if constexpr (SPLIT) mma(o_[b][h], first.x, first.y, second.x, second.y, b_low[2 * k], b_low[2 * k + 1]);
+        }
+    }
+  }
+
+  const int lane_, g_, t_;
+  const uint8_t* value_table_;
+  const uint8_t* key_table_;
+  float* warp_weights_;
+  const KeyPlanes<SPLIT ? 4 : 2> key_planes_;  // 4-bit codebook K (unused by other rows)
+  const float soft_cap_;                       // the cap of scores in log2 units
+  uint32_t q_high_[2 * kBlocks][2], q_low_[2 * kBlocks][2];
+  uint32_t sum_pair_;
+  uint32_t value_lane_bytes_, key_lane_bytes_;  // where the lane's copy starts in a table entry's copies
+  LaneSpot key_spot_, value_spot_;
+  int key_scale_bit_, value_scale_bit_;
+  float m_[2] = {-1e30f, -1e30f}, l_[2] = {0.0f, 0.0f};  // heads 2t, 2t + 1; a finite start keeps s - m finite
+  // O^T accumulators of m-tile (b, h): rows g, g + 8 = coordinates 32b + 4g + 2h (+ 1); columns = heads 2t, 2t + 1.
+  float o_[kBlocks][2][4];
+};
+
+template <int K, int V, bool SPLIT>
+__global__ void __launch_bounds__(kTileThreads, 4)
+    mma_attention_kernel(const AttentionParams p, const __grid_constant__ TurboQuantRows::Codecs codecs, int splits) {
+  using Decode = TensorCoreDecode<K, V, SPLIT>;
   extern __shared__ __align__(16) float shared[];
-  float* queries = shared;                                                   // [kHeads][kD]
-  uint8_t* value_table = reinterpret_cast<uint8_t*>(queries + kHeads * kD);  // ValueTable: split_half of codes' values
-  uint8_t* key_table = value_table + Values::kBytes;                         // KeyPairs (2- and 3-bit codebook K)
-  float* weights =
-      reinterpret_cast<float*>(key_table + Layout::kKeyPairBytes);  // [warp][16 tokens][kHeads]: P transposed
-  uint8_t* tiles = reinterpret_cast<uint8_t*>(weights + kTileWarps * kTileRows * kHeads);
-  const RowCodec& kc = codecs.key;
-  const RowCodec& vc = codecs.value;
+  const typename Decode::SharedMemory memory = Decode::carve(shared);
   // 16-bit queries are loaded first thing (QueryBits); f32 layers' instances have no registers to
   // spare for them through the set-up (ptxas spills), and prefetch them into L1 instead.
   const QueryBits<kD, SPLIT ? 0 : kHeads, kTileThreads> query_bits(p, block_heads<kHeads>(p));
@@ -399,361 +823,33 @@ __global__ void __launch_bounds__(kTileThreads, 4)
   // grid to complete (launching it when the last blocks finish put its whole latency after them).
   allow_dependent_launch();
   if constexpr (SPLIT) prefetch_queries<kD>(p, w);
-  const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  __shared__ uint64_t tile_barriers[kTileWarps * Layout::kStages];
-  Stream stream(p, w, splits, tiles, tile_barriers);
+  __shared__ uint64_t tile_barriers[kTileWarps * Decode::Layout::kStages];
+  typename Decode::Stream stream(p, w, splits, memory.tiles, tile_barriers);
   bool poisoned = w.poisoned;
-  stream.start(lane, poisoned);  // the first tiles' copies overlap the set-up below
-  for (int i = threadIdx.x; i < Values::kEntries * Values::kCopies; i += kTileThreads) {
-    const int entry = i / Values::kCopies;
-    if constexpr (Values::kPairs)
-      reinterpret_cast<uint2*>(value_table)[i] =
-          make_uint2(split_half(vc.table[entry & ((1 << V_BITS) - 1)]), split_half(vc.table[entry >> V_BITS]));
-    else
-      reinterpret_cast<uint32_t*>(value_table)[i] = split_half(vc.table[entry]);
-  }
-  if constexpr (Layout::kKeyPairTable) {
-    for (int i = threadIdx.x; i < KeyTable::kEntries * KeyTable::kCopies; i += kTileThreads) {
-      const int entry = i / KeyTable::kCopies;
-      const uint32_t first = split_half(kc.table[entry & ((1 << BITS_K) - 1)]),
-                     second = split_half(kc.table[entry >> BITS_K]);
-      if constexpr (SPLIT)
-        reinterpret_cast<uint2*>(key_table)[i] = make_uint2(highs(first, second), lows(first, second));
-      else
-        reinterpret_cast<uint32_t*>(key_table)[i] = highs(first, second);
-    }
-  }
+  stream.start(threadIdx.x % 32, poisoned);  // the first tiles' copies overlap the set-up below
+  Decode::fill_tables(codecs, memory);
   if constexpr (SPLIT)
-    load_queries<TurboQuantRows, kD, kHeads>(p, kc, w, queries);
+    load_queries<TurboQuantRows, kD, kHeads>(p, codecs.key, w, memory.queries);
   else
-    query_bits.template store<TurboQuantRows>(p, kc, w, queries);
+    query_bits.template store<TurboQuantRows>(p, codecs.key, w, memory.queries);
 
-  const uint32_t value_lane_bytes = Values::kEntryBytes * (lane % Values::kCopies);
-  const KeyPlanes<SPLIT ? 4 : 2> key_planes(kc.table);  // 4-bit codebook K (unused by other rows)
-  const uint32_t key_lane_bytes = KeyTable::kEntryBytes * (lane % KeyTable::kCopies);  // pair-table K: the lane's copy
-  float* warp_weights = weights + (threadIdx.x / 32) * kTileRows * kHeads;
-  // Q^T as the B operand (column g = head g), in log2 units: k-step s = 2b + h holds the lane's
-  // coordinates slot_coordinate(h, 0, .) (b0) and slot_coordinate(h, 1, .) (b1) of block b.
-  uint32_t q_high[2 * kBlocks][2], q_low[2 * kBlocks][2];
-  float own_sum = 0.0f;  // head g's sum over block t (affine K: the zeros' and biases' factor)
-#pragma unroll
-  for (int b = 0; b < kBlocks; ++b) {
-    float sum = 0.0f;
-#pragma unroll
-    for (int h = 0; h < 2; ++h)
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const float* x = queries + g * kD + lane_key_coordinate<KIND_K>(b, t);
-        const float x0 = x[slot_coordinate<KIND_K, BITS_K>(h, r, 0)] * kLog2e;
-        const float x1 = x[slot_coordinate<KIND_K, BITS_K>(h, r, 1)] * kLog2e;
-        if constexpr (SPLIT) {
-          split_pair(x0, x1, q_high[2 * b + h][r], q_low[2 * b + h][r]);
-          sum += x0 + x1;
-        } else {  // the sum of the fp16 queries the MMAs use: the bias cancels against it exactly
-          q_high[2 * b + h][r] = half_pair(x0, x1);
-          const float2 rounded = __half22float2(*reinterpret_cast<const __half2*>(&q_high[2 * b + h][r]));
-          sum += rounded.x + rounded.y;
-        }
-      }
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);  // head g's block sum on every lane of quad g
-    if (b == t) own_sum = sum;
-  }
-  // Affine K: S = sum_b scale_b (Q . codes_b) + zero_b sum_b(Q) (- bias x scale_b sum_b(Q) for biased
-  // codes).  The zero and bias terms of all 4 blocks are one MMA each over k-slots (zero_t, zero_t)
-  // and (scale_t, scale_t) of lane t against sum_t(Q) / 32 split into high and remainder (fp16-exact
-  // operands, fp32 products; / 32 keeps the split inside fp16 range whatever the queries).
-  const uint32_t sum_pair = split_half(own_sum * (1.0f / 32.0f));
-  const float soft_cap = p.soft_cap * kLog2e;  // the cap of scores in log2 units
-
-  // The lane's fixed places in a tile.  K: its code words of block 0 of row g (row g + 8 is
-  // 2 * kKeyRow words on, block b is kKeyBlockWords words on) and its row's scale fields.  V: the codes
-  // 32b + 4g .. + 3 of token row t (row t + token_row(i) is token_row(i) * kValueRow / 4 words on,
-  // block b V_BITS words on) and its scale fields.
-  // Pair-table K rows: from kEntryShift bits before the lane's codes (the bits below are masked off).
-  const LaneSpot key_spot = spot_of_bit(8 * int(g * kKeyRow) + lane_key_coordinate<KIND_K>(0, t) * BITS_K -
-                                        (Layout::kKeyPairTable ? KeyTable::kEntryShift : 0));
-  constexpr int kKeyBlockWords = (lane_key_coordinate<KIND_K>(1, 0) - lane_key_coordinate<KIND_K>(0, 0)) * BITS_K / 32;
-  const int key_scale_bit = 8 * int(g * kKeyRow + Layout::kKeyCodes);
-  // Token t's codes 32b + 4g .. at bit kFieldLead (the bits below, from the bytes before, are masked off).
-  const LaneSpot value_spot = spot_of_bit(8 * int(t * kValueRow) + 4 * V_BITS * g - Values::kFieldLead);
-  const int value_scale_bit = 8 * int(t * kValueRow + Layout::kValueCodes);  // token t's scale fields
-
-  float m[2] = {-1e30f, -1e30f}, l[2] = {0.0f, 0.0f};  // heads 2t, 2t + 1; a finite start keeps s - m finite
-  // O^T accumulators of m-tile (b, h): rows g, g + 8 = coordinates 32b + 4g + 2h (+ 1); columns = heads 2t, 2t + 1.
-  float o[kBlocks][2][4];
-#pragma unroll
-  for (int b = 0; b < kBlocks; ++b)
-#pragma unroll
-    for (int h = 0; h < 2; ++h)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) o[b][h][e] = 0.0f;
-
+  Decode decode(p, codecs.key, memory);
   stream.for_each_tile(poisoned, [&](int tile, const uint8_t* key_rows, uint8_t* value_rows) {
-    const uint32_t* key_words = reinterpret_cast<const uint32_t*>(key_rows);
-    const uint32_t* value_words = reinterpret_cast<const uint32_t*>(value_rows);
-    // Read first, so that its latency hides behind the scores; in the first and last tiles of a
-    // split it is read again once rows outside the context are zeroed (below).
-    bool large_scales = has_large_value_scale<kValueRow, Layout::kValueCodes, kD / V_BLOCK>(value_rows, lane);
-    // S = K Q^T: rows = tokens g (r = 0) and g + 8 (r = 1), columns = heads 2t + e.
-    float s[2][2] = {{0.0f, 0.0f}, {0.0f, 0.0f}};
-    // Blocks that share one K scale (codebook rows: all four) accumulate into kScoreChains
-    // independent accumulators, so that their MMAs do not wait on one another.
-    float c[kScoreChains][4];
-    uint32_t key_runs[2]
-                     [kKeyRunWords < Layout::kKeyPairTable ? BITS_K : 2 > ];  // pair-table K: rows g, g + 8's code bits
-    if constexpr (Layout::kKeyPairTable)
-#pragma unroll
-      for (int r = 0; r < 2; ++r)
-        read_words<kKeyRunWords<BITS_K>, false>(key_words, key_spot, r * int(2 * kKeyRow), key_runs[r]);
-    uint32_t
-        key_fields[2][kBlocks];  // affine rows: (scale, zero) of each block, read together where aligned (scales used)
-    if constexpr (kAffineKeys) {
-      uint32_t zeros[2], scales[2];  // block t's (zero, zero) and (scale, scale) of rows g, g + 8
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const int first = key_scale_bit / 32 + r * int(2 * kKeyRow);
-        // key_fields[r][t], read on its own: a lane-dependent index into registers goes to local memory.
-        const uint32_t own = key_words[first + t];
-        zeros[r] = __byte_perm(own, 0, 0x3232);
-        scales[r] = __byte_perm(own, 0, 0x1010);
-        if constexpr (kKeyRow % 16 == 0 && Layout::kKeyCodes % 16 == 0) {
-          const uint4 fields = *reinterpret_cast<const uint4*>(key_words + first);
-          key_fields[r][0] = fields.x, key_fields[r][1] = fields.y, key_fields[r][2] = fields.z,
-          key_fields[r][3] = fields.w;
-        } else {
-#pragma unroll
-          for (int b = 0; b < kBlocks; ++b) key_fields[r][b] = key_words[first + b];
-        }
-      }
-      float offsets[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-      mma(offsets, zeros[0], zeros[1], scales[0], scales[1], sum_pair, 0u);
-      float biases[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-      if constexpr (kBiasedKeys) mma(biases, zeros[0], zeros[1], scales[0], scales[1], 0u, sum_pair);
-#pragma unroll
-      for (int r = 0; r < 2; ++r)
-#pragma unroll
-        for (int e = 0; e < 2; ++e)
-          s[r][e] = fmaf(-32.0f * kKeyCodeBias, biases[2 * r + e], 32.0f * offsets[2 * r + e]);
-    }
-#pragma unroll
-    for (int b = 0; b < kBlocks; ++b) {
-      if (b % kKeyBlocksPerScale == 0)
-#pragma unroll
-        for (int chain = 0; chain < kScoreChains; ++chain)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) c[chain][e] = 0.0f;
-      uint32_t high[2][2][2], low[2][2][2];  // [token r][h][register]
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        if constexpr (Layout::kKeyPairTable) {
-          key_pairs_from_table<BITS_K, SPLIT>(key_runs[r], b, key_table, key_lane_bytes, high[r], low[r]);
-        } else {
-          uint32_t words[kKeyWords];
-          read_words<kKeyWords, kKeyAligned>(key_words, key_spot, r * int(2 * kKeyRow) + b * kKeyBlockWords, words);
-          key_pairs_of<KIND_K, BITS_K, kBiasedKeys>(words, key_planes, high[r], low[r]);
-        }
-      }
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int step = 2 * b + h;
-        float(&chain)[4] = c[step % kScoreChains];
-        mma(chain, high[0][h][0], high[1][h][0], high[0][h][1], high[1][h][1], q_high[step][0], q_high[step][1]);
-        if constexpr (SPLIT)
-          mma(chain, high[0][h][0], high[1][h][0], high[0][h][1], high[1][h][1], q_low[step][0], q_low[step][1]);
-        if constexpr (SPLIT && !kAffineKeys)
-          mma(chain, low[0][h][0], low[1][h][0], low[0][h][1], low[1][h][1], q_high[step][0], q_high[step][1]);
-      }
-      if ((b + 1) % kKeyBlocksPerScale == 0) {
-        const int scale_block = 32 * b / K_BLOCK;
-#pragma unroll
-        for (int chain = 1; chain < kScoreChains; ++chain)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) c[0][e] += c[chain][e];
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-          if constexpr (kAffineKeys) {
-            const float scale = __low2float(*reinterpret_cast<const __half2*>(&key_fields[r][scale_block]));
-#pragma unroll
-            for (int e = 0; e < 2; ++e) s[r][e] = fmaf(scale, c[0][2 * r + e], s[r][e]);
-          } else {
-            const float scale = half_at_bit(key_words, key_scale_bit + r * int(64 * kKeyRow) + 16 * scale_block);
-#pragma unroll
-            for (int e = 0; e < 2; ++e) s[r][e] = fmaf(scale, c[0][2 * r + e], s[r][e]);
-          }
-        }
-      }
-    }
-
-    if (soft_cap > 0)
-#pragma unroll
-      for (int r = 0; r < 2; ++r)
-#pragma unroll
-        for (int e = 0; e < 2; ++e) s[r][e] = soft_cap * tanhf(s[r][e] / soft_cap);
-    // Rows outside the context (in a split's first and last tiles only) may hold any bits (a pool
-    // need not be zeroed): their scores become -inf (weight 0), and their V scales are zeroed so
-    // that weight x scale is 0 (0 x inf would be NaN) without a test per token and block below, and
-    // so that they do not raise the running max (outputs must not depend on them).
-    if (tile * kTileRows < w.low || tile * kTileRows + kTileRows > w.high) {
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const int position = tile * kTileRows + g + 8 * r;
-        if (position < w.low || position >= w.high) s[r][0] = s[r][1] = -INFINITY;
-      }
-      const int position = tile * kTileRows + lane;
-      if (lane < kTileRows && (position < w.low || position >= w.high)) {
-        auto* scales = reinterpret_cast<unsigned short*>(value_rows + lane * kValueRow + Layout::kValueCodes);
-#pragma unroll
-        for (int j = 0; j < kD / V_BLOCK; ++j) scales[j] = 0;
-      }
-      asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // before the stage's next bulk copy
-      __syncwarp();
-      large_scales = has_large_value_scale<kValueRow, Layout::kValueCodes, kD / V_BLOCK>(value_rows, lane);
-    }
-    float tile_max[2];
-#pragma unroll
-    for (int e = 0; e < 2; ++e) tile_max[e] = fmaxf(s[0][e], s[1][e]);
-    // The lanes' maxima are gathered only where one may raise the running max: m[e] is the same in
-    // every lane of a head, so "some lane's max passes m + 2^8" is "the head's does".
-    if (__any_sync(0xffffffffu,
-                   large_scales || tile_max[0] > m[0] + kRescaleLog2 || tile_max[1] > m[1] + kRescaleLog2)) {
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-#pragma unroll
-        for (int offset = 4; offset < 32; offset *= 2)
-          tile_max[e] = fmaxf(tile_max[e], __shfl_xor_sync(0xffffffffu, tile_max[e], offset));
-        const float raised = fmaxf(m[e], tile_max[e]);
-        const float correction = fast_exp2(m[e] - raised);
-        l[e] *= correction;
-#pragma unroll
-        for (int b = 0; b < kBlocks; ++b)
-#pragma unroll
-          for (int h = 0; h < 2; ++h) o[b][h][e] *= correction, o[b][h][2 + e] *= correction;
-        m[e] = raised;
-      }
-    }
-#pragma unroll
-    for (int r = 0; r < 2; ++r)
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const float weight = fast_exp2(s[r][e] - m[e]);  // 0 for rows outside the context
-        l[e] += weight;
-        warp_weights[(g + 8 * r) * kHeads + 2 * t + e] = weight;
-      }
-    __syncwarp();
-
-    // O^T += V^T P^T per m-tile (b, h) of rows g, g + 8 = coordinates 32b + 4g + 2h (+ 1): the
-    // hi/lo parts of one value fill a k-slot pair, so k-step k covers tokens t + 8k (slots 2t, 2t + 1)
-    // and t + 4 + 8k (slots 2t + 8, 2t + 9); B holds the weight of head g for that token (times V's
-    // block scale) in both slots of the pair, high parts and then remainders.
-    float head_weight[4];
-#pragma unroll
-    for (int i = 0; i < 4; ++i) head_weight[i] = warp_weights[(t + token_row(i)) * kHeads + g];
-    uint32_t b_high[4], b_low[4];  // per token i: (p, p) as half2, high parts and remainders (SPLIT)
-    constexpr int kValueScales = kD / V_BLOCK;
-    uint32_t scale_words[4][(kValueScales + 1) / 2];  // word-aligned rows: token i's scale fields, read at once
-    // Token i's scale of V block vb in half scale_half(vb) of the returned word (the other half any bits).
-    auto scale_word = [&](int i, int vb) -> uint32_t {
-      if constexpr (kValueRow % 4 == 0) {
-        if (vb == 0) {
-          const uint32_t* at = value_words + value_scale_bit / 32 + token_row(i) * int(kValueRow) / 4;
-          if constexpr (kValueScales == 4 && kValueRow % 8 == 0 && Layout::kValueCodes % 8 == 0) {
-            const uint2 both = *reinterpret_cast<const uint2*>(at);
-            scale_words[i][0] = both.x, scale_words[i][1] = both.y;
-          } else {
-#pragma unroll
-            for (int j = 0; j < (kValueScales + 1) / 2; ++j) scale_words[i][j] = at[j];
-          }
-        }
-        return scale_words[i][vb / 2];
-      } else {
-        const int bit = value_scale_bit + token_row(i) * int(8 * kValueRow) + 16 * vb;
-        return value_words[bit >> 5] >> (bit & 31);
-      }
-    };
-    auto scale_half = [](int vb) { return kValueRow % 4 == 0 ? vb % 2 : 0; };
-    uint32_t weight_pairs[4];  // 16-bit mode: the token's weight as (p, p) in fp16
-    if constexpr (!SPLIT) {
-#pragma unroll
-      for (int i = 0; i < 4; ++i) weight_pairs[i] = half_pair(head_weight[i], head_weight[i]);
-    }
-#pragma unroll
-    for (int b = 0; b < kBlocks; ++b) {
-      if (b % kValueBlocksPerScale == 0) {
-        const int vb = 32 * b / V_BLOCK;
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          if constexpr (SPLIT) {
-            const uint32_t word = scale_word(i, vb);
-            const float scale =
-                __half2float(__ushort_as_half(static_cast<unsigned short>(word >> (16 * scale_half(vb)))));
-            const float weight = head_weight[i] * scale;
-            const float remainder = weight - __half2float(__float2half_rn(weight));
-            b_high[i] = half_pair(weight, weight);
-            b_low[i] = half_pair(remainder, remainder);
-          } else {
-            b_high[i] = half_pair_times_half(weight_pairs[i], scale_word(i, vb), scale_half(vb));
-          }
-        }
-      }
-      uint32_t fields[4];  // the lane's tokens' codes 32b + 4g .. + 3
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        uint32_t field[1];
-        read_words<1, false>(value_words, value_spot, token_row(i) * int(kValueRow) / 4 + V_BITS * b, field);
-        fields[i] = field[0];
-      }
-#pragma unroll
-      for (int h = 0; h < 2; ++h)
-#pragma unroll
-        for (int k = 0; k < 2; ++k) {
-          const uint2 first = value_registers<V_BITS>(value_table, value_lane_bytes, fields[2 * k], h);  // token t + 8k
-          const uint2 second =
-              value_registers<V_BITS>(value_table, value_lane_bytes, fields[2 * k + 1], h);  // token t + 4 + 8k
-          mma(o[b][h], first.x, first.y, second.x, second.y, b_high[2 * k], b_high[2 * k + 1]);
-          if constexpr (SPLIT) mma(o[b][h], first.x, first.y, second.x, second.y, b_low[2 * k], b_low[2 * k + 1]);
-        }
-    }
+    decode.attend(w, tile, key_rows, value_rows);
   });
-
-#pragma unroll
-  for (int e = 0; e < 2; ++e)
-#pragma unroll
-    for (int offset = 4; offset < 32; offset *= 2) l[e] += __shfl_xor_sync(0xffffffffu, l[e], offset);
   wait_for_previous_kernel();             // this kernel completes after the write kernel, whatever its tiles
   poisoned = __syncthreads_or(poisoned);  // every warp is done with its tiles: the states may reuse them
-  float* states = reinterpret_cast<float*>(tiles);
-#pragma unroll
-  for (int e = 0; e < 2; ++e) {
-    float* state = states + ((threadIdx.x / 32) * kHeads + 2 * t + e) * (kD + 2);
-    if (g == 0) state[0] = m[e] * kLn2, state[1] = l[e];
-#pragma unroll
-    for (int b = 0; b < kBlocks; ++b)
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        state[2 + 32 * b + 4 * g + 2 * h] = o[b][h][e];
-        state[2 + 32 * b + 4 * g + 2 * h + 1] = o[b][h][2 + e];
-      }
-  }
+  float* states = reinterpret_cast<float*>(memory.tiles);
+  decode.store_state(states);
   __syncthreads();
-  finish_block<TurboQuantRows, kD, kHeads, kTileWarps>(p, vc, w, splits, states, queries, poisoned);
+  finish_block<TurboQuantRows, kD, kHeads, kTileWarps>(p, codecs.value, w, splits, states, memory.queries, poisoned);
 }
 
 // The instance for one format pair and precision, with its shared memory.
-template <int KIND_K, int BITS_K, int K_BLOCK, int V_BITS, int V_BLOCK>
+template <int K, int V>
 TensorCoreKernel instance(bool split) {
-  return {split ? &mma_attention_kernel<KIND_K, BITS_K, K_BLOCK, V_BITS, V_BLOCK, true>
-                : &mma_attention_kernel<KIND_K, BITS_K, K_BLOCK, V_BITS, V_BLOCK, false>,
-          PairLayout<KIND_K, BITS_K, K_BLOCK, V_BITS, V_BLOCK>::kSharedBytes, kHeads, kTileThreads};
-}
-
-// Whether a codec stores rows as the instance for (kind, bits, block) expects: codes from byte 0,
-// the scale fields right after them.
-bool laid_out_as_expected(const RowCodec& codec, uint64_t row_bytes, int kind, int bits, int block) {
-  const uint64_t codes = uint64_t(kD) * bits / 8;
-  const uint64_t field = kind == kCodebook ? 2 : 4;
-  return codec.kind == kind && codec.bits == bits && codec.block_size == block && codec.codes_offset == 0 &&
-         uint64_t(codec.scales_offset) == codes && row_bytes == codes + field * (kD / block);
+  return {split ? &mma_attention_kernel<K, V, true> : &mma_attention_kernel<K, V, false>,
+          PairLayout<K, V>::kSharedBytes, kHeads, kTileThreads};
 }
 
 // Whether a 16-entry codebook holds entry 15 - e = -entry e exactly (KeyPlanes keeps entries 0-7;
@@ -765,60 +861,50 @@ bool antisymmetric(const RowCodec& codec) {
   return true;
 }
 
-template <int V_BITS, int V_BLOCK>
-TensorCoreKernel instance_for_value(const RowCodec& key, uint64_t k_row_bytes, bool split) {
-  if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 4, 32))
-    return instance<kAffineUnsigned, 4, 32, V_BITS, V_BLOCK>(split);
-  if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 8, 32))
-    return instance<kAffineUnsigned, 8, 32, V_BITS, V_BLOCK>(split);
-  if (laid_out_as_expected(key, k_row_bytes, kAffineSigned, 8, 32))
-    return instance<kAffineSigned, 8, 32, V_BITS, V_BLOCK>(split);
-  if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 5, 32))
-    return instance<kAffineUnsigned, 5, 32, V_BITS, V_BLOCK>(split);
-  if (laid_out_as_expected(key, k_row_bytes, kAffineUnsigned, 2, 32))
-    return instance<kAffineUnsigned, 2, 32, V_BITS, V_BLOCK>(split);
-  if (laid_out_as_expected(key, k_row_bytes, kCodebook, 4, kD) && antisymmetric(key))
-    return instance<kCodebook, 4, kD, V_BITS, V_BLOCK>(split);
-  if (laid_out_as_expected(key, k_row_bytes, kCodebook, 3, kD))
-    return instance<kCodebook, 3, kD, V_BITS, V_BLOCK>(split);
-  if (laid_out_as_expected(key, k_row_bytes, kCodebook, 2, kD))
-    return instance<kCodebook, 2, kD, V_BITS, V_BLOCK>(split);
-  return {};
+// The format pairs with an instance, by their names in tq's table (an alias, int4 for q4_0, takes
+// the instance of the format it stores like).  tq5 .. tq8 V rows (one scale) take the CUDA-core
+// kernel: fewer instances to build.
+constexpr std::array<int, 8> kInstanceKeys = {
+    tq::format_index(tq::Role::key, "q4_0"), tq::format_index(tq::Role::key, "uint8"),
+    tq::format_index(tq::Role::key, "q8_0"), tq::format_index(tq::Role::key, "q5_0"),
+    tq::format_index(tq::Role::key, "int2"), tq::format_index(tq::Role::key, "tq4"),
+    tq::format_index(tq::Role::key, "tq3"),  tq::format_index(tq::Role::key, "tq2")};
+constexpr std::array<int, 8> kInstanceValues = {
+    tq::format_index(tq::Role::value, "q2_0"), tq::format_index(tq::Role::value, "q3_0"),
+    tq::format_index(tq::Role::value, "q4_0"), tq::format_index(tq::Role::value, "q5_0"),
+    tq::format_index(tq::Role::value, "q8_0"), tq::format_index(tq::Role::value, "tq2"),
+    tq::format_index(tq::Role::value, "tq3"),  tq::format_index(tq::Role::value, "tq4")};
+
+template <size_t KEY, size_t... VALUES>
+TensorCoreKernel instance_for_value(const tq::Format& value, bool split, std::index_sequence<VALUES...>) {
+  TensorCoreKernel found{};
+  ((found.kernel == nullptr && value.stores_like(tq::kValueFormats[kInstanceValues[VALUES]])
+        ? (found = instance<kInstanceKeys[KEY], kInstanceValues[VALUES]>(split), 0)
+        : 0),
+   ...);
+  return found;
 }
 
-// V rows of V_BITS-bit codes with a scale per 32 coordinates (Lloyd-Max q2_0 .. q5_0, q8_0) or one
-// per row (tq2 .. tq4).
-template <int V_BITS>
-TensorCoreKernel instance_for_value_bits(const AttentionParams& p, const RowCodec& key, const RowCodec& value,
-                                         bool split) {
-  if (laid_out_as_expected(value, p.v_row_bytes, kCodebook, V_BITS, 32))
-    return instance_for_value<V_BITS, 32>(key, p.k_row_bytes, split);
-  if constexpr (V_BITS <= 4)  // tq5 .. tq8 V rows (one scale) take the CUDA-core kernel: fewer instances to build
-    if (laid_out_as_expected(value, p.v_row_bytes, kCodebook, V_BITS, kD))
-      return instance_for_value<V_BITS, kD>(key, p.k_row_bytes, split);
-  return {};
+template <size_t... KEYS>
+TensorCoreKernel instance_for(const tq::Format& key, const tq::Format& value, bool split,
+                              std::index_sequence<KEYS...>) {
+  TensorCoreKernel found{};
+  ((found.kernel == nullptr && key.stores_like(tq::kKeyFormats[kInstanceKeys[KEYS]])
+        ? (found = instance_for_value<KEYS>(value, split, std::make_index_sequence<kInstanceValues.size()>()), 0)
+        : 0),
+   ...);
+  return found;
 }
 
 }  // namespace
 
-OwnDecodeKernel<TurboQuantRows> mma_attention_kernel_for(const AttentionParams& p, const RowCodec& key,
-                                                         const RowCodec& value) {
-  if (p.head_size != kD) return {};
-  const bool split = p.io_dtype == ATB_DTYPE_F32;  // 16-bit queries and outputs: single fp16 operands
-  switch (value.bits) {
-    case 2:
-      return instance_for_value_bits<2>(p, key, value, split);
-    case 3:
-      return instance_for_value_bits<3>(p, key, value, split);
-    case 4:
-      return instance_for_value_bits<4>(p, key, value, split);
-    case 5:
-      return instance_for_value_bits<5>(p, key, value, split);
-    case 8:
-      return instance_for_value_bits<8>(p, key, value, split);
-    default:
-      return {};
-  }
+OwnDecodeKernel<TurboQuantRows> mma_attention_kernel_for(const AttentionParams& shape, const RowFormat& key,
+                                                         const RowFormat& value) {
+  if (shape.head_size != kD) return {};
+  // KeyPlanes reads 4-bit codebooks as antisymmetric (the sphere's are; checked, not assumed).
+  if (key.codec.kind == kCodebook && key.codec.bits == 4 && !antisymmetric(key.codec)) return {};
+  const bool split = shape.io_dtype == ATB_DTYPE_F32;  // 16-bit queries and outputs: single fp16 operands
+  return instance_for(key.format, value.format, split, std::make_index_sequence<kInstanceKeys.size()>());
 }
 
 }  // namespace atb::turboquant::cuda

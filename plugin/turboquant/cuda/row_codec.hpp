@@ -4,6 +4,8 @@
 #pragma once
 
 #include <atb/plugin/cuda/plain_rows.hpp>
+#include <tq/byte_accounting.hpp>
+#include <tq/format_table.hpp>
 
 #include <cstdint>
 
@@ -20,6 +22,23 @@ enum RowKind : int32_t {
   kCodebook,                                    // x = scale * table[code], one fp16 scale per block
 };
 
+// The kind of row a format stores, or -1 where the CUDA kernels read none (TurboQuant-prod).  The
+// one mapping from tq's table: cuda_layer.cpp builds codecs with it and the tensor-core kernel derives
+// its instances' row kinds from it at compile time.
+constexpr int32_t row_kind(const tq::Format& format) {
+  switch (format.scheme) {
+    case tq::Scheme::plain:
+      return plugin::cuda::plain_row_kind(format.plain_dtype);
+    case tq::Scheme::affine_block:
+      return format.signed_codes ? kAffineSigned : kAffineUnsigned;
+    case tq::Scheme::lloyd_max_block:
+    case tq::Scheme::turboquant_mse:
+      return kCodebook;
+    default:
+      return -1;
+  }
+}
+
 struct RowCodec {
   int32_t kind = kPlainF32;
   int32_t bits = 0;           // bits per packed code, LSB first
@@ -32,6 +51,12 @@ struct RowCodec {
   float table[256] = {};  // centroids (kCodebook); their boundaries (encode) follow
   float boundaries[255] = {};
   int32_t table_size = 0;
+};
+
+// A layer's format for K or V and the codec built from it (cuda_layer.cpp).
+struct RowFormat {
+  tq::Format format;
+  RowCodec codec;
 };
 
 }  // namespace atb::turboquant::cuda

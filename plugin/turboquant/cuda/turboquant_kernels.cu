@@ -13,12 +13,13 @@ namespace atb::turboquant::cuda {
 
 Expected<std::unique_ptr<plugin::cuda::LayerKernels>> make_turboquant_kernels(const atb_layer_spec& spec,
                                                                               const plugin::cuda::CudaLayout& layout,
-                                                                              const RowCodec& key,
-                                                                              const RowCodec& value,
+                                                                              const RowFormat& key,
+                                                                              const RowFormat& value,
                                                                               std::vector<uint8_t> tables) {
   const plugin::cuda::AttentionParams shape = plugin::cuda::layer_shape(spec, layout);
-  return plugin::cuda::PagedKernels<TurboQuantRows>::create(
-      shape, TurboQuantRows::Codecs{key, value}, std::move(tables), mma_attention_kernel_for(shape, key, value));
+  return plugin::cuda::PagedKernels<TurboQuantRows>::create(shape, TurboQuantRows::Codecs{key.codec, value.codec},
+                                                            std::move(tables),
+                                                            mma_attention_kernel_for(shape, key, value));
 }
 
 }  // namespace atb::turboquant::cuda

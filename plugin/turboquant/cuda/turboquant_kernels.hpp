@@ -13,12 +13,12 @@
 
 namespace atb::turboquant::cuda {
 
-// Plans the layer's kernels for its K and V codecs; `tables` are the rotation permutations the
+// Plans the layer's kernels for its K and V formats; `tables` are the rotation permutations the
 // kernels read from the workspace ([KV heads][2][head_size] bytes; empty for power-of-two sizes).
 Expected<std::unique_ptr<plugin::cuda::LayerKernels>> make_turboquant_kernels(const atb_layer_spec& spec,
                                                                               const plugin::cuda::CudaLayout& layout,
-                                                                              const RowCodec& key,
-                                                                              const RowCodec& value,
+                                                                              const RowFormat& key,
+                                                                              const RowFormat& value,
                                                                               std::vector<uint8_t> tables);
 
 }  // namespace atb::turboquant::cuda

@@ -11,6 +11,8 @@
 #include <atb/plugin/cuda/tile_pipeline.cuh>
 #include <atb/status.hpp>
 
+#include <tq/bit_packing.hpp>
+
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -88,14 +90,6 @@ __device__ inline LaneRow decode_of_width(const RowCodec& codec, const uint8_t* 
   }
 }
 
-// Code `index` of a row's codes packed LSB-first at `bits` bits (1..8): it spans at most two bytes.
-__device__ inline unsigned code_at(const uint8_t* codes, int index, int bits) {
-  const int bit = index * bits, byte = bit >> 3, shift = bit & 7;
-  unsigned word = codes[byte];
-  if (shift + bits > 8) word |= unsigned(codes[byte + 1]) << 8;
-  return (word >> shift) & ((1u << bits) - 1u);
-}
-
 // The codebook entries a codec's rows use (none for affine and plain rows).  The codecs are kernel
 // parameters, and reading them at thread-dependent offsets serializes in the constant cache: kernels
 // copy only these into shared memory (copying all 2 x 511 floats dominated a one-token write).
@@ -168,7 +162,7 @@ struct TurboQuantRows {
 #pragma unroll
     for (int i = 0; i < C; ++i) {
       const int index = first + i, block = index / codec.block_size;
-      const unsigned code = code_at(codes, index, codec.bits);
+      const unsigned code = tq::code_at(codes, index, codec.bits);
       if (affine) {
         const float scale = plugin::cuda::load_half_bytes(scales + 4 * block);
         const float zero = plugin::cuda::load_half_bytes(scales + 4 * block + 2);

@@ -1,7 +1,8 @@
 // Writing new tokens' K and V rows into their page slots on CUDA, in one launch per layer: one warp
-// per row rotates (when the codec is rotated), quantizes and packs it exactly as the codec's scalar
-// reference does (same operations in the same order, no fused multiply-adds it does not use), so a
-// GPU-written page matches a CPU-written one.
+// per row rotates (when the codec is rotated), quantizes and packs it as the codec's scalar
+// reference does: the per-value steps are tq's own host/device primitives (half rounding, affine
+// fields and codes, nearest code, lane combination), and the parallel sums keep its order, so a
+// GPU-written page matches a CPU-written one byte for byte.
 #include <atb/abi.h>
 #include <atb/plugin/cuda/attention_params.hpp>
 #include <atb/plugin/cuda/device_common.cuh>
@@ -10,6 +11,10 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+
+#include <tq/affine_fields.hpp>
+#include <tq/half_rounding.hpp>
+#include <tq/nearest_code.hpp>
 
 #include "rotation.cuh"
 #include "turboquant_rows.cuh"
@@ -30,24 +35,9 @@ constexpr int kMinBlocks = 65536 / (kWarps * 32 * 64);
 constexpr int kMaxHead = 256;
 constexpr int kRefinements = 2;  // as tq::fit_scaled_codes
 
-__device__ inline void store_half_bits(uint8_t* at, unsigned short bits) {
+__device__ inline void store_half_bits(uint8_t* at, uint16_t bits) {
   at[0] = uint8_t(bits & 0xff);
   at[1] = uint8_t(bits >> 8);
-}
-__device__ inline unsigned short half_bits(__half h) { return __half_as_ushort(h); }
-__device__ inline float half_value(unsigned short bits) { return __half2float(__ushort_as_half(bits)); }
-
-// tq::f16_at_least / f16_at_most / f16_nearest_finite.
-__device__ inline unsigned short f16_at_least(float v) {
-  return !(v < 65504.0f) ? 0x7bff : half_bits(__float2half_ru(v));
-}
-__device__ inline unsigned short f16_at_most(float v) {
-  return !(v > -65504.0f) ? 0xfbff : half_bits(__float2half_rd(v));
-}
-__device__ inline unsigned short f16_nearest_finite(float v) {
-  if (v >= 65504.0f) return 0x7bff;
-  if (v <= -65504.0f) return 0xfbff;
-  return half_bits(__float2half_rn(v));
 }
 
 // A team of `size` lanes of a warp (8 or 32) fitting one block of a codebook row; `mask` names them.
@@ -63,29 +53,15 @@ __device__ inline Team team_of(int size) {
 }
 
 // The 8 lane sums of a[i] * b[i] (element i into team lane i % 8, fused multiply-add, in order)
-// combined as tq::combine_lanes does; every lane of the team gets the result.
+// combined by tq::combine_lanes; every lane of the team gets the result.
 __device__ float lane_ordered_dot(const Team& team, const float* a, const float* b, int count) {
   float sum = 0.0f;
   if (team.rank < 8)
     for (int i = team.rank; i < count; i += 8) sum = fmaf(a[i], b[i], sum);
-  float l[8];
+  float lanes[8];
 #pragma unroll
-  for (int k = 0; k < 8; ++k) l[k] = __shfl_sync(team.mask, sum, team.base + k);
-  return __fadd_rn(__fadd_rn(__fadd_rn(l[0], l[4]), __fadd_rn(l[2], l[6])),
-                   __fadd_rn(__fadd_rn(l[1], l[5]), __fadd_rn(l[3], l[7])));
-}
-
-// Count of boundaries <= v: the codebook's nearest centroid.
-__device__ inline int nearest(const float* boundaries, int count, float v) {
-  int low = 0, high = count;  // first boundary > v
-  while (low < high) {
-    const int mid = (low + high) / 2;
-    if (boundaries[mid] <= v)
-      low = mid + 1;
-    else
-      high = mid;
-  }
-  return low;
+  for (int k = 0; k < 8; ++k) lanes[k] = __shfl_sync(team.mask, sum, team.base + k);
+  return tq::combine_lanes(lanes);
 }
 
 struct WarpScratch {
@@ -97,12 +73,12 @@ struct WarpScratch {
 
 // tq::fit_scaled_codes over x[first .. first + count) by one team: codes into s.codes[first..],
 // returns the fp16 scale bits.
-__device__ unsigned short fit_scaled_codes(const Team& team, WarpScratch& s, int first, int count, const float* table,
-                                           const float* boundaries, int boundary_count) {
+__device__ uint16_t fit_scaled_codes(const Team& team, WarpScratch& s, int first, int count, const float* table,
+                                     const float* boundaries, int boundary_count) {
   const int lane = team.rank, lanes = team.size;
   const float* x = s.x + first;
   const float energy = lane_ordered_dot(team, x, x, count);
-  const uint8_t zero_code = uint8_t(nearest(boundaries, boundary_count, 0.0f));
+  const uint8_t zero_code = uint8_t(tq::nearest_code(boundaries, boundary_count, 0.0f));
   if (!(energy > 0)) {
     for (int i = lane; i < count; i += lanes) s.codes[first + i] = zero_code;
     __syncwarp(team.mask);
@@ -113,7 +89,7 @@ __device__ unsigned short fit_scaled_codes(const Team& team, WarpScratch& s, int
   for (int round = 0; round <= kRefinements; ++round) {
     const float inverse = __fdiv_rn(1.0f, scale);
     for (int i = lane; i < count; i += lanes) {
-      const int code = nearest(boundaries, boundary_count, __fmul_rn(x[i], inverse));
+      const int code = tq::nearest_code(boundaries, boundary_count, __fmul_rn(x[i], inverse));
       s.trial[first + i] = uint8_t(code);
       s.centroid[first + i] = table[code];
     }
@@ -134,41 +110,29 @@ __device__ unsigned short fit_scaled_codes(const Team& team, WarpScratch& s, int
     for (int i = lane; i < count; i += lanes) s.codes[first + i] = zero_code;
     __syncwarp(team.mask);
   }
-  return f16_nearest_finite(best_scale);
+  return tq::f16_nearest_finite(best_scale);
 }
 
 // One block of up to 32 affine codes (`count`, fewer in a head size's last block): lane i
-// quantizes coordinate first + i (tq's AffineBlockQuantizer).
+// quantizes coordinate first + i as tq's AffineBlockQuantizer does (tq/affine_fields.hpp).
 __device__ void affine_block(WarpScratch& s, int first, int count, const RowCodec& codec, uint8_t* row) {
   const int lane = threadIdx.x % 32;
   const bool is_signed = codec.kind == kAffineSigned;
-  const int top = is_signed ? (1 << (codec.bits - 1)) - 1 : (1 << codec.bits) - 1;
+  const int top = tq::affine_top(codec.bits, is_signed);
   const float value = s.x[first + min(lane, count - 1)];  // lanes past the block repeat its last value
   float low = value, high = value;
   for (int offset = 16; offset > 0; offset /= 2) {
     low = fminf(low, __shfl_xor_sync(0xffffffffu, low, offset));
     high = fmaxf(high, __shfl_xor_sync(0xffffffffu, high, offset));
   }
-  low = __fadd_rn(low, 0.0f);
-  high = __fadd_rn(high, 0.0f);
-  unsigned short zero_bits, scale_bits;
-  if (is_signed) {
-    zero_bits = f16_nearest_finite(__fmul_rn(0.5f, __fadd_rn(low, high)));
-    const float zero = half_value(zero_bits);
-    scale_bits = f16_at_least(__fdiv_rn(fmaxf(__fsub_rn(high, zero), __fsub_rn(zero, low)), float(top)));
-  } else {
-    zero_bits = f16_at_most(low);
-    scale_bits = f16_at_least(__fdiv_rn(__fsub_rn(high, half_value(zero_bits)), float(top)));
-  }
-  const float zero = half_value(zero_bits), scale = half_value(scale_bits);
-  const float inverse = scale > 0 ? __fdiv_rn(1.0f, scale) : 0.0f;
+  const tq::AffineFields fields = tq::affine_fields(low, high, top, is_signed);
+  const float zero = tq::f16_bits_value(fields.zero_bits), inverse = tq::affine_inverse(fields);
   const float low_code = is_signed ? -float(top) : 0.0f;
-  const float q = fminf(fmaxf(rintf(__fmul_rn(__fsub_rn(value, zero), inverse)), low_code), float(top));
-  if (lane < count) s.codes[first + lane] = uint8_t(int(q));
+  if (lane < count) s.codes[first + lane] = tq::affine_code(value, zero, inverse, low_code, float(top));
   if (lane == 0) {
     const int block = first / 32;
-    store_half_bits(row + codec.scales_offset + 4 * block, scale_bits);
-    store_half_bits(row + codec.scales_offset + 4 * block + 2, zero_bits);
+    store_half_bits(row + codec.scales_offset + 4 * block, fields.scale_bits);
+    store_half_bits(row + codec.scales_offset + 4 * block + 2, fields.zero_bits);
   }
   __syncwarp();
 }
@@ -228,8 +192,8 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks)
     const Team team = team_of(codec.block_size <= 32 ? 8 : 32);
     const int teams = 32 / team.size, team_index = team.base / team.size;
     for (int first = team_index * codec.block_size; first < d; first += teams * codec.block_size) {
-      const unsigned short bits = fit_scaled_codes(team, s, first, min(codec.block_size, d - first), tables[which],
-                                                   bounds[which], codec.table_size - 1);
+      const uint16_t bits = fit_scaled_codes(team, s, first, min(codec.block_size, d - first), tables[which],
+                                             bounds[which], codec.table_size - 1);
       if (team.rank == 0) store_half_bits(row + codec.scales_offset + 2 * (first / codec.block_size), bits);
     }
     __syncwarp();

@@ -18,7 +18,7 @@ enum PlainKind : int32_t {
 };
 
 // The plain row kind storing `dtype` (an atb_dtype: f32, f16 or bf16).
-inline int32_t plain_row_kind(int32_t dtype) {
+constexpr int32_t plain_row_kind(int32_t dtype) {
   return dtype == ATB_DTYPE_F32 ? kPlainF32 : dtype == ATB_DTYPE_F16 ? kPlainF16 : kPlainBf16;
 }
 

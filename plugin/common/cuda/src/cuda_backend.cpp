@@ -9,12 +9,42 @@ CudaBackend::CudaBackend(const atb_layer_spec& spec, const CudaLayout& layout, s
     : spec_(spec),
       layout_(layout),
       kernels_(std::move(kernels)),
-      tables_region_((kernels_->tables().size() + 255) / 256 * 256) {
+      tables_region_((kernels_->tables().size() + 255) / 256 * 256),
+      attend_shape_(layer_shape(spec, layout)),
+      write_shape_(layer_write_shape(spec, layout)) {
   layout_.cache.workspace_bytes = tables_region_ + attention_workspace_bytes(spec.num_query_heads, spec.head_size_v);
 }
 
+AttentionParams layer_shape(const atb_layer_spec& spec, const CudaLayout& layout) {
+  AttentionParams shape;
+  shape.io_dtype = spec.dtype;
+  shape.num_query_heads = spec.num_query_heads;
+  shape.num_kv_heads = spec.num_kv_heads;
+  shape.first_global_kv_head = spec.first_global_kv_head;
+  shape.head_size = spec.head_size_v;
+  shape.block_size = spec.block_size;
+  shape.sliding_window = spec.sliding_window;
+  shape.soft_cap = spec.logits_soft_cap;
+  shape.scale = spec.scale;
+  shape.k_row_bytes = layout.cache.k_bytes_per_token_per_head;
+  shape.v_row_bytes = layout.cache.v_bytes_per_token_per_head;
+  shape.v_region_offset = layout.v_region_offset;
+  return shape;
+}
+
+WriteParams layer_write_shape(const atb_layer_spec& spec, const CudaLayout& layout) {
+  WriteParams shape;
+  shape.num_kv_heads = spec.num_kv_heads;
+  shape.first_global_kv_head = spec.first_global_kv_head;
+  shape.head_size = spec.head_size_k;
+  shape.block_size = spec.block_size;
+  shape.k_row_bytes = layout.cache.k_bytes_per_token_per_head;
+  shape.v_row_bytes = layout.cache.v_bytes_per_token_per_head;
+  shape.v_region_offset = layout.v_region_offset;
+  return shape;
+}
+
 Status CudaBackend::forward(const kit::ForwardBatch& batch) {
-  const atb_kv_cache_spec& cache = layout_.cache;
   // The host may lend the workspace to others between forwards: the tables go in every time.
   const uint8_t* tables = nullptr;
   if (tables_region_ > 0) {
@@ -23,7 +53,7 @@ Status CudaBackend::forward(const kit::ForwardBatch& batch) {
     tables = static_cast<const uint8_t*>(batch.workspace);
   }
   if (spec_.kv_shared_with_layer < 0) {
-    WriteParams write;
+    WriteParams write = write_shape_;
     write.key = batch.key.data;
     write.key_token_stride = batch.key.strides[0];
     write.key_head_stride = batch.key.strides[1];
@@ -36,25 +66,17 @@ Status CudaBackend::forward(const kit::ForwardBatch& batch) {
     write.page_stride = batch.page_stride_bytes;
     write.num_pages = batch.num_pages;
     write.num_tokens = batch.num_tokens;
-    write.num_kv_heads = spec_.num_kv_heads;
-    write.first_global_kv_head = spec_.first_global_kv_head;
-    write.head_size = spec_.head_size_k;
-    write.block_size = spec_.block_size;
-    write.k_row_bytes = cache.k_bytes_per_token_per_head;
-    write.v_row_bytes = cache.v_bytes_per_token_per_head;
-    write.v_region_offset = layout_.v_region_offset;
     write.layer_tables = tables;
     ATB_RETURN_IF_ERROR(kernels_->write(write, batch.stream));
   }
   if (batch.write_kv_only) return Status::ok();
-  AttentionParams p;
+  AttentionParams p = attend_shape_;
   p.query = batch.query.data;
   p.query_token_stride = batch.query.strides[0];
   p.query_head_stride = batch.query.strides[1];
   p.output = batch.output.data;
   p.output_token_stride = batch.output.strides[0];
   p.output_head_stride = batch.output.strides[1];
-  p.io_dtype = batch.query.dtype;
   p.pages = reinterpret_cast<const uint8_t*>(batch.pages);
   p.page_stride = batch.page_stride_bytes;
   p.num_pages = batch.num_pages;
@@ -64,17 +86,6 @@ Status CudaBackend::forward(const kit::ForwardBatch& batch) {
   p.block_table_stride = batch.block_table_stride;
   p.num_seqs = batch.num_seqs;
   p.num_tokens = batch.num_tokens;
-  p.num_query_heads = spec_.num_query_heads;
-  p.num_kv_heads = spec_.num_kv_heads;
-  p.first_global_kv_head = spec_.first_global_kv_head;
-  p.head_size = spec_.head_size_v;
-  p.block_size = spec_.block_size;
-  p.sliding_window = spec_.sliding_window;
-  p.soft_cap = spec_.logits_soft_cap;
-  p.scale = spec_.scale;
-  p.k_row_bytes = cache.k_bytes_per_token_per_head;
-  p.v_row_bytes = cache.v_bytes_per_token_per_head;
-  p.v_region_offset = layout_.v_region_offset;
   p.workspace = static_cast<uint8_t*>(batch.workspace) + tables_region_;
   p.workspace_bytes = batch.workspace_bytes - tables_region_;
   p.layer_tables = tables;

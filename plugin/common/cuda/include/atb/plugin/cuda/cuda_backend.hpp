@@ -20,7 +20,9 @@ class CudaBackend final : public kit::BackendImpl {
   atb_layer_spec spec_;
   CudaLayout layout_;
   std::unique_ptr<LayerKernels> kernels_;
-  uint64_t tables_region_ = 0;  // workspace bytes in front of the attention's, holding kernels_->tables()
+  uint64_t tables_region_ = 0;    // workspace bytes in front of the attention's, holding kernels_->tables()
+  AttentionParams attend_shape_;  // the layer's fields (layer_shape)
+  WriteParams write_shape_;       // the layer's fields (layer_write_shape)
 };
 
 // The checks every CUDA layer needs before its kernels are planned: a device, a served head size.

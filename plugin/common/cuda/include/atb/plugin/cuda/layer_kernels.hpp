@@ -20,6 +20,11 @@ struct CudaLayout {
   uint64_t v_region_offset = 0;
 };
 
+// The layer's fields of the kernels' parameters, filled once at create: the planners read the
+// first, and CudaBackend::forward starts each forward's parameters from both and adds the batch's.
+AttentionParams layer_shape(const atb_layer_spec& spec, const CudaLayout& layout);
+WriteParams layer_write_shape(const atb_layer_spec& spec, const CudaLayout& layout);
+
 class LayerKernels {
  public:
   virtual ~LayerKernels() = default;

@@ -24,21 +24,6 @@
 
 namespace atb::plugin::cuda {
 
-// The layer's fields of AttentionParams, as the planners read them.
-inline AttentionParams layer_shape(const atb_layer_spec& spec, const CudaLayout& layout) {
-  AttentionParams shape;
-  shape.io_dtype = spec.dtype;
-  shape.num_query_heads = spec.num_query_heads;
-  shape.num_kv_heads = spec.num_kv_heads;
-  shape.first_global_kv_head = spec.first_global_kv_head;
-  shape.head_size = spec.head_size_v;
-  shape.block_size = spec.block_size;
-  shape.k_row_bytes = layout.cache.k_bytes_per_token_per_head;
-  shape.v_row_bytes = layout.cache.v_bytes_per_token_per_head;
-  shape.v_region_offset = layout.v_region_offset;
-  return shape;
-}
-
 template <class Rows>
 class PagedKernels final : public LayerKernels {
  public:

@@ -5,7 +5,8 @@
 // eagerly, and replays in a row (the latency hidden, as in a forward of many layers), are printed
 // beside it.  Achieved bandwidth counts the cache bytes the step must read (B x context x KV heads
 // x (K row + V row bytes)); the device's copy bandwidth (read + written bytes of a large
-// device-to-device copy) is measured in the same run.
+// device-to-device copy) and each row's read floor (one bare kernel reading the row's bytes, timed
+// as the single-replay figure; read_floor.cu) are measured in the same run.
 // Encode: write-only forwards of 32K tokens, per token per layer.
 #include <atb/cli/host_options.hpp>
 #include <atb/half.hpp>
@@ -26,7 +27,10 @@
 #include <string>
 #include <vector>
 
+#include <tq/format.hpp>
+
 #include "commands.hpp"
+#include "read_floor.hpp"
 
 namespace atb::tool {
 namespace {
@@ -307,11 +311,25 @@ std::vector<std::string> split(const std::string& text, char separator) {
   return items;
 }
 
+// `--pairs all`: every K format the CUDA path stores (TurboQuant-prod has no CUDA kernels) with
+// q3_0 V rows, then q8_0 K rows with every other V format: each format once.
+std::vector<std::string> all_pairs() {
+  std::vector<std::string> pairs;
+  for (const tq::Format& key : tq::formats_for(tq::Role::key))
+    if (key.scheme != tq::Scheme::turboquant_prod) pairs.push_back(std::string(key.name) + "/q3_0");
+  for (const tq::Format& value : tq::formats_for(tq::Role::value))
+    if (value.name != "q3_0") pairs.push_back("q8_0/" + std::string(value.name));
+  return pairs;
+}
+
 }  // namespace
 
 int cuda_bench_command(int argc, const char* const* argv) {
   std::vector<cli::FlagSpec> flags = cli::host_flags("turboquant");
-  flags.push_back({"pairs", "LIST", "K/V format pairs, comma-separated (default q4_0/q3_0,q8_0/q3_0,tq4/tq3)"});
+  flags.push_back({"pairs", "LIST",
+                   "K/V format pairs, comma-separated, or all (every format once; default "
+                   "q4_0/q3_0,q8_0/q3_0,tq4/tq3)"});
+  flags.push_back({"head-size", "N", "head size of K and V (default 128)"});
   flags.push_back({"batches", "LIST", "batch sizes (default 1,8,64)"});
   flags.push_back({"context", "N", "cached tokens per sequence (default 32768)"});
   flags.push_back({"page", "N", "tokens per KV-cache page (default 16, vLLM's)"});
@@ -334,8 +352,9 @@ int cuda_bench_command(int argc, const char* const* argv) {
   auto runs = arguments->integer_or("runs", 50, 1, 100000);
   auto prefill = arguments->integer_or("prefill", 512, 0, 1 << 16);
   auto prefill_context = arguments->integer_or("prefill-context", 8192, 16, 1 << 20);
+  auto head_size = arguments->integer_or("head-size", 128, 16, 256);
   const auto batches = arguments->integer_list_or("batches", "1,8,64", 1, 1 << 20);
-  if (Status bad = cli::first_error(options, context, page, runs, prefill, prefill_context, batches); !bad) {
+  if (Status bad = cli::first_error(options, context, page, runs, prefill, prefill_context, head_size, batches); !bad) {
     std::cerr << "tq cuda-bench: " << bad.message() << "\n";
     return 2;
   }
@@ -359,7 +378,8 @@ int cuda_bench_command(int argc, const char* const* argv) {
   };
   std::vector<Variant> variants;
   if (with_reference) variants.push_back({"reference (bf16 cache)", "{}", *reference});
-  for (const auto& pair : split(arguments->value_or("pairs", "q4_0/q3_0,q8_0/q3_0,tq4/tq3"), ',')) {
+  const std::string pairs = arguments->value_or("pairs", "q4_0/q3_0,q8_0/q3_0,tq4/tq3");
+  for (const auto& pair : pairs == "all" ? all_pairs() : split(pairs, ',')) {
     const auto parts = split(pair, '/');
     if (parts.size() != 2) {
       std::cerr << "tq cuda-bench: --pairs " << pair << ": allowed: K/V, e.g. q4_0/q3_0\n";
@@ -384,12 +404,14 @@ int cuda_bench_command(int argc, const char* const* argv) {
   Shape shape;
   shape.context = int(*context);
   shape.block_size = int(*page);
+  shape.head_size = int(*head_size);
   std::printf("device: %s, %d SMs; copy bandwidth (read + write, 1 GiB device-to-device): %.0f GB/s\n", properties.name,
               properties.multiProcessorCount, *copy / 1e9);
   std::printf("shape: %d query / %d KV heads, head size %d, page %d tokens, context %d, bf16 queries\n\n",
               shape.query_heads, shape.kv_heads, shape.head_size, shape.block_size, shape.context);
-  std::printf("%-28s %5s %12s %12s %12s %12s %10s %8s %10s %8s %14s\n", "backend", "batch", "ms/step", "ms (eager)",
-              "ms (in row)", "cache MB", "GB/s", "of copy", "GB/s row", "of copy", "encode us/tok");
+  std::printf("%-28s %5s %12s %10s %8s %12s %12s %12s %10s %8s %10s %8s %14s\n", "backend", "batch", "ms/step",
+              "floor ms", "x floor", "ms (eager)", "ms (in row)", "cache MB", "GB/s", "of copy", "GB/s row", "of copy",
+              "encode us/tok");
   std::mt19937_64 rng(20261122);
   int failures = 0;
   auto print_row = [&](const Variant& variant, const Shape& row_shape, int batch) {
@@ -400,12 +422,18 @@ int cuda_bench_command(int argc, const char* const* argv) {
       cudaGetLastError();
       return;
     }
+    auto floor = read_floor_ms(size_t(row->cache_bytes), int(*runs), static_cast<cudaStream_t>(stream->handle()));
+    if (!floor) {
+      std::printf("%-28s %5d  read floor failed: %s\n", variant.label.c_str(), batch, floor.error().message().c_str());
+      ++failures;
+      return;
+    }
     const double bandwidth = row->cache_bytes / (row->graph_ms * 1e-3);
     const double in_row_bandwidth = row->cache_bytes / (row->in_row_ms * 1e-3);
-    std::printf("%-28s %5d %12.4f %12.4f %12.4f %12.1f %10.0f %7.1f%% %10.0f %7.1f%% %14.4f\n", row->label.c_str(),
-                batch, row->graph_ms, row->eager_ms, row->in_row_ms, row->cache_bytes / 1e6, bandwidth / 1e9,
-                100.0 * bandwidth / *copy, in_row_bandwidth / 1e9, 100.0 * in_row_bandwidth / *copy,
-                row->encode_us_per_token);
+    std::printf("%-28s %5d %12.4f %10.4f %8.2f %12.4f %12.4f %12.1f %10.0f %7.1f%% %10.0f %7.1f%% %14.4f\n",
+                row->label.c_str(), batch, row->graph_ms, *floor, row->graph_ms / *floor, row->eager_ms, row->in_row_ms,
+                row->cache_bytes / 1e6, bandwidth / 1e9, 100.0 * bandwidth / *copy, in_row_bandwidth / 1e9,
+                100.0 * in_row_bandwidth / *copy, row->encode_us_per_token);
     std::fflush(stdout);
   };
   for (int batch : *batches)

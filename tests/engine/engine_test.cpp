@@ -16,6 +16,7 @@
 
 #include "../support/plugins.hpp"
 #include "../support/seed.hpp"
+#include "../support/temp_file.hpp"
 
 namespace atb::engine {
 namespace {
@@ -63,9 +64,9 @@ fs::path write_checkpoint(const TinyModel& model, uint64_t seed, size_t drop_byt
   return path;
 }
 
-fs::path write_tokenizer(int tokens) {
-  const fs::path path = temp_path("tokenizer_" + std::to_string(tokens) + ".bin");
-  std::ofstream out(path, std::ios::binary);
+test::TempFile write_tokenizer(int tokens) {
+  test::TempFile file("tokenizer_" + std::to_string(tokens) + ".bin");
+  std::ofstream out(file.path(), std::ios::binary);
   const int32_t max_length = 5;
   out.write(reinterpret_cast<const char*>(&max_length), 4);
   for (int i = 0; i < tokens; ++i) {
@@ -79,7 +80,7 @@ fs::path write_tokenizer(int tokens) {
     out.write(reinterpret_cast<const char*>(&length), 4);
     out.write(piece.data(), length);
   }
-  return path;
+  return file;
 }
 
 TEST(Checkpoint, TruncatedFilesAreRefusedWithTheirSizes) {
@@ -125,11 +126,11 @@ TEST(Checkpoint, ImpossibleHeadersNameTheField) {
 }
 
 TEST(Tokenizer, AVocabularyOfAnotherSizeDoesNotMatch) {
-  const auto path = write_tokenizer(6);
-  auto tokenizer = Tokenizer::load(path, 7);
+  const auto file = write_tokenizer(6);
+  auto tokenizer = Tokenizer::load(file.string(), 7);
   ASSERT_FALSE(tokenizer);
   EXPECT_NE(tokenizer.error().message().find("do not match"), std::string::npos) << tokenizer.error().message();
-  auto matching = Tokenizer::load(write_tokenizer(7), 7);
+  auto matching = Tokenizer::load(write_tokenizer(7).string(), 7);
   ASSERT_TRUE(matching) << matching.error().message();
   EXPECT_EQ(matching->encode("abcd").value(), (std::vector<int>{3, 4, 5, 6}));
   EXPECT_FALSE(matching->encode("abz"));  // 'z' has no token
@@ -137,7 +138,7 @@ TEST(Tokenizer, AVocabularyOfAnotherSizeDoesNotMatch) {
 
 // A character outside the vocabulary is named by its code point and byte offset (not as a byte).
 TEST(Tokenizer, NamesACharacterOutsideTheVocabulary) {
-  auto tokenizer = Tokenizer::load(write_tokenizer(7), 7);
+  auto tokenizer = Tokenizer::load(write_tokenizer(7).string(), 7);
   ASSERT_TRUE(tokenizer) << tokenizer.error().message();
   const struct {
     std::string text, expected;

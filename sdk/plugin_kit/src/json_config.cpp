@@ -124,6 +124,19 @@ Status ConfigReader::read_choice(std::string_view key, std::span<const std::stri
                          " is not allowed; allowed: " + join_names(allowed));
 }
 
+Status ConfigReader::read_string(std::string_view key, size_t max_length, std::string& value,
+                                 std::string_view description) {
+  const nlohmann::json* found =
+      find(key, described({{"type", "string"}, {"default", value}, {"maxLength", max_length}}, description));
+  if (found == nullptr) return Status::ok();
+  if (found->is_string() && found->get_ref<const std::string&>().size() <= max_length) {
+    value = found->get_ref<const std::string&>();
+    return Status::ok();
+  }
+  return Status::invalid("config key '" + std::string(key) + "': " + found->dump().substr(0, 200) +
+                         " is not allowed; allowed: a string of at most " + std::to_string(max_length) + " bytes");
+}
+
 Status ConfigReader::reject_unknown_keys() const {
   for (const auto& [key, item] : object_.items()) {
     if (known_.find(key) != known_.end()) continue;

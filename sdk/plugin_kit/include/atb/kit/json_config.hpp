@@ -28,6 +28,8 @@ class ConfigReader {
   Status read_bool(std::string_view key, bool& value, std::string_view description = {});
   Status read_choice(std::string_view key, std::span<const std::string_view> allowed, std::string& value,
                      std::string_view description = {});
+  // Any string of at most `max_length` bytes.
+  Status read_string(std::string_view key, size_t max_length, std::string& value, std::string_view description = {});
 
   // Error naming any key no getter asked for, listing the keys that were asked for.
   Status reject_unknown_keys() const;

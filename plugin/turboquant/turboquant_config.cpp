@@ -5,6 +5,7 @@
 #include <atb/plugin/row_kernels.hpp>
 #include <atb/plugin/vector_math.hpp>
 #include <tq/byte_accounting.hpp>
+#include <tq/channel_maxima.hpp>
 #include <tq/rotation.hpp>
 
 #include <array>
@@ -15,7 +16,7 @@ namespace atb::turboquant {
 namespace {
 
 constexpr std::array<std::string_view, 4> kKernels = {"auto", "scalar", "avx2", "avx2_int8"};
-constexpr std::array<std::string_view, 2> kSmoothings = {"none", "online"};
+constexpr std::array<std::string_view, 3> kSmoothings = {"none", "online", "file"};
 
 std::vector<std::string_view> format_names(tq::Role role) {
   std::vector<std::string_view> names;
@@ -39,7 +40,7 @@ struct ConfigKeys {
   std::string k_name = "q8_0", v_name = "q3_0", kernel = "auto";
   int64_t first = 0, last = 0, threads = kit::hardware_threads();
   int64_t seed = int64_t(tq::kDefaultRotationSeed);
-  std::string k_smoothing = "none", v_smoothing = "none";
+  std::string k_smoothing = "none", v_smoothing = "none", smoothing_file;
   int64_t smoothing_strength = 50;
 };
 
@@ -58,13 +59,56 @@ Status read_keys(kit::ConfigReader& reader, ConfigKeys& keys) {
   ATB_RETURN_IF_ERROR(reader.read_choice(
       "kernel", kKernels, keys.kernel,
       "CPU kernels; avx2: f32, avx2_int8: integer products; auto: avx2_int8 where the CPU has AVX2"));
-  ATB_RETURN_IF_ERROR(reader.read_choice("k_smoothing", kSmoothings, keys.k_smoothing,
-                                         "per-channel K scales before the rotation, from the first write"));
-  ATB_RETURN_IF_ERROR(reader.read_choice("v_smoothing", kSmoothings, keys.v_smoothing,
-                                         "per-channel V scales before the rotation, from the first write"));
+  ATB_RETURN_IF_ERROR(
+      reader.read_choice("k_smoothing", kSmoothings, keys.k_smoothing,
+                         "per-channel K scales before the rotation, from the first write or smoothing_file"));
+  ATB_RETURN_IF_ERROR(
+      reader.read_choice("v_smoothing", kSmoothings, keys.v_smoothing,
+                         "per-channel V scales before the rotation, from the first write or smoothing_file"));
+  ATB_RETURN_IF_ERROR(reader.read_string("smoothing_file", 4096, keys.smoothing_file,
+                                         "channel maxima written by tq calibrate (k_smoothing/v_smoothing file)"));
   ATB_RETURN_IF_ERROR(reader.read_int("smoothing_strength", 0, 100, keys.smoothing_strength,
                                       "percent of the way outlier channels are brought to the median"));
   return reader.reject_unknown_keys();
+}
+
+// The smoothing keys: online estimation needs a CPU layer that writes its own cache; a file serves
+// every layer (a layer reading another's cache takes that layer's entries, as its owner does).
+Status read_smoothing(const ConfigKeys& keys, const atb_layer_spec& spec, TurboquantConfig& config) {
+  const bool online = keys.k_smoothing == "online" || keys.v_smoothing == "online";
+  const bool file = keys.k_smoothing == "file" || keys.v_smoothing == "file";
+  if (online && spec.kv_shared_with_layer >= 0)
+    return Status::unsupported("k_smoothing/v_smoothing = online on a layer that reads layer " +
+                               std::to_string(spec.kv_shared_with_layer) +
+                               "'s cache: the owner's scales are not visible to it; allowed here: none, file");
+  if (online && spec.device_type == ATB_DEVICE_CUDA)
+    return Status::unsupported(
+        "k_smoothing/v_smoothing = online on a CUDA layer: not on the GPU yet; allowed there: none, file");
+  if (file != !keys.smoothing_file.empty())
+    return Status::invalid(file ? "k_smoothing/v_smoothing = file needs smoothing_file (a path written by tq calibrate)"
+                                : "smoothing_file = \"" + keys.smoothing_file +
+                                      "\" is read only with k_smoothing or v_smoothing = file");
+  config.smooth_keys = keys.k_smoothing != "none" && tq::is_rotated(config.key);
+  config.smooth_values = keys.v_smoothing != "none" && tq::is_rotated(config.value);
+  config.smoothing_strength = double(keys.smoothing_strength) / 100.0;
+  const bool keys_from_file = config.smooth_keys && keys.k_smoothing == "file";
+  const bool values_from_file = config.smooth_values && keys.v_smoothing == "file";
+  if (!keys_from_file && !values_from_file) return Status::ok();
+  auto maxima = tq::read_channel_maxima(keys.smoothing_file);
+  if (!maxima) return maxima.error();
+  if (keys_from_file) {
+    auto rows = tq::layer_maxima(*maxima, keys.smoothing_file, tq::Role::key, config.cache_layer,
+                                 spec.first_global_kv_head, spec.num_kv_heads, spec.head_size_k);
+    if (!rows) return rows.error();
+    config.key_maxima = std::move(*rows);
+  }
+  if (values_from_file) {
+    auto rows = tq::layer_maxima(*maxima, keys.smoothing_file, tq::Role::value, config.cache_layer,
+                                 spec.first_global_kv_head, spec.num_kv_heads, spec.head_size_v);
+    if (!rows) return rows.error();
+    config.value_maxima = std::move(*rows);
+  }
+  return Status::ok();
 }
 
 }  // namespace
@@ -94,18 +138,7 @@ Expected<TurboquantConfig> read_config(const nlohmann::json& json, const atb_lay
   config.rotation_seed = uint64_t(seed);
   config.threads = int(threads);
   config.kernel = kernel == "auto" ? (plugin::cpu_has_avx2() ? "avx2_int8" : "scalar") : kernel;
-  const bool smoothing = keys.k_smoothing != "none" || keys.v_smoothing != "none";
-  if (smoothing && spec.kv_shared_with_layer >= 0)
-    return Status::unsupported("k_smoothing/v_smoothing = online on a layer that reads layer " +
-                               std::to_string(spec.kv_shared_with_layer) +
-                               "'s cache: the owner's scales are not visible to it; allowed here: none");
-  if (smoothing && spec.device_type == ATB_DEVICE_CUDA)
-    return Status::unsupported(
-        "k_smoothing/v_smoothing = online on a CUDA layer: not on the GPU yet; allowed "
-        "there: none");
-  config.smooth_keys = keys.k_smoothing != "none" && tq::is_rotated(config.key);
-  config.smooth_values = keys.v_smoothing != "none" && tq::is_rotated(config.value);
-  config.smoothing_strength = double(keys.smoothing_strength) / 100.0;
+  ATB_RETURN_IF_ERROR(read_smoothing(keys, spec, config));
   return config;
 }
 

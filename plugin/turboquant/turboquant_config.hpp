@@ -10,9 +10,12 @@
 //   kernel                     string   "auto" (avx2_int8 when the CPU has AVX2), "scalar", "avx2"
 //                                       (f32, exact to f32 rounding), "avx2_int8" (integer products
 //                                       with documented bounds: cpu/avx2_int8_*_kernel.hpp)
-//   k_smoothing, v_smoothing   string   "none" (default) or "online": per-channel scales before the
-//                                       rotation, estimated from the layer's first write
-//                                       (cpu/channel_smoothing.hpp); CPU layers that own their cache
+//   k_smoothing, v_smoothing   string   "none" (default), "online" or "file": per-channel scales
+//                                       before the rotation (cpu/channel_smoothing.hpp), estimated
+//                                       from the layer's first write (online: CPU layers that own
+//                                       their cache) or fixed at create from smoothing_file (any
+//                                       layer, CPU or CUDA)
+//   smoothing_file             string   channel maxima written by `tq calibrate` (tq/channel_maxima.hpp)
 //   smoothing_strength         int      0 .. 100, percent of the way outliers are brought down to the
 //                                       median channel (default 50)
 //
@@ -26,6 +29,7 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <vector>
 
 namespace atb::turboquant {
 
@@ -38,6 +42,9 @@ struct TurboquantConfig {
   std::string kernel;                               // "scalar", "avx2" or "avx2_int8", resolved from "auto"
   bool smooth_keys = false, smooth_values = false;  // only where the format is rotated
   double smoothing_strength = 0.5;
+  // "file" smoothing: the channel maxima of the layer's KV heads, [kv_heads][head_size]; empty for
+  // "online" (estimated from the first write).
+  std::vector<float> key_maxima, value_maxima;
 
   std::string_view simd() const;
 };

@@ -18,8 +18,13 @@
 #include <numeric>
 #include <random>
 
+#include <tq/channel_maxima.hpp>
+
+#include <fstream>
+
 #include "../support/plugins.hpp"
 #include "../support/seed.hpp"
+#include "../support/temp_file.hpp"
 
 namespace atb {
 namespace {
@@ -465,6 +470,35 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       {"turboquant", R"({"k_quant":"q4_0","v_quant":"q5_0"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_F32, 20000.0f},
   };
   for (const Case& c : cases) run_case(c, rng);
+}
+
+// Per-channel smoothing from a calibration file (tq/channel_maxima.hpp): the GPU's rows shrink before
+// the rotation and its queries and outputs take the scales back exactly as the CPU's do, so pages
+// stay byte-identical; scales sit in the layer tables after any rotation permutations (head size 80).
+TEST(CudaAttention, SmoothingFromAFileMatchesTheCpuPath) {
+  if (!host::cuda::device_present())
+    GTEST_SKIP() << "no CUDA device on this machine: the CUDA path is compiled but cannot run here";
+  std::mt19937_64 rng(test::test_seed());
+  for (const int d : {128, 80}) {
+    tq::ChannelMaxima maxima(4, 8, d);
+    std::uniform_real_distribution<float> spread(0.5f, 2.0f);
+    for (float* values : {maxima.key.data(), maxima.value.data()})
+      for (size_t i = 0; i < maxima.key.size(); ++i) values[i] = (i % 17 == 3 ? 40.0f : 2.0f) * spread(rng);
+    const test::TempFile file("cuda_maxima_" + std::to_string(d) + ".json");
+    std::ofstream(file.path()) << tq::channel_maxima_json(maxima, "cuda_attention_test");
+    const std::string smoothing =
+        R"(,"k_smoothing":"file","v_smoothing":"file","smoothing_file":")" + file.string() + R"("})";
+    const auto pair = [&](const char* k, const char* v) {
+      return std::string(R"({"k_quant":")") + k + R"(","v_quant":")" + v + "\"" + smoothing;
+    };
+    const std::vector<Case> cases = {
+        {"turboquant", pair("tq4", "tq3"), d, 32, 8},
+        {"turboquant", pair("q4_0", "q3_0"), d, 8, 2, 0, 0, 16, ATB_DTYPE_BF16},
+        {"turboquant", pair("tq3", "tq3"), d, 16, 4, 0, 0, 32, ATB_DTYPE_BF16},
+        {"turboquant", pair("q8_0", "tq3"), d, 32, 2},  // group 16: the CUDA-core kernel
+    };
+    for (const Case& c : cases) run_case(c, rng);
+  }
 }
 
 }  // namespace

@@ -9,8 +9,13 @@
 #include <set>
 #include <vector>
 
+#include <tq/channel_maxima.hpp>
+
+#include <fstream>
+
 #include "../support/plugins.hpp"
 #include "../support/scenario.hpp"
+#include "../support/temp_file.hpp"
 #include "channel_smoothing.hpp"
 
 namespace atb::test {
@@ -53,15 +58,16 @@ struct Errors {
   double plain = 0, smoothed = 0;
 };
 
+const std::set<int> kOutlierChannels = {6, 7, 70, 71, 100, 101};
+
 Errors errors_with_outliers(const std::string& formats, const std::string& smoothing, float k_factor, float v_factor,
                             bool expect_identical = false) {
   LayerShape shape;
   shape.num_query_heads = 8;
   shape.num_kv_heads = 2;
-  const std::set<int> outliers = {6, 7, 70, 71, 100, 101};
   auto generator = [&](std::mt19937_64& rng, int kind, int, int dim) {
     float x = std::normal_distribution<float>(0.0f, 1.0f)(rng);
-    if (outliers.count(dim)) x *= kind == 0 ? 1.0f / k_factor : kind == 1 ? k_factor : v_factor;
+    if (kOutlierChannels.count(dim)) x *= kind == 0 ? 1.0f / k_factor : kind == 1 ? k_factor : v_factor;
     return x;
   };
   Errors errors;
@@ -110,6 +116,103 @@ TEST(Smoothing, ChangesNothingWithoutOutliers) {
                        1.0f, 1.0f, /*expect_identical=*/true);
 }
 
+// A channel-maxima file (tq calibrate's) of `layers` layers x 2 KV heads x 128 channels: 3 in every
+// channel, `k_factor` / `v_factor` times that in kOutlierChannels.
+TempFile maxima_file(const std::string& name, int layers, float k_factor, float v_factor) {
+  tq::ChannelMaxima maxima(layers, 2, 128);
+  for (int l = 0; l < layers; ++l)
+    for (int h = 0; h < 2; ++h)
+      for (int j = 0; j < 128; ++j) {
+        maxima.row(tq::Role::key, l, h)[j] = kOutlierChannels.count(j) ? 3 * k_factor : 3;
+        maxima.row(tq::Role::value, l, h)[j] = kOutlierChannels.count(j) ? 3 * v_factor : 3;
+      }
+  TempFile file(name);
+  std::ofstream(file.path()) << tq::channel_maxima_json(maxima, "smoothing_test");
+  return file;
+}
+
+std::string file_smoothing(const TempFile& file, const char* roles) {
+  return std::string(roles) + R"(, "smoothing_file": ")" + file.string() + "\"";
+}
+
+TEST(Smoothing, FromACalibrationFileShrinksTheErrorOfOutlierChannels) {
+  const TempFile file = maxima_file("outliers.json", 1, 32, 32);
+  const Errors keys = errors_with_outliers(R"("k_quant": "tq3", "v_quant": "q8_0")",
+                                           file_smoothing(file, R"("k_smoothing": "file")"), 32.0f, 1.0f);
+  EXPECT_LT(keys.smoothed, 0.7 * keys.plain);
+  const Errors values = errors_with_outliers(R"("k_quant": "q8_0", "v_quant": "tq3")",
+                                             file_smoothing(file, R"("v_smoothing": "file")"), 1.0f, 32.0f);
+  EXPECT_LT(values.smoothed, 0.7 * values.plain);
+}
+
+TEST(Smoothing, AFileOfEvenChannelsChangesNothing) {
+  const TempFile file = maxima_file("even.json", 1, 1, 1);
+  errors_with_outliers(R"("k_quant": "tq4", "v_quant": "tq3")",
+                       file_smoothing(file, R"("k_smoothing": "file", "v_smoothing": "file")"), 8.0f, 8.0f,
+                       /*expect_identical=*/true);
+}
+
+// A layer reading layer 0's cache takes layer 0's entries of the file, as its owner does: with the
+// owner's queries it gives the owner's outputs exactly (without smoothing it would not).
+TEST(Smoothing, AFileServesAKvSharingLayerWithItsOwnersScales) {
+  LayerShape shape;
+  const TempFile file = maxima_file("sharing.json", 2, 32, 32);
+  std::string config = R"({"k_quant": "tq3", "v_quant": "tq3", )";
+  config.append(file_smoothing(file, R"("k_smoothing": "file", "v_smoothing": "file")")).append("}");
+  auto owner = create_backend("turboquant", shape.layer_spec(0, 2), config);
+  ASSERT_TRUE(owner) << owner.error().message();
+  atb_layer_spec sharing = shape.layer_spec(1, 2);
+  sharing.kv_shared_with_layer = 0;
+  auto sharer = create_backend("turboquant", sharing, config);
+  ASSERT_TRUE(sharer) << sharer.error().message();
+  auto unsmoothed = create_backend("turboquant", sharing, R"({"k_quant": "tq3", "v_quant": "tq3"})");
+  ASSERT_TRUE(unsmoothed);
+  Scenario scenario(shape, *owner, 64, 5);
+  scenario.set_generator([](std::mt19937_64& rng, int kind, int, int dim) {
+    const float x = std::normal_distribution<float>(0.0f, 1.0f)(rng);
+    return kOutlierChannels.count(dim) ? x * (kind == 0 ? 1.0f / 32 : 32.0f) : x;
+  });
+  auto written = scenario.step({{0, 120}, {1, 40}});
+  ASSERT_TRUE(written) << written.error().message();
+  const auto read_with = [&](host::Backend& backend) {
+    host::HostTensor output(shape.dtype, written->batch.num_tokens, shape.num_query_heads, shape.head_size_v);
+    const atb_forward_args args = host::make_forward_args(scenario.pool(), written->batch, written->query.descriptor(),
+                                                          nullptr, nullptr, output.descriptor());
+    const Status status = backend.forward(args);
+    EXPECT_TRUE(status) << status.message();
+    return std::vector<std::byte>(output.bytes(), output.bytes() + output.byte_size());
+  };
+  const std::vector<std::byte> owners(written->output.bytes(), written->output.bytes() + written->output.byte_size());
+  EXPECT_EQ(read_with(*sharer), owners);
+  EXPECT_NE(read_with(*unsmoothed), owners);
+}
+
+TEST(Smoothing, FileRefusalsNameTheKeyAndWhatIsAllowed) {
+  LayerShape shape;
+  const TempFile one_layer = maxima_file("one_layer.json", 1, 4, 4);
+  const TempFile garbage("garbage.json");
+  std::ofstream(garbage.path()) << "{\"format\": \"atb-channel-maxima\", \"version\": 1, \"layers\": -3}";
+  const struct {
+    std::string config, message;
+    int layer = 0;
+  } cases[] = {
+      {R"({"k_smoothing": "file"})", "k_smoothing/v_smoothing = file needs smoothing_file"},
+      {R"({"smoothing_file": "/tmp/x.json"})", "is read only with k_smoothing or v_smoothing = file"},
+      {R"({"k_smoothing": "file", "smoothing_file": "/nonexistent/m.json"})", "/nonexistent/m.json: cannot be read"},
+      {R"({"k_smoothing": "file", "smoothing_file": 7})", "config key 'smoothing_file': 7 is not allowed"},
+      {"{\"v_smoothing\": \"file\", \"smoothing_file\": \"" + garbage.string() + "\"}",
+       "layers = -3; allowed: an integer from 1 to"},
+      {"{\"k_smoothing\": \"file\", \"smoothing_file\": \"" + one_layer.string() + "\"}",
+       "holds 1 layers; this layer's cache is layer 1", 1},
+  };
+  for (const auto& c : cases) {
+    auto refused = create_backend("turboquant", shape.layer_spec(c.layer, 2), c.config);
+    ASSERT_FALSE(refused) << c.config;
+    EXPECT_EQ(refused.error().code(), ATB_ERR_INVALID_ARGUMENT) << c.config;
+    EXPECT_NE(refused.error().message().find(c.message), std::string::npos) << refused.error().message();
+  }
+}
+
 TEST(Smoothing, IsRefusedWhereItsScalesCouldNotFollowThePages) {
   LayerShape shape;
   atb_layer_spec sharing = shape.layer_spec(1, 2);
@@ -118,6 +221,7 @@ TEST(Smoothing, IsRefusedWhereItsScalesCouldNotFollowThePages) {
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code(), ATB_ERR_UNSUPPORTED);
   EXPECT_NE(refused.error().message().find("owner's scales"), std::string::npos) << refused.error().message();
+  EXPECT_NE(refused.error().message().find("allowed here: none, file"), std::string::npos);
   auto bad = create_backend("turboquant", shape.layer_spec(), R"({"smoothing_strength": 101})");
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message().find("smoothing_strength"), std::string::npos) << bad.error().message();

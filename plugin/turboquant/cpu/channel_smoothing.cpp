@@ -13,6 +13,12 @@ ChannelSmoothing::ChannelSmoothing(int kv_heads, int head_size, double strength)
       scales_(maxima_.size(), 1.0f),
       inverses_(maxima_.size(), 1.0f) {}
 
+ChannelSmoothing::ChannelSmoothing(int kv_heads, int head_size, double strength, const std::vector<float>& maxima)
+    : ChannelSmoothing(kv_heads, head_size, strength) {
+  std::copy(maxima.begin(), maxima.begin() + std::min(maxima.size(), maxima_.size()), maxima_.begin());
+  freeze();
+}
+
 void ChannelSmoothing::observe(int kv_head, const float* row) {
   float* maxima = maxima_.data() + size_t(kv_head) * size_t(head_size_);
   for (int j = 0; j < head_size_; ++j)

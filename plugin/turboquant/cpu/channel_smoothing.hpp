@@ -6,10 +6,10 @@
 // them over every coordinate.
 //
 // The scales are estimated from the first forward that writes rows (its tokens' largest magnitude per
-// channel) and frozen for the backend's life, so every row of the pool is written and read under the
-// same scales.  s_j = 2^round(strength * log2(m_j / median(m))) where m_j > median, else 1: powers of
-// two, so the division and the multiplication are exact.  A first write of one token, or of zeros,
-// gives scales from that token (zeros: all 1): never wrong, possibly less good.
+// channel), or given at create as maxima measured by `tq calibrate`, and frozen for the backend's life, so every row of
+// the pool is written and read under the same scales.  s_j = 2^round(strength * log2(m_j / median(m))) where m_j >
+// median, else 1: powers of two, so the division and the multiplication are exact.  A first write of one token, or of
+// zeros, gives scales from that token (zeros: all 1): never wrong, possibly less good.
 #pragma once
 
 #include <cstddef>
@@ -21,6 +21,8 @@ class ChannelSmoothing {
  public:
   // strength in [0, 1]: 0 leaves every scale at 1, 1 brings outliers down to the median.
   ChannelSmoothing(int kv_heads, int head_size, double strength);
+  // Frozen at once from given maxima, [kv_heads][head_size].
+  ChannelSmoothing(int kv_heads, int head_size, double strength, const std::vector<float>& maxima);
 
   bool frozen() const { return frozen_; }
 

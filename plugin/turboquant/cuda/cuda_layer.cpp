@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "channel_smoothing.hpp"
 #include "row_codec.hpp"
 #include "turboquant_backend.hpp"
 #include "turboquant_kernels.hpp"
@@ -62,6 +63,19 @@ std::vector<uint8_t> rotation_tables(const atb_layer_spec& spec, const Turboquan
   return tables;
 }
 
+// Appends a role's smoothing scales, [KV heads][head_size] f32 (the CPU backend's, from the same
+// maxima), to the layer tables and points the codec at them.
+void append_smoothing(const std::vector<float>& maxima, int kv_heads, int head_size, double strength, RowCodec& codec,
+                      std::vector<uint8_t>& tables) {
+  const ChannelSmoothing smoothing(kv_heads, head_size, strength, maxima);
+  tables.resize((tables.size() + 15) / 16 * 16);
+  codec.smoothing_offset = int32_t(tables.size());
+  for (int h = 0; h < kv_heads; ++h) {
+    const auto* bytes = reinterpret_cast<const uint8_t*>(smoothing.scales(h));
+    tables.insert(tables.end(), bytes, bytes + sizeof(float) * size_t(head_size));
+  }
+}
+
 }  // namespace
 
 Expected<std::unique_ptr<kit::BackendImpl>> make_cuda_backend(const atb_layer_spec& spec,
@@ -74,8 +88,16 @@ Expected<std::unique_ptr<kit::BackendImpl>> make_cuda_backend(const atb_layer_sp
   const tq::PageLayout pages =
       tq::page_layout(config.key, config.value, spec.head_size_k, spec.head_size_v, spec.num_kv_heads, spec.block_size);
   const plugin::cuda::CudaLayout layout{cache_spec_of(spec, pages), pages.v_region_offset};
-  auto kernels =
-      make_turboquant_kernels(spec, layout, {config.key, *key}, {config.value, *value}, rotation_tables(spec, config));
+  // Online smoothing needs rows the host never shows a CUDA layer's host side: read_config refuses it.
+  if ((config.smooth_keys && config.key_maxima.empty()) || (config.smooth_values && config.value_maxima.empty()))
+    return Status::unsupported("k_smoothing/v_smoothing = online on a CUDA layer; allowed there: none, file");
+  std::vector<uint8_t> tables = rotation_tables(spec, config);
+  if (config.smooth_keys)
+    append_smoothing(config.key_maxima, spec.num_kv_heads, spec.head_size_k, config.smoothing_strength, *key, tables);
+  if (config.smooth_values)
+    append_smoothing(config.value_maxima, spec.num_kv_heads, spec.head_size_v, config.smoothing_strength, *value,
+                     tables);
+  auto kernels = make_turboquant_kernels(spec, layout, {config.key, *key}, {config.value, *value}, std::move(tables));
   if (!kernels) return kernels.error();
   return std::unique_ptr<kit::BackendImpl>(new plugin::cuda::CudaBackend(spec, layout, std::move(*kernels)));
 }

@@ -48,6 +48,10 @@ struct RowCodec {
   int32_t rotated = 0;        // rows hold R x, R tq::Rotation(head_size, rotation_seed, layer_index, global KV head)
   uint64_t rotation_seed = 0;
   int32_t layer_index = 0;
+  // Bytes into the layer tables of this role's channel smoothing scales, [KV heads][head_size] f32
+  // (powers of two: rows are stored as x / s before the rotation, queries or outputs take s back);
+  // -1: none.
+  int32_t smoothing_offset = -1;
   float table[256] = {};  // centroids (kCodebook); their boundaries (encode) follow
   float boundaries[255] = {};
   int32_t table_size = 0;

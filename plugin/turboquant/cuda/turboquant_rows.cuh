@@ -101,6 +101,20 @@ __device__ inline RotationRef rotation_of(const AttentionParams& p, const RowCod
           p.layer_tables == nullptr ? nullptr : p.layer_tables + int64_t(kv_head) * 2 * p.head_size};
 }
 
+// The smoothing scales of local KV head `kv_head` under `codec` ([head_size] floats in the layer
+// tables), or null where the role is not smoothed.
+__device__ inline const float* smoothing_of(const uint8_t* layer_tables, const RowCodec& codec, int kv_head, int d) {
+  if (codec.smoothing_offset < 0 || layer_tables == nullptr) return nullptr;
+  return reinterpret_cast<const float*>(layer_tables + codec.smoothing_offset) + int64_t(kv_head) * d;
+}
+
+// Block-wide: x[i][j] *= scales[j] for `count` vectors of d.
+__device__ inline void scale_channels(float* x, int count, int d, const float* scales) {
+  __syncthreads();
+  for (int i = threadIdx.x; i < count * d; i += blockDim.x) x[i] *= scales[i % d];
+  __syncthreads();
+}
+
 struct TurboQuantRows {
   using Codec = RowCodec;
   using Codecs = plugin::cuda::Codecs<TurboQuantRows>;
@@ -174,21 +188,31 @@ struct TurboQuantRows {
     }
   }
 
+  // Smoothed K rows hold x / s: the queries take s before they are rotated as the rows were.
   __device__ static void rotate_queries(const AttentionParams& p, const Codec& codec, int kv_head, float* x, int count,
                                         int d) {
+    if (const float* scales = smoothing_of(p.layer_tables, codec, kv_head, d)) scale_channels(x, count, d, scales);
     if (codec.rotated) rotate_forward(x, count, d, rotation_of(p, codec, kv_head));
   }
   __device__ static void rotate_queries_by_block(const AttentionParams& p, const Codec& codec, int kv_head, float* x,
                                                  int count, int d) {
+    if (const float* scales = smoothing_of(p.layer_tables, codec, kv_head, d)) scale_channels(x, count, d, scales);
     if (codec.rotated) rotate_by_block(x, count, d, rotation_of(p, codec, kv_head), false);
   }
+  // Smoothed V rows hold x / s: the outputs take s once rotated back.
   __device__ static void rotate_outputs(const AttentionParams& p, const Codec& codec, int kv_head, float* x, int count,
                                         int d) {
     if (codec.rotated) rotate_by_block(x, count, d, rotation_of(p, codec, kv_head), true);
+    if (const float* scales = smoothing_of(p.layer_tables, codec, kv_head, d)) scale_channels(x, count, d, scales);
   }
   template <int J>
   __device__ static void rotate_output_lanes(const AttentionParams& p, const Codec& codec, int kv_head, float (&v)[J]) {
     if (codec.rotated) rotate_back_in_registers(v, rotation_of(p, codec, kv_head));
+    if (const float* scales = smoothing_of(p.layer_tables, codec, kv_head, 32 * J)) {
+      const int lane = threadIdx.x % 32;
+#pragma unroll
+      for (int j = 0; j < J; ++j) v[j] *= scales[lane + 32 * j];
+    }
   }
 };
 

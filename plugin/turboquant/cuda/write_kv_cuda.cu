@@ -181,6 +181,10 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks)
     }
     return;
   }
+  if (const float* scales = smoothing_of(p.layer_tables, codec, head, d)) {
+    for (int i = lane; i < d; i += 32) s.x[i] /= scales[i];  // exact: powers of two, as the CPU's x * (1 / s)
+    __syncwarp();
+  }
   if (codec.rotated) {
     const RotationRef rotation{codec.rotation_seed, codec.layer_index, p.first_global_kv_head + head,
                                p.layer_tables == nullptr ? nullptr : p.layer_tables + int64_t(head) * 2 * d};

@@ -11,6 +11,7 @@ int cuda_bench_command(int argc, const char* const* argv);
 int verify_command(int argc, const char* const* argv);
 int fidelity_command(int argc, const char* const* argv);
 int perplexity_command(int argc, const char* const* argv);
+int calibrate_command(int argc, const char* const* argv);
 int generate_command(int argc, const char* const* argv);
 
 }  // namespace atb::tool

@@ -20,6 +20,8 @@ constexpr Command kCommands[] = {
      "attention-output error of turboquant pairs against the reference backend"},
     {"perplexity", &atb::tool::perplexity_command,
      "nats per character of a llama2.c model on a text, attention via a backend"},
+    {"calibrate", &atb::tool::calibrate_command,
+     "per-channel K/V maxima of a llama2.c model over a text (turboquant's smoothing_file)"},
     {"generate", &atb::tool::generate_command, "stream text from a llama2.c model, attention via a backend"},
     {"verify", &atb::tool::verify_command, "compression and fidelity of every K/V format pair on a synthetic cache"},
 #ifdef ATB_HAVE_BENCHMARK

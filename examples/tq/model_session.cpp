@@ -1,5 +1,7 @@
 #include "model_session.hpp"
 
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 namespace atb::tool {
@@ -19,6 +21,15 @@ Expected<ModelFiles> load_model_files(const cli::Arguments& arguments) {
   auto vocabulary = engine::Tokenizer::load(*tokenizer, checkpoint->config.vocab_size);
   if (!vocabulary) return vocabulary.error();
   return ModelFiles{std::move(*checkpoint), std::move(*vocabulary)};
+}
+
+Expected<std::vector<int>> read_text_tokens(const cli::Arguments& arguments, const engine::Tokenizer& tokenizer) {
+  const auto path = arguments.value("text");
+  std::ifstream file(path.value_or(""), std::ios::binary);
+  if (!path || !file) return Status::invalid("--text " + path.value_or("(missing)") + ": cannot read it");
+  std::stringstream text;
+  text << file.rdbuf();
+  return tokenizer.encode(text.str());
 }
 
 Expected<engine::Engine> make_engine(const cli::Arguments& arguments, const host::Registry& registry,

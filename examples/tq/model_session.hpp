@@ -1,4 +1,4 @@
-// What tq perplexity and tq generate share: the --model/--tokenizer flags, loading and validating
+// What tq perplexity, tq calibrate and tq generate share: the --model/--tokenizer flags, loading and validating
 // the checkpoint and tokenizer, and an engine over a backend chosen through the SDK registry.
 #pragma once
 
@@ -19,6 +19,9 @@ struct ModelFiles {
 };
 
 Expected<ModelFiles> load_model_files(const cli::Arguments& arguments);
+
+// The tokens of the --text file (its path in errors), with the model's tokenizer.
+Expected<std::vector<int>> read_text_tokens(const cli::Arguments& arguments, const engine::Tokenizer& tokenizer);
 
 // An engine with `backend`/`config` from `registry`; --kv-memory and --threads from the arguments.
 Expected<engine::Engine> make_engine(const cli::Arguments& arguments, const host::Registry& registry,

@@ -10,9 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include <atb/engine/evaluation.hpp>
 
@@ -57,15 +55,7 @@ int perplexity_command(int argc, const char* const* argv) {
     std::fprintf(stderr, "tq perplexity: %s\n", error.message().c_str());
     return 2;
   }
-  const auto text_path = arguments->value("text");
-  std::ifstream text_file(text_path.value_or(""), std::ios::binary);
-  if (!text_path || !text_file) {
-    std::fprintf(stderr, "tq perplexity: --text %s: cannot read it\n", text_path.value_or("(missing)").c_str());
-    return 2;
-  }
-  std::stringstream text;
-  text << text_file.rdbuf();
-  auto tokens = files->tokenizer.encode(text.str());
+  auto tokens = read_text_tokens(*arguments, files->tokenizer);
   auto window = arguments->integer_or("window", files->checkpoint.config.seq_len, 1, files->checkpoint.config.seq_len);
   if (Status error = cli::first_error(tokens, window); !error) {
     std::fprintf(stderr, "tq perplexity: %s\n", error.message().c_str());

@@ -91,6 +91,7 @@ Expected<std::vector<float>> Engine::forward(const std::vector<SequenceInput>& i
       rope(q.data() + size_t(t) * D, c.n_heads, hd, cos_row, sin_row);
       rope(k.data() + size_t(t) * KV, c.n_kv_heads, hd, cos_row, sin_row);
     }
+    if (kv_observer_) kv_observer_(l, T, k.data(), v.data());
     const atb_tensor tq = host::dense_tensor(q.data(), ATB_DTYPE_F32, T, c.n_heads, hd),
                      tk = host::dense_tensor(k.data(), ATB_DTYPE_F32, T, c.n_kv_heads, hd),
                      tv = host::dense_tensor(v.data(), ATB_DTYPE_F32, T, c.n_kv_heads, hd),

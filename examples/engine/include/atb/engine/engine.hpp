@@ -8,6 +8,7 @@
 #include <atb/host/paged_kv.hpp>
 #include <atb/host/plugin.hpp>
 
+#include <functional>
 #include <vector>
 
 namespace atb::engine {
@@ -28,6 +29,11 @@ class Engine {
   Expected<std::vector<float>> forward(const std::vector<SequenceInput>& inputs);
   void release(int64_t id) { manager_.release(id); }
 
+  // Called with each layer's new K and V rows (after RoPE, [tokens][KV heads][head size], f32) just
+  // before they go to the backend: what `tq calibrate` measures.  Empty: nothing is called.
+  using KvObserver = std::function<void(int layer, int tokens, const float* key, const float* value)>;
+  void observe_kv(KvObserver observer) { kv_observer_ = std::move(observer); }
+
   const ModelConfig& config() const { return checkpoint_.config; }
   // K + V bytes one token takes in every layer's cache (the backend's spec).
   uint64_t kv_bytes_per_token() const { return kv_bytes_per_token_; }
@@ -46,6 +52,7 @@ class Engine {
   host::PagedKvManager manager_;
   int threads_;
   uint64_t kv_bytes_per_token_;
+  KvObserver kv_observer_;
 };
 
 inline constexpr int kEngineBlockSize = 16;

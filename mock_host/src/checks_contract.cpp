@@ -131,7 +131,9 @@ std::vector<nlohmann::json> values_to_refuse(const nlohmann::json& property) {
   const std::string type = property.value("type", "");
   std::vector<nlohmann::json> refuse;
   if (type == "boolean") refuse = {"yes", 1};
-  if (type == "string") refuse = {true, "no_such_choice"};
+  if (type == "string" && property.contains("enum")) refuse = {true, "no_such_choice"};
+  if (type == "string" && !property.contains("enum"))
+    refuse = {true, std::string(property.value("maxLength", size_t(0)) + 1, 'x')};
   if (type == "integer") {
     refuse = {"1", 1.5};
     const int64_t min = property.value("minimum", std::numeric_limits<int64_t>::min());
@@ -152,9 +154,12 @@ std::string property_problem(const std::string& key, const nlohmann::json& prope
   if (type == "integer" &&
       (!fallback.is_number_integer() || !property.contains("minimum") || !property.contains("maximum")))
     return "property '" + key + "': an integer needs an integer default, a minimum and a maximum";
-  if (type == "string") {
-    if (!property.contains("enum") || !property["enum"].is_array())
-      return "property '" + key + "': a string needs an enum";
+  if (type == "string" && !property.contains("enum")) {  // free text (a path, say): bounded
+    if (!fallback.is_string() || !property.contains("maxLength") || !property["maxLength"].is_number_unsigned() ||
+        property["maxLength"].get<uint64_t>() > (uint64_t(1) << 20))
+      return "property '" + key + "': a string needs an enum, or a string default and a maxLength up to 2^20";
+  } else if (type == "string") {
+    if (!property["enum"].is_array()) return "property '" + key + "': a string's enum must be an array";
     bool listed = false;
     for (const auto& choice : property["enum"]) listed = listed || choice == fallback;
     if (!listed) return "property '" + key + "': the default " + fallback.dump() + " is not in its enum";

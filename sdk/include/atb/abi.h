@@ -428,7 +428,8 @@ typedef struct atb_api {
   /* Minor 1.  Sets *out_schema to the JSON Schema of the config object create_backend accepts: an
    * object with "type": "object", "additionalProperties": false and a "properties" entry per key
    * giving its "type" ("boolean", "integer" or "string"), "default", and "minimum"/"maximum" or
-   * "enum".  NUL-terminated UTF-8 in static storage of the plugin (valid until unload). */
+   * "enum" (or, for free text such as a file path, "maxLength").  NUL-terminated UTF-8 in static
+   * storage of the plugin (valid until unload). */
   atb_status (*get_config_schema)(const char** out_schema, atb_error* error);
 } atb_api;
 

@@ -117,6 +117,20 @@ struct PairLayout {
                 "within the dynamic shared memory the launch allows (resident_blocks)");
 };
 
+// The thread's lane and warp, read once: the compiler recomputes threadIdx.x % 32 and / 32
+// wherever they are used (on every tile) rather than keep them in registers.
+__device__ inline int lane_index() {
+  int lane;
+  asm volatile("mov.u32 %0, %%laneid;" : "=r"(lane));
+  return lane & 31;  // tells the compiler its range
+}
+__device__ inline int warp_index() {
+  static_assert((kTileThreads & (kTileThreads - 1)) == 0, "the mask below keeps the thread index");
+  int thread;
+  asm volatile("mov.u32 %0, %%tid.x;" : "=r"(thread));
+  return (thread & (kTileThreads - 1)) / 32;
+}
+
 // (a & b) | c in one instruction (the compiler splits it where two operands are immediates).
 __device__ inline uint32_t and_or(uint32_t a, uint32_t b, uint32_t c) {
   uint32_t d;
@@ -383,34 +397,35 @@ class TensorCoreDecode {
   static_assert(!Layout::kKeyPairTable || KeyTable::kBytes == Layout::kKeyPairBytes, "the K pair table's shared bytes");
   using Stream = FixedTileStream<Layout::kKeyRow, Layout::kValueRow, Layout::kStages>;
 
-  // The block's shared memory, in the order of PairLayout::kSharedBytes.
+  // The block's shared memory, in the order of PairLayout::kSharedBytes, at fixed offsets from the
+  // dynamic shared base: the lanes' addresses then fold into the instructions' offsets (pointers
+  // carried in the object were recomputed from the thread index on every tile).
   struct SharedMemory {
-    float* queries;        // [kHeads][kD]
-    uint8_t* value_table;  // ValueTable: split_half of the codes' values
-    uint8_t* key_table;    // KeyPairs (2- and 3-bit codebook K)
-    float* weights;        // [warp][16 tokens][kHeads]: P transposed
-    uint8_t* tiles;        // the tile stream's stages, then the warps' states
+    static constexpr size_t kValueTable = size_t(kHeads) * kD * sizeof(float);
+    static constexpr size_t kKeyTable = kValueTable + Values::kBytes;
+    static constexpr size_t kWeights = kKeyTable + Layout::kKeyPairBytes;
+    static constexpr size_t kTiles = kWeights + size_t(kTileWarps) * kTileRows * kHeads * sizeof(float);
+    __device__ static uint8_t* at(size_t offset) {
+      extern __shared__ __align__(16) uint8_t dynamic_shared[];
+      return dynamic_shared + offset;
+    }
+    __device__ static float* queries() { return reinterpret_cast<float*>(at(0)); }         // [kHeads][kD]
+    __device__ static uint8_t* value_table() { return at(kValueTable); }                   // ValueTable
+    __device__ static uint8_t* key_table() { return at(kKeyTable); }                       // KeyPairs
+    __device__ static float* weights() { return reinterpret_cast<float*>(at(kWeights)); }  // [warp][16][kHeads]
+    __device__ static uint8_t* tiles() { return at(kTiles); }  // the tile stream's stages, then the warps' states
   };
-  __device__ static SharedMemory carve(float* shared) {
-    SharedMemory memory;
-    memory.queries = shared;
-    memory.value_table = reinterpret_cast<uint8_t*>(memory.queries + kHeads * kD);
-    memory.key_table = memory.value_table + Values::kBytes;
-    memory.weights = reinterpret_cast<float*>(memory.key_table + Layout::kKeyPairBytes);
-    memory.tiles = reinterpret_cast<uint8_t*>(memory.weights + kTileWarps * kTileRows * kHeads);
-    return memory;
-  }
 
   // Block-wide: the V table and the K pair table from the codecs' codebooks.
-  __device__ static void fill_tables(const TurboQuantRows::Codecs& codecs, const SharedMemory& memory) {
+  __device__ static void fill_tables(const TurboQuantRows::Codecs& codecs) {
     for (int i = threadIdx.x; i < Values::kEntries * Values::kCopies; i += kTileThreads) {
       const int entry = i / Values::kCopies;
       const float* table = codecs.value.table;
       if constexpr (Values::kPairs)
-        reinterpret_cast<uint2*>(memory.value_table)[i] =
+        reinterpret_cast<uint2*>(SharedMemory::value_table())[i] =
             make_uint2(split_half(table[entry & ((1 << kValueBits) - 1)]), split_half(table[entry >> kValueBits]));
       else
-        reinterpret_cast<uint32_t*>(memory.value_table)[i] = split_half(table[entry]);
+        reinterpret_cast<uint32_t*>(SharedMemory::value_table())[i] = split_half(table[entry]);
     }
     if constexpr (Layout::kKeyPairTable) {
       for (int i = threadIdx.x; i < KeyTable::kEntries * KeyTable::kCopies; i += kTileThreads) {
@@ -419,24 +434,24 @@ class TensorCoreDecode {
         const uint32_t first = split_half(table[entry & ((1 << kKeyBits) - 1)]),
                        second = split_half(table[entry >> kKeyBits]);
         if constexpr (SPLIT)
-          reinterpret_cast<uint2*>(memory.key_table)[i] = make_uint2(highs(first, second), lows(first, second));
+          reinterpret_cast<uint2*>(SharedMemory::key_table())[i] =
+              make_uint2(highs(first, second), lows(first, second));
         else
-          reinterpret_cast<uint32_t*>(memory.key_table)[i] = highs(first, second);
+          reinterpret_cast<uint32_t*>(SharedMemory::key_table())[i] = highs(first, second);
       }
     }
   }
 
   // After the queries are in shared memory (scaled, rotated as the K rows are).
-  __device__ TensorCoreDecode(const AttentionParams& p, const RowCodec& key, const SharedMemory& memory)
-      : lane_(threadIdx.x % 32),
+  __device__ TensorCoreDecode(const AttentionParams& p, const RowCodec& key)
+      : lane_(lane_index()),
         g_(lane_ / 4),
         t_(lane_ % 4),
-        value_table_(memory.value_table),
-        key_table_(memory.key_table),
-        warp_weights_(memory.weights + (threadIdx.x / 32) * kTileRows * kHeads),
+        row_weight_(warp_index() * kTileRows * kHeads + g_ * kHeads + 2 * t_),
+        head_weight_(warp_index() * kTileRows * kHeads + t_ * kHeads + g_),
         key_planes_(key.table),
         soft_cap_(p.soft_cap * kLog2e) {
-    load_query_operands(memory.queries);
+    load_query_operands(SharedMemory::queries());
     place_lane();
 #pragma unroll
     for (int b = 0; b < kBlocks; ++b)
@@ -578,7 +593,7 @@ class TensorCoreDecode {
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       if constexpr (Layout::kKeyPairTable) {
-        key_pairs_from_table<kKeyBits, SPLIT>(runs[r], b, key_table_, key_lane_bytes_, high[r], low[r]);
+        key_pairs_from_table<kKeyBits, SPLIT>(runs[r], b, SharedMemory::key_table(), key_lane_bytes_, high[r], low[r]);
       } else {
         constexpr int kKeyWords = (kKeyBits + 3) / 4;  // a lane's code words of one block of a K row
         constexpr bool kKeyAligned = kKeyRow % 4 == 0 && kKeyBits % 4 == 0;
@@ -701,7 +716,7 @@ class TensorCoreDecode {
       for (int e = 0; e < 2; ++e) {
         const float weight = fast_exp2(s[r][e] - m_[e]);  // 0 for rows outside the context
         l_[e] += weight;
-        warp_weights_[(g_ + 8 * r) * kHeads + 2 * t_ + e] = weight;
+        SharedMemory::weights()[row_weight_ + 8 * r * kHeads + e] = weight;
       }
     __syncwarp();
   }
@@ -736,7 +751,7 @@ class TensorCoreDecode {
   __device__ void accumulate_values(const uint32_t* value_words) {
     float head_weight[4];
 #pragma unroll
-    for (int i = 0; i < 4; ++i) head_weight[i] = warp_weights_[(t_ + token_row(i)) * kHeads + g_];
+    for (int i = 0; i < 4; ++i) head_weight[i] = SharedMemory::weights()[head_weight_ + token_row(i) * kHeads];
     uint32_t b_high[4], b_low[4];  // per token i: (p, p) as half2, high parts and remainders (SPLIT)
     uint32_t scale_words[4][(kValueScales + 1) / 2];
     uint32_t weight_pairs[4];  // 16-bit mode: the token's weight as (p, p) in fp16
@@ -774,10 +789,10 @@ class TensorCoreDecode {
       for (int h = 0; h < 2; ++h)
 #pragma unroll
         for (int k = 0; k < 2; ++k) {
-          const uint2 first =
-              value_registers<kValueBits>(value_table_, value_lane_bytes_, fields[2 * k], h);  // token t + 8k
-          const uint2 second =
-              value_registers<kValueBits>(value_table_, value_lane_bytes_, fields[2 * k + 1], h);  // token t + 4 + 8k
+          const uint2 first = value_registers<kValueBits>(SharedMemory::value_table(), value_lane_bytes_, fields[2 * k],
+                                                          h);  // token t + 8k
+          const uint2 second = value_registers<kValueBits>(SharedMemory::value_table(), value_lane_bytes_,
+                                                           fields[2 * k + 1], h);  // token t + 4 + 8k
           mma(o_[b][h], first.x, first.y, second.x, second.y, b_high[2 * k], b_high[2 * k + 1]);
           if constexpr (SPLIT) mma(o_[b][h], first.x, first.y, second.x, second.y, b_low[2 * k], b_low[2 * k + 1]);
         }
@@ -785,9 +800,8 @@ class TensorCoreDecode {
   }
 
   const int lane_, g_, t_;
-  const uint8_t* value_table_;
-  const uint8_t* key_table_;
-  float* warp_weights_;
+  const int row_weight_;                       // index of the lane's row g, head 2t in the warp's weights
+  const int head_weight_;                      // index of the lane's token t, head g in the warp's weights
   const KeyPlanes<SPLIT ? 4 : 2> key_planes_;  // 4-bit codebook K (unused by other rows)
   const float soft_cap_;                       // the cap of scores in log2 units
   uint32_t q_high_[2 * kBlocks][2], q_low_[2 * kBlocks][2];
@@ -804,8 +818,7 @@ template <int K, int V, bool SPLIT>
 __global__ void __launch_bounds__(kTileThreads, 4)
     mma_attention_kernel(const AttentionParams p, const __grid_constant__ TurboQuantRows::Codecs codecs, int splits) {
   using Decode = TensorCoreDecode<K, V, SPLIT>;
-  extern __shared__ __align__(16) float shared[];
-  const typename Decode::SharedMemory memory = Decode::carve(shared);
+  using Shared = typename Decode::SharedMemory;
   // 16-bit queries are loaded first thing (QueryBits); f32 layers' instances have no registers to
   // spare for them through the set-up (ptxas spills), and prefetch them into L1 instead.
   const QueryBits<kD, SPLIT ? 0 : kHeads, kTileThreads> query_bits(p, block_heads<kHeads>(p));
@@ -824,25 +837,25 @@ __global__ void __launch_bounds__(kTileThreads, 4)
   allow_dependent_launch();
   if constexpr (SPLIT) prefetch_queries<kD>(p, w);
   __shared__ uint64_t tile_barriers[kTileWarps * Decode::Layout::kStages];
-  typename Decode::Stream stream(p, w, splits, memory.tiles, tile_barriers);
+  typename Decode::Stream stream(p, w, splits, Shared::tiles(), tile_barriers);
   bool poisoned = w.poisoned;
   stream.start(threadIdx.x % 32, poisoned);  // the first tiles' copies overlap the set-up below
-  Decode::fill_tables(codecs, memory);
+  Decode::fill_tables(codecs);
   if constexpr (SPLIT)
-    load_queries<TurboQuantRows, kD, kHeads>(p, codecs.key, w, memory.queries);
+    load_queries<TurboQuantRows, kD, kHeads>(p, codecs.key, w, Shared::queries());
   else
-    query_bits.template store<TurboQuantRows>(p, codecs.key, w, memory.queries);
+    query_bits.template store<TurboQuantRows>(p, codecs.key, w, Shared::queries());
 
-  Decode decode(p, codecs.key, memory);
+  Decode decode(p, codecs.key);
   stream.for_each_tile(poisoned, [&](int tile, const uint8_t* key_rows, uint8_t* value_rows) {
     decode.attend(w, tile, key_rows, value_rows);
   });
   wait_for_previous_kernel();             // this kernel completes after the write kernel, whatever its tiles
   poisoned = __syncthreads_or(poisoned);  // every warp is done with its tiles: the states may reuse them
-  float* states = reinterpret_cast<float*>(memory.tiles);
+  float* states = reinterpret_cast<float*>(Shared::tiles());
   decode.store_state(states);
   __syncthreads();
-  finish_block<TurboQuantRows, kD, kHeads, kTileWarps>(p, codecs.value, w, splits, states, memory.queries, poisoned);
+  finish_block<TurboQuantRows, kD, kHeads, kTileWarps>(p, codecs.value, w, splits, states, Shared::queries(), poisoned);
 }
 
 // The instance for one format pair and precision, with its shared memory.

@@ -94,12 +94,14 @@ int generate_command(int argc, const char* const* argv) {
     return 1;
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::printf(
-      "\n\n[%s %s] %d tokens in %.2f s: %.1f tokens/s (prompt of %zu included in the time); KV cache %llu bytes "
-      "per token (%llu per token per KV head), %zu tokens held\n",
-      options->backend.c_str(), options->config_json.c_str(), generated, seconds, generated / seconds, prompt->size(),
-      (unsigned long long)engine->kv_bytes_per_token(), (unsigned long long)engine->kv_bytes_per_token_per_head(),
-      prompt->size() + size_t(generated));
+  // The text alone on stdout (it can be piped); the figures on stderr.
+  std::fputc('\n', stdout);
+  std::fprintf(stderr,
+               "[%s %s] %d tokens in %.2f s: %.1f tokens/s (prompt of %zu included in the time); KV cache %llu bytes "
+               "per token (%llu per token per KV head), %zu tokens held\n",
+               options->backend.c_str(), options->config_json.c_str(), generated, seconds, generated / seconds,
+               prompt->size(), (unsigned long long)engine->kv_bytes_per_token(),
+               (unsigned long long)engine->kv_bytes_per_token_per_head(), prompt->size() + size_t(generated));
   return 0;
 }
 

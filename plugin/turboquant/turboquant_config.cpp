@@ -41,7 +41,7 @@ struct ConfigKeys {
   int64_t first = 0, last = 0, threads = kit::hardware_threads();
   int64_t seed = int64_t(tq::kDefaultRotationSeed);
   std::string k_smoothing = "none", v_smoothing = "none", smoothing_file;
-  int64_t smoothing_strength = 50;
+  int64_t smoothing_strength = 50, smoothing_min_ratio = 4;
 };
 
 Status read_keys(kit::ConfigReader& reader, ConfigKeys& keys) {
@@ -69,6 +69,8 @@ Status read_keys(kit::ConfigReader& reader, ConfigKeys& keys) {
                                          "channel maxima written by tq calibrate (k_smoothing/v_smoothing file)"));
   ATB_RETURN_IF_ERROR(reader.read_int("smoothing_strength", 0, 100, keys.smoothing_strength,
                                       "percent of the way outlier channels are brought to the median"));
+  ATB_RETURN_IF_ERROR(reader.read_int("smoothing_min_ratio", 1, 1000, keys.smoothing_min_ratio,
+                                      "a channel is smoothed where its maximum is this many times the head's median"));
   return reader.reject_unknown_keys();
 }
 
@@ -90,7 +92,7 @@ Status read_smoothing(const ConfigKeys& keys, const atb_layer_spec& spec, Turboq
                                       "\" is read only with k_smoothing or v_smoothing = file");
   config.smooth_keys = keys.k_smoothing != "none" && tq::is_rotated(config.key);
   config.smooth_values = keys.v_smoothing != "none" && tq::is_rotated(config.value);
-  config.smoothing_strength = double(keys.smoothing_strength) / 100.0;
+  config.smoothing = {double(keys.smoothing_strength) / 100.0, double(keys.smoothing_min_ratio)};
   const bool keys_from_file = config.smooth_keys && keys.k_smoothing == "file";
   const bool values_from_file = config.smooth_values && keys.v_smoothing == "file";
   if (!keys_from_file && !values_from_file) return Status::ok();

@@ -18,6 +18,8 @@
 //   smoothing_file             string   channel maxima written by `tq calibrate` (tq/channel_maxima.hpp)
 //   smoothing_strength         int      0 .. 100, percent of the way outliers are brought down to the
 //                                       median channel (default 50)
+//   smoothing_min_ratio        int      1 .. 1000: a channel is an outlier (smoothed) where its
+//                                       maximum is at least this many times the head's median (default 4)
 //
 // Uncompressed layers store the layer's own dtype, exactly as the reference backend does.
 #pragma once
@@ -25,6 +27,8 @@
 #include <atb/abi.h>
 #include <atb/status.hpp>
 #include <tq/format.hpp>
+
+#include "cpu/channel_smoothing.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -41,7 +45,7 @@ struct TurboquantConfig {
   int threads;
   std::string kernel;                               // "scalar", "avx2" or "avx2_int8", resolved from "auto"
   bool smooth_keys = false, smooth_values = false;  // only where the format is rotated
-  double smoothing_strength = 0.5;
+  SmoothingRule smoothing;
   // "file" smoothing: the channel maxima of the layer's KV heads, [kv_heads][head_size]; empty for
   // "online" (estimated from the first write).
   std::vector<float> key_maxima, value_maxima;

@@ -23,7 +23,7 @@ namespace {
 
 TEST(ChannelSmoothing, ScalesArePowersOfTwoThatBringOutliersTowardsTheMedian) {
   for (const double strength : {0.0, 0.5, 1.0}) {
-    turboquant::ChannelSmoothing smoothing(2, 8, strength);
+    turboquant::ChannelSmoothing smoothing(2, 8, {strength, /*min_ratio=*/4});
     const float row0[8] = {1, -1, 1, 1, 16, -1, 1, 0.5f};  // channel 4 at 16x the median
     const float row1[8] = {-1, 1, 2, -1, 1, 1, -64, 1};    // channel 6 at 64x; channel 2 at 2x
     smoothing.observe(0, row0);
@@ -31,6 +31,7 @@ TEST(ChannelSmoothing, ScalesArePowersOfTwoThatBringOutliersTowardsTheMedian) {
     smoothing.freeze();
     EXPECT_EQ(smoothing.scales(0)[4], float(std::ldexp(1.0, int(std::round(strength * 4)))));
     EXPECT_EQ(smoothing.scales(1)[6], float(std::ldexp(1.0, int(std::round(strength * 6)))));
+    EXPECT_EQ(smoothing.scales(1)[2], 1.0f);  // 2x the median: below min_ratio, no outlier
     EXPECT_EQ(smoothing.scales(0)[0], 1.0f);
     EXPECT_EQ(smoothing.scales(0)[7], 1.0f);  // below the median: never enlarged
     float x[8] = {3, 3, 3, 3, 3, 3, 3, 3}, y[8];
@@ -41,8 +42,19 @@ TEST(ChannelSmoothing, ScalesArePowersOfTwoThatBringOutliersTowardsTheMedian) {
   }
 }
 
+TEST(ChannelSmoothing, MinRatioDecidesWhichChannelsAreOutliers) {
+  const float row[8] = {1, 1, 1, 1, 2, 3, 5, 1};  // median 1
+  for (const double min_ratio : {1.0, 2.0, 3.0, 4.0, 6.0}) {
+    turboquant::ChannelSmoothing smoothing(1, 8, {1.0, min_ratio}, std::vector<float>(row, row + 8));
+    for (int j = 4; j < 7; ++j) {
+      const float expected = row[j] >= min_ratio ? float(std::ldexp(1.0, int(std::round(std::log2(row[j]))))) : 1.0f;
+      EXPECT_EQ(smoothing.scales(0)[j], expected) << "channel " << j << ", min_ratio " << min_ratio;
+    }
+  }
+}
+
 TEST(ChannelSmoothing, ZerosAndNonFiniteValuesLeaveScalesAtOne) {
-  turboquant::ChannelSmoothing smoothing(1, 4, 1.0);
+  turboquant::ChannelSmoothing smoothing(1, 4, {1.0, 1.0});
   const float zeros[4] = {0, 0, 0, 0};
   const float bad[4] = {NAN, INFINITY, 0, 0};
   smoothing.observe(0, zeros);
@@ -152,6 +164,21 @@ TEST(Smoothing, AFileOfEvenChannelsChangesNothing) {
                        /*expect_identical=*/true);
 }
 
+// Channels 3x the rest are a model's ordinary spread (the shared model's keys reach 3x): under the
+// default min_ratio (4) they are no outliers and the pages are as without smoothing; at min_ratio 2
+// they are smoothed.
+TEST(Smoothing, ChannelsBelowTheMinRatioKeepScaleOne) {
+  const TempFile file = maxima_file("ordinary.json", 1, 3, 3);
+  const std::string formats = R"("k_quant": "tq3", "v_quant": "tq3")";
+  errors_with_outliers(formats, file_smoothing(file, R"("k_smoothing": "file", "v_smoothing": "file")"), 3.0f, 3.0f,
+                       /*expect_identical=*/true);
+  const Errors smoothed = errors_with_outliers(formats,
+                                               file_smoothing(file, R"("k_smoothing": "file", "v_smoothing": "file",)"
+                                                                    R"( "smoothing_min_ratio": 2)"),
+                                               3.0f, 3.0f);
+  EXPECT_NE(smoothed.smoothed, smoothed.plain);
+}
+
 // A layer reading layer 0's cache takes layer 0's entries of the file, as its owner does: with the
 // owner's queries it gives the owner's outputs exactly (without smoothing it would not).
 TEST(Smoothing, AFileServesAKvSharingLayerWithItsOwnersScales) {
@@ -222,6 +249,9 @@ TEST(Smoothing, IsRefusedWhereItsScalesCouldNotFollowThePages) {
   EXPECT_EQ(refused.error().code(), ATB_ERR_UNSUPPORTED);
   EXPECT_NE(refused.error().message().find("owner's scales"), std::string::npos) << refused.error().message();
   EXPECT_NE(refused.error().message().find("allowed here: none, file"), std::string::npos);
+  auto ratio = create_backend("turboquant", shape.layer_spec(), R"({"smoothing_min_ratio": 0})");
+  ASSERT_FALSE(ratio);
+  EXPECT_NE(ratio.error().message().find("smoothing_min_ratio"), std::string::npos) << ratio.error().message();
   auto bad = create_backend("turboquant", shape.layer_spec(), R"({"smoothing_strength": 101})");
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message().find("smoothing_strength"), std::string::npos) << bad.error().message();

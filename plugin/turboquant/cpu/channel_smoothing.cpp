@@ -5,16 +5,16 @@
 
 namespace atb::turboquant {
 
-ChannelSmoothing::ChannelSmoothing(int kv_heads, int head_size, double strength)
+ChannelSmoothing::ChannelSmoothing(int kv_heads, int head_size, SmoothingRule rule)
     : kv_heads_(kv_heads),
       head_size_(head_size),
-      strength_(strength),
+      rule_(rule),
       maxima_(size_t(kv_heads) * size_t(head_size), 0.0f),
       scales_(maxima_.size(), 1.0f),
       inverses_(maxima_.size(), 1.0f) {}
 
-ChannelSmoothing::ChannelSmoothing(int kv_heads, int head_size, double strength, const std::vector<float>& maxima)
-    : ChannelSmoothing(kv_heads, head_size, strength) {
+ChannelSmoothing::ChannelSmoothing(int kv_heads, int head_size, SmoothingRule rule, const std::vector<float>& maxima)
+    : ChannelSmoothing(kv_heads, head_size, rule) {
   std::copy(maxima.begin(), maxima.begin() + std::min(maxima.size(), maxima_.size()), maxima_.begin());
   freeze();
 }
@@ -33,8 +33,8 @@ void ChannelSmoothing::freeze() {
     const float median = sorted[size_t(head_size_ / 2)];
     for (int j = 0; j < head_size_; ++j) {
       float scale = 1.0f;
-      if (median > 0 && maxima[j] > median) {
-        const double exponent = std::round(strength_ * std::log2(double(maxima[j]) / double(median)));
+      if (median > 0 && maxima[j] > median && double(maxima[j]) >= rule_.min_ratio * double(median)) {
+        const double exponent = std::round(rule_.strength * std::log2(double(maxima[j]) / double(median)));
         scale = float(std::ldexp(1.0, int(std::clamp(exponent, 0.0, 30.0))));
       }
       scales_[size_t(h) * size_t(head_size_) + size_t(j)] = scale;

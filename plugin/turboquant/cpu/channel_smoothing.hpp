@@ -6,10 +6,12 @@
 // them over every coordinate.
 //
 // The scales are estimated from the first forward that writes rows (its tokens' largest magnitude per
-// channel), or given at create as maxima measured by `tq calibrate`, and frozen for the backend's life, so every row of
-// the pool is written and read under the same scales.  s_j = 2^round(strength * log2(m_j / median(m))) where m_j >
-// median, else 1: powers of two, so the division and the multiplication are exact.  A first write of one token, or of
-// zeros, gives scales from that token (zeros: all 1): never wrong, possibly less good.
+// channel), or given at create as maxima measured by `tq calibrate`, and frozen for the backend's life, so
+// every row of the pool is written and read under the same scales.  s_j = 2^round(strength * log2(m_j /
+// median(m))) where m_j >= min_ratio * median, else 1: powers of two, so the division and the
+// multiplication are exact, and a head without outliers keeps every scale at 1 (smoothing its ordinary
+// 2-3x channels cost the unstressed model perplexity).  A first write of one token, or of zeros, gives
+// scales from that token (zeros: all 1): never wrong, possibly less good.
 #pragma once
 
 #include <cstddef>
@@ -17,12 +19,17 @@
 
 namespace atb::turboquant {
 
+// Which channels are smoothed, and how far.
+struct SmoothingRule {
+  double strength = 0.5;  // in [0, 1]: 0 leaves every scale at 1, 1 brings outliers down to the median
+  double min_ratio = 4;   // channels whose maximum is below min_ratio x the head's median keep scale 1
+};
+
 class ChannelSmoothing {
  public:
-  // strength in [0, 1]: 0 leaves every scale at 1, 1 brings outliers down to the median.
-  ChannelSmoothing(int kv_heads, int head_size, double strength);
+  ChannelSmoothing(int kv_heads, int head_size, SmoothingRule rule);
   // Frozen at once from given maxima, [kv_heads][head_size].
-  ChannelSmoothing(int kv_heads, int head_size, double strength, const std::vector<float>& maxima);
+  ChannelSmoothing(int kv_heads, int head_size, SmoothingRule rule, const std::vector<float>& maxima);
 
   bool frozen() const { return frozen_; }
 
@@ -41,7 +48,7 @@ class ChannelSmoothing {
 
  private:
   int kv_heads_, head_size_;
-  double strength_;
+  SmoothingRule rule_;
   bool frozen_ = false;
   std::vector<float> maxima_, scales_, inverses_;
 };

@@ -34,13 +34,13 @@ TurboquantBackend::TurboquantBackend(const atb_layer_spec& spec, const Turboquan
     value_rotations_.emplace_back(spec.head_size_v, config.rotation_seed, config.cache_layer, global_head);
   }
   if (config.smooth_keys && config.key_maxima.empty())
-    key_smoothing_.emplace(spec.num_kv_heads, spec.head_size_k, config.smoothing_strength);
+    key_smoothing_.emplace(spec.num_kv_heads, spec.head_size_k, config.smoothing);
   else if (config.smooth_keys)
-    key_smoothing_.emplace(spec.num_kv_heads, spec.head_size_k, config.smoothing_strength, config.key_maxima);
+    key_smoothing_.emplace(spec.num_kv_heads, spec.head_size_k, config.smoothing, config.key_maxima);
   if (config.smooth_values && config.value_maxima.empty())
-    value_smoothing_.emplace(spec.num_kv_heads, spec.head_size_v, config.smoothing_strength);
+    value_smoothing_.emplace(spec.num_kv_heads, spec.head_size_v, config.smoothing);
   else if (config.smooth_values)
-    value_smoothing_.emplace(spec.num_kv_heads, spec.head_size_v, config.smoothing_strength, config.value_maxima);
+    value_smoothing_.emplace(spec.num_kv_heads, spec.head_size_v, config.smoothing, config.value_maxima);
 }
 
 atb_kv_cache_spec cache_spec_of(const atb_layer_spec& spec, const tq::PageLayout& layout) {

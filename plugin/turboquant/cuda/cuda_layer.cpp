@@ -65,9 +65,9 @@ std::vector<uint8_t> rotation_tables(const atb_layer_spec& spec, const Turboquan
 
 // Appends a role's smoothing scales, [KV heads][head_size] f32 (the CPU backend's, from the same
 // maxima), to the layer tables and points the codec at them.
-void append_smoothing(const std::vector<float>& maxima, int kv_heads, int head_size, double strength, RowCodec& codec,
-                      std::vector<uint8_t>& tables) {
-  const ChannelSmoothing smoothing(kv_heads, head_size, strength, maxima);
+void append_smoothing(const std::vector<float>& maxima, int kv_heads, int head_size, SmoothingRule rule,
+                      RowCodec& codec, std::vector<uint8_t>& tables) {
+  const ChannelSmoothing smoothing(kv_heads, head_size, rule, maxima);
   tables.resize((tables.size() + 15) / 16 * 16);
   codec.smoothing_offset = int32_t(tables.size());
   for (int h = 0; h < kv_heads; ++h) {
@@ -93,10 +93,9 @@ Expected<std::unique_ptr<kit::BackendImpl>> make_cuda_backend(const atb_layer_sp
     return Status::unsupported("k_smoothing/v_smoothing = online on a CUDA layer; allowed there: none, file");
   std::vector<uint8_t> tables = rotation_tables(spec, config);
   if (config.smooth_keys)
-    append_smoothing(config.key_maxima, spec.num_kv_heads, spec.head_size_k, config.smoothing_strength, *key, tables);
+    append_smoothing(config.key_maxima, spec.num_kv_heads, spec.head_size_k, config.smoothing, *key, tables);
   if (config.smooth_values)
-    append_smoothing(config.value_maxima, spec.num_kv_heads, spec.head_size_v, config.smoothing_strength, *value,
-                     tables);
+    append_smoothing(config.value_maxima, spec.num_kv_heads, spec.head_size_v, config.smoothing, *value, tables);
   auto kernels = make_turboquant_kernels(spec, layout, {config.key, *key}, {config.value, *value}, std::move(tables));
   if (!kernels) return kernels.error();
   return std::unique_ptr<kit::BackendImpl>(new plugin::cuda::CudaBackend(spec, layout, std::move(*kernels)));

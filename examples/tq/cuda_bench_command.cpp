@@ -30,6 +30,7 @@
 #include <tq/format.hpp>
 
 #include "commands.hpp"
+#include "format_pairs.hpp"
 #include "read_floor.hpp"
 
 namespace atb::tool {
@@ -378,6 +379,12 @@ int cuda_bench_command(int argc, const char* const* argv) {
   };
   std::vector<Variant> variants;
   if (with_reference) variants.push_back({"reference (bf16 cache)", "{}", *reference});
+  // --attention-config's keys (smoothing, say) go into every pair's config.
+  const nlohmann::json base = nlohmann::json::parse(options->config_json, nullptr, false);
+  if (base.is_discarded() || !base.is_object()) {
+    std::cerr << "tq cuda-bench: --attention-config " << options->config_json << ": allowed: a JSON object\n";
+    return 2;
+  }
   const std::string pairs = arguments->value_or("pairs", "q4_0/q3_0,q8_0/q3_0,tq4/tq3");
   for (const auto& pair : pairs == "all" ? all_pairs() : split(pairs, ',')) {
     const auto parts = split(pair, '/');
@@ -385,8 +392,7 @@ int cuda_bench_command(int argc, const char* const* argv) {
       std::cerr << "tq cuda-bench: --pairs " << pair << ": allowed: K/V, e.g. q4_0/q3_0\n";
       return 2;
     }
-    variants.push_back({options->backend + " " + pair,
-                        R"({"k_quant":")" + parts[0] + R"(","v_quant":")" + parts[1] + R"("})", *turboquant});
+    variants.push_back({options->backend + " " + pair, with_pair(base, parts[0], parts[1]).dump(), *turboquant});
   }
 
   auto stream = host::cuda::Stream::create();
@@ -407,8 +413,10 @@ int cuda_bench_command(int argc, const char* const* argv) {
   shape.head_size = int(*head_size);
   std::printf("device: %s, %d SMs; copy bandwidth (read + write, 1 GiB device-to-device): %.0f GB/s\n", properties.name,
               properties.multiProcessorCount, *copy / 1e9);
-  std::printf("shape: %d query / %d KV heads, head size %d, page %d tokens, context %d, bf16 queries\n\n",
+  std::printf("shape: %d query / %d KV heads, head size %d, page %d tokens, context %d, bf16 queries\n",
               shape.query_heads, shape.kv_heads, shape.head_size, shape.block_size, shape.context);
+  if (!base.empty()) std::printf("every pair's config also holds %s\n", base.dump().c_str());
+  std::printf("\n");
   std::printf("%-28s %5s %12s %10s %8s %12s %12s %12s %10s %8s %10s %8s %14s\n", "backend", "batch", "ms/step",
               "floor ms", "x floor", "ms (eager)", "ms (in row)", "cache MB", "GB/s", "of copy", "GB/s row", "of copy",
               "encode us/tok");

@@ -166,9 +166,7 @@ int fidelity_command(int argc, const char* const* argv) {
       references.push_back(std::move(*ref));
     }
     for (const FormatPair& pair : *pairs) {
-      nlohmann::json config = base;
-      config["k_quant"] = pair.key.name;
-      config["v_quant"] = pair.value.name;
+      const nlohmann::json config = with_pair(base, pair.key.name, pair.value.name);
       if (!options->json)
         std::printf("%-6s %-6s", std::string(pair.key.name).c_str(), std::string(pair.value.name).c_str());
       for (size_t c = 0; c < contexts.size(); ++c) {

@@ -34,6 +34,12 @@ std::vector<cli::FlagSpec> pair_flags() {
           {"v-quant", "LIST", "V formats, comma-separated (repeatable)", true}};
 }
 
+nlohmann::json with_pair(nlohmann::json base, std::string_view key, std::string_view value) {
+  base["k_quant"] = key;
+  base["v_quant"] = value;
+  return base;
+}
+
 Expected<std::vector<FormatPair>> select_pairs(const cli::Arguments& arguments, const nlohmann::json& config,
                                                std::span<const std::array<const char*, 2>> defaults) {
   std::vector<std::string> key_lists = arguments.values("k-quant"), value_lists = arguments.values("v-quant");

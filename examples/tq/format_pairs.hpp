@@ -22,6 +22,9 @@ struct FormatPair {
 Expected<std::vector<FormatPair>> select_pairs(const cli::Arguments& arguments, const nlohmann::json& config,
                                                std::span<const std::array<const char*, 2>> defaults);
 
+// `base` (a backend config) with the pair's k_quant and v_quant.
+nlohmann::json with_pair(nlohmann::json base, std::string_view key, std::string_view value);
+
 // The --k-quant and --v-quant flag specs.
 std::vector<cli::FlagSpec> pair_flags();
 

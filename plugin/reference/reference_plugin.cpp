@@ -38,7 +38,7 @@ Expected<std::unique_ptr<kit::BackendImpl>> make_cuda_backend(const atb_layer_sp
   auto kernels = plugin::cuda::make_plain_kernels(
       spec, layout, plugin::cuda::PlainCodec{plugin::cuda::plain_row_kind(config.cache_dtype)});
   if (!kernels) return kernels.error();
-  return std::unique_ptr<kit::BackendImpl>(new plugin::cuda::CudaBackend(spec, layout, std::move(*kernels)));
+  return plugin::cuda::CudaBackend::create(spec, layout, std::move(*kernels));
 }
 #endif
 

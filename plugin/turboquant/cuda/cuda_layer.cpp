@@ -98,6 +98,6 @@ Expected<std::unique_ptr<kit::BackendImpl>> make_cuda_backend(const atb_layer_sp
     append_smoothing(config.value_maxima, spec.num_kv_heads, spec.head_size_v, config.smoothing, *value, tables);
   auto kernels = make_turboquant_kernels(spec, layout, {config.key, *key}, {config.value, *value}, std::move(tables));
   if (!kernels) return kernels.error();
-  return std::unique_ptr<kit::BackendImpl>(new plugin::cuda::CudaBackend(spec, layout, std::move(*kernels)));
+  return plugin::cuda::CudaBackend::create(spec, layout, std::move(*kernels));
 }
 }  // namespace atb::turboquant::cuda

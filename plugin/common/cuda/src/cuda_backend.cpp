@@ -5,14 +5,22 @@
 
 namespace atb::plugin::cuda {
 
-CudaBackend::CudaBackend(const atb_layer_spec& spec, const CudaLayout& layout, std::unique_ptr<LayerKernels> kernels)
+Expected<std::unique_ptr<kit::BackendImpl>> CudaBackend::create(const atb_layer_spec& spec, const CudaLayout& layout,
+                                                                std::unique_ptr<LayerKernels> kernels) {
+  auto tables = DeviceBytes::upload(spec.device_id, kernels->tables());
+  if (!tables) return tables.error();
+  return std::unique_ptr<kit::BackendImpl>(new CudaBackend(spec, layout, std::move(kernels), std::move(*tables)));
+}
+
+CudaBackend::CudaBackend(const atb_layer_spec& spec, const CudaLayout& layout, std::unique_ptr<LayerKernels> kernels,
+                         DeviceBytes tables)
     : spec_(spec),
       layout_(layout),
       kernels_(std::move(kernels)),
-      tables_region_((kernels_->tables().size() + 255) / 256 * 256),
+      tables_(std::move(tables)),
       attend_shape_(layer_shape(spec, layout)),
       write_shape_(layer_write_shape(spec, layout)) {
-  layout_.cache.workspace_bytes = tables_region_ + attention_workspace_bytes(spec.num_query_heads, spec.head_size_v);
+  layout_.cache.workspace_bytes = attention_workspace_bytes(spec.num_query_heads, spec.head_size_v);
 }
 
 AttentionParams layer_shape(const atb_layer_spec& spec, const CudaLayout& layout) {
@@ -45,13 +53,7 @@ WriteParams layer_write_shape(const atb_layer_spec& spec, const CudaLayout& layo
 }
 
 Status CudaBackend::forward(const kit::ForwardBatch& batch) {
-  // The host may lend the workspace to others between forwards: the tables go in every time.
-  const uint8_t* tables = nullptr;
-  if (tables_region_ > 0) {
-    ATB_RETURN_IF_ERROR(
-        launch_store_bytes(batch.workspace, kernels_->tables().data(), kernels_->tables().size(), batch.stream));
-    tables = static_cast<const uint8_t*>(batch.workspace);
-  }
+  const uint8_t* tables = tables_.data();
   if (spec_.kv_shared_with_layer < 0) {
     WriteParams write = write_shape_;
     write.key = batch.key.data;
@@ -86,8 +88,8 @@ Status CudaBackend::forward(const kit::ForwardBatch& batch) {
   p.block_table_stride = batch.block_table_stride;
   p.num_seqs = batch.num_seqs;
   p.num_tokens = batch.num_tokens;
-  p.workspace = static_cast<uint8_t*>(batch.workspace) + tables_region_;
-  p.workspace_bytes = batch.workspace_bytes - tables_region_;
+  p.workspace = batch.workspace;
+  p.workspace_bytes = batch.workspace_bytes;
   p.layer_tables = tables;
   p.overlaps_write = spec_.kv_shared_with_layer < 0 && batch.num_tokens > 0 ? 1 : 0;  // the write kernel launched
   return kernels_->attend(p, batch.stream);

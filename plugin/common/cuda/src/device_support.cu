@@ -1,5 +1,5 @@
 // The host side of the shared CUDA kernels that no row format enters: the split planner, kernel
-// facts, the byte store that carries a layer's tables, and the device checks.
+// facts, a layer's device bytes, and the device checks.
 #include <atb/plugin/cuda/launch_schedule.hpp>
 #include <atb/plugin/cuda/layer_kernels.hpp>
 
@@ -8,20 +8,67 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
 
 namespace atb::plugin::cuda {
 namespace {
 
-// Kernel parameters carrying host bytes to device memory.
-struct ByteChunk {
-  uint8_t bytes[3072];
+// Makes `device` current for its lifetime, then restores the device that was.
+class DeviceScope {
+ public:
+  explicit DeviceScope(int device) {
+    if (cudaGetDevice(&previous_) == cudaSuccess && previous_ != device)
+      changed_ = cudaSetDevice(device) == cudaSuccess;
+  }
+  ~DeviceScope() {
+    if (changed_) cudaSetDevice(previous_);
+  }
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+
+ private:
+  int previous_ = 0;
+  bool changed_ = false;
 };
 
-__global__ void store_bytes_kernel(uint8_t* to, const __grid_constant__ ByteChunk chunk, int count) {
-  for (int i = threadIdx.x; i < count; i += blockDim.x) to[i] = chunk.bytes[i];
+Status cuda_status(cudaError_t error, const char* what) {
+  if (error == cudaSuccess) return Status::ok();
+  cudaGetLastError();
+  return error == cudaErrorMemoryAllocation
+             ? Status(ATB_ERR_OUT_OF_MEMORY, std::string(what) + ": " + cudaGetErrorString(error))
+             : Status::internal(std::string(what) + ": " + cudaGetErrorString(error));
 }
 
 }  // namespace
+
+Expected<DeviceBytes> DeviceBytes::upload(int device, const std::vector<uint8_t>& bytes) {
+  DeviceBytes held;
+  if (bytes.empty()) return Expected<DeviceBytes>(std::move(held));
+  const DeviceScope scope(device);
+  held.device_ = device;
+  void* data = nullptr;
+  ATB_RETURN_IF_ERROR(cuda_status(cudaMalloc(&data, bytes.size()), "cudaMalloc of the layer's tables"));
+  held.data_ = static_cast<uint8_t*>(data);
+  ATB_RETURN_IF_ERROR(cuda_status(cudaMemcpy(data, bytes.data(), bytes.size(), cudaMemcpyHostToDevice),
+                                  "cudaMemcpy of the layer's tables"));
+  return Expected<DeviceBytes>(std::move(held));
+}
+
+DeviceBytes::DeviceBytes(DeviceBytes&& other) noexcept : device_(other.device_), data_(other.data_) {
+  other.data_ = nullptr;
+}
+
+DeviceBytes& DeviceBytes::operator=(DeviceBytes&& other) noexcept {
+  std::swap(device_, other.device_);
+  std::swap(data_, other.data_);
+  return *this;
+}
+
+DeviceBytes::~DeviceBytes() {
+  if (data_ == nullptr) return;
+  const DeviceScope scope(device_);
+  cudaFree(data_);  // fails only where the context is already gone (process exit): nothing to free
+}
 
 int multiprocessors() {
   static const int count = [] {
@@ -75,18 +122,6 @@ bool head_size_supported(int head_size) {
     default:
       return false;
   }
-}
-
-Status launch_store_bytes(void* to, const uint8_t* bytes, size_t count, void* stream) {
-  ByteChunk chunk;
-  for (size_t done = 0; done < count; done += sizeof chunk.bytes) {
-    const size_t here = std::min(count - done, sizeof chunk.bytes);
-    std::copy(bytes + done, bytes + done + here, chunk.bytes);
-    store_bytes_kernel<<<1, 256, 0, static_cast<cudaStream_t>(stream)>>>(static_cast<uint8_t*>(to) + done, chunk,
-                                                                         int(here));
-    ATB_RETURN_IF_ERROR(last_launch_status("store-bytes kernel"));
-  }
-  return Status::ok();
 }
 
 uint64_t attention_workspace_bytes(int num_query_heads, int head_size) {

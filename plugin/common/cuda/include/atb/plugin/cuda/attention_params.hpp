@@ -31,7 +31,7 @@ struct AttentionParams {
   uint64_t k_row_bytes = 0, v_row_bytes = 0, v_region_offset = 0;
   void* workspace = nullptr;  // partial softmax states of split contexts
   uint64_t workspace_bytes = 0;
-  const uint8_t* layer_tables = nullptr;  // the format's per-layer tables in the workspace (LayerKernels::tables)
+  const uint8_t* layer_tables = nullptr;  // the format's per-layer tables (LayerKernels::tables, uploaded at create)
   int32_t decode_tokens_only = 0;  // set by the dispatch: sequences with several new tokens are the prefill kernel's
   // 1: the write kernel of this forward was launched just before on the same stream.  The
   // tensor-core kernel then starts while it runs (programmatic dependent launch) and waits for it

@@ -12,15 +12,20 @@ namespace atb::plugin::cuda {
 
 class CudaBackend final : public kit::BackendImpl {
  public:
-  CudaBackend(const atb_layer_spec& spec, const CudaLayout& layout, std::unique_ptr<LayerKernels> kernels);
+  // Uploads the kernels' tables to the layer's device.
+  static Expected<std::unique_ptr<kit::BackendImpl>> create(const atb_layer_spec& spec, const CudaLayout& layout,
+                                                            std::unique_ptr<LayerKernels> kernels);
   atb_kv_cache_spec cache_spec() const override { return layout_.cache; }
   Status forward(const kit::ForwardBatch& batch) override;
 
  private:
   atb_layer_spec spec_;
   CudaLayout layout_;
+  CudaBackend(const atb_layer_spec& spec, const CudaLayout& layout, std::unique_ptr<LayerKernels> kernels,
+              DeviceBytes tables);
+
   std::unique_ptr<LayerKernels> kernels_;
-  uint64_t tables_region_ = 0;    // workspace bytes in front of the attention's, holding kernels_->tables()
+  DeviceBytes tables_;            // kernels_->tables() on the device
   AttentionParams attend_shape_;  // the layer's fields (layer_shape)
   WriteParams write_shape_;       // the layer's fields (layer_write_shape)
 };

@@ -1,7 +1,7 @@
 // The kernels of one layer, chosen once when the layer is created (FlashInfer's plan/run split):
 // a plugin builds a LayerKernels for its row format, and each forward runs it on the host's stream.
-// Everything here only enqueues work: nothing is allocated and nothing synchronises, so a forward
-// can be captured in a CUDA graph.
+// A forward only enqueues work: nothing is allocated and nothing synchronises, so it can be captured
+// in a CUDA graph (the layer's tables are uploaded once, at create: DeviceBytes).
 #pragma once
 
 #include <atb/abi.h>
@@ -32,9 +32,28 @@ class LayerKernels {
   virtual Status write(const WriteParams& params, void* stream) const = 0;
   // Attention for every query token of the batch; reads the pages only.
   virtual Status attend(const AttentionParams& params, void* stream) const = 0;
-  // Bytes the kernels read from the workspace (layer_tables), copied there before every forward:
-  // the host may lend the workspace to others between forwards.  Empty for most formats.
+  // Bytes the kernels read (layer_tables): rotation permutations, smoothing scales.  Empty for
+  // most formats.
   virtual const std::vector<uint8_t>& tables() const = 0;
+};
+
+// A layer's own device memory holding bytes its kernels read, from create to destroy.  (Copied into
+// the workspace before every forward instead, they cost a few store kernels in front of each step.)
+class DeviceBytes {
+ public:
+  // `bytes` on device `device` (the current device is left as it was); empty bytes hold nothing.
+  static Expected<DeviceBytes> upload(int device, const std::vector<uint8_t>& bytes);
+  DeviceBytes() = default;
+  DeviceBytes(DeviceBytes&& other) noexcept;
+  DeviceBytes& operator=(DeviceBytes&& other) noexcept;
+  DeviceBytes(const DeviceBytes&) = delete;
+  DeviceBytes& operator=(const DeviceBytes&) = delete;
+  ~DeviceBytes();
+  const uint8_t* data() const { return data_; }
+
+ private:
+  int device_ = 0;
+  uint8_t* data_ = nullptr;
 };
 
 // Head sizes the CUDA kernels serve: 16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 256 (every size
@@ -43,10 +62,6 @@ bool head_size_supported(int head_size);
 
 // The workspace a layer asks for: partial states of up to this many tokens x query heads x splits.
 uint64_t attention_workspace_bytes(int num_query_heads, int head_size);
-
-// Copies `bytes` host bytes to device memory `to` by kernels whose parameters carry them (a copy
-// that a CUDA graph captures without pinned host memory).
-Status launch_store_bytes(void* to, const uint8_t* bytes, size_t count, void* stream);
 
 // Whether a CUDA device can be used here (false on a machine without a driver or GPU).
 bool device_available();

@@ -80,7 +80,7 @@ int fidelity_command(int argc, const char* const* argv) {
   auto flags = cli::host_flags("turboquant");
   for (auto& flag : pair_flags()) flags.push_back(flag);
   flags.push_back({"contexts", "LIST", "context lengths, comma-separated (default 1024,8192,32768)"});
-  flags.push_back({"data", "SET", "normal, outliers or both (default both)"});
+  flags.push_back({"data", "SET", "normal, outliers, llm, both (normal and outliers) or all (default both)"});
   flags.push_back({"batch", "N", "sequences, each with its own data (default 2)"});
   flags.push_back({"query-heads", "N", "query heads (default 16)"});
   flags.push_back({"kv-heads", "N", "KV heads (default 8)"});
@@ -121,13 +121,15 @@ int fidelity_command(int argc, const char* const* argv) {
     std::fprintf(stderr, "tq fidelity: --attention-config %s: allowed: a JSON object\n", options->config_json.c_str());
     return 2;
   }
-  std::vector<cli::KvData> datasets;
-  if (data_name == "normal" || data_name == "both") datasets.push_back(cli::KvData::normal);
-  if (data_name == "outliers" || data_name == "both") datasets.push_back(cli::KvData::outliers);
-  if (datasets.empty() || contexts.empty() ||
-      std::any_of(contexts.begin(), contexts.end(), [](int c) { return c < 1; })) {
-    std::fprintf(stderr, "tq fidelity: --data %s --contexts %s: allowed: normal|outliers|both, positive integers\n",
-                 data_name.c_str(), arguments->value_or("contexts", "").c_str());
+  auto parsed_data = cli::parse_kv_data(data_name);
+  if (!parsed_data) {
+    std::fprintf(stderr, "tq fidelity: %s\n", parsed_data.error().message().c_str());
+    return 2;
+  }
+  const std::vector<cli::KvData> datasets = *parsed_data;
+  if (contexts.empty() || std::any_of(contexts.begin(), contexts.end(), [](int c) { return c < 1; })) {
+    std::fprintf(stderr, "tq fidelity: --contexts %s: allowed: positive integers, comma-separated\n",
+                 arguments->value_or("contexts", "").c_str());
     return 2;
   }
 

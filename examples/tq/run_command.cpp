@@ -141,7 +141,8 @@ int run_command(int argc, const char* const* argv) {
   flags.push_back({"batch", "N", "sequences served together (default 2)"});
   flags.push_back({"decode-steps", "N", "decode steps after the prefill (default 16)"});
   flags.push_back({"kv-memory", "SIZE", "KV-cache memory budget for the capacity column (default 8GiB)"});
-  flags.push_back({"data", "SET", "normal or outliers (K with outlier channels; default normal)"});
+  flags.push_back(
+      {"data", "SET", "normal, outliers (K with outlier channels) or llm (LLM-like K and V; default normal)"});
   flags.push_back({"seed", "N", "seed of inputs (default 0)"});
   auto arguments = cli::Arguments::parse(argc, argv, 2, flags);
   if (!arguments) {
@@ -171,12 +172,13 @@ int run_command(int argc, const char* const* argv) {
   const ModelShape* model = nullptr;
   for (const auto& shape : kModelShapes)
     if (shape_name == shape.name) model = &shape;
-  if (!model || (data_name != "normal" && data_name != "outliers")) {
-    std::fprintf(stderr, "tq run: --model-shape %s --data %s: allowed: %s; normal, outliers\n", shape_name.c_str(),
+  const auto datasets = cli::parse_kv_data(data_name);
+  if (!model || !datasets || datasets->size() != 1) {
+    std::fprintf(stderr, "tq run: --model-shape %s --data %s: allowed: %s; normal, outliers, llm\n", shape_name.c_str(),
                  data_name.c_str(), shapes.c_str());
     return 2;
   }
-  const cli::KvData data = data_name == "normal" ? cli::KvData::normal : cli::KvData::outliers;
+  const cli::KvData data = datasets->front();
 
   const auto registry = host::Registry::scan(options->plugin_dirs);
   auto reference = registry.select("reference");

@@ -157,7 +157,7 @@ int verify_command(int argc, const char* const* argv) {
   flags.push_back({"kv-heads", "N", "KV heads per layer (default 4)"});
   flags.push_back({"tokens", "N", "tokens per (layer, KV head) (default 256)"});
   flags.push_back({"page-size", "N", "tokens per page (default 16)"});
-  flags.push_back({"data", "SET", "normal, outliers or both (default both)"});
+  flags.push_back({"data", "SET", "normal, outliers, llm, both (normal and outliers) or all (default both)"});
   flags.push_back({"seed", "N", "seed of the synthetic data (default 0)"});
   auto arguments = cli::Arguments::parse(argc, argv, 2, flags);
   if (!arguments) {
@@ -197,12 +197,12 @@ int verify_command(int argc, const char* const* argv) {
     std::fprintf(stderr, "tq verify: %s\n", error.message().c_str());
     return 2;
   }
-  if (data == "normal" || data == "both") options.datasets.push_back(cli::KvData::normal);
-  if (data == "outliers" || data == "both") options.datasets.push_back(cli::KvData::outliers);
-  if (options.datasets.empty()) {
-    std::fprintf(stderr, "tq verify: --data %s: allowed: normal, outliers, both\n", data.c_str());
+  auto datasets = cli::parse_kv_data(data);
+  if (!datasets) {
+    std::fprintf(stderr, "tq verify: %s\n", datasets.error().message().c_str());
     return 2;
   }
+  options.datasets = *datasets;
   if (config.contains("rotation_seed")) {
     if (!config["rotation_seed"].is_number_unsigned()) {
       std::fprintf(stderr, "tq verify: rotation_seed = %s: allowed: an unsigned integer\n",

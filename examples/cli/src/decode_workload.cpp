@@ -83,7 +83,20 @@ Status DecodeWorkload::fill(KvData data, uint64_t data_seed) {
   }));
   for (int s = 0; s < shape_.batch; ++s)
     write(s, shape_.context, int64_t(s) * shape_.step_tokens, *decode_key_, *decode_value_, shape_.step_tokens);
+  if (data == KvData::llm) divide_queries_by_key_factors(data_seed);
   return Status::ok();
+}
+
+void DecodeWorkload::divide_queries_by_key_factors(uint64_t data_seed) {
+  const int group = shape_.num_query_heads / shape_.num_kv_heads;
+  for (int s = 0; s < shape_.batch; ++s)
+    for (int kv_head = 0; kv_head < shape_.num_kv_heads; ++kv_head) {
+      const auto factor = channel_profile(KvData::llm, true, s, kv_head, shape_.head_size, data_seed).factor;
+      for (int64_t t = int64_t(s) * shape_.step_tokens; t < int64_t(s + 1) * shape_.step_tokens; ++t)
+        for (int h = kv_head * group; h < (kv_head + 1) * group; ++h)
+          for (int i = 0; i < shape_.head_size; ++i)
+            decode_query_->set(t, h, i, decode_query_->get(t, h, i) / factor[size_t(i)]);
+    }
 }
 
 Status DecodeWorkload::fill_with(const ChunkWriter& write_chunk) {

@@ -13,8 +13,8 @@
 
 namespace atb::turboquant::cuda {
 
-// Plans the layer's kernels for its K and V formats; `tables` are the rotation permutations the
-// kernels read from the workspace ([KV heads][2][head_size] bytes; empty for power-of-two sizes).
+// Plans the layer's kernels for its K and V formats; `tables` are the bytes the kernels read from the
+// layer's own device memory (layer_tables: rotation permutations, smoothing scales; often empty).
 Expected<std::unique_ptr<plugin::cuda::LayerKernels>> make_turboquant_kernels(const atb_layer_spec& spec,
                                                                               const plugin::cuda::CudaLayout& layout,
                                                                               const RowFormat& key,

@@ -32,7 +32,8 @@ class DecodeWorkload {
   // chunk of values repeated, which is all a timing needs).
   Status fill();
   // Writes the synthetic data set instead: every token of every sequence distinct and the same for
-  // every backend given the same seed (sequence s uses layer index s of the generator).
+  // every backend given the same seed (sequence s uses layer index s of the generator); for the llm
+  // set, the queries' large-key channels divided by the keys' factors.
   Status fill(KvData data, uint64_t data_seed);
   // The output of the last decode_step, [batch][query heads][head size].
   const host::HostTensor& output() const { return *decode_output_; }
@@ -51,6 +52,8 @@ class DecodeWorkload {
   using ChunkWriter =
       std::function<void(int sequence, int64_t first_token, host::HostTensor& key, host::HostTensor& value)>;
   Status fill_with(const ChunkWriter& write_chunk);
+  // The llm set's queries, as make_outlier_model.py scales W_q: scores stay those of unscaled keys.
+  void divide_queries_by_key_factors(uint64_t data_seed);
   Status run(const host::StepBatch& batch, const host::HostTensor* query, const host::HostTensor& key,
              const host::HostTensor& value, host::HostTensor* output, bool write_only);
 

@@ -81,10 +81,9 @@ void fill_kv(host::HostTensor& key, host::HostTensor& value, const host::StepBat
     const int32_t begin = batch.query_start_loc[size_t(s)], end = batch.query_start_loc[size_t(s) + 1];
     const int64_t first_position = batch.seq_lens[size_t(s)] - (end - begin);
     for (int h = 0; h < key.size(1); ++h) {
-      // Sequence s, layer `layer`: a stream of its own (the generator's layer index carries both).
-      const int stream = layer * 1024 + int(batch.sequence_ids[size_t(s)]);
-      const auto k = cli::synthetic_kv(data, true, stream, h, first_position, end - begin, d, seed);
-      const auto v = cli::synthetic_kv(data, false, stream, h, first_position, end - begin, d, seed);
+      const auto slot = cli::generator_slot(data, layer, int(batch.sequence_ids[size_t(s)]), first_position);
+      const auto k = cli::synthetic_kv(data, true, slot.layer, h, slot.first_token, end - begin, d, seed);
+      const auto v = cli::synthetic_kv(data, false, slot.layer, h, slot.first_token, end - begin, d, seed);
       for (int32_t t = begin; t < end; ++t)
         for (int i = 0; i < d; ++i) {
           key.set(t, h, i, k[size_t(t - begin) * size_t(d) + size_t(i)]);

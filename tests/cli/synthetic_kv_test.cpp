@@ -54,6 +54,23 @@ TEST(SyntheticKv, AnyRangeOfTokensRegeneratesIdentically) {
     }
 }
 
+// A layer's sequences share the llm set's channels (as a model's do) but never its tokens; the
+// other sets keep a generator layer per sequence.
+TEST(SyntheticKv, LlmSequencesShareTheLayersChannelsNotItsTokens) {
+  const GeneratorSlot first = generator_slot(KvData::llm, 3, 0, 10), second = generator_slot(KvData::llm, 3, 1, 10);
+  EXPECT_EQ(first.layer, second.layer);
+  EXPECT_NE(first.first_token, second.first_token);
+  const auto a = synthetic_kv(KvData::llm, true, first.layer, 0, first.first_token, 4, 64, 1);
+  const auto b = synthetic_kv(KvData::llm, true, second.layer, 0, second.first_token, 4, 64, 1);
+  EXPECT_NE(a, b);
+  const auto profile = [](GeneratorSlot slot) {
+    return channel_profile(KvData::llm, true, slot.layer, 0, 64, 1).factor;
+  };
+  EXPECT_EQ(profile(first), profile(second));
+  EXPECT_NE(generator_slot(KvData::outliers, 3, 0, 10).layer, generator_slot(KvData::outliers, 3, 1, 10).layer);
+  EXPECT_NE(generator_slot(KvData::llm, 3, 0, 10).layer, generator_slot(KvData::llm, 4, 0, 10).layer);
+}
+
 // The llm set's keys: a few RoPE pairs (both channels alike, in the slow half) far above the
 // median channel, and channel means of their own; the normal set has neither.
 TEST(SyntheticKv, LlmKeysConcentrateEnergyInSlowRopePairsAndHaveMeans) {

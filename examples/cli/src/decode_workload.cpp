@@ -69,8 +69,9 @@ Status DecodeWorkload::fill(KvData data, uint64_t data_seed) {
   const auto write = [&](int sequence, int64_t first_token, int64_t row, host::HostTensor& key, host::HostTensor& value,
                          int tokens) {
     for (int h = 0; h < shape_.num_kv_heads; ++h) {
-      const auto k = synthetic_kv(data, true, sequence, h, first_token, tokens, d, data_seed);
-      const auto v = synthetic_kv(data, false, sequence, h, first_token, tokens, d, data_seed);
+      const GeneratorSlot slot = generator_slot(data, 0, sequence, first_token);
+      const auto k = synthetic_kv(data, true, slot.layer, h, slot.first_token, tokens, d, data_seed);
+      const auto v = synthetic_kv(data, false, slot.layer, h, slot.first_token, tokens, d, data_seed);
       for (int t = 0; t < tokens; ++t)
         for (int i = 0; i < d; ++i) {
           key.set(row + t, h, i, k[size_t(t) * size_t(d) + size_t(i)]);
@@ -91,7 +92,8 @@ void DecodeWorkload::divide_queries_by_key_factors(uint64_t data_seed) {
   const int group = shape_.num_query_heads / shape_.num_kv_heads;
   for (int s = 0; s < shape_.batch; ++s)
     for (int kv_head = 0; kv_head < shape_.num_kv_heads; ++kv_head) {
-      const auto factor = channel_profile(KvData::llm, true, s, kv_head, shape_.head_size, data_seed).factor;
+      const int layer = generator_slot(KvData::llm, 0, s, 0).layer;
+      const auto factor = channel_profile(KvData::llm, true, layer, kv_head, shape_.head_size, data_seed).factor;
       for (int64_t t = int64_t(s) * shape_.step_tokens; t < int64_t(s + 1) * shape_.step_tokens; ++t)
         for (int h = kv_head * group; h < (kv_head + 1) * group; ++h)
           for (int i = 0; i < shape_.head_size; ++i)

@@ -54,6 +54,11 @@ Expected<std::vector<KvData>> parse_kv_data(std::string_view name) {
                          ": allowed: normal, outliers, llm, both (normal and outliers), all");
 }
 
+GeneratorSlot generator_slot(KvData data, int layer, int sequence, int64_t first_token) {
+  if (data == KvData::llm) return {layer, first_token + (int64_t(sequence) << 40)};
+  return {layer * 1024 + sequence, first_token};
+}
+
 ChannelProfile channel_profile(KvData data, bool is_key, int layer, int kv_head, int head_size, uint64_t seed) {
   ChannelProfile profile{std::vector<float>(size_t(head_size), 1.0f), std::vector<float>(size_t(head_size), 0.0f)};
   auto& [factor, mean] = profile;

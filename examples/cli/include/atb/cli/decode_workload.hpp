@@ -32,7 +32,7 @@ class DecodeWorkload {
   // chunk of values repeated, which is all a timing needs).
   Status fill();
   // Writes the synthetic data set instead: every token of every sequence distinct and the same for
-  // every backend given the same seed (sequence s uses layer index s of the generator); for the llm
+  // every backend given the same seed (sequences placed by generator_slot, as layer 0); for the llm
   // set, the queries' large-key channels divided by the keys' factors.
   Status fill(KvData data, uint64_t data_seed);
   // The output of the last decode_step, [batch][query heads][head size].

@@ -45,4 +45,14 @@ ChannelProfile channel_profile(KvData data, bool is_key, int layer, int kv_head,
 std::vector<float> synthetic_kv(KvData data, bool is_key, int layer, int kv_head, int64_t first_token, int tokens,
                                 int head_size, uint64_t seed);
 
+// Where sequence `sequence`'s tokens of layer `layer` come from in the generator.  The llm set keeps
+// the layer's channels for every sequence (a model's sequences share them; online smoothing relies on
+// it) and gives each sequence a token range of its own; the other sets give each sequence a generator
+// layer of its own (layer * 1024 + sequence), as their published figures were taken.
+struct GeneratorSlot {
+  int layer;
+  int64_t first_token;
+};
+GeneratorSlot generator_slot(KvData data, int layer, int sequence, int64_t first_token);
+
 }  // namespace atb::cli

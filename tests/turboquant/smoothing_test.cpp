@@ -1,6 +1,7 @@
 // Per-channel smoothing (k_smoothing / v_smoothing): the scales it picks, and through the plugin that it
-// shrinks the error of rows with outlier channels against f64 attention over the exact K/V, changes
-// nothing where there are no outliers, and is refused where it cannot hold its promise.
+// shrinks the error of rows with outlier channels against f64 attention over the exact K/V, is exact
+// over the cache it stores, changes nothing where there are no outliers, and is refused where it
+// cannot hold its promise.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -13,6 +14,8 @@
 
 #include <fstream>
 
+#include "../support/decoded_cache.hpp"
+#include "../support/oracle_bounds.hpp"
 #include "../support/plugins.hpp"
 #include "../support/scenario.hpp"
 #include "../support/temp_file.hpp"
@@ -128,9 +131,9 @@ TEST(Smoothing, ChangesNothingWithoutOutliers) {
                        1.0f, 1.0f, /*expect_identical=*/true);
 }
 
-// A channel-maxima file (tq calibrate's) of `layers` layers x 2 KV heads x 128 channels: 3 in every
-// channel, `k_factor` / `v_factor` times that in kOutlierChannels.
-TempFile maxima_file(const std::string& name, int layers, float k_factor, float v_factor) {
+// Channel maxima of `layers` layers x 2 KV heads x 128 channels: 3 in every channel, `k_factor` /
+// `v_factor` times that in kOutlierChannels; and the file (tq calibrate's) that holds them.
+tq::ChannelMaxima outlier_maxima(int layers, float k_factor, float v_factor) {
   tq::ChannelMaxima maxima(layers, 2, 128);
   for (int l = 0; l < layers; ++l)
     for (int h = 0; h < 2; ++h)
@@ -138,8 +141,12 @@ TempFile maxima_file(const std::string& name, int layers, float k_factor, float 
         maxima.row(tq::Role::key, l, h)[j] = kOutlierChannels.count(j) ? 3 * k_factor : 3;
         maxima.row(tq::Role::value, l, h)[j] = kOutlierChannels.count(j) ? 3 * v_factor : 3;
       }
+  return maxima;
+}
+
+TempFile maxima_file(const std::string& name, int layers, float k_factor, float v_factor) {
   TempFile file(name);
-  std::ofstream(file.path()) << tq::channel_maxima_json(maxima, "smoothing_test");
+  std::ofstream(file.path()) << tq::channel_maxima_json(outlier_maxima(layers, k_factor, v_factor), "smoothing_test");
   return file;
 }
 
@@ -177,6 +184,50 @@ TEST(Smoothing, ChannelsBelowTheMinRatioKeepScaleOne) {
                                                                     R"( "smoothing_min_ratio": 2)"),
                                                3.0f, 3.0f);
   EXPECT_NE(smoothed.smoothed, smoothed.plain);
+}
+
+// Smoothed rows are stored as x / s, coded, and read back times s (the query times s for K, the
+// output for V): the outputs match the f64 oracle over that cache to f32 rounding, for affine and
+// codebook K, block and TurboQuant V, in prefill, decode and chunked prefill.
+TEST(Smoothing, OutputsMatchF64OverTheSmoothedDecodedCache) {
+  LayerShape shape;
+  const float k_factor = 32.0f, v_factor = 16.0f;
+  const TempFile file = maxima_file("exact.json", 1, k_factor, v_factor);
+  const tq::ChannelMaxima maxima = outlier_maxima(1, k_factor, v_factor);
+  const turboquant::ChannelSmoothing keys(2, 128, {}, maxima.key), values(2, 128, {}, maxima.value);
+  ASSERT_GT(keys.scales(0)[6], 1.0f) << "channel 6 is an outlier: smoothed";
+  ASSERT_GT(values.scales(1)[100], 1.0f);
+  for (const auto& [k_name, v_name] : std::vector<std::pair<std::string, std::string>>{
+           {"tq3", "tq3"}, {"q4_0", "q3_0"}, {"q8_0", "tq2"}, {"tq4", "q8_0"}}) {
+    const std::string config = R"({"k_quant": ")" + k_name + R"(", "v_quant": ")" + v_name +
+                               R"(", "kernel": "avx2", )" +
+                               file_smoothing(file, R"("k_smoothing": "file", "v_smoothing": "file")") + "}";
+    SCOPED_TRACE(config);
+    auto backend = create_backend("turboquant", shape.layer_spec(), config);
+    ASSERT_TRUE(backend) << backend.error().message();
+    DecodedCache decoded(shape, k_name, v_name, 0, 0);
+    Scenario scenario(shape, *backend, 256, /*seed=*/7, 3);
+    scenario.set_generator([&](std::mt19937_64& rng, int kind, int, int dim) {
+      float x = std::normal_distribution<float>(0.0f, 1.0f)(rng);
+      if (kOutlierChannels.count(dim)) x *= kind == 0 ? 1.0f / k_factor : kind == 1 ? k_factor : v_factor;
+      return x;
+    });
+    scenario.set_stored_row([&, codec = decoded.stored_row()](bool is_key, int h, float* row) {
+      const turboquant::ChannelSmoothing& smoothing = is_key ? keys : values;
+      smoothing.shrink(h, row);
+      codec(is_key, h, row);
+      smoothing.restore(h, row);
+    });
+    for (const auto& steps : std::vector<std::vector<host::PagedKvManager::SequenceStep>>{
+             {{0, 300}, {1, 17}}, {{0, 1}, {1, 1}, {2, 40}}, {{0, 9}, {2, 1}}}) {
+      auto out = scenario.step(steps);
+      ASSERT_TRUE(out) << out.error().message();
+      const Bound bound = bound_for(shape.dtype);
+      const auto result = scenario.compare(*out, bound.atol, bound.rtol);
+      EXPECT_LE(result.worst_ratio, 1.0) << "max |error| " << result.max_abs_error;
+      EXPECT_GT(result.checked_tokens, 0);
+    }
+  }
 }
 
 // A layer reading layer 0's cache takes layer 0's entries of the file, as its owner does: with the

@@ -4,12 +4,15 @@
 // match the whole.
 #include <gtest/gtest.h>
 
+#include <tq/channel_maxima.hpp>
 #include <tq/quantizer.hpp>
 #include <tq/rotation.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <random>
 
@@ -17,6 +20,7 @@
 #include "../support/oracle_bounds.hpp"
 #include "../support/plugins.hpp"
 #include "../support/scenario.hpp"
+#include "../support/temp_file.hpp"
 
 namespace atb::test {
 namespace {
@@ -213,10 +217,10 @@ TEST(TurboquantAttention, KvSharingLayersDecodeTheTargetLayersCache) {
   }
 }
 
-TEST(TurboquantAttention, TensorParallelShardsMatchTheWholeBitForBit) {
-  // 8 KV heads (32 query heads) in one backend, and split over two backends holding global KV heads
-  // 0-3 and 4-7: each shard rotates its heads as the whole does, so outputs are identical.
-  std::mt19937_64 rng(test_seed());
+// 8 KV heads (32 query heads) in one backend, and split over two backends holding global KV heads
+// 0-3 and 4-7: each shard rotates (and smooths) its heads as the whole does, so outputs are identical.
+void expect_shards_match_the_whole(const std::string& config, std::mt19937_64& rng) {
+  SCOPED_TRACE(config);
   LayerShape whole;
   whole.num_query_heads = 32;
   whole.num_kv_heads = 8;
@@ -225,7 +229,6 @@ TEST(TurboquantAttention, TensorParallelShardsMatchTheWholeBitForBit) {
   LayerShape half = whole;
   half.num_query_heads = 16;
   half.num_kv_heads = 4;
-  const std::string config = R"({"k_quant": "q4_0", "v_quant": "tq3"})";
   auto full = create_backend("turboquant", whole.layer_spec(2, 4), config);
   atb_layer_spec shard_spec[2] = {half.layer_spec(2, 4), half.layer_spec(2, 4)};
   shard_spec[1].first_global_kv_head = 4;
@@ -270,6 +273,26 @@ TEST(TurboquantAttention, TensorParallelShardsMatchTheWholeBitForBit) {
     }
     EXPECT_EQ(std::memcmp(out_full.bytes(), out_split.bytes(), out_full.byte_size()), 0);
   }
+}
+
+TEST(TurboquantAttention, TensorParallelShardsMatchTheWholeBitForBit) {
+  std::mt19937_64 rng(test_seed());
+  expect_shards_match_the_whole(R"({"k_quant": "q4_0", "v_quant": "tq3"})", rng);
+  // Smoothing from a file of global KV heads, each with outlier channels of its own.
+  tq::ChannelMaxima maxima(4, 8, 128);
+  for (int l = 0; l < 4; ++l)
+    for (int h = 0; h < 8; ++h)
+      for (const tq::Role role : {tq::Role::key, tq::Role::value}) {
+        float* row = maxima.row(role, l, h);
+        std::fill(row, row + 128, 3.0f);
+        for (int i = 0; i < 3; ++i) row[std::uniform_int_distribution<int>(0, 127)(rng)] = 60.0f;
+      }
+  const TempFile file("shards.json");
+  std::ofstream(file.path()) << tq::channel_maxima_json(maxima, "shard test");
+  expect_shards_match_the_whole(R"({"k_quant": "tq3", "v_quant": "tq3", "k_smoothing": "file",)"
+                                R"( "v_smoothing": "file", "smoothing_file": ")" +
+                                    file.string() + "\"}",
+                                rng);
 }
 
 }  // namespace

@@ -57,11 +57,12 @@ atb_kv_cache_spec cache_spec_of(const atb_layer_spec& spec, const tq::PageLayout
 
 atb_kv_cache_spec TurboquantBackend::cache_spec() const { return cache_spec_of(spec_, layout_); }
 
-void TurboquantBackend::encode_row(const std::byte* source, int32_t dtype, const tq::Quantizer& quantizer,
-                                   const tq::Rotation& rotation, const std::optional<ChannelSmoothing>& smoothing,
-                                   int kv_head, std::byte* destination) const {
+void TurboquantBackend::encode_row(const std::byte* source, const plugin::RowKernels& to_f32,
+                                   const tq::Quantizer& quantizer, const tq::Rotation& rotation,
+                                   const std::optional<ChannelSmoothing>& smoothing, int kv_head,
+                                   std::byte* destination) const {
   float x[tq::kMaxRotationSize];
-  plugin::select_row_kernels(dtype, config_.simd()).to_f32(source, quantizer.head_size(), x);
+  to_f32.to_f32(source, quantizer.head_size(), x);
   if (smoothing) smoothing->shrink(kv_head, x);
   if (tq::is_rotated(quantizer.format())) rotation.rotate(x);
   quantizer.encode(x, reinterpret_cast<uint8_t*>(destination));
@@ -98,6 +99,8 @@ void TurboquantBackend::write_kv(const kit::ForwardBatch& batch) const {
   // Tokens in fixed chunks over the threads; every row is written by exactly one of them.
   constexpr int64_t kTokensPerTask = 8;
   const int64_t tasks = (int64_t(batch.num_tokens) + kTokensPerTask - 1) / kTokensPerTask;
+  const auto key_rows = plugin::select_row_kernels(batch.key.dtype, config_.simd());
+  const auto value_rows = plugin::select_row_kernels(batch.value.dtype, config_.simd());
   kit::parallel_for(tasks, config_.threads, [&](int64_t task) {
     const int32_t end = int32_t(std::min<int64_t>(batch.num_tokens, (task + 1) * kTokensPerTask));
     for (int32_t t = int32_t(task * kTokensPerTask); t < end; ++t) {
@@ -106,10 +109,10 @@ void TurboquantBackend::write_kv(const kit::ForwardBatch& batch) const {
       std::byte* page = batch.page(slot / spec_.block_size);
       const int offset = static_cast<int>(slot % spec_.block_size);
       for (int h = 0; h < spec_.num_kv_heads; ++h) {
-        encode_row(batch.key.row(t, h), batch.key.dtype, *key_quantizer_, key_rotations_[size_t(h)], key_smoothing_, h,
+        encode_row(batch.key.row(t, h), key_rows, *key_quantizer_, key_rotations_[size_t(h)], key_smoothing_, h,
                    page + layout_.k_row_offset(h, offset));
-        encode_row(batch.value.row(t, h), batch.value.dtype, *value_quantizer_, value_rotations_[size_t(h)],
-                   value_smoothing_, h, page + layout_.v_row_offset(h, offset));
+        encode_row(batch.value.row(t, h), value_rows, *value_quantizer_, value_rotations_[size_t(h)], value_smoothing_,
+                   h, page + layout_.v_row_offset(h, offset));
       }
     }
   });

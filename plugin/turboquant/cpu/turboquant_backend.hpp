@@ -8,6 +8,7 @@
 
 #include <atb/kit/plugin_definition.hpp>
 #include <atb/plugin/paged_attention.hpp>
+#include <atb/plugin/row_kernels.hpp>
 #include <tq/byte_accounting.hpp>
 #include <tq/quantizer.hpp>
 #include <tq/rotation.hpp>
@@ -38,8 +39,10 @@ class TurboquantBackend final : public kit::BackendImpl, private plugin::TileOps
 
   void estimate_smoothing(const kit::ForwardBatch& batch);
   void write_kv(const kit::ForwardBatch& batch) const;
-  void encode_row(const std::byte* source, int32_t dtype, const tq::Quantizer& quantizer, const tq::Rotation& rotation,
-                  const std::optional<ChannelSmoothing>& smoothing, int kv_head, std::byte* destination) const;
+  // `to_f32` reads the host's row (the batch's dtype), chosen once per write.
+  void encode_row(const std::byte* source, const plugin::RowKernels& to_f32, const tq::Quantizer& quantizer,
+                  const tq::Rotation& rotation, const std::optional<ChannelSmoothing>& smoothing, int kv_head,
+                  std::byte* destination) const;
 
   int query_stride(int head_size_k) const override;
   void prepare_queries(int kv_head, float* rows, int count) const override;

@@ -9,14 +9,9 @@ namespace {
 
 std::atomic<int> g_forced_scalar{0};
 
-bool cpu_has_avx2_fma_f16c() {
-  static const bool supported = atb::cpu_has_avx2_fma_f16c();
-  return supported;
-}
-
 }  // namespace
 
-bool simd_enabled() { return g_forced_scalar.load(std::memory_order_relaxed) == 0 && cpu_has_avx2_fma_f16c(); }
+bool simd_enabled() { return g_forced_scalar.load(std::memory_order_relaxed) == 0 && atb::cpu_has_avx2_fma_f16c(); }
 
 ScopedScalarCodec::ScopedScalarCodec() { g_forced_scalar.fetch_add(1); }
 ScopedScalarCodec::~ScopedScalarCodec() { g_forced_scalar.fetch_sub(1); }

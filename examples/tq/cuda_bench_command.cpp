@@ -312,6 +312,43 @@ std::vector<std::string> split(const std::string& text, char separator) {
   return items;
 }
 
+// One chunked prefill: `new_tokens` of one sequence at its last positions, `cached` tokens long after it.
+struct PrefillShape {
+  int new_tokens = 0, cached = 0;
+};
+
+// `--prefill-shapes`: NEW@CACHED items, comma-separated, or none.
+Expected<std::vector<PrefillShape>> parse_prefill_shapes(const std::string& text) {
+  std::vector<PrefillShape> shapes;
+  if (text == "none") return shapes;
+  for (const std::string& item : split(text, ',')) {
+    const auto parts = split(item, '@');
+    PrefillShape shape;
+    bool ok = parts.size() == 2;
+    try {
+      size_t used_new = 0, used_cached = 0;
+      if (ok) shape.new_tokens = std::stoi(parts[0], &used_new), shape.cached = std::stoi(parts[1], &used_cached);
+      ok = ok && used_new == parts[0].size() && used_cached == parts[1].size();
+    } catch (const std::exception&) {
+      ok = false;
+    }
+    if (!ok || shape.new_tokens < 1 || shape.cached < shape.new_tokens || shape.cached > (1 << 20))
+      return Status::invalid("--prefill-shapes " + item +
+                             ": allowed: NEW@CACHED with 1 <= NEW <= CACHED <= 1048576, e.g. 512@8192");
+    shapes.push_back(shape);
+  }
+  if (shapes.empty()) return Status::invalid("--prefill-shapes: allowed: a list of NEW@CACHED, or none");
+  return shapes;
+}
+
+// Causal-useful flops of a prefill: 4 * query heads * d per (query, key) pair a query sees (QK^T and PV,
+// a multiply and an add each); query i of the chunk sees cached - new + i + 1 keys.
+double prefill_flops(const PrefillShape& shape, int query_heads, int head_size) {
+  const double n = shape.new_tokens, before = double(shape.cached) - n;
+  const double pairs = n * before + n * (n + 1) / 2;
+  return 4.0 * query_heads * head_size * pairs;
+}
+
 // `--pairs all`: every K format the CUDA path stores (TurboQuant-prod has no CUDA kernels) with
 // q3_0 V rows, then q8_0 K rows with every other V format: each format once.
 std::vector<std::string> all_pairs() {
@@ -331,13 +368,14 @@ int cuda_bench_command(int argc, const char* const* argv) {
                    "K/V format pairs, comma-separated, or all (every format once; default "
                    "q4_0/q3_0,q8_0/q3_0,tq4/tq3)"});
   flags.push_back({"head-size", "N", "head size of K and V (default 128)"});
-  flags.push_back({"batches", "LIST", "batch sizes (default 1,8,64)"});
+  flags.push_back({"batches", "LIST", "decode batch sizes, or none (default 1,8,64)"});
   flags.push_back({"context", "N", "cached tokens per sequence (default 32768)"});
   flags.push_back({"page", "N", "tokens per KV-cache page (default 16, vLLM's)"});
   flags.push_back({"runs", "N", "timed steps per figure; the median is printed (default 50)"});
   flags.push_back({"no-reference", "", "leave the reference backend out"});
-  flags.push_back({"prefill", "N", "also time a chunked prefill of N tokens into one sequence (default 512; 0: none)"});
-  flags.push_back({"prefill-context", "N", "the prefill sequence's length after the chunk (default 8192)"});
+  flags.push_back({"prefill-shapes", "LIST",
+                   "chunked prefills of one sequence also timed, NEW@CACHED (new tokens at the end of a sequence "
+                   "CACHED long), comma-separated, or none (default 512@8192,2048@8192,8192@8192,512@32768)"});
   auto arguments = cli::Arguments::parse(argc, argv, 2, flags);
   if (!arguments) {
     std::cerr << "tq cuda-bench: " << arguments.error().message() << "\n";
@@ -351,11 +389,13 @@ int cuda_bench_command(int argc, const char* const* argv) {
   auto context = arguments->integer_or("context", 32768, 16, 1 << 20);
   auto page = arguments->integer_or("page", 16, 1, 1024);
   auto runs = arguments->integer_or("runs", 50, 1, 100000);
-  auto prefill = arguments->integer_or("prefill", 512, 0, 1 << 16);
-  auto prefill_context = arguments->integer_or("prefill-context", 8192, 16, 1 << 20);
+  auto prefill_shapes =
+      parse_prefill_shapes(arguments->value_or("prefill-shapes", "512@8192,2048@8192,8192@8192,512@32768"));
   auto head_size = arguments->integer_or("head-size", 128, 16, 256);
-  const auto batches = arguments->integer_list_or("batches", "1,8,64", 1, 1 << 20);
-  if (Status bad = cli::first_error(options, context, page, runs, prefill, prefill_context, head_size, batches); !bad) {
+  const bool no_decode = arguments->value_or("batches", "") == "none";
+  const auto batches = no_decode ? Expected<std::vector<int>>(std::vector<int>{})
+                                 : arguments->integer_list_or("batches", "1,8,64", 1, 1 << 20);
+  if (Status bad = cli::first_error(options, context, page, runs, prefill_shapes, head_size, batches); !bad) {
     std::cerr << "tq cuda-bench: " << bad.message() << "\n";
     return 2;
   }
@@ -446,15 +486,31 @@ int cuda_bench_command(int argc, const char* const* argv) {
   };
   for (int batch : *batches)
     for (const Variant& variant : variants) print_row(variant, shape, batch);
-  if (*prefill > 0 && *prefill <= *prefill_context) {
-    Shape prefill_shape = shape;
-    prefill_shape.context = int(*prefill_context);
-    prefill_shape.step_tokens = int(*prefill);
-    std::printf("\nchunked prefill: %d new tokens of one sequence at positions %d..%d (ms per layer-step)\n",
-                prefill_shape.step_tokens, prefill_shape.context - prefill_shape.step_tokens,
-                prefill_shape.context - 1);
-    for (const Variant& variant : variants) print_row(variant, prefill_shape, 1);
+  if (!prefill_shapes->empty()) {
+    std::printf(
+        "\nchunked prefill of one sequence: NEW tokens at the end of CACHED; ms per layer-step (CUDA graph, "
+        "K/V writes included); TFLOP/s of causal-useful flops (4 x %d heads x %d per visible query-key pair)\n",
+        shape.query_heads, shape.head_size);
+    std::printf("%-28s %14s %12s %10s\n", "backend", "new@cached", "ms/step", "TFLOP/s");
   }
+  for (const PrefillShape& prefill : *prefill_shapes)
+    for (const Variant& variant : variants) {
+      Shape prefill_shape = shape;
+      prefill_shape.context = prefill.cached;
+      prefill_shape.step_tokens = prefill.new_tokens;
+      const std::string label = std::to_string(prefill.new_tokens) + "@" + std::to_string(prefill.cached);
+      auto row = bench_one(*variant.plugin, variant.label, variant.config, prefill_shape, 1, int(*runs), *stream, rng);
+      if (!row) {
+        std::printf("%-28s %14s  failed: %s\n", variant.label.c_str(), label.c_str(), row.error().message().c_str());
+        ++failures;
+        cudaGetLastError();
+        continue;
+      }
+      const double flops = prefill_flops(prefill, shape.query_heads, shape.head_size);
+      std::printf("%-28s %14s %12.4f %10.1f\n", variant.label.c_str(), label.c_str(), row->graph_ms,
+                  flops / (row->graph_ms * 1e-3) / 1e12);
+      std::fflush(stdout);
+    }
   return failures == 0 ? 0 : 1;
 }
 

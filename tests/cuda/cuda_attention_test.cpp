@@ -369,6 +369,11 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       {"turboquant", R"({"k_quant":"q5_0","v_quant":"q3_0"})", 128, 20, 4, 0, 0, 16, ATB_DTYPE_BF16},
       {"turboquant", R"({"k_quant":"tq4","v_quant":"q3_0"})", 128, 16, 4, 0, 0, 48, ATB_DTYPE_BF16},
       {"turboquant", R"({"k_quant":"q4_0","v_quant":"tq3"})", 128, 8, 8, 0, 0, 16, ATB_DTYPE_BF16},
+      // The prefill kernel's instances with the format fixed at compile time (Rows::kPrefillPairs) at
+      // groups of 5-8 (8 heads a block); groups of 3-4 take them in the cases above.
+      {"turboquant", R"({"k_quant":"tq4","v_quant":"tq3"})", 128, 16, 2, 0, 0, 16, ATB_DTYPE_BF16},
+      {"turboquant", R"({"k_quant":"q8_0","v_quant":"q3_0"})", 128, 24, 4, 0, 20.0f, 16, ATB_DTYPE_BF16},
+      {"reference", "{}", 128, 40, 8, 70, 0, 32, ATB_DTYPE_BF16},
       // 2- and 4-bit V codes (pair tables of 16 and 256 entries), blocks of 32 and 128, every K kind.
       {"turboquant", R"({"k_quant":"q4_0","v_quant":"q4_0"})", 128, 32, 8},
       {"turboquant", R"({"k_quant":"q8_0","v_quant":"q2_0"})", 128, 16, 4, 60, 0},

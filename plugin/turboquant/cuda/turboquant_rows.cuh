@@ -133,6 +133,15 @@ struct TurboQuantRows {
   }
   // None: the quantized pairs that matter have the tensor-core kernel.
   static constexpr std::array<std::array<int, 2>, 0> kFastPairs{};
+  // The pairs the README recommends and the smallest: q8_0/q3_0, q4_0/q3_0, tq4/tq3, tq3/tq3, tq2/tq2
+  // (q3_0 and tq3 V rows are both 3-bit codebook rows).
+  static constexpr std::array<std::array<int, 2>, 5> kPrefillPairs{{
+      {plugin::cuda::row_form(kAffineSigned, 8), plugin::cuda::row_form(kCodebook, 3)},
+      {plugin::cuda::row_form(kAffineUnsigned, 4), plugin::cuda::row_form(kCodebook, 3)},
+      {plugin::cuda::row_form(kCodebook, 4), plugin::cuda::row_form(kCodebook, 3)},
+      {plugin::cuda::row_form(kCodebook, 3), plugin::cuda::row_form(kCodebook, 3)},
+      {plugin::cuda::row_form(kCodebook, 2), plugin::cuda::row_form(kCodebook, 2)},
+  }};
 
   // Writes every new token's K and V rows into their slots (write_kv_cuda.cu).
   static Status write_rows(const plugin::cuda::WriteParams& params, const Codecs& codecs, cudaStream_t stream);

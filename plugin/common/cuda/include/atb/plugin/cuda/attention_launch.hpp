@@ -52,8 +52,9 @@ Status launch_tiled_attention(const AttentionParams& p, const Codecs<Rows>& code
 // The tensor-core prefill kernel of a layer, planned at create: sequences with more than
 // kDecodeQueryTokens new tokens in a batch go through it; the decode kernels then skip them.
 struct PrefillPlan {
-  int heads_padded = 0;      // the group size rounded up to 1, 2, 4 or 8; 0: the kernel does not serve the layer
-  uint32_t stage_bytes = 0;  // one raw tile of K rows then V rows, plus slack
+  int heads_padded = 0;     // the group size rounded up to 1, 2, 4 or 8; 0: the kernel does not serve the layer
+  uint32_t tile_bytes = 0;  // one raw 16-row tile of K rows then V rows, plus slack; a step holds four
+  int fast_pair = -1;       // index into Rows::kPrefillPairs of the layer's (K, V) forms; -1: none
   size_t shared_bytes = 0;
 };
 

@@ -85,6 +85,7 @@ struct PlainRows {
       {row_form(kPlainBf16, 0), row_form(kPlainBf16, 0)},
       {row_form(kPlainF16, 0), row_form(kPlainF16, 0)},
   }};
+  static constexpr std::array<std::array<int, 2>, 2> kPrefillPairs = kFastPairs;
 
   // Writes every new token's K and V rows into their slots (plain_kernels.cu).
   static Status write_rows(const WriteParams& params, const Codecs<PlainRows>& codecs, cudaStream_t stream);

@@ -2,15 +2,16 @@
 //
 // A block of 8 warps serves 128 (query token, head) columns of one sequence and KV head: 128 / Gp
 // consecutive query tokens times the group's heads (Gp: the group size rounded up to a power of two).  Per
-// 16-token tile of the context the block copies the K and V codes into shared memory (16-byte
-// cp.async, a few tiles ahead), decodes them once into fp16 planes (value = high + remainder), and
-// each warp runs 16 of the columns through tensor cores as in FlashAttention-2: S^T = Q K^T with the
-// query rows as A (in registers), then O += P V with P taken straight from the S accumulators.
+// step of 64 context tokens (four 16-token tiles, each from its page) the block copies the K and V
+// codes into shared memory (16-byte cp.async, one step ahead), decodes them once into fp16 planes
+// (value = high + remainder), and each warp runs 16 of the columns through tensor cores as in
+// FlashAttention-2: S^T = Q K^T with the query rows as A (in registers), then O += P V with P taken
+// straight from the S accumulators.  A step of 64 keys, not 16, gives each warp eight independent
+// score accumulators and pays the barriers, the running-max update and the rescale once per 64 keys.
 // f32 layers (SPLIT): every product is high*high + low*high + high*low of fp16 splits with fp32
-// accumulation, so the result matches fp32 arithmetic to ~1e-6.  bf16/f16 layers: the queries, K
-// values and weights are single fp16 values (2^-11 relative, as in the decode kernel's 16-bit
-// mode) and V values stay split, which takes half the MMAs away.  One block covers a token's whole
-// context (no splits).
+// accumulation, so the result matches fp32 arithmetic to ~1e-6.  bf16/f16 layers: the queries, K and
+// V values and the weights are single fp16 values (2^-11 relative, as in the decode kernel's 16-bit
+// mode): one MMA per product.  One block covers a token's whole context (no splits).
 // Rows with values past fp16's range enter the planes divided by a power of two (plane_factor).
 // Queries times the softmax scale must stay below 65504 (|q| below ~7e5 at head size 128).
 #pragma once
@@ -21,7 +22,10 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <array>
+#include <iterator>
 #include <string>
+#include <type_traits>
 
 #include "attention_common.cuh"
 #include "attention_launch.hpp"
@@ -38,8 +42,11 @@ constexpr int kWarps = 8;
 constexpr int kThreads = 32 * kWarps;  // the first half decodes a tile's K rows, the second its V rows
 constexpr int kColumns = 16 * kWarps;  // (query token, head) pairs of a block, 16 per warp
 constexpr int kPlaneStride = 136;      // halves per plane row: 128 + 8, so ldmatrix rows miss each other's banks
-constexpr int kStages = 3;
-constexpr size_t kMaxSharedBytes = 200 * 1024;
+constexpr int kStepTiles = 4;          // 16-row tiles of a step
+constexpr int kStepRows = kStepTiles * kTileRows;
+constexpr int kScoreTiles = kStepRows / 8;      // MMA n-tiles of a step's scores
+constexpr int kStages = 2;                      // steps in shared memory: the one decoded, the next arriving
+constexpr size_t kMaxSharedBytes = 226 * 1024;  // 227 KB a block on Hopper, less the static row factors
 
 // Four 8x8 fp16 matrices from shared memory; lane l names row l % 8 of matrix l / 8.
 __device__ inline void load_matrices(const __half* row, uint32_t (&r)[4]) {
@@ -56,7 +63,7 @@ __device__ inline void load_matrices_transposed(const __half* row, uint32_t (&r)
 }
 
 struct Planes {
-  __half* key_high;  // [16 tokens][kPlaneStride]
+  __half* key_high;  // [kStepRows tokens][kPlaneStride]
   __half* key_low;
   __half* value_high;
   __half* value_low;
@@ -75,21 +82,31 @@ __device__ inline float plane_factor(float largest) {
 
 // One row's coordinates sub * 16 .. + 15 of a raw tile, decoded and split into the planes; zeros for
 // a row outside the context (its bytes may be anything, and a zero weight times NaN is NaN).  The
-// row's 8 lanes (sub = lane % 8) agree on its plane_factor, which lane 0 of them writes to `factor`.
-template <class Rows>
-__device__ inline void decode_into(const typename Rows::Codec& codec, const uint8_t* row, bool row_valid, int sub,
+// row's 8 lanes (sub = lane % 8) agree on its plane_factor, which lane 0 of them writes to `factor`;
+// true where it is not 1.  FORM: the row format fixed at compile time, or kAnyForm; LOW: whether the remainder plane is
+// written (f32 layers only: 16-bit layers multiply the high parts alone).
+template <class Rows, int FORM, bool LOW>
+__device__ inline bool decode_into(const typename Rows::Codec& codec, const uint8_t* row, bool row_valid, int sub,
                                    const float* table, __half* high, __half* low, float* factor) {
   float x[16];
-  const LaneRow lane = Rows::template decode<16, kAnyForm>(codec, row, sub, table, x);
+  const LaneRow lane = Rows::template decode<16, FORM>(codec, row, sub, table, x);
   __half2 largest[8];  // a tree of maxima
   auto split_and_store = [&](float inverse) {
+    uint32_t h[8], l[8];
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
-      uint32_t h, l;
-      split_pair(x[2 * i] * inverse, x[2 * i + 1] * inverse, h, l);
-      *reinterpret_cast<uint32_t*>(high + sub * 16 + 2 * i) = h;
-      *reinterpret_cast<uint32_t*>(low + sub * 16 + 2 * i) = l;
-      largest[i] = __habs2(*reinterpret_cast<const __half2*>(&h));
+      if constexpr (LOW)
+        split_pair(x[2 * i] * inverse, x[2 * i + 1] * inverse, h[i], l[i]);
+      else
+        h[i] = half_pair(x[2 * i] * inverse, x[2 * i + 1] * inverse);
+      largest[i] = __habs2(*reinterpret_cast<const __half2*>(&h[i]));
+    }
+    // 16-byte stores: a lane's 16 values are 32 contiguous bytes of the plane row.
+    reinterpret_cast<uint4*>(high + sub * 16)[0] = make_uint4(h[0], h[1], h[2], h[3]);
+    reinterpret_cast<uint4*>(high + sub * 16)[1] = make_uint4(h[4], h[5], h[6], h[7]);
+    if constexpr (LOW) {
+      reinterpret_cast<uint4*>(low + sub * 16)[0] = make_uint4(l[0], l[1], l[2], l[3]);
+      reinterpret_cast<uint4*>(low + sub * 16)[1] = make_uint4(l[4], l[5], l[6], l[7]);
     }
   };
 #pragma unroll
@@ -111,12 +128,14 @@ __device__ inline void decode_into(const typename Rows::Codec& codec, const uint
     const float divisor = plane_factor(exact);
     split_and_store(1.0f / divisor);  // a power of two: exact
     if (sub == 0) *factor = divisor;
+    return divisor != 1.0f;
   }
+  return false;
 }
 
-template <class Rows, int GP, bool SPLIT>
+template <class Rows, int GP, bool SPLIT, int KFORM, int VFORM>
 __global__ void __launch_bounds__(kThreads, 1)
-    prefill_attention_kernel(const AttentionParams p, const __grid_constant__ Codecs<Rows> codecs, uint32_t stage_bytes,
+    prefill_attention_kernel(const AttentionParams p, const __grid_constant__ Codecs<Rows> codecs, uint32_t tile_bytes,
                              int chunks) {
   constexpr int kTokens = kColumns / GP;  // query tokens of the block
   const int seq = blockIdx.x / chunks, chunk = blockIdx.x % chunks, kv_head = blockIdx.y;
@@ -136,10 +155,10 @@ __global__ void __launch_bounds__(kThreads, 1)
   float* key_table = queries + kColumns * kD;  // [256]
   float* value_table = key_table + 256;        // [256]
   __half* plane_memory = reinterpret_cast<__half*>(value_table + 256);
-  const Planes planes{plane_memory, plane_memory + kTileRows * kPlaneStride,
-                      plane_memory + 2 * kTileRows * kPlaneStride, plane_memory + 3 * kTileRows * kPlaneStride};
-  uint8_t* raw = reinterpret_cast<uint8_t*>(plane_memory + 4 * kTileRows * kPlaneStride);  // [kStages] raw tiles
-  __shared__ float row_factors[2][kTileRows];  // K, V: each plane row's plane_factor
+  const Planes planes{plane_memory, plane_memory + kStepRows * kPlaneStride,
+                      plane_memory + 2 * kStepRows * kPlaneStride, plane_memory + 3 * kStepRows * kPlaneStride};
+  uint8_t* raw = reinterpret_cast<uint8_t*>(plane_memory + 4 * kStepRows * kPlaneStride);  // [kStages][kStepTiles]
+  __shared__ float row_factors[2][kStepRows];  // K, V: each plane row's plane_factor
   const typename Rows::Codec& kc = codecs.key;
   const typename Rows::Codec& vc = codecs.value;
 
@@ -184,9 +203,16 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   const PageTiles source(p, seq, kv_head);
   const uint32_t k_tile_bytes = source.key_bytes();
-  auto issue = [&](int tile) {  // every iteration commits one group, empty past the last tile
-    if (tile < end_tile)
-      source.copy(tile, raw + size_t((tile - first_tile) % kStages) * stage_bytes, threadIdx.x, kThreads);
+  const uint32_t stage_bytes = kStepTiles * tile_bytes;
+  const int first_step = first_tile / kStepTiles, end_step = (end_tile + kStepTiles - 1) / kStepTiles;
+  auto tile_in_range = [&](int tile) { return tile >= first_tile && tile < end_tile; };
+  auto issue = [&](int step) {  // every iteration commits one group, empty past the last step
+    if (step < end_step)
+      for (int i = 0; i < kStepTiles; ++i) {
+        const int tile = step * kStepTiles + i;
+        if (tile_in_range(tile))
+          source.copy(tile, raw + size_t(step % kStages) * stage_bytes + i * tile_bytes, threadIdx.x, kThreads);
+      }
     commit_copies();
   };
 
@@ -195,85 +221,111 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
   for (int j = 0; j < kD / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
 
-  for (int k = 0; k < kStages - 1; ++k) issue(first_tile + k);
-  for (int tile = first_tile; tile < end_tile; ++tile) {
-    issue(tile + kStages - 1);
+  for (int k = 0; k < kStages - 1; ++k) issue(first_step + k);
+  for (int step = first_step; step < end_step; ++step) {
+    issue(step + kStages - 1);
     wait_copies(kStages - 1);
-    __syncthreads();  // the raw tile is in, and every warp is done with the previous planes
-    const bool page_ok = source.page_ok(source.page(tile));
-    poisoned |= !page_ok;
-    {
-      const uint8_t* raw_tile = raw + size_t((tile - first_tile) % kStages) * stage_bytes;
+    __syncthreads();  // the raw step is in, and every warp is done with the previous planes
+    const int step_position = step * kStepRows;
+    unsigned tiles_ok = 0;     // bit i: tile i of the step in range and on a page of the pool
+    bool scaled_rows = false;  // a row this thread decoded entered its planes divided (plane_factor)
+    // Generic formats decode one tile at a time (unrolled, their decoding made the kernel's code a
+    // fifth larger and slower); formats fixed at compile time decode the four unrolled.
+#pragma unroll(KFORM == kAnyForm ? 1 : kStepTiles)
+    for (int i = 0; i < kStepTiles; ++i) {
+      const int tile = step * kStepTiles + i;
+      const bool in_range = tile_in_range(tile);
+      const bool page_ok = in_range && source.page_ok(source.page(tile));
+      poisoned |= in_range && !page_ok;
+      tiles_ok |= unsigned(page_ok) << i;
+      const uint8_t* raw_tile = raw + size_t(step % kStages) * stage_bytes + i * tile_bytes;
       const int row = (threadIdx.x / 8) % kTileRows, sub = threadIdx.x % 8, position = tile * kTileRows + row;
       const bool row_valid = page_ok && position >= block_low && position < block_high;
-      // K rows, then V rows, from one call site: two call sites (one per kind) made the object a
-      // fifth larger and the prefill slower.
+      const int plane_row = i * kTileRows + row;
+      // The first half of the threads (whole warps) decodes K rows, the second V rows.
       const int which = threadIdx.x < kThreads / 2 ? 0 : 1;
-      decode_into<Rows>(
-          which == 0 ? kc : vc,
-          which == 0 ? raw_tile + row * p.k_row_bytes : raw_tile + k_tile_bytes + row * p.v_row_bytes, row_valid, sub,
-          which == 0 ? key_table : value_table, (which == 0 ? planes.key_high : planes.value_high) + row * kPlaneStride,
-          (which == 0 ? planes.key_low : planes.value_low) + row * kPlaneStride, &row_factors[which][row]);
+      const uint8_t* source_row =
+          which == 0 ? raw_tile + row * p.k_row_bytes : raw_tile + k_tile_bytes + row * p.v_row_bytes;
+      __half* high = (which == 0 ? planes.key_high : planes.value_high) + plane_row * kPlaneStride;
+      __half* low = (which == 0 ? planes.key_low : planes.value_low) + plane_row * kPlaneStride;
+      if constexpr (KFORM == kAnyForm && VFORM == kAnyForm) {
+        // One call site for both kinds: two made the object a fifth larger and the prefill slower.
+        scaled_rows |= decode_into<Rows, kAnyForm, SPLIT>(which == 0 ? kc : vc, source_row, row_valid, sub,
+                                                          which == 0 ? key_table : value_table, high, low,
+                                                          &row_factors[which][plane_row]);
+      } else if (which == 0) {
+        scaled_rows |= decode_into<Rows, KFORM, SPLIT>(kc, source_row, row_valid, sub, key_table, high, low,
+                                                       &row_factors[0][plane_row]);
+      } else {
+        scaled_rows |= decode_into<Rows, VFORM, SPLIT>(vc, source_row, row_valid, sub, value_table, high, low,
+                                                       &row_factors[1][plane_row]);
+      }
     }
-    __syncthreads();
-    // The plane factors of the lane's tokens 8n + 2t + e % 2 (score and weight slots [n][e]), K then
-    // V, applied whatever they are (1 but for rows past fp16's range): a branch around them in this
-    // path kept the compiler from moving loads across it.
+    // The planes are complete; whether any row of the step took a factor (rows past fp16's range,
+    // rarely) decides, for the whole block, whether scores and weights are multiplied by them.
+    const bool any_scaled = __syncthreads_or(scaled_rows);
+    // The plane factors of the lane's tokens 8n + 2t + e % 2 (score and weight slots [n][e]), K then V.
     auto factor_of = [&](int which, int n, int e) { return row_factors[which][8 * n + 2 * t + e % 2]; };
 
-    // S^T = Q K^T: rows = columns g, g + 8; n-tile n = tokens 8n .. 8n + 7.
-    // Four independent accumulators per n-tile (even and odd k-steps, high and remainder products)
-    // keep the chains of dependent MMAs short.
-    float parts[4][2][4] = {};
+    // S^T = Q K^T: rows = columns g, g + 8; n-tile n = tokens 8n .. 8n + 7 of the step, eight
+    // independent accumulators.
+    float s[kScoreTiles][4] = {};
 #pragma unroll
-    for (int step = 0; step < kD / 16; ++step) {
-      // Matrices: tokens 0-7 x coords 16step.., tokens 0-7 x 16step + 8.., tokens 8-15 x .., tokens 8-15 x ..+8.
-      const int matrix = lane / 8, row = lane % 8;
-      const int offset = (row + 8 * (matrix / 2)) * kPlaneStride + 16 * step + 8 * (matrix % 2);
-      uint32_t kh[4], kl[4];
-      load_matrices(planes.key_high + offset, kh);
-      if constexpr (SPLIT) load_matrices(planes.key_low + offset, kl);
-      float(&high_part)[2][4] = parts[2 * (step % 2)];
-      float(&low_part)[2][4] = parts[2 * (step % 2) + 1];
+    for (int d_step = 0; d_step < kD / 16; ++d_step)
 #pragma unroll
-      for (int n = 0; n < 2; ++n) {
-        mma(high_part[n], q_high[step], kh[2 * n], kh[2 * n + 1]);
-        if constexpr (SPLIT) {
-          mma(low_part[n], q_low[step], kh[2 * n], kh[2 * n + 1]);
-          mma(low_part[n], q_high[step], kl[2 * n], kl[2 * n + 1]);
+      for (int i = 0; i < kStepTiles; ++i) {
+        // Matrices: tokens 0-7 x coords 16d_step.., tokens 0-7 x 16d_step + 8.., tokens 8-15 x .., tokens 8-15 x
+        // ..+8 (of tile i).
+        const int matrix = lane / 8, row = lane % 8;
+        const int offset = (i * kTileRows + row + 8 * (matrix / 2)) * kPlaneStride + 16 * d_step + 8 * (matrix % 2);
+        uint32_t kh[4], kl[4];
+        load_matrices(planes.key_high + offset, kh);
+        if constexpr (SPLIT) load_matrices(planes.key_low + offset, kl);
+#pragma unroll
+        for (int half = 0; half < 2; ++half) {
+          float(&accumulator)[4] = s[2 * i + half];
+          mma(accumulator, q_high[d_step], kh[2 * half], kh[2 * half + 1]);
+          if constexpr (SPLIT) {
+            mma(accumulator, q_low[d_step], kh[2 * half], kh[2 * half + 1]);
+            mma(accumulator, q_high[d_step], kl[2 * half], kl[2 * half + 1]);
+          }
         }
       }
+    if (any_scaled) {
+#pragma unroll
+      for (int n = 0; n < kScoreTiles; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s[n][e] *= factor_of(0, n, e);
     }
-    float s[2][4];
+    // A step every column of the block sees whole needs no per-score test (padding columns have zero
+    // queries and are never written): the block takes the unmasked copy of the loop below.
+    const bool step_ok = tiles_ok == (1u << kStepTiles) - 1;
+    const bool interior = step_ok && step_position >= last_low && step_position + kStepRows - 1 <= first_position;
+    float step_max[2] = {-INFINITY, -INFINITY};
+    auto take_scores = [&](auto masked) {
 #pragma unroll
-    for (int n = 0; n < 2; ++n)
+      for (int n = 0; n < kScoreTiles; ++n)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) s[n][e] = (parts[0][n][e] + parts[2][n][e]) + (parts[1][n][e] + parts[3][n][e]);
-#pragma unroll
-    for (int n = 0; n < 2; ++n)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) s[n][e] *= factor_of(0, n, e);
-    // A tile every column of the block sees whole needs no per-score test (padding columns have zero
-    // queries and are never written).
-    const bool interior = page_ok && tile * kTileRows >= last_low && tile * kTileRows + kTileRows - 1 <= first_position;
-    float tile_max[2] = {-INFINITY, -INFINITY};
-#pragma unroll
-    for (int n = 0; n < 2; ++n)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int r = e / 2, position = tile * kTileRows + 8 * n + 2 * t + e % 2;
-        const bool valid = interior || (page_ok && column_ok[r] && position >= low_of[r] && position <= position_of[r]);
-        float score = s[n][e];
-        if (p.soft_cap > 0) score = p.soft_cap * tanhf(score / p.soft_cap);
-        s[n][e] = valid ? score * kLog2e : -INFINITY;
-        tile_max[r] = fmaxf(tile_max[r], s[n][e]);
-      }
+        for (int e = 0; e < 4; ++e) {
+          const int r = e / 2, position = step_position + 8 * n + 2 * t + e % 2;
+          const bool valid = !decltype(masked)::value || (((tiles_ok >> (n / 2)) & 1u) && column_ok[r] &&
+                                                          position >= low_of[r] && position <= position_of[r]);
+          float score = s[n][e];
+          if (p.soft_cap > 0) score = p.soft_cap * tanhf(score / p.soft_cap);
+          s[n][e] = valid ? score * kLog2e : -INFINITY;
+          step_max[r] = fmaxf(step_max[r], s[n][e]);
+        }
+    };
+    if (interior)
+      take_scores(std::false_type{});
+    else
+      take_scores(std::true_type{});
     float scale_of[2];
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 1));
-      tile_max[r] = fmaxf(tile_max[r], __shfl_xor_sync(0xffffffffu, tile_max[r], 2));
-      const float new_max = fmaxf(m[r], tile_max[r]);
+      step_max[r] = fmaxf(step_max[r], __shfl_xor_sync(0xffffffffu, step_max[r], 1));
+      step_max[r] = fmaxf(step_max[r], __shfl_xor_sync(0xffffffffu, step_max[r], 2));
+      const float new_max = fmaxf(m[r], step_max[r]);
       scale_of[r] = new_max == -INFINITY ? 1.0f : exp2f(m[r] - new_max);  // 0 while nothing was seen
       m[r] = new_max;
       l[r] *= scale_of[r];
@@ -283,39 +335,55 @@ __global__ void __launch_bounds__(kThreads, 1)
       for (int j = 0; j < kD / 8; ++j)
         o[j][0] *= scale_of[0], o[j][1] *= scale_of[0], o[j][2] *= scale_of[1], o[j][3] *= scale_of[1];
     }
-    float weight[2][4];
+    // exp2(s - m) with m taken as 0 while it is -inf: a score of -inf then weighs 0 either way.
+    const float max_of[2] = {m[0] == -INFINITY ? 0.0f : m[0], m[1] == -INFINITY ? 0.0f : m[1]};
 #pragma unroll
-    for (int n = 0; n < 2; ++n)
+    for (int n = 0; n < kScoreTiles; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        const int r = e / 2;
-        weight[n][e] = s[n][e] == -INFINITY ? 0.0f : exp2f(s[n][e] - m[r]);
-        l[r] += weight[n][e];
+        const float weight = exp2f(s[n][e] - max_of[e / 2]);
+        l[e / 2] += weight;
+        s[n][e] = weight;
+      }
+    if (any_scaled) {  // P x factor times V / factor
+#pragma unroll
+      for (int n = 0; n < kScoreTiles; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s[n][e] *= factor_of(1, n, e);
+    }
+#pragma unroll
+    for (int k_step = 0; k_step < kStepTiles; ++k_step) {
+      // P as the A operand of O += P V over tokens 16k_step..: a0 (g, 2t..), a1 (g + 8, 2t..), a2 (g,
+      // 8 + 2t..), a3 (g + 8, 8 + 2t..).
+      const float(&w0)[4] = s[2 * k_step];
+      const float(&w1)[4] = s[2 * k_step + 1];
+      uint32_t p_high[4], p_low[4];
+      if constexpr (SPLIT) {
+        split_pair(w0[0], w0[1], p_high[0], p_low[0]);
+        split_pair(w0[2], w0[3], p_high[1], p_low[1]);
+        split_pair(w1[0], w1[1], p_high[2], p_low[2]);
+        split_pair(w1[2], w1[3], p_high[3], p_low[3]);
+      } else {
+        p_high[0] = half_pair(w0[0], w0[1]), p_high[1] = half_pair(w0[2], w0[3]);
+        p_high[2] = half_pair(w1[0], w1[1]), p_high[3] = half_pair(w1[2], w1[3]);
       }
 #pragma unroll
-    for (int n = 0; n < 2; ++n)
+      for (int j = 0; j < kD / 8; j += 2) {
+        // Transposed matrices: tokens 0-7 x coords 8j.., tokens 8-15 x 8j.., tokens 0-7 x 8j + 8.., tokens 8-15 x
+        // 8j + 8.. (of tile k_step).
+        const int matrix = lane / 8, row = lane % 8;
+        const int offset = (k_step * kTileRows + row + 8 * (matrix % 2)) * kPlaneStride + 8 * j + 8 * (matrix / 2);
+        uint32_t vh[4], vl[4];
+        load_matrices_transposed(planes.value_high + offset, vh);
+        if constexpr (SPLIT) load_matrices_transposed(planes.value_low + offset, vl);
 #pragma unroll
-      for (int e = 0; e < 4; ++e) weight[n][e] *= factor_of(1, n, e);  // P x factor times V / factor
-    // P as the A operand of O += P V: a0 (g, tokens 2t..), a1 (g + 8, 2t..), a2 (g, 8 + 2t..), a3 (g + 8, 8 + 2t..).
-    uint32_t p_high[4], p_low[4];
-    split_pair(weight[0][0], weight[0][1], p_high[0], p_low[0]);
-    split_pair(weight[0][2], weight[0][3], p_high[1], p_low[1]);
-    split_pair(weight[1][0], weight[1][1], p_high[2], p_low[2]);
-    split_pair(weight[1][2], weight[1][3], p_high[3], p_low[3]);
-#pragma unroll
-    for (int j = 0; j < kD / 8; j += 2) {
-      // Transposed matrices: tokens 0-7 x coords 8j.., tokens 8-15 x 8j.., tokens 0-7 x 8j + 8.., tokens 8-15 x 8j
-      // + 8..
-      const int matrix = lane / 8, row = lane % 8;
-      const int offset = (row + 8 * (matrix % 2)) * kPlaneStride + 8 * j + 8 * (matrix / 2);
-      uint32_t vh[4], vl[4];
-      load_matrices_transposed(planes.value_high + offset, vh);
-      load_matrices_transposed(planes.value_low + offset, vl);
-#pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        mma(o[j + half], p_high, vh[2 * half], vh[2 * half + 1]);
-        if constexpr (SPLIT) mma(o[j + half], p_low, vh[2 * half], vh[2 * half + 1]);
-        mma(o[j + half], p_high, vl[2 * half], vl[2 * half + 1]);
+        for (int half = 0; half < 2; ++half) {
+          mma(o[j + half], p_high, vh[2 * half], vh[2 * half + 1]);
+          if constexpr (SPLIT) {
+            mma(o[j + half], p_low, vh[2 * half], vh[2 * half + 1]);
+            mma(o[j + half], p_high, vl[2 * half], vl[2 * half + 1]);
+          }
+        }
       }
     }
   }
@@ -346,18 +414,32 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
 }
 
-template <class Rows, int GP, bool SPLIT>
+template <class Rows, int GP, bool SPLIT, int KFORM = kAnyForm, int VFORM = kAnyForm>
 Status launch(const AttentionParams& p, const Codecs<Rows>& codecs, const PrefillPlan& plan, cudaStream_t stream) {
-  static const cudaError_t raised = cudaFuncSetAttribute(
-      prefill_attention_kernel<Rows, GP, SPLIT>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kMaxSharedBytes));
+  static const cudaError_t raised =
+      cudaFuncSetAttribute(prefill_attention_kernel<Rows, GP, SPLIT, KFORM, VFORM>,
+                           cudaFuncAttributeMaxDynamicSharedMemorySize, int(kMaxSharedBytes));
   if (raised != cudaSuccess)
     return Status::internal(std::string("cudaFuncSetAttribute: ") + cudaGetErrorString(raised));
   constexpr int kTokens = kColumns / GP;
   const int chunks = (p.num_tokens + kTokens - 1) / kTokens;  // the longest sequence has at most every token
   const dim3 grid(unsigned(p.num_seqs) * unsigned(chunks), unsigned(p.num_kv_heads));
-  prefill_attention_kernel<Rows, GP, SPLIT>
-      <<<grid, kThreads, plan.shared_bytes, stream>>>(p, codecs, plan.stage_bytes, chunks);
+  prefill_attention_kernel<Rows, GP, SPLIT, KFORM, VFORM>
+      <<<grid, kThreads, plan.shared_bytes, stream>>>(p, codecs, plan.tile_bytes, chunks);
   return last_launch_status("prefill attention kernel");
+}
+
+// A fast pair's instance (Rows::kPrefillPairs[PAIR]).
+template <class Rows, int GP, size_t PAIR = 0>
+Status launch_fast(const AttentionParams& p, const Codecs<Rows>& codecs, const PrefillPlan& plan, cudaStream_t stream) {
+  if constexpr (PAIR == std::size(Rows::kPrefillPairs)) {
+    return Status::internal("prefill attention: no instance for fast pair " + std::to_string(plan.fast_pair));
+  } else {
+    if (plan.fast_pair == int(PAIR))
+      return launch<Rows, GP, false, Rows::kPrefillPairs[PAIR][0], Rows::kPrefillPairs[PAIR][1]>(p, codecs, plan,
+                                                                                                 stream);
+    return launch_fast<Rows, GP, PAIR + 1>(p, codecs, plan, stream);
+  }
 }
 
 template <class Rows, bool SPLIT>
@@ -369,8 +451,12 @@ Status launch_for_group(const AttentionParams& p, const Codecs<Rows>& codecs, co
     case 2:
       return launch<Rows, 2, SPLIT>(p, codecs, plan, stream);
     case 4:
+      if constexpr (!SPLIT)
+        if (plan.fast_pair >= 0) return launch_fast<Rows, 4>(p, codecs, plan, stream);
       return launch<Rows, 4, SPLIT>(p, codecs, plan, stream);
     default:
+      if constexpr (!SPLIT)
+        if (plan.fast_pair >= 0) return launch_fast<Rows, 8>(p, codecs, plan, stream);
       return launch<Rows, 8, SPLIT>(p, codecs, plan, stream);
   }
 }
@@ -386,11 +472,14 @@ PrefillPlan plan_prefill_attention(const AttentionParams& p, const typename Rows
   const bool aligned = p.v_region_offset % 16 == 0 && p.block_size % kTileRows == 0;
   if (p.head_size != kD || group > 8 || !aligned || !Rows::prefill_serves(key) || !Rows::prefill_serves(value))
     return plan;  // a layer this kernel does not serve
-  plan.stage_bytes = uint32_t((kTileRows * (p.k_row_bytes + p.v_row_bytes) + kStageSlack + 15) / 16 * 16);
-  plan.shared_bytes = sizeof(float) * (size_t(kColumns) * kD + 512) + sizeof(__half) * 4 * kTileRows * kPlaneStride +
-                      size_t(kStages) * plan.stage_bytes;
+  plan.tile_bytes = uint32_t((kTileRows * (p.k_row_bytes + p.v_row_bytes) + kStageSlack + 15) / 16 * 16);
+  plan.shared_bytes = sizeof(float) * (size_t(kColumns) * kD + 512) + sizeof(__half) * 4 * kStepRows * kPlaneStride +
+                      size_t(kStages) * kStepTiles * plan.tile_bytes;
   if (plan.shared_bytes > kMaxSharedBytes) return PrefillPlan{};
   plan.heads_padded = group <= 1 ? 1 : group <= 2 ? 2 : group <= 4 ? 4 : 8;
+  const std::array<int, 2> forms{Rows::form_of(key), Rows::form_of(value)};
+  for (size_t pair = 0; pair < std::size(Rows::kPrefillPairs); ++pair)
+    if (Rows::kPrefillPairs[pair] == forms) plan.fast_pair = int(pair);
   return plan;
 }
 

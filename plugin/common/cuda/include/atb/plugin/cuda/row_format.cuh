@@ -11,6 +11,9 @@
 //   prefill_serves(codec)          host: the same for the prefill kernel (16 coordinates a lane)
 //   kFastPairs                     std::array of (K FORM, V FORM) pairs with a tiled instance of
 //                                  their own
+//   kPrefillPairs                  the same for the prefill kernel on 16-bit layers (groups of 3 to 8
+//                                  query heads): the decoding of a format fixed at compile time is
+//                                  a few instructions a value, the run-time one many
 //   copy_tables(codecs, k, v)      device, block-wide: the codecs' value tables into shared memory
 //   decode<C, FORM>(codec, row, sub, table, x)  device: a lane's C coordinates of a row in shared
 //                                  memory (sub: its run) as raw values, returning scale and zero

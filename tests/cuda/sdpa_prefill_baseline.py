@@ -14,18 +14,7 @@ import sys
 import torch
 import torch.nn.functional as F
 
-
-def median_ms(fn, samples):
-    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    times = []
-    for _ in range(samples):
-        start.record()
-        fn()
-        stop.record()
-        stop.synchronize()
-        times.append(start.elapsed_time(stop))
-    times.sort()
-    return times[len(times) // 2]
+from sdpa_decode_baseline import median_ms  # this script's folder is on sys.path
 
 
 def flops(new, cached, hq, d):

@@ -1,4 +1,7 @@
 #include <tq/bit_packing.hpp>
+#include <tq/simd.hpp>
+
+#include "simd_kernels.hpp"
 
 #include <bit>
 #include <cstring>
@@ -48,7 +51,12 @@ int pack_groups_of_8(const uint8_t* codes, int count, int bits, uint8_t* out) {
 }  // namespace
 
 void pack_codes(const uint8_t* codes, int count, int bits, uint8_t* out) {
-  const int done = pack_groups_of_8(codes, count, bits, out);
+  int done = simd_enabled() ? avx2::pack_codes(codes, count, bits, out) : 0;
+  if (done == count) return;
+  codes += done;
+  out += size_t(done / 8) * size_t(bits);
+  count -= done;
+  done = pack_groups_of_8(codes, count, bits, out);
   if (done == count) return;
   codes += done;
   out += size_t(done / 8) * size_t(bits);

@@ -29,4 +29,8 @@ void scale(float* x, int count, float factor);
 // Affine codes of one block: clamp(round_half_even((x - zero) * inverse), low, high).
 void affine_codes(const float* x, int count, float zero, float inverse, float low, float high, uint8_t* codes);
 
+// The leading codes of a row packed as pack_codes does, for widths 2, 3, 4 and 8 (whole groups of
+// 16); returns how many were packed (0 for other widths), the caller packs the rest.
+int pack_codes(const uint8_t* codes, int count, int bits, uint8_t* out);
+
 }  // namespace tq::avx2

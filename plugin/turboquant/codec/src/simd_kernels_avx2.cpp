@@ -58,43 +58,79 @@ void hadamard(float* x, int n) {
       }
 }
 
-void nearest_codes(const float* x, int count, float inverse, const ScalarCodebook& codebook, uint8_t* codes,
-                   float& cross, float& self) {
-  const __m256 scale = _mm256_set1_ps(inverse);
-  const int boundaries = int(codebook.boundaries.size());
+namespace {
+
+// Codebooks of up to 16 codes (the formats' 1 to 4 bits): the count of boundaries <= v as a sum of
+// comparison masks, unrolled for the codebook's size, and the centroid by one or two permutes.
+template <int kBounds>
+void nearest_codes_small(const float* x, int count, float inverse, const ScalarCodebook& codebook, uint8_t* codes,
+                         float& cross, float& self) {
+  static_assert(kBounds >= 1 && kBounds <= 15);
   const float* bounds = codebook.boundaries.data();
-  const float* centroids = codebook.centroids.data();
+  const __m256 scale = _mm256_set1_ps(inverse);
   const __m256 low = _mm256_loadu_ps(codebook.first16), high = _mm256_loadu_ps(codebook.first16 + 8);
   __m256 cross_acc = _mm256_setzero_ps(), self_acc = _mm256_setzero_ps();
   for (int i = 0; i < count; i += 8) {
     const __m256 raw = _mm256_loadu_ps(x + i);
     const __m256 v = _mm256_mul_ps(raw, scale);
     __m256i code = _mm256_setzero_si256();
-    __m256 c;
-    if (boundaries <= 15) {
-      // Count the boundaries <= v (each comparison mask is -1 where true), then look the centroid
-      // up with one or two permutes.
-      for (int t = 0; t < boundaries; ++t)
-        code = _mm256_sub_epi32(code, _mm256_castps_si256(_mm256_cmp_ps(_mm256_set1_ps(bounds[t]), v, _CMP_LE_OQ)));
-      c = _mm256_permutevar8x32_ps(low, code);
-      if (boundaries > 7)
-        c = _mm256_blendv_ps(c, _mm256_permutevar8x32_ps(high, code), _mm256_castsi256_ps(_mm256_slli_epi32(code, 28)));
-    } else {
-      // Binary search over the ascending boundaries (2^bits - 1 of them): same count.
-      for (int step = (boundaries + 1) / 2; step > 0; step /= 2) {
-        const __m256i probe = _mm256_add_epi32(code, _mm256_set1_epi32(step - 1));
-        const __m256 bound = _mm256_i32gather_ps(bounds, probe, 4);
-        const __m256i take = _mm256_castps_si256(_mm256_cmp_ps(bound, v, _CMP_LE_OQ));
-        code = _mm256_add_epi32(code, _mm256_and_si256(take, _mm256_set1_epi32(step)));
-      }
-      c = _mm256_i32gather_ps(centroids, code, 4);
-    }
+#pragma GCC unroll 15
+    for (int t = 0; t < kBounds; ++t)
+      code = _mm256_sub_epi32(code, _mm256_castps_si256(_mm256_cmp_ps(_mm256_set1_ps(bounds[t]), v, _CMP_LE_OQ)));
+    __m256 c = _mm256_permutevar8x32_ps(low, code);
+    if constexpr (kBounds > 7)
+      c = _mm256_blendv_ps(c, _mm256_permutevar8x32_ps(high, code), _mm256_castsi256_ps(_mm256_slli_epi32(code, 28)));
     store_codes(code, codes + i);
     cross_acc = _mm256_fmadd_ps(raw, c, cross_acc);
     self_acc = _mm256_fmadd_ps(c, c, self_acc);
   }
   cross = horizontal_sum(cross_acc);
   self = horizontal_sum(self_acc);
+}
+
+// Larger codebooks: a binary search over the ascending boundaries, same count.
+void nearest_codes_searched(const float* x, int count, float inverse, const ScalarCodebook& codebook, uint8_t* codes,
+                            float& cross, float& self) {
+  const __m256 scale = _mm256_set1_ps(inverse);
+  const int boundaries = int(codebook.boundaries.size());
+  const float* bounds = codebook.boundaries.data();
+  const float* centroids = codebook.centroids.data();
+  __m256 cross_acc = _mm256_setzero_ps(), self_acc = _mm256_setzero_ps();
+  for (int i = 0; i < count; i += 8) {
+    const __m256 raw = _mm256_loadu_ps(x + i);
+    const __m256 v = _mm256_mul_ps(raw, scale);
+    __m256i code = _mm256_setzero_si256();
+    for (int step = (boundaries + 1) / 2; step > 0; step /= 2) {
+      const __m256i probe = _mm256_add_epi32(code, _mm256_set1_epi32(step - 1));
+      const __m256 bound = _mm256_i32gather_ps(bounds, probe, 4);
+      const __m256i take = _mm256_castps_si256(_mm256_cmp_ps(bound, v, _CMP_LE_OQ));
+      code = _mm256_add_epi32(code, _mm256_and_si256(take, _mm256_set1_epi32(step)));
+    }
+    const __m256 c = _mm256_i32gather_ps(centroids, code, 4);
+    store_codes(code, codes + i);
+    cross_acc = _mm256_fmadd_ps(raw, c, cross_acc);
+    self_acc = _mm256_fmadd_ps(c, c, self_acc);
+  }
+  cross = horizontal_sum(cross_acc);
+  self = horizontal_sum(self_acc);
+}
+
+}  // namespace
+
+void nearest_codes(const float* x, int count, float inverse, const ScalarCodebook& codebook, uint8_t* codes,
+                   float& cross, float& self) {
+  switch (codebook.boundaries.size()) {
+    case 1:
+      return nearest_codes_small<1>(x, count, inverse, codebook, codes, cross, self);
+    case 3:
+      return nearest_codes_small<3>(x, count, inverse, codebook, codes, cross, self);
+    case 7:
+      return nearest_codes_small<7>(x, count, inverse, codebook, codes, cross, self);
+    case 15:
+      return nearest_codes_small<15>(x, count, inverse, codebook, codes, cross, self);
+    default:
+      return nearest_codes_searched(x, count, inverse, codebook, codes, cross, self);
+  }
 }
 
 float sum_of_squares(const float* x, int count) {
@@ -113,14 +149,58 @@ void min_max(const float* x, int count, float& low, float& high) {
     lo = _mm256_min_ps(lo, v);
     hi = _mm256_max_ps(hi, v);
   }
-  float lows[8], highs[8];
-  _mm256_storeu_ps(lows, lo);
-  _mm256_storeu_ps(highs, hi);
-  low = lows[0];
-  high = highs[0];
-  for (int i = 1; i < 8; ++i) {
-    low = lows[i] < low ? lows[i] : low;
-    high = highs[i] > high ? highs[i] : high;
+  // Minimum and maximum are exact whatever the order (NaN-free input), so a shuffle tree serves.
+  __m128 l = _mm_min_ps(_mm256_castps256_ps128(lo), _mm256_extractf128_ps(lo, 1));
+  __m128 h = _mm_max_ps(_mm256_castps256_ps128(hi), _mm256_extractf128_ps(hi, 1));
+  l = _mm_min_ps(l, _mm_movehl_ps(l, l));
+  h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+  l = _mm_min_ss(l, _mm_movehdup_ps(l));
+  h = _mm_max_ss(h, _mm_movehdup_ps(h));
+  low = _mm_cvtss_f32(l);
+  high = _mm_cvtss_f32(h);
+}
+
+int pack_codes(const uint8_t* codes, int count, int bits, uint8_t* out) {
+  // Groups of 16 codes: multiply-adds merge neighbours into wider fields (code 2k + 1 shifted past
+  // code 2k, then pairs of those), and the fields' bytes are gathered: the stream's layout.
+  const __m128i mask = _mm_set1_epi8(char((1 << bits) - 1));
+  int i = 0;
+  switch (bits) {
+    case 2:
+      for (; i + 16 <= count; i += 16) {
+        const __m128i c = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + i)), mask);
+        const __m128i pairs = _mm_maddubs_epi16(c, _mm_set1_epi16(0x0401));       // 4 bits each
+        const __m128i quads = _mm_madd_epi16(pairs, _mm_set1_epi32(0x00100001));  // 8 bits each
+        const __m128i bytes =
+            _mm_shuffle_epi8(quads, _mm_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1));
+        const int word = _mm_cvtsi128_si32(bytes);
+        std::memcpy(out + i / 4, &word, 4);
+      }
+      return i;
+    case 3:
+      for (; i + 16 <= count; i += 16) {
+        const __m128i c = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + i)), mask);
+        const __m128i pairs = _mm_maddubs_epi16(c, _mm_set1_epi16(0x0801));       // 6 bits each
+        const __m128i quads = _mm_madd_epi16(pairs, _mm_set1_epi32(0x00400001));  // 12 bits each
+        const __m128i eights = _mm_or_si128(quads, _mm_srli_epi64(quads, 20));    // 24 bits per 64-bit lane
+        const __m128i bytes =
+            _mm_shuffle_epi8(eights, _mm_setr_epi8(0, 1, 2, 8, 9, 10, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1));
+        const uint64_t word = uint64_t(_mm_cvtsi128_si64(bytes));
+        std::memcpy(out + i / 8 * 3, &word, 6);
+      }
+      return i;
+    case 4:
+      for (; i + 16 <= count; i += 16) {
+        const __m128i c = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + i)), mask);
+        const __m128i pairs = _mm_maddubs_epi16(c, _mm_set1_epi16(0x1001));  // 8 bits each
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(out + i / 2), _mm_packus_epi16(pairs, pairs));
+      }
+      return i;
+    case 8:
+      std::memcpy(out, codes, size_t(count));
+      return count;
+    default:
+      return 0;
   }
 }
 
@@ -165,6 +245,7 @@ void min_max(const float*, int, float&, float&) { std::abort(); }
 void multiply(float*, const float*, int) { std::abort(); }
 void scale(float*, int, float) { std::abort(); }
 void affine_codes(const float*, int, float, float, float, float, uint8_t*) { std::abort(); }
+int pack_codes(const uint8_t*, int, int, uint8_t*) { std::abort(); }
 }  // namespace tq::avx2
 
 #endif

@@ -23,28 +23,42 @@ class AffineBlockQuantizer final : public Quantizer {
     const RowLayout& layout = this->layout();
     const bool is_signed = format().signed_codes;
     const int top = affine_top(layout.code_bits, is_signed);
+    const bool simd = simd_enabled();
     uint8_t codes[kMaxRotationSize];
+    float lows[kMaxRotationSize], highs[kMaxRotationSize];
+    AffineFields fields[kMaxRotationSize];
     for (int block = 0; block < layout.blocks; ++block) {
       const int begin = block * layout.block_size;
       const int end = std::min(layout.head_size, begin + layout.block_size);
-      float low, high;
-      if (simd_enabled()) {
-        avx2::min_max(x + begin, end - begin, low, high);
+      if (simd) {
+        avx2::min_max(x + begin, end - begin, lows[block], highs[block]);
       } else {
         const auto [low_at, high_at] = std::minmax_element(x + begin, x + end);
-        low = *low_at;
-        high = *high_at;
+        lows[block] = *low_at;
+        highs[block] = *high_at;
       }
-      const AffineFields fields = affine_fields(low, high, top, is_signed);
-      const float zero = f16_bits_value(fields.zero_bits), inverse = affine_inverse(fields);
+    }
+    int done = 0;
+    if (simd)
+      for (; done + 4 <= layout.blocks; done += 4) {
+        uint16_t scales[4], zeros[4];
+        avx2::affine_fields4(lows + done, highs + done, top, is_signed, scales, zeros);
+        for (int i = 0; i < 4; ++i) fields[done + i] = AffineFields{scales[i], zeros[i]};
+      }
+    for (int block = done; block < layout.blocks; ++block)
+      fields[block] = affine_fields(lows[block], highs[block], top, is_signed);
+    for (int block = 0; block < layout.blocks; ++block) {
+      const int begin = block * layout.block_size;
+      const int end = std::min(layout.head_size, begin + layout.block_size);
+      const float zero = f16_bits_value(fields[block].zero_bits), inverse = affine_inverse(fields[block]);
       const float low_code = is_signed ? -float(top) : 0.0f;
-      if (simd_enabled()) {
+      if (simd) {
         avx2::affine_codes(x + begin, end - begin, zero, inverse, low_code, float(top), codes + begin);
       } else {
         for (int i = begin; i < end; ++i) codes[i] = affine_code(x[i], zero, inverse, low_code, float(top));
       }
-      store_f16(row + layout.scales_offset + 4 * size_t(block), fields.scale_bits);
-      store_f16(row + layout.scales_offset + 4 * size_t(block) + 2, fields.zero_bits);
+      store_f16(row + layout.scales_offset + 4 * size_t(block), fields[block].scale_bits);
+      store_f16(row + layout.scales_offset + 4 * size_t(block) + 2, fields[block].zero_bits);
     }
     pack_codes(codes, layout.head_size, layout.code_bits, row + layout.codes_offset);
   }

@@ -26,6 +26,10 @@ void multiply(float* x, const float* factors, int count);
 // x[i] *= factor.
 void scale(float* x, int count, float factor);
 
+// affine_fields (tq/affine_fields.hpp) of four blocks given their ranges, with F16C conversions.
+void affine_fields4(const float* lows, const float* highs, int top, bool is_signed, uint16_t* scale_bits,
+                    uint16_t* zero_bits);
+
 // Affine codes of one block: clamp(round_half_even((x - zero) * inverse), low, high).
 void affine_codes(const float* x, int count, float zero, float inverse, float low, float high, uint8_t* codes);
 

@@ -218,6 +218,65 @@ void scale(float* x, int count, float factor) {
   for (; i < count; ++i) x[i] *= factor;
 }
 
+namespace {
+
+// fp16 bits of four floats, nearest-even, NaN as atb::f32_to_f16 writes it (sign | 0x7e00).
+inline __m128i f16_nearest4(__m128 v) {
+  const __m128i bits = _mm_cvtepu16_epi32(_mm_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  const __m128 nan = _mm_cmpunord_ps(v, v);
+  const __m128i sign = _mm_and_si128(_mm_srli_epi32(_mm_castps_si128(v), 16), _mm_set1_epi32(0x8000));
+  return _mm_blendv_epi8(bits, _mm_or_si128(sign, _mm_set1_epi32(0x7e00)), _mm_castps_si128(nan));
+}
+inline __m128 f16_value4(__m128i bits) { return _mm_cvtph_ps(_mm_packus_epi32(bits, bits)); }
+
+// As f16_at_least / f16_at_most / f16_nearest_finite (tq/half_rounding.hpp), four at a time.
+inline __m128i f16_at_least4(__m128 v) {
+  __m128i h = f16_nearest4(v);
+  const __m128i negative = _mm_cmpgt_epi32(_mm_and_si128(h, _mm_set1_epi32(0x8000)), _mm_setzero_si128());
+  const __m128i minus_zero = _mm_cmpeq_epi32(h, _mm_set1_epi32(0x8000));
+  __m128i up = _mm_blendv_epi8(_mm_add_epi32(h, _mm_set1_epi32(1)), _mm_sub_epi32(h, _mm_set1_epi32(1)), negative);
+  up = _mm_blendv_epi8(up, _mm_set1_epi32(0x0001), minus_zero);
+  h = _mm_blendv_epi8(h, up, _mm_castps_si128(_mm_cmplt_ps(f16_value4(h), v)));
+  const __m128 in_range = _mm_cmplt_ps(v, _mm_set1_ps(65504.0f));
+  return _mm_blendv_epi8(_mm_set1_epi32(0x7bff), h, _mm_castps_si128(in_range));
+}
+inline __m128i f16_at_most4(__m128 v) {
+  __m128i h = f16_nearest4(v);
+  const __m128i negative = _mm_cmpgt_epi32(_mm_and_si128(h, _mm_set1_epi32(0x8000)), _mm_setzero_si128());
+  const __m128i plus_zero = _mm_cmpeq_epi32(h, _mm_setzero_si128());
+  __m128i down = _mm_blendv_epi8(_mm_sub_epi32(h, _mm_set1_epi32(1)), _mm_add_epi32(h, _mm_set1_epi32(1)), negative);
+  down = _mm_blendv_epi8(down, _mm_set1_epi32(0x8001), plus_zero);
+  h = _mm_blendv_epi8(h, down, _mm_castps_si128(_mm_cmpgt_ps(f16_value4(h), v)));
+  const __m128 in_range = _mm_cmpgt_ps(v, _mm_set1_ps(-65504.0f));
+  return _mm_blendv_epi8(_mm_set1_epi32(0xfbff), h, _mm_castps_si128(in_range));
+}
+inline __m128i f16_nearest_finite4(__m128 v) {
+  __m128i h = f16_nearest4(v);
+  h = _mm_blendv_epi8(h, _mm_set1_epi32(0x7bff), _mm_castps_si128(_mm_cmpge_ps(v, _mm_set1_ps(65504.0f))));
+  return _mm_blendv_epi8(h, _mm_set1_epi32(0xfbff), _mm_castps_si128(_mm_cmple_ps(v, _mm_set1_ps(-65504.0f))));
+}
+
+}  // namespace
+
+void affine_fields4(const float* lows, const float* highs, int top, bool is_signed, uint16_t* scale_bits,
+                    uint16_t* zero_bits) {
+  const __m128 low = _mm_add_ps(_mm_loadu_ps(lows), _mm_setzero_ps());  // -0 becomes +0
+  const __m128 high = _mm_add_ps(_mm_loadu_ps(highs), _mm_setzero_ps());
+  const __m128 steps = _mm_set1_ps(float(top));
+  __m128i zero, scale;
+  if (is_signed) {
+    zero = f16_nearest_finite4(_mm_mul_ps(_mm_set1_ps(0.5f), _mm_add_ps(low, high)));
+    const __m128 zero_value = f16_value4(zero);
+    const __m128 above = _mm_sub_ps(high, zero_value), below = _mm_sub_ps(zero_value, low);
+    scale = f16_at_least4(_mm_div_ps(_mm_blendv_ps(above, below, _mm_cmplt_ps(above, below)), steps));
+  } else {
+    zero = f16_at_most4(low);
+    scale = f16_at_least4(_mm_div_ps(_mm_sub_ps(high, f16_value4(zero)), steps));
+  }
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(scale_bits), _mm_packus_epi32(scale, scale));
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(zero_bits), _mm_packus_epi32(zero, zero));
+}
+
 void affine_codes(const float* x, int count, float zero, float inverse, float low, float high, uint8_t* codes) {
   const __m256 z = _mm256_set1_ps(zero), s = _mm256_set1_ps(inverse), lo = _mm256_set1_ps(low),
                hi = _mm256_set1_ps(high);
@@ -246,6 +305,7 @@ void multiply(float*, const float*, int) { std::abort(); }
 void scale(float*, int, float) { std::abort(); }
 void affine_codes(const float*, int, float, float, float, float, uint8_t*) { std::abort(); }
 int pack_codes(const uint8_t*, int, int, uint8_t*) { std::abort(); }
+void affine_fields4(const float*, const float*, int, bool, uint16_t*, uint16_t*) { std::abort(); }
 }  // namespace tq::avx2
 
 #endif

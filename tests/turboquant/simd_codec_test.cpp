@@ -87,8 +87,8 @@ TEST(SimdCodec, AffineFieldsAtTheEdgesOfFp16AreBitIdentical) {
           ScopedScalarCodec scalar;
           quantizer->encode(x.data(), slow.data());
         }
-        ASSERT_EQ(std::memcmp(fast.data(), slow.data(), fast.size()), 0) << format.name << " d=" << d << " trial "
-                                                                         << trial;
+        ASSERT_EQ(std::memcmp(fast.data(), slow.data(), fast.size()), 0)
+            << format.name << " d=" << d << " trial " << trial;
       }
     }
   }

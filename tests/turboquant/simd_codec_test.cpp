@@ -59,13 +59,13 @@ TEST(SimdCodec, RotationIsBitIdenticalToTheScalarReference) {
 }
 
 // Blocks whose fp16 scale and zero sit at the edges of fp16 (zeros, -0, constants, values past
-// 65504, subnormal ranges; finite, as the backend's inputs): the AVX2 fields (F16C, four blocks at a
-// time) match the scalar ones.
+// 65504, subnormal ranges, infinities): the AVX2 fields (F16C, four blocks at a time) and codes
+// match the scalar ones.
 TEST(SimdCodec, AffineFieldsAtTheEdgesOfFp16AreBitIdentical) {
   if (!simd_enabled()) GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C: only the scalar codec runs here";
   std::mt19937_64 rng(atb::test::test_seed());
   std::normal_distribution<float> normal;
-  const float magnitudes[] = {0.0f, 1e-8f, 3e-6f, 6e-5f, 1.0f, 3e4f, 65504.0f, 65519.0f, 7e4f, 1e6f, 1e30f};
+  const float magnitudes[] = {0.0f, 1e-8f, 3e-6f, 6e-5f, 1.0f, 3e4f, 65504.0f, 65519.0f, 7e4f, 1e6f, 1e30f, INFINITY};
   for (const Format& format : formats_for(Role::key)) {
     if (format.scheme != Scheme::affine_block) continue;
     for (int d : {64, 128, 256}) {

@@ -48,9 +48,10 @@ TQ_HOST_DEVICE inline float affine_inverse(const AffineFields& fields) {
 }
 
 // The code of x, nearest-even and clamped to [low_code, top]; signed codes in two's complement.
+// NaN (a block holding an infinity) gives low_code, as the AVX2 clamp does, never int(NaN).
 TQ_HOST_DEVICE inline uint8_t affine_code(float x, float zero, float inverse, float low_code, float top) {
   const float q = rintf((x - zero) * inverse);
-  return uint8_t(int(q < low_code ? low_code : (top < q ? top : q)));
+  return uint8_t(int(!(q >= low_code) ? low_code : (top < q ? top : q)));
 }
 
 }  // namespace tq

@@ -51,16 +51,15 @@ int pack_groups_of_8(const uint8_t* codes, int count, int bits, uint8_t* out) {
 }  // namespace
 
 void pack_codes(const uint8_t* codes, int count, int bits, uint8_t* out) {
-  int done = simd_enabled() ? avx2::pack_codes(codes, count, bits, out) : 0;
-  if (done == count) return;
-  codes += done;
-  out += size_t(done / 8) * size_t(bits);
-  count -= done;
-  done = pack_groups_of_8(codes, count, bits, out);
-  if (done == count) return;
-  codes += done;
-  out += size_t(done / 8) * size_t(bits);
-  count -= done;
+  // Whole groups first (16 codes at a time in AVX2, then 8 at a time), the tail bit by bit; each
+  // stage starts where the one before stopped, always at a byte (a multiple of 8 codes).
+  auto skip_packed = [&](int done) {
+    codes += done;
+    out += size_t(done / 8) * size_t(bits);
+    count -= done;
+  };
+  if (simd_enabled()) skip_packed(avx2::pack_codes(codes, count, bits, out));
+  skip_packed(pack_groups_of_8(codes, count, bits, out));
   const uint32_t mask = (1u << bits) - 1;
   uint64_t buffer = 0;  // pending bits, LSB first
   int pending = 0;

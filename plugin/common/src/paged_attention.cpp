@@ -16,14 +16,18 @@ void TileOps::prefetch(const std::byte*, int, int, int) const {}
 
 namespace {
 
-// One unit of work: one query token, one KV head (its whole GQA group), one part of the context.
+// One unit of work: `tokens` consecutive query tokens of one sequence (several only in a prefill,
+// where they share each key and value tile the backend decodes), one KV head with its whole GQA
+// group, one part of the context: keys key_begin .. key_end - 1, the union of what the tokens see.
 struct Item {
   int32_t seq;
-  int32_t token;
+  int32_t token;     // the first query token
+  int32_t tokens;    // query tokens token .. token + tokens - 1, at positions position .. position + tokens - 1
+  int64_t position;  // of the first token in its sequence
   int32_t kv_head;
   int64_t key_begin;
   int64_t key_end;
-  int64_t partial;  // index of its partial state, or -1 when it is the only part
+  int64_t partial;  // index of its partial state, or -1 when it is the only part (always for tokens > 1)
 };
 
 // A (token, KV head) whose context was split into parts partial .. partial + parts - 1.
@@ -40,26 +44,34 @@ struct Plan {
   int64_t num_partials = 0;
 };
 
+// The first key a query at `position` sees, with the sliding window.
+int64_t first_visible_key(const AttentionShape& shape, int64_t position) {
+  return shape.sliding_window > 0 ? std::max<int64_t>(0, position - shape.sliding_window + 1) : 0;
+}
+
 Plan make_plan(const kit::ForwardBatch& batch, const AttentionShape& shape) {
   Plan plan;
   for (int32_t s = 0; s < batch.num_seqs; ++s) {
     const int32_t q_len = batch.query_len(s);
     const int64_t seq_len = batch.seq_lens[s];
-    for (int32_t i = 0; i < q_len; ++i) {
+    const int32_t step = q_len <= kMaxSplitQueryLen ? 1 : kPrefillTokensPerItem;
+    for (int32_t i = 0; i < q_len; i += step) {
       const int32_t token = batch.query_start_loc[s] + i;
+      const int32_t tokens = std::min(step, q_len - i);
       const int64_t position = seq_len - q_len + i;
-      const int64_t lo = shape.sliding_window > 0 ? std::max<int64_t>(0, position - shape.sliding_window + 1) : 0;
-      const int64_t hi = position + 1;
+      const int64_t lo = first_visible_key(shape, position);
+      const int64_t hi = position + tokens;
       const int64_t parts = q_len <= kMaxSplitQueryLen ? (hi - lo + kSplitKeys - 1) / kSplitKeys : 1;
       for (int32_t h = 0; h < shape.num_kv_heads; ++h) {
         if (parts == 1) {
-          plan.items.push_back({s, token, h, lo, hi, -1});
+          plan.items.push_back({s, token, tokens, position, h, lo, hi, -1});
           continue;
         }
         plan.merges.push_back({token, h, plan.num_partials, static_cast<int32_t>(parts)});
         for (int64_t p = 0; p < parts; ++p) {
           const int64_t begin = lo + p * kSplitKeys;
-          plan.items.push_back({s, token, h, begin, std::min(hi, begin + kSplitKeys), plan.num_partials++});
+          plan.items.push_back(
+              {s, token, tokens, position, h, begin, std::min(hi, begin + kSplitKeys), plan.num_partials++});
         }
       }
     }
@@ -67,9 +79,10 @@ Plan make_plan(const kit::ForwardBatch& batch, const AttentionShape& shape) {
   return plan;
 }
 
-// Online-softmax state of one item: per query head g, running max m[g], sum l[g], acc[g][Dv].
+// Online-softmax state of one item: per query row r (token t, head g at r = t * group + g), running
+// max m[r], sum l[r], acc[r][Dv]; `probs` packs the visible part of a partly masked tile.
 struct Scratch {
-  std::vector<float> queries, scores, max, sum, acc;
+  std::vector<float> queries, scores, max, sum, acc, probs;
 };
 
 void store_outputs(const kit::ForwardBatch& batch, const AttentionShape& shape, const TileOps& ops, int32_t token,
@@ -83,28 +96,89 @@ void store_outputs(const kit::ForwardBatch& batch, const AttentionShape& shape, 
   }
 }
 
+// The slots of a tile (keys key .. key + n - 1) that the item's token t sees: [begin, end).
+struct Visible {
+  int begin, end;
+  bool whole(int n) const { return begin == 0 && end == n; }
+};
+
+Visible visible_slots(const AttentionShape& shape, const Item& item, int t, int64_t key, int n) {
+  const int64_t position = item.position + t;
+  const auto clamp = [&](int64_t k) { return static_cast<int>(std::clamp<int64_t>(k - key, 0, n)); };
+  return {clamp(first_visible_key(shape, position)), clamp(position + 1)};
+}
+
+// Folds one row's visible scores s[0..n) into its online softmax; they become probabilities.
+void softmax_step(const AttentionShape& shape, float* s, int n, float& max, float& sum, float* acc) {
+  const float cap = shape.logits_soft_cap;
+  if (cap > 0)
+    for (int j = 0; j < n; ++j) s[j] = cap * std::tanh(s[j] / cap);
+  const float new_max = std::max(max, shape.math.max(s, n));
+  if (new_max > max) {
+    const float correction = std::exp(max - new_max);  // 0 on the first tile
+    sum *= correction;
+    shape.math.scale(acc, shape.head_size_v, correction);
+    max = new_max;
+  }
+  sum += shape.math.exp_shifted_sum(s, n, new_max);
+}
+
+// One tile of keys for every row of the item.  A row's masked keys are left out of its softmax and of
+// its weighted sum (never weighted by zero: a row it may not see could hold anything), so a token
+// gets bit for bit what it would get alone.
+void run_tile(const AttentionShape& shape, const TileOps& ops, const Item& item, const std::byte* page, int first_slot,
+              int64_t key, int n, Scratch& scratch) {
+  const int group = shape.num_query_heads / shape.num_kv_heads;
+  const int rows = item.tokens * group;
+  const int dv = shape.head_size_v;
+  float* scores = scratch.scores.data();
+  ops.score(page, item.kv_head, first_slot, n, scratch.queries.data(), rows, scores);
+  bool whole = true;
+  for (int t = 0; t < item.tokens; ++t) {
+    const Visible seen = visible_slots(shape, item, t, key, n);
+    whole = whole && seen.whole(n);
+    for (int r = t * group; r < (t + 1) * group && seen.begin < seen.end; ++r)
+      softmax_step(shape, scores + size_t(r) * n + seen.begin, seen.end - seen.begin, scratch.max[size_t(r)],
+                   scratch.sum[size_t(r)], scratch.acc.data() + size_t(r) * dv);
+  }
+  if (whole) {
+    ops.accumulate(page, item.kv_head, first_slot, n, scores, rows, scratch.acc.data());
+    return;
+  }
+  for (int t = 0; t < item.tokens; ++t) {
+    const Visible seen = visible_slots(shape, item, t, key, n);
+    const int m = seen.end - seen.begin;
+    if (m <= 0) continue;
+    for (int g = 0; g < group; ++g)
+      std::copy_n(scores + size_t(t * group + g) * n + seen.begin, m, scratch.probs.data() + size_t(g) * m);
+    ops.accumulate(page, item.kv_head, first_slot + seen.begin, m, scratch.probs.data(), group,
+                   scratch.acc.data() + size_t(t) * group * dv);
+  }
+}
+
 void run_item(const kit::ForwardBatch& batch, const AttentionShape& shape, const TileOps& ops, const Item& item,
               Scratch& scratch, float* partials) {
   const int group = shape.num_query_heads / shape.num_kv_heads;
+  const int rows = item.tokens * group;
   const int dk = shape.head_size_k;
   const int dv = shape.head_size_v;
   const int bs = shape.block_size;
   const int stride = ops.query_stride(dk);
-  scratch.queries.assign(size_t(group) * stride, 0.0f);
-  scratch.scores.resize(size_t(group) * bs);
-  scratch.max.assign(group, -std::numeric_limits<float>::infinity());
-  scratch.sum.assign(group, 0.0f);
-  scratch.acc.assign(size_t(group) * dv, 0.0f);
+  scratch.queries.assign(size_t(rows) * stride, 0.0f);
+  scratch.scores.resize(size_t(rows) * bs);
+  scratch.probs.resize(size_t(group) * bs);
+  scratch.max.assign(rows, -std::numeric_limits<float>::infinity());
+  scratch.sum.assign(rows, 0.0f);
+  scratch.acc.assign(size_t(rows) * dv, 0.0f);
 
-  for (int g = 0; g < group; ++g) {
-    const std::byte* row = batch.query.row(item.token, int64_t(item.kv_head) * group + g);
+  for (int r = 0; r < rows; ++r) {
+    const std::byte* row = batch.query.row(item.token + r / group, int64_t(item.kv_head) * group + r % group);
     for (int d = 0; d < dk; ++d)
-      scratch.queries[size_t(g) * stride + d] = load_as_f32(row, batch.query.dtype, d) * shape.scale;
+      scratch.queries[size_t(r) * stride + d] = load_as_f32(row, batch.query.dtype, d) * shape.scale;
   }
-  ops.prepare_queries(item.kv_head, scratch.queries.data(), group);
+  ops.prepare_queries(item.kv_head, scratch.queries.data(), rows);
 
   const int32_t* table = batch.block_table(item.seq);
-  const float cap = shape.logits_soft_cap;
   for (int64_t key = item.key_begin; key < item.key_end;) {
     const int first_slot = static_cast<int>(key % bs);
     const int n = static_cast<int>(std::min<int64_t>(bs - first_slot, item.key_end - key));
@@ -112,31 +186,18 @@ void run_item(const kit::ForwardBatch& batch, const AttentionShape& shape, const
     if (const int64_t next = key + n; next < item.key_end)
       ops.prefetch(batch.page(table[next / bs]), item.kv_head, static_cast<int>(next % bs),
                    static_cast<int>(std::min<int64_t>(bs - next % bs, item.key_end - next)));
-    float* scores = scratch.scores.data();
-    ops.score(page, item.kv_head, first_slot, n, scratch.queries.data(), group, scores);
-    for (int g = 0; g < group; ++g) {
-      float* s = scores + size_t(g) * n;
-      if (cap > 0)
-        for (int j = 0; j < n; ++j) s[j] = cap * std::tanh(s[j] / cap);
-      const float new_max = std::max(scratch.max[g], shape.math.max(s, n));
-      if (new_max > scratch.max[g]) {
-        const float correction = std::exp(scratch.max[g] - new_max);  // 0 on the first tile
-        scratch.sum[g] *= correction;
-        shape.math.scale(scratch.acc.data() + size_t(g) * dv, dv, correction);
-        scratch.max[g] = new_max;
-      }
-      scratch.sum[g] += shape.math.exp_shifted_sum(s, n, new_max);
-    }
-    ops.accumulate(page, item.kv_head, first_slot, n, scores, group, scratch.acc.data());
+    run_tile(shape, ops, item, page, first_slot, key, n, scratch);
     key += n;
   }
 
   if (item.partial < 0) {
-    for (int g = 0; g < group; ++g) shape.math.scale(scratch.acc.data() + size_t(g) * dv, dv, 1.0f / scratch.sum[g]);
-    store_outputs(batch, shape, ops, item.token, item.kv_head, scratch.acc.data());
+    for (int r = 0; r < rows; ++r)
+      shape.math.scale(scratch.acc.data() + size_t(r) * dv, dv, 1.0f / scratch.sum[size_t(r)]);
+    for (int t = 0; t < item.tokens; ++t)
+      store_outputs(batch, shape, ops, item.token + t, item.kv_head, scratch.acc.data() + size_t(t) * group * dv);
     return;
   }
-  // Partial state layout per item: group x [max, sum, acc[dv]].
+  // Partial state layout per item (always one token): group x [max, sum, acc[dv]].
   float* state = partials + item.partial * group * (dv + 2);
   for (int g = 0; g < group; ++g) {
     float* out = state + size_t(g) * (dv + 2);

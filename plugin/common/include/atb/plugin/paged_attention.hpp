@@ -21,9 +21,10 @@ class TileOps {
   // the query (e.g. block sums or a sketch of it) for score() to use.  Default: head_size_k.
   virtual int query_stride(int head_size_k) const;
 
-  // Called once per (query token, KV head) on its group of `count` query rows (f32, already
-  // multiplied by the scale; row g starts at rows + g * query_stride), e.g. to rotate them into the
-  // cache's domain.  Default: unchanged.
+  // Called once per unit of work on its `count` query rows of one KV head (f32, already multiplied
+  // by the scale; row g starts at rows + g * query_stride): the GQA group of one token, or of
+  // several consecutive tokens of a prefill, token by token.  E.g. to rotate them into the cache's
+  // domain.  Default: unchanged.
   virtual void prepare_queries(int kv_head, float* rows, int count) const;
 
   // scores[g * n + j] = <query row g, key of slot first_slot + j of `page`>, for g < count, j < n;
@@ -79,6 +80,9 @@ struct AttentionShape {
 // Keys per context part when a short query (<= kMaxSplitQueryLen new tokens) is split over threads.
 inline constexpr int64_t kSplitKeys = 2048;
 inline constexpr int32_t kMaxSplitQueryLen = 16;
+// Query tokens of a longer query (a prefill) that share each key and value tile: the backend scores
+// and accumulates them together, so it decodes each tile once for all of them.
+inline constexpr int32_t kPrefillTokensPerItem = 8;
 
 // The shape of a layer as the driver needs it.
 inline AttentionShape attention_shape(const atb_layer_spec& spec, int threads, VectorMath math) {

@@ -103,7 +103,7 @@ TEST(CodeKernels, Int8KeyKernelStaysWithinItsBoundOfTheScalarKernel) {
       if (!fast) continue;
       ++covered;
       const auto slow = make_scalar_key_kernel(*quantizer);
-      for (int count : {1, 2, 3, 4, 5, 8, 9})
+      for (int count : {1, 2, 3, 4, 5, 8, 9, 32})
         for (int n : {1, 2, 7, 16, 33}) {
           const std::string what = std::string(format.name) + " d=" + std::to_string(d) +
                                    " heads=" + std::to_string(count) + " rows=" + std::to_string(n);
@@ -157,7 +157,7 @@ TEST(CodeKernels, Int8ValueKernelStaysWithinItsBoundOfTheScalarKernel) {
       if (!fast) continue;
       ++covered;
       const auto slow = make_scalar_value_kernel(*quantizer);
-      for (int count : {1, 2, 3, 4, 5, 8, 9})
+      for (int count : {1, 2, 3, 4, 5, 8, 9, 32})
         for (int n : {1, 2, 7, 16, 33, 70}) {
           const std::string what = std::string(format.name) + " d=" + std::to_string(d) +
                                    " heads=" + std::to_string(count) + " rows=" + std::to_string(n);

@@ -41,7 +41,7 @@ struct ConfigKeys {
   int64_t first = 0, last = 0, threads = kit::hardware_threads();
   int64_t seed = int64_t(tq::kDefaultRotationSeed);
   std::string k_smoothing = "none", v_smoothing = "none", smoothing_file;
-  int64_t smoothing_strength = 50, smoothing_min_ratio = 4;
+  int64_t smoothing_strength = 75, smoothing_min_ratio = 4;
 };
 
 Status read_keys(kit::ConfigReader& reader, ConfigKeys& keys) {

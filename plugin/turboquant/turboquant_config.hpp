@@ -17,7 +17,7 @@
 //                                       layer, CPU or CUDA)
 //   smoothing_file             string   channel maxima written by `tq calibrate` (tq/channel_maxima.hpp)
 //   smoothing_strength         int      0 .. 100, percent of the way outliers are brought down to the
-//                                       median channel (default 50)
+//                                       median channel (default 75)
 //   smoothing_min_ratio        int      1 .. 1000: a channel is an outlier (smoothed) where its
 //                                       maximum is at least this many times the head's median (default 4)
 //

@@ -25,7 +25,7 @@ namespace atb::test {
 namespace {
 
 TEST(ChannelSmoothing, ScalesArePowersOfTwoThatBringOutliersTowardsTheMedian) {
-  for (const double strength : {0.0, 0.5, 1.0}) {
+  for (const double strength : {0.0, 0.5, 0.75, 1.0}) {
     turboquant::ChannelSmoothing smoothing(2, 8, {strength, /*min_ratio=*/4});
     const float row0[8] = {1, -1, 1, 1, 16, -1, 1, 0.5f};  // channel 4 at 16x the median
     const float row1[8] = {-1, 1, 2, -1, 1, 1, -64, 1};    // channel 6 at 64x; channel 2 at 2x

@@ -22,7 +22,7 @@ namespace atb::turboquant {
 // Which channels are smoothed, and how far.
 struct SmoothingRule {
   double strength = 0.75;  // in [0, 1]: 0 leaves every scale at 1, 1 brings outliers down to the median
-  double min_ratio = 4;   // channels whose maximum is below min_ratio x the head's median keep scale 1
+  double min_ratio = 4;    // channels whose maximum is below min_ratio x the head's median keep scale 1
 };
 
 class ChannelSmoothing {

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -307,9 +308,10 @@ int bench_command(int argc, const char* const* argv) {
     for (const auto& result : step_results) {
       if (result.kind != kind || !seconds.count(result.name)) continue;
       if (!header) {
-        std::fprintf(out, "\n%-*s %12s %14s %8s\n", width,
+        std::fprintf(out, "\n%-*s %12s %14s %9s %8s\n", width,
                      is_encode ? "encode (write-only step, 1 thread)" : "prefill (chunk onto cached context)",
-                     is_encode ? "us/token" : "ms/chunk", is_encode ? "tokens" : "chunk@context", "vs ref");
+                     is_encode ? "us/token" : "ms/chunk", is_encode ? "tokens" : "chunk@context",
+                     is_encode ? "" : "GFLOP/s", "vs ref");
         header = true;
       }
       const double s = seconds[result.name];
@@ -317,12 +319,20 @@ int bench_command(int argc, const char* const* argv) {
       const std::string size = is_encode ? std::to_string(*encode_tokens)
                                          : std::to_string(*prefill_chunk) + "@" + std::to_string(*prefill_context);
       const double figure = is_encode ? s / double(*encode_tokens) * 1e6 : s * 1e3;
-      std::fprintf(out, "%-*s %12.3f %14s %7.2fx\n", width, result.variant.c_str(), figure, size.c_str(),
-                   ref > 0 ? ref / s : 0);
-      step_rows.push_back({{"kind", kind},
-                           {"backend", result.variant},
-                           {is_encode ? "us_per_token" : "ms_per_chunk", figure},
-                           {"speedup_vs_reference", ref > 0 ? ref / s : 0}});
+      // New token i of the chunk sees the cached context and tokens 0 .. i: scores and weighted sum over
+      // each visible (query, key) pair, two flops per multiply-add over the head size.
+      const double chunk = double(*prefill_chunk);
+      const double pairs = chunk * double(*prefill_context) + chunk * (chunk + 1) / 2;
+      const double gflops = is_encode ? 0 : 4.0 * double(*head_size) * double(*query_heads) * pairs / s / 1e9;
+      const std::string gflops_text = is_encode ? "" : std::to_string(int64_t(std::llround(gflops)));
+      std::fprintf(out, "%-*s %12.3f %14s %9s %7.2fx\n", width, result.variant.c_str(), figure, size.c_str(),
+                   gflops_text.c_str(), ref > 0 ? ref / s : 0);
+      nlohmann::json row{{"kind", kind},
+                         {"backend", result.variant},
+                         {is_encode ? "us_per_token" : "ms_per_chunk", figure},
+                         {"speedup_vs_reference", ref > 0 ? ref / s : 0}};
+      if (!is_encode) row["gflop_per_s"] = gflops;
+      step_rows.push_back(std::move(row));
     }
   }
   if (options->json) {

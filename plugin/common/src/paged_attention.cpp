@@ -3,6 +3,7 @@
 #include <atb/plugin/paged_attention.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -133,9 +134,10 @@ void run_tile(const AttentionShape& shape, const TileOps& ops, const Item& item,
   const int dv = shape.head_size_v;
   float* scores = scratch.scores.data();
   ops.score(page, item.kv_head, first_slot, n, scratch.queries.data(), rows, scores);
+  std::array<Visible, kPrefillTokensPerItem> visible;
   bool whole = true;
   for (int t = 0; t < item.tokens; ++t) {
-    const Visible seen = visible_slots(shape, item, t, key, n);
+    const Visible seen = visible[size_t(t)] = visible_slots(shape, item, t, key, n);
     whole = whole && seen.whole(n);
     for (int r = t * group; r < (t + 1) * group && seen.begin < seen.end; ++r)
       softmax_step(shape, scores + size_t(r) * n + seen.begin, seen.end - seen.begin, scratch.max[size_t(r)],
@@ -146,7 +148,7 @@ void run_tile(const AttentionShape& shape, const TileOps& ops, const Item& item,
     return;
   }
   for (int t = 0; t < item.tokens; ++t) {
-    const Visible seen = visible_slots(shape, item, t, key, n);
+    const Visible seen = visible[size_t(t)];
     const int m = seen.end - seen.begin;
     if (m <= 0) continue;
     for (int g = 0; g < group; ++g)

@@ -74,14 +74,14 @@ std::string oracle_config(const Case& c) {
   return config.dump();
 }
 
-// Host floats stored as `dtype` (bf16 rounded to nearest even).
+// Host floats stored as `dtype` (bf16 and f16 rounded to nearest even).
 std::vector<uint8_t> stored_as(const std::vector<float>& values, int32_t dtype) {
   std::vector<uint8_t> bytes(values.size() * element_bytes(dtype));
   for (size_t i = 0; i < values.size(); ++i) {
     if (dtype == ATB_DTYPE_F32) {
       std::memcpy(bytes.data() + 4 * i, &values[i], 4);
     } else {
-      const uint16_t bits = f32_to_bf16(values[i]);
+      const uint16_t bits = dtype == ATB_DTYPE_F16 ? f32_to_f16(values[i]) : f32_to_bf16(values[i]);
       std::memcpy(bytes.data() + 2 * i, &bits, 2);
     }
   }
@@ -96,7 +96,7 @@ std::vector<float> read_as_floats(const std::vector<uint8_t>& bytes, int32_t dty
     } else {
       uint16_t bits;
       std::memcpy(&bits, bytes.data() + 2 * i, 2);
-      values[i] = bf16_to_f32(bits);
+      values[i] = dtype == ATB_DTYPE_F16 ? f16_to_f32(bits) : bf16_to_f32(bits);
     }
   }
   return values;
@@ -199,7 +199,10 @@ void run_case(const Case& c, std::mt19937_64& rng) {
   const std::string what = c.backend + " " + c.config + " d=" + std::to_string(d) + " heads " +
                            std::to_string(c.query_heads) + "/" + std::to_string(c.kv_heads) + " window " +
                            std::to_string(c.sliding_window) + " cap " + std::to_string(int(c.soft_cap)) + " page " +
-                           std::to_string(kBlock) + (c.dtype == ATB_DTYPE_F32 ? " f32" : " bf16") +
+                           std::to_string(kBlock) +
+                           (c.dtype == ATB_DTYPE_F32   ? " f32"
+                            : c.dtype == ATB_DTYPE_F16 ? " f16"
+                                                       : " bf16") +
                            (c.value_spread != 1.0f ? " V x" + std::to_string(int(c.value_spread)) : "") +
                            (c.key_spread != 1.0f ? " K x" + std::to_string(int(c.key_spread)) : "") +
                            (c.longest_prompt != 300 ? " prompts <= " + std::to_string(c.longest_prompt) : "");
@@ -292,7 +295,7 @@ void run_case(const Case& c, std::mt19937_64& rng) {
       norm += double(cpu_values[i]) * cpu_values[i];
     }
     const double relative = std::sqrt(diff / norm);
-    // f32 outputs: arithmetic order only.  bf16 outputs: both sides round to bf16 a value that differs
+    // f32 outputs: arithmetic order only.  bf16 (and f16) outputs: both sides round a value that differs
     // by arithmetic order and, in the tensor-core kernel, by its fp16 queries, K codebook values and
     // weights (2^-11 relative each), so they differ by one bf16 step (2^-8 relative) where it sits
     // near a rounding boundary.
@@ -374,6 +377,16 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       {"turboquant", R"({"k_quant":"tq4","v_quant":"tq3"})", 128, 16, 2, 0, 0, 16, ATB_DTYPE_BF16},
       {"turboquant", R"({"k_quant":"q8_0","v_quant":"q3_0"})", 128, 24, 4, 0, 20.0f, 16, ATB_DTYPE_BF16},
       {"reference", "{}", 128, 40, 8, 70, 0, 32, ATB_DTYPE_BF16},
+      // f16 layers: the same instances (f16 caches copied into the planes, not converted).
+      {"reference", "{}", 128, 32, 8, 0, 0, 16, ATB_DTYPE_F16},
+      {"turboquant", R"({"k_quant":"tq4","v_quant":"tq3"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_F16},
+      {"turboquant", R"({"k_quant":"q4_0","v_quant":"q3_0"})", 128, 16, 2, 40, 0, 32, ATB_DTYPE_F16},
+      {"turboquant", R"({"k_quant":"tq3","v_quant":"tq3"})", 128, 32, 8, 0, 20.0f, 16, ATB_DTYPE_F16},
+      {"turboquant", R"({"k_quant":"tq2","v_quant":"tq2"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_F16},
+      // Chunks of up to 4600 tokens: blocks whose producers run many steps ahead of a long causal context.
+      {"turboquant", R"({"k_quant":"q4_0","v_quant":"q3_0"})", 128, 16, 4, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0,
+       4600},
+      {"reference", "{}", 128, 8, 8, 0, 0, 16, ATB_DTYPE_F16, 1.0f, 1.0f, 0, 4600},
       // 2- and 4-bit V codes (pair tables of 16 and 256 entries), blocks of 32 and 128, every K kind.
       {"turboquant", R"({"k_quant":"q4_0","v_quant":"q4_0"})", 128, 32, 8},
       {"turboquant", R"({"k_quant":"q8_0","v_quant":"q2_0"})", 128, 16, 4, 60, 0},

@@ -377,13 +377,13 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       {"turboquant", R"({"k_quant":"tq4","v_quant":"tq3"})", 128, 16, 2, 0, 0, 16, ATB_DTYPE_BF16},
       {"turboquant", R"({"k_quant":"q8_0","v_quant":"q3_0"})", 128, 24, 4, 0, 20.0f, 16, ATB_DTYPE_BF16},
       {"reference", "{}", 128, 40, 8, 70, 0, 32, ATB_DTYPE_BF16},
-      // f16 layers: the same instances (f16 caches copied into the planes, not converted).
+      // f16 layers: the 16-bit instances with f16 queries, outputs and (reference) cache.
       {"reference", "{}", 128, 32, 8, 0, 0, 16, ATB_DTYPE_F16},
       {"turboquant", R"({"k_quant":"tq4","v_quant":"tq3"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_F16},
       {"turboquant", R"({"k_quant":"q4_0","v_quant":"q3_0"})", 128, 16, 2, 40, 0, 32, ATB_DTYPE_F16},
       {"turboquant", R"({"k_quant":"tq3","v_quant":"tq3"})", 128, 32, 8, 0, 20.0f, 16, ATB_DTYPE_F16},
       {"turboquant", R"({"k_quant":"tq2","v_quant":"tq2"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_F16},
-      // Chunks of up to 4600 tokens: blocks whose producers run many steps ahead of a long causal context.
+      // Chunks of up to 4600 tokens in one forward: long causal contexts within one prefill.
       {"turboquant", R"({"k_quant":"q4_0","v_quant":"q3_0"})", 128, 16, 4, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0,
        4600},
       {"reference", "{}", 128, 8, 8, 0, 0, 16, ATB_DTYPE_F16, 1.0f, 1.0f, 0, 4600},

@@ -69,19 +69,27 @@ void ReferenceBackend::write_kv(const kit::ForwardBatch& batch) const {
   }
 }
 
-void ReferenceBackend::score(const std::byte* page, int kv_head, int first_slot, int n, const float* queries, int count,
+void ReferenceBackend::score(const plugin::KeySpan& span, int kv_head, const float* queries, int count,
                              float* scores) const {
-  kernels_.dot(queries, count, page + key_offset(kv_head, first_slot), n, spec_.head_size_k, scores);
+  const void* rows[plugin::kSpanKeys];
+  plugin::gather_rows(
+      span, [&](const std::byte* page, int slot) { return page + key_offset(kv_head, slot); }, rows);
+  kernels_.dot(queries, count, rows, span.keys, spec_.head_size_k, scores);
 }
 
-void ReferenceBackend::accumulate(const std::byte* page, int kv_head, int first_slot, int n, const float* probs,
-                                  int count, float* acc) const {
-  kernels_.accumulate(probs, count, page + value_offset(kv_head, first_slot), n, spec_.head_size_v, acc);
+void ReferenceBackend::accumulate(const plugin::KeySpan& span, int kv_head, const float* probs, int count,
+                                  float* acc) const {
+  const void* rows[plugin::kSpanKeys];
+  plugin::gather_rows(
+      span, [&](const std::byte* page, int slot) { return page + value_offset(kv_head, slot); }, rows);
+  kernels_.accumulate(probs, count, rows, span.keys, spec_.head_size_v, acc);
 }
 
-void ReferenceBackend::prefetch(const std::byte* page, int kv_head, int first_slot, int n) const {
-  plugin::prefetch_bytes(page + key_offset(kv_head, first_slot), size_t(n) * spec_.head_size_k * element_bytes_);
-  plugin::prefetch_bytes(page + value_offset(kv_head, first_slot), size_t(n) * spec_.head_size_v * element_bytes_);
+void ReferenceBackend::prefetch(const plugin::KeySpan& span, int kv_head) const {
+  plugin::prefetch_rows(span, size_t(spec_.head_size_k) * element_bytes_,
+                        [&](const std::byte* page, int slot) { return page + key_offset(kv_head, slot); });
+  plugin::prefetch_rows(span, size_t(spec_.head_size_v) * element_bytes_,
+                        [&](const std::byte* page, int slot) { return page + value_offset(kv_head, slot); });
 }
 
 Status ReferenceBackend::forward(const kit::ForwardBatch& batch) {

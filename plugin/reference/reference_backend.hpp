@@ -34,11 +34,9 @@ class ReferenceBackend final : public kit::BackendImpl, private plugin::TileOps 
 
  private:
   void write_kv(const kit::ForwardBatch& batch) const;
-  void score(const std::byte* page, int kv_head, int first_slot, int n, const float* queries, int count,
-             float* scores) const override;
-  void accumulate(const std::byte* page, int kv_head, int first_slot, int n, const float* probs, int count,
-                  float* acc) const override;
-  void prefetch(const std::byte* page, int kv_head, int first_slot, int n) const override;
+  void score(const plugin::KeySpan& span, int kv_head, const float* queries, int count, float* scores) const override;
+  void accumulate(const plugin::KeySpan& span, int kv_head, const float* probs, int count, float* acc) const override;
+  void prefetch(const plugin::KeySpan& span, int kv_head) const override;
 
   // Byte offsets of a K or V row inside a page.
   size_t key_offset(int kv_head, int slot) const;

@@ -29,7 +29,7 @@ LayerShape random_shape(std::mt19937_64& rng) {
   shape.head_size_k = shape.head_size_v = pick({64, 80, 128});
   shape.num_kv_heads = pick({1, 2});
   shape.num_query_heads = shape.num_kv_heads * pick({1, 4, 8});
-  shape.block_size = pick({16, 32});
+  shape.block_size = pick({16, 32, 1, 5, 48, 128});  // pages that split the driver's 64-key spans too
   shape.sliding_window = std::bernoulli_distribution(0.4)(rng) ? pick({1, 5, 40, 300}) : 0;
   shape.soft_cap = std::bernoulli_distribution(0.3)(rng) ? 30.0f : 0.0f;
   shape.dtype = pick({ATB_DTYPE_F32, ATB_DTYPE_F16, ATB_DTYPE_BF16});
@@ -66,8 +66,8 @@ TEST(SharedDriver, PrefillTokensSharingTilesMatchOneTokenStepsBitForBit) {
       auto stepped = create_backend(backend.name, shape.layer_spec(), backend.config);
       ASSERT_TRUE(chunked && stepped);
       // Both draw the same tokens in the same order: the scenario draws token by token.
-      Scenario whole(shape, *chunked, 64, values_seed, 3);
-      Scenario single(shape, *stepped, 64, values_seed, 3);
+      Scenario whole(shape, *chunked, pool_pages(shape, 64), values_seed, 3);
+      Scenario single(shape, *stepped, pool_pages(shape, 64), values_seed, 3);
       if (prefix > 0) {
         ASSERT_TRUE(whole.step({{0, prefix}}));
         ASSERT_TRUE(single.step({{0, prefix}}));

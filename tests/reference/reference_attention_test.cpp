@@ -26,7 +26,7 @@ LayerShape random_shape(std::mt19937_64& rng) {
   shape.head_size_v = std::bernoulli_distribution(0.8)(rng) ? shape.head_size_k : pick(rng, {64, 128});
   shape.num_kv_heads = pick(rng, {1, 2});
   shape.num_query_heads = shape.num_kv_heads * pick(rng, {1, 4, 8});
-  shape.block_size = pick(rng, {16, 32});
+  shape.block_size = pick(rng, {16, 32, 1, 5, 48, 128});  // pages that split the driver's 64-key spans too
   shape.sliding_window = std::bernoulli_distribution(0.3)(rng) ? pick(rng, {1, 7, 64, 500}) : 0;
   shape.soft_cap = std::bernoulli_distribution(0.3)(rng) ? pick(rng, {2.0f, 30.0f}) : 0.0f;
   shape.scale = std::bernoulli_distribution(0.3)(rng) ? pick(rng, {0.25f, 0.5f}) : 0.0f;
@@ -66,7 +66,7 @@ TEST(ReferenceAttention, RandomSchedulesMatchF64Oracle) {
                  config);
     auto backend = create_backend("reference", shape.layer_spec(), config);
     ASSERT_TRUE(backend) << backend.error().message();
-    Scenario scenario(shape, *backend, 512, rng(), rng());
+    Scenario scenario(shape, *backend, pool_pages(shape, 512), rng(), rng());
 
     // 1. Mixed prefill of 1-8 sequences: one up to 2000 tokens (crossing many pages), the rest short.
     const int num_seqs = std::uniform_int_distribution<int>(1, 8)(rng);

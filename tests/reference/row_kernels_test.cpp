@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "../support/scattered_rows.hpp"
 #include "../support/seed.hpp"
 
 namespace atb::plugin {
@@ -33,7 +34,10 @@ TEST(RowKernels, Avx2MatchesScalar) {
     const int count = std::uniform_int_distribution<int>(1, 9)(rng);
     SCOPED_TRACE("seed " + std::to_string(seed) + " dtype " + dtype_name(dtype) + " d " + std::to_string(d) + " n " +
                  std::to_string(n) + " count " + std::to_string(count));
-    const auto rows = random_rows(rng, dtype, n, d);
+    const auto buffer = random_rows(rng, dtype, n, d);
+    std::vector<const void*> rows;
+    for (const std::byte* row : test::scattered_rows(buffer, n, size_t(d) * dtype_size(dtype), rng))
+      rows.push_back(row);
     std::vector<float> queries(size_t(count) * d), probs(size_t(count) * n);
     for (auto& q : queries) q = normal(rng);
     for (auto& p : probs) p = std::abs(normal(rng));

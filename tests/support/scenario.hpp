@@ -6,6 +6,7 @@
 #include <atb/host/paged_kv.hpp>
 #include <atb/host/plugin.hpp>
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <random>
@@ -31,6 +32,12 @@ struct LayerShape {
   OracleShape oracle_shape() const;
   std::string describe() const;
 };
+
+// Pages of a pool holding what `pages_of_16` pages of 16 tokens hold, for pages of any size (a
+// schedule's last pages are partial, so larger pages never get fewer).
+inline int64_t pool_pages(const LayerShape& shape, int64_t pages_of_16) {
+  return pages_of_16 * std::max(1, (16 + shape.block_size - 1) / shape.block_size);
+}
 
 // Draws the K/V/Q of one new token; default N(0,1).
 using ValueGenerator = std::function<float(std::mt19937_64&, int kind /*0 q, 1 k, 2 v*/, int head, int dim)>;

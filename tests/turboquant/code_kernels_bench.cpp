@@ -1,7 +1,8 @@
 // Per-row cost of the turboquant plugin's kernels over encoded rows, AVX2 (f32 and integer)
 // against the scalar oracle in
-// the same run: one GQA group (4 query heads), head size 128, a page tile of 16 rows that stays in L1,
-// so these are the compute costs that decode attention pays per cached token and KV head.
+// the same run: one GQA group (4 query heads), head size 128, a span of 64 rows (the driver's, four
+// 16-row pages) that stays in L1, so these are the compute costs that decode attention pays per
+// cached token and KV head.
 //
 //   build/release/bin/code-kernels-bench [--benchmark_filter=...]
 #include <benchmark/benchmark.h>
@@ -10,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include <atb/plugin/paged_attention.hpp>
 #include <tq/rotation.hpp>
 #include <tq/simd.hpp>
 
@@ -23,22 +25,29 @@ namespace {
 
 constexpr int kHeadSize = 128;
 constexpr int kGroup = 4;
-constexpr int kTileRows = 16;
+constexpr int kTileRows = plugin::kSpanKeys;
 
 std::unique_ptr<tq::Quantizer> quantizer_for(const std::string& name, tq::Role role) {
   return std::move(*tq::make_quantizer(*tq::find_format(role, name), kHeadSize));
 }
 
-std::vector<uint8_t> encoded_tile(const tq::Quantizer& quantizer) {
+// kTileRows encoded rows and the kernels' list of them.
+struct EncodedTile {
+  std::vector<uint8_t> bytes;
+  std::vector<const uint8_t*> rows;
+};
+
+EncodedTile encoded_tile(const tq::Quantizer& quantizer) {
   std::mt19937_64 rng(7);
   std::normal_distribution<float> normal;
-  std::vector<uint8_t> rows(quantizer.row_bytes() * kTileRows);
+  EncodedTile tile{std::vector<uint8_t>(quantizer.row_bytes() * kTileRows), {}};
   std::vector<float> x(kHeadSize);
   for (int j = 0; j < kTileRows; ++j) {
     for (float& v : x) v = normal(rng);
-    quantizer.encode(x.data(), rows.data() + size_t(j) * quantizer.row_bytes());
+    quantizer.encode(x.data(), tile.bytes.data() + size_t(j) * quantizer.row_bytes());
+    tile.rows.push_back(tile.bytes.data() + size_t(j) * quantizer.row_bytes());
   }
-  return rows;
+  return tile;
 }
 
 std::unique_ptr<KeyKernel> key_kernel(const tq::Quantizer& quantizer, const std::string& kernel) {
@@ -50,12 +59,12 @@ void score(benchmark::State& state, const std::string& format, const std::string
   const auto quantizer = quantizer_for(format, tq::Role::key);
   const auto kernel = key_kernel(*quantizer, name);
   if (!kernel) return state.SkipWithError(("no kernel for " + format).c_str());
-  const std::vector<uint8_t> rows = encoded_tile(*quantizer);
+  const EncodedTile tile = encoded_tile(*quantizer);
   const int stride = kHeadSize + kernel->extra_floats();
   std::vector<float> queries(size_t(kGroup) * stride, 0.25f), scores(size_t(kGroup) * kTileRows);
   for (int g = 0; g < kGroup; ++g) kernel->prepare(queries.data() + size_t(g) * stride);
   for (auto _ : state) {
-    kernel->score(rows.data(), kTileRows, queries.data(), kGroup, stride, scores.data());
+    kernel->score(tile.rows.data(), kTileRows, queries.data(), kGroup, stride, scores.data());
     benchmark::DoNotOptimize(scores.data());
     benchmark::ClobberMemory();
   }
@@ -72,10 +81,10 @@ void accumulate(benchmark::State& state, const std::string& format, const std::s
   const auto quantizer = quantizer_for(format, tq::Role::value);
   const auto kernel = value_kernel(*quantizer, name);
   if (!kernel) return state.SkipWithError(("no kernel for " + format).c_str());
-  const std::vector<uint8_t> rows = encoded_tile(*quantizer);
+  const EncodedTile tile = encoded_tile(*quantizer);
   std::vector<float> probs(size_t(kGroup) * kTileRows, 0.01f), acc(size_t(kGroup) * kHeadSize);
   for (auto _ : state) {
-    kernel->accumulate(rows.data(), kTileRows, probs.data(), kGroup, acc.data());
+    kernel->accumulate(tile.rows.data(), kTileRows, probs.data(), kGroup, acc.data());
     benchmark::DoNotOptimize(acc.data());
     benchmark::ClobberMemory();
   }

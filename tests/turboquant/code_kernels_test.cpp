@@ -8,6 +8,7 @@
 #include <cmath>
 #include <random>
 
+#include "../support/scattered_rows.hpp"
 #include "../support/seed.hpp"
 #include "avx2_code_kernels.hpp"
 #include "avx2_int8_key_kernel.hpp"
@@ -17,20 +18,23 @@
 namespace atb::turboquant {
 namespace {
 
+// n encoded rows, and the kernels' list of them in a shuffled order (row j of the list: list[j]).
 struct Rows {
   std::vector<uint8_t> bytes;
   int n;
+  std::vector<const uint8_t*> list;
 };
 
 Rows encode_rows(const tq::Quantizer& quantizer, int n, std::mt19937_64& rng) {
   std::normal_distribution<float> normal;
-  Rows rows{std::vector<uint8_t>(quantizer.row_bytes() * size_t(n)), n};
+  Rows rows{std::vector<uint8_t>(quantizer.row_bytes() * size_t(n)), n, {}};
   std::vector<float> x(static_cast<size_t>(quantizer.head_size()));
   for (int j = 0; j < n; ++j) {
     const float scale = std::exp(normal(rng));
     for (float& v : x) v = scale * normal(rng);
     quantizer.encode(x.data(), rows.bytes.data() + size_t(j) * quantizer.row_bytes());
   }
+  rows.list = test::scattered_rows(rows.bytes, n, quantizer.row_bytes(), rng);
   return rows;
 }
 
@@ -71,16 +75,16 @@ TEST(CodeKernels, Avx2MatchesScalarForEveryCoveredFormat) {
                 slow_key->prepare(queries.data() + size_t(g) * stride);
               }
               std::vector<float> fast(size_t(count) * n), slow(size_t(count) * n);
-              fast_key->score(rows.bytes.data(), n, queries.data(), count, stride, fast.data());
-              slow_key->score(rows.bytes.data(), n, queries.data(), count, stride, slow.data());
+              fast_key->score(rows.list.data(), n, queries.data(), count, stride, fast.data());
+              slow_key->score(rows.list.data(), n, queries.data(), count, stride, slow.data());
               expect_close(fast, slow, "score " + what);
             } else {
               std::vector<float> probs(size_t(count) * n), start(size_t(count) * d);
               for (float& p : probs) p = std::abs(normal(rng));
               for (float& a : start) a = normal(rng);
               std::vector<float> fast = start, slow = start;
-              fast_value->accumulate(rows.bytes.data(), n, probs.data(), count, fast.data());
-              slow_value->accumulate(rows.bytes.data(), n, probs.data(), count, slow.data());
+              fast_value->accumulate(rows.list.data(), n, probs.data(), count, fast.data());
+              slow_value->accumulate(rows.list.data(), n, probs.data(), count, slow.data());
               expect_close(fast, slow, "accumulate " + what);
             }
           }
@@ -122,12 +126,12 @@ TEST(CodeKernels, Int8KeyKernelStaysWithinItsBoundOfTheScalarKernel) {
             slow->prepare(slow_prepared.data() + size_t(g) * slow_stride);
           }
           std::vector<float> integer(size_t(count) * n), exact(size_t(count) * n);
-          fast->score(rows.bytes.data(), n, prepared.data(), count, stride, integer.data());
-          slow->score(rows.bytes.data(), n, slow_prepared.data(), count, slow_stride, exact.data());
+          fast->score(rows.list.data(), n, prepared.data(), count, stride, integer.data());
+          slow->score(rows.list.data(), n, slow_prepared.data(), count, slow_stride, exact.data());
           std::vector<float> key(static_cast<size_t>(d));
           for (int g = 0; g < count; ++g)
             for (int j = 0; j < n; ++j) {
-              const uint8_t* row = rows.bytes.data() + size_t(j) * quantizer->row_bytes();
+              const uint8_t* row = rows.list[size_t(j)];
               const float* query = raw.data() + size_t(g) * d;
               const double bound = int8_score_error_bound(*quantizer, query, row);
               quantizer->decode(row, key.data());
@@ -163,17 +167,16 @@ TEST(CodeKernels, Int8ValueKernelStaysWithinItsBoundOfTheScalarKernel) {
                                    " heads=" + std::to_string(count) + " rows=" + std::to_string(n);
           const Rows rows = encode_rows(*quantizer, n, rng);
           std::vector<float> decoded(size_t(n) * d);
-          for (int j = 0; j < n; ++j)
-            quantizer->decode(rows.bytes.data() + size_t(j) * quantizer->row_bytes(), decoded.data() + size_t(j) * d);
+          for (int j = 0; j < n; ++j) quantizer->decode(rows.list[size_t(j)], decoded.data() + size_t(j) * d);
           std::vector<float> probs(size_t(count) * n), start(size_t(count) * d);
           for (float& p : probs) p = std::exp(3 * normal(rng));
           for (float& a : start) a = normal(rng);
           std::vector<float> integer = start, exact = start;
-          fast->accumulate(rows.bytes.data(), n, probs.data(), count, integer.data());
-          slow->accumulate(rows.bytes.data(), n, probs.data(), count, exact.data());
+          fast->accumulate(rows.list.data(), n, probs.data(), count, integer.data());
+          slow->accumulate(rows.list.data(), n, probs.data(), count, exact.data());
           for (int g = 0; g < count; ++g) {
             const float* p = probs.data() + size_t(g) * n;
-            const std::vector<double> bound = int8_accumulate_error_bound(*quantizer, rows.bytes.data(), n, p);
+            const std::vector<double> bound = int8_accumulate_error_bound(*quantizer, rows.list.data(), n, p);
             double bounds = 0, magnitude = 0;
             for (int i = 0; i < d; ++i) {
               bounds += bound[size_t(i)];

@@ -36,7 +36,7 @@ LayerShape random_shape(std::mt19937_64& rng) {
   shape.head_size_v = std::bernoulli_distribution(0.8)(rng) ? shape.head_size_k : 64;
   shape.num_kv_heads = pick(rng, std::vector<int>{1, 2});
   shape.num_query_heads = shape.num_kv_heads * pick(rng, std::vector<int>{1, 4, 8});
-  shape.block_size = pick(rng, std::vector<int>{16, 32});
+  shape.block_size = pick(rng, std::vector<int>{16, 32, 1, 5, 48, 128});  // and pages splitting 64-key spans
   shape.sliding_window = std::bernoulli_distribution(0.3)(rng) ? pick(rng, std::vector<int>{1, 7, 64, 500}) : 0;
   shape.soft_cap = std::bernoulli_distribution(0.3)(rng) ? pick(rng, std::vector<float>{2.0f, 30.0f}) : 0.0f;
   shape.scale = std::bernoulli_distribution(0.3)(rng) ? 0.25f : 0.0f;
@@ -61,7 +61,7 @@ void run_pair(std::mt19937_64& rng, const std::string& k_name, const std::string
   auto backend = create_backend("turboquant", shape.layer_spec(), config);
   ASSERT_TRUE(backend) << backend.error().message();
   DecodedCache decoded(shape, k_name, v_name, 0, 0);
-  Scenario scenario(shape, *backend, 256, rng(), rng());
+  Scenario scenario(shape, *backend, pool_pages(shape, 256), rng(), rng());
   scenario.set_stored_row(decoded.stored_row());
 
   const int num_seqs = std::uniform_int_distribution<int>(1, 4)(rng);
@@ -121,7 +121,7 @@ TEST(TurboquantAttention, IntegerKernelsStayCloseToF64OverTheDecodedCache) {
       GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C, so kernel avx2_int8 is refused: " << backend.error().message();
     ASSERT_TRUE(backend) << backend.error().message();
     DecodedCache decoded(shape, k_name, v_name, 0, 0);
-    Scenario scenario(shape, *backend, 256, rng(), rng());
+    Scenario scenario(shape, *backend, pool_pages(shape, 256), rng(), rng());
     scenario.set_stored_row(decoded.stored_row());
     auto prefill = scenario.step({{0, 600}, {1, 40}});
     ASSERT_TRUE(prefill) << prefill.error().message();

@@ -13,7 +13,19 @@ namespace atb::plugin {
 int TileOps::query_stride(int head_size_k) const { return head_size_k; }
 void TileOps::prepare_queries(int, float*, int) const {}
 void TileOps::finish_outputs(int, float*, int) const {}
-void TileOps::prefetch(const std::byte*, int, int, int) const {}
+void TileOps::prefetch(const KeySpan&, int) const {}
+
+KeySpan KeySpan::slice(int begin, int end) const {
+  KeySpan part;
+  int first = 0;  // of the piece, in this span
+  for (int i = 0; i < count && first < end; ++i) {
+    const Piece& piece = pieces[size_t(i)];
+    const int from = std::max(begin, first), to = std::min(end, first + piece.n);
+    if (from < to) part.add(piece.page, piece.first_slot + (from - first), to - from);
+    first += piece.n;
+  }
+  return part;
+}
 
 namespace {
 
@@ -81,7 +93,7 @@ Plan make_plan(const kit::ForwardBatch& batch, const AttentionShape& shape) {
 }
 
 // Online-softmax state of one item: per query row r (token t, head g at r = t * group + g), running
-// max m[r], sum l[r], acc[r][Dv]; `probs` packs the visible part of a partly masked tile.
+// max m[r], sum l[r], acc[r][Dv]; `probs` packs the visible part of a partly masked span.
 struct Scratch {
   std::vector<float> queries, scores, max, sum, acc, probs;
 };
@@ -97,7 +109,7 @@ void store_outputs(const kit::ForwardBatch& batch, const AttentionShape& shape, 
   }
 }
 
-// The slots of a tile (keys key .. key + n - 1) that the item's token t sees: [begin, end).
+// The keys of a span (keys key .. key + n - 1) that the item's token t sees: [begin, end).
 struct Visible {
   int begin, end;
   bool whole(int n) const { return begin == 0 && end == n; }
@@ -124,16 +136,17 @@ void softmax_step(const AttentionShape& shape, float* s, int n, float& max, floa
   sum += shape.math.exp_shifted_sum(s, n, new_max);
 }
 
-// One tile of keys for every row of the item.  A row's masked keys are left out of its softmax and of
-// its weighted sum (never weighted by zero: a row it may not see could hold anything), so a token
-// gets bit for bit what it would get alone.
-void run_tile(const AttentionShape& shape, const TileOps& ops, const Item& item, const std::byte* page, int first_slot,
-              int64_t key, int n, Scratch& scratch) {
+// One span of keys (key .. key + span.keys - 1) for every row of the item.  A row's masked keys are
+// left out of its softmax and of its weighted sum (never weighted by zero: a row it may not see could
+// hold anything), so a token gets bit for bit what it would get alone.
+void run_span(const AttentionShape& shape, const TileOps& ops, const Item& item, const KeySpan& span, int64_t key,
+              Scratch& scratch) {
   const int group = shape.num_query_heads / shape.num_kv_heads;
   const int rows = item.tokens * group;
   const int dv = shape.head_size_v;
+  const int n = span.keys;
   float* scores = scratch.scores.data();
-  ops.score(page, item.kv_head, first_slot, n, scratch.queries.data(), rows, scores);
+  ops.score(span, item.kv_head, scratch.queries.data(), rows, scores);
   std::array<Visible, kPrefillTokensPerItem> visible;
   bool whole = true;
   for (int t = 0; t < item.tokens; ++t) {
@@ -144,7 +157,7 @@ void run_tile(const AttentionShape& shape, const TileOps& ops, const Item& item,
                    scratch.sum[size_t(r)], scratch.acc.data() + size_t(r) * dv);
   }
   if (whole) {
-    ops.accumulate(page, item.kv_head, first_slot, n, scores, rows, scratch.acc.data());
+    ops.accumulate(span, item.kv_head, scores, rows, scratch.acc.data());
     return;
   }
   for (int t = 0; t < item.tokens; ++t) {
@@ -153,7 +166,7 @@ void run_tile(const AttentionShape& shape, const TileOps& ops, const Item& item,
     if (m <= 0) continue;
     for (int g = 0; g < group; ++g)
       std::copy_n(scores + size_t(t * group + g) * n + seen.begin, m, scratch.probs.data() + size_t(g) * m);
-    ops.accumulate(page, item.kv_head, first_slot + seen.begin, m, scratch.probs.data(), group,
+    ops.accumulate(span.slice(seen.begin, seen.end), item.kv_head, scratch.probs.data(), group,
                    scratch.acc.data() + size_t(t) * group * dv);
   }
 }
@@ -167,8 +180,8 @@ void run_item(const kit::ForwardBatch& batch, const AttentionShape& shape, const
   const int bs = shape.block_size;
   const int stride = ops.query_stride(dk);
   scratch.queries.assign(size_t(rows) * stride, 0.0f);
-  scratch.scores.resize(size_t(rows) * bs);
-  scratch.probs.resize(size_t(group) * bs);
+  scratch.scores.resize(size_t(rows) * kSpanKeys);
+  scratch.probs.resize(size_t(group) * kSpanKeys);
   scratch.max.assign(rows, -std::numeric_limits<float>::infinity());
   scratch.sum.assign(rows, 0.0f);
   scratch.acc.assign(size_t(rows) * dv, 0.0f);
@@ -181,15 +194,28 @@ void run_item(const kit::ForwardBatch& batch, const AttentionShape& shape, const
   ops.prepare_queries(item.kv_head, scratch.queries.data(), rows);
 
   const int32_t* table = batch.block_table(item.seq);
-  for (int64_t key = item.key_begin; key < item.key_end;) {
-    const int first_slot = static_cast<int>(key % bs);
-    const int n = static_cast<int>(std::min<int64_t>(bs - first_slot, item.key_end - key));
-    const std::byte* page = batch.page(table[key / bs]);
-    if (const int64_t next = key + n; next < item.key_end)
-      ops.prefetch(batch.page(table[next / bs]), item.kv_head, static_cast<int>(next % bs),
-                   static_cast<int>(std::min<int64_t>(bs - next % bs, item.key_end - next)));
-    run_tile(shape, ops, item, page, first_slot, key, n, scratch);
-    key += n;
+  // Keys key .. of the item up to the next multiple of kSpanKeys, on their pages.  Spans start at
+  // multiples of kSpanKeys whatever the item, so a token's softmax folds its keys in the same groups
+  // alone as among a prefill's tokens (bit-identical outputs).
+  const auto span_at = [&](int64_t key) {
+    KeySpan span;
+    for (int64_t end = std::min(item.key_end, (key / kSpanKeys + 1) * kSpanKeys); key < end;) {
+      const int first_slot = static_cast<int>(key % bs);
+      const int n = static_cast<int>(std::min<int64_t>(bs - first_slot, end - key));
+      span.add(batch.page(table[key / bs]), first_slot, n);
+      key += n;
+    }
+    return span;
+  };
+  int64_t key = item.key_begin;
+  KeySpan span = span_at(key);
+  while (span.keys > 0) {
+    const int64_t next_key = key + span.keys;
+    const KeySpan next = next_key < item.key_end ? span_at(next_key) : KeySpan{};
+    if (next.keys > 0) ops.prefetch(next, item.kv_head);
+    run_span(shape, ops, item, span, key, scratch);
+    key = next_key;
+    span = next;
   }
 
   if (item.partial < 0) {

@@ -33,51 +33,50 @@ constexpr int kGroupBlock = 4;
 // GN (1..4) query rows against one key row; GN is a template argument so the accumulators stay in
 // registers.
 template <int32_t Dtype, int GN>
-inline void dot_rows_block(const float* queries, int d, const void* rows, int64_t row, int vector_end, float* out,
-                           int out_stride) {
+inline void dot_rows_block(const float* queries, int d, const void* row, int vector_end, float* out, int out_stride) {
   // Two accumulators per query row (even and odd 8-column steps) halve the FMA dependency chains.
   __m256 even[GN], odd[GN];
   for (int g = 0; g < GN; ++g) even[g] = odd[g] = _mm256_setzero_ps();
   int x = 0;
   for (; x + 16 <= vector_end; x += 16) {
-    const __m256 k0 = load8<Dtype>(rows, row + x);
-    const __m256 k1 = load8<Dtype>(rows, row + x + 8);
+    const __m256 k0 = load8<Dtype>(row, x);
+    const __m256 k1 = load8<Dtype>(row, x + 8);
     for (int g = 0; g < GN; ++g) {
       even[g] = _mm256_fmadd_ps(_mm256_loadu_ps(queries + g * d + x), k0, even[g]);
       odd[g] = _mm256_fmadd_ps(_mm256_loadu_ps(queries + g * d + x + 8), k1, odd[g]);
     }
   }
   for (; x < vector_end; x += 8) {
-    const __m256 k = load8<Dtype>(rows, row + x);
+    const __m256 k = load8<Dtype>(row, x);
     for (int g = 0; g < GN; ++g) even[g] = _mm256_fmadd_ps(_mm256_loadu_ps(queries + g * d + x), k, even[g]);
   }
   for (int g = 0; g < GN; ++g) {
     float sum = horizontal_sum(_mm256_add_ps(even[g], odd[g]));
-    for (int t = vector_end; t < d; ++t) sum += queries[g * d + t] * load_as_f32(rows, Dtype, row + t);
+    for (int t = vector_end; t < d; ++t) sum += queries[g * d + t] * load_as_f32(row, Dtype, t);
     out[g * out_stride] = sum;
   }
 }
 
 template <int32_t Dtype>
-void dot_avx2(const float* queries, int count, const void* rows, int n, int d, float* scores) {
+void dot_avx2(const float* queries, int count, const void* const* rows, int n, int d, float* scores) {
   const int vector_end = d & ~7;
   for (int j = 0; j < n; ++j) {
-    const int64_t row = int64_t(j) * d;
+    const void* row = rows[j];
     for (int g0 = 0; g0 < count; g0 += kGroupBlock) {
       const float* q = queries + g0 * d;
       float* out = scores + g0 * n + j;
       switch (count - g0 < kGroupBlock ? count - g0 : kGroupBlock) {
         case 1:
-          dot_rows_block<Dtype, 1>(q, d, rows, row, vector_end, out, n);
+          dot_rows_block<Dtype, 1>(q, d, row, vector_end, out, n);
           break;
         case 2:
-          dot_rows_block<Dtype, 2>(q, d, rows, row, vector_end, out, n);
+          dot_rows_block<Dtype, 2>(q, d, row, vector_end, out, n);
           break;
         case 3:
-          dot_rows_block<Dtype, 3>(q, d, rows, row, vector_end, out, n);
+          dot_rows_block<Dtype, 3>(q, d, row, vector_end, out, n);
           break;
         default:
-          dot_rows_block<Dtype, 4>(q, d, rows, row, vector_end, out, n);
+          dot_rows_block<Dtype, 4>(q, d, row, vector_end, out, n);
           break;
       }
     }
@@ -86,7 +85,7 @@ void dot_avx2(const float* queries, int count, const void* rows, int n, int d, f
 
 // acc rows g < GN += sum_j probs[g][j] * row j, over 8 columns at a time; GN as above.
 template <int32_t Dtype, int GN>
-inline void accumulate_block(const float* probs, int n, const void* rows, int d, int vector_end, float* acc) {
+inline void accumulate_block(const float* probs, int n, const void* const* rows, int d, int vector_end, float* acc) {
   int x = 0;
   for (; x + 16 <= vector_end; x += 16) {  // 16 columns at once: 2 * GN independent chains
     __m256 lo[GN], hi[GN];
@@ -95,8 +94,8 @@ inline void accumulate_block(const float* probs, int n, const void* rows, int d,
       hi[g] = _mm256_loadu_ps(acc + g * d + x + 8);
     }
     for (int j = 0; j < n; ++j) {
-      const __m256 v0 = load8<Dtype>(rows, int64_t(j) * d + x);
-      const __m256 v1 = load8<Dtype>(rows, int64_t(j) * d + x + 8);
+      const __m256 v0 = load8<Dtype>(rows[j], x);
+      const __m256 v1 = load8<Dtype>(rows[j], x + 8);
       for (int g = 0; g < GN; ++g) {
         const __m256 p = _mm256_broadcast_ss(probs + g * n + j);
         lo[g] = _mm256_fmadd_ps(p, v0, lo[g]);
@@ -112,19 +111,18 @@ inline void accumulate_block(const float* probs, int n, const void* rows, int d,
     __m256 sums[GN];
     for (int g = 0; g < GN; ++g) sums[g] = _mm256_loadu_ps(acc + g * d + x);
     for (int j = 0; j < n; ++j) {
-      const __m256 v = load8<Dtype>(rows, int64_t(j) * d + x);
+      const __m256 v = load8<Dtype>(rows[j], x);
       for (int g = 0; g < GN; ++g) sums[g] = _mm256_fmadd_ps(_mm256_broadcast_ss(probs + g * n + j), v, sums[g]);
     }
     for (int g = 0; g < GN; ++g) _mm256_storeu_ps(acc + g * d + x, sums[g]);
   }
   for (int g = 0; g < GN; ++g)
     for (int j = 0; j < n; ++j)
-      for (int t = vector_end; t < d; ++t)
-        acc[g * d + t] += probs[g * n + j] * load_as_f32(rows, Dtype, int64_t(j) * d + t);
+      for (int t = vector_end; t < d; ++t) acc[g * d + t] += probs[g * n + j] * load_as_f32(rows[j], Dtype, t);
 }
 
 template <int32_t Dtype>
-void accumulate_avx2(const float* probs, int count, const void* rows, int n, int d, float* acc) {
+void accumulate_avx2(const float* probs, int count, const void* const* rows, int n, int d, float* acc) {
   const int vector_end = d & ~7;
   for (int g0 = 0; g0 < count; g0 += kGroupBlock) {
     const float* p = probs + g0 * n;

@@ -6,22 +6,22 @@ namespace atb::plugin {
 namespace {
 
 template <int32_t Dtype>
-void dot_scalar(const float* queries, int count, const void* rows, int n, int d, float* scores) {
+void dot_scalar(const float* queries, int count, const void* const* rows, int n, int d, float* scores) {
   for (int j = 0; j < n; ++j) {
     for (int g = 0; g < count; ++g) {
       float sum = 0.0f;
-      for (int x = 0; x < d; ++x) sum += queries[g * d + x] * load_as_f32(rows, Dtype, int64_t(j) * d + x);
+      for (int x = 0; x < d; ++x) sum += queries[g * d + x] * load_as_f32(rows[j], Dtype, x);
       scores[g * n + j] = sum;
     }
   }
 }
 
 template <int32_t Dtype>
-void accumulate_scalar(const float* probs, int count, const void* rows, int n, int d, float* acc) {
+void accumulate_scalar(const float* probs, int count, const void* const* rows, int n, int d, float* acc) {
   for (int g = 0; g < count; ++g)
     for (int j = 0; j < n; ++j) {
       const float p = probs[g * n + j];
-      for (int x = 0; x < d; ++x) acc[g * d + x] += p * load_as_f32(rows, Dtype, int64_t(j) * d + x);
+      for (int x = 0; x < d; ++x) acc[g * d + x] += p * load_as_f32(rows[j], Dtype, x);
     }
 }
 

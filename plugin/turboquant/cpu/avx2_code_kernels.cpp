@@ -154,7 +154,7 @@ class Decoder {
 // GN query heads (a template argument, so their accumulators stay in registers) against every row,
 // two rows at a time so each query load serves both and twice as many FMA chains run at once.
 template <class D, int GN, int Rows>
-inline void score_rows(const D& decoder, const uint8_t* first_row, int n, const float* queries, int stride,
+inline void score_rows(const D& decoder, const uint8_t* const* rows, int n, const float* queries, int stride,
                        float* scores) {
   const int per_block = decoder.groups_per_block();
   __m256 acc[Rows][GN];
@@ -165,7 +165,7 @@ inline void score_rows(const D& decoder, const uint8_t* first_row, int n, const 
     for (int k = 0; k < decoder.head_size() / 8; ++k) {
       const bool overread = decoder.may_overread(k);
       __m256 x[Rows];
-      for (int r = 0; r < Rows; ++r) x[r] = decoder.centroids(first_row + size_t(r) * decoder.row_bytes(), k, overread);
+      for (int r = 0; r < Rows; ++r) x[r] = decoder.centroids(rows[r], k, overread);
       for (int g = 0; g < GN; ++g) {
         const __m256 q = _mm256_loadu_ps(queries + size_t(g) * stride + 8 * k);
         for (int r = 0; r < Rows; ++r) acc[r][g] = _mm256_fmadd_ps(q, x[r], acc[r][g]);
@@ -174,20 +174,19 @@ inline void score_rows(const D& decoder, const uint8_t* first_row, int n, const 
     float sums[Rows * GN];
     horizontal_sums(reinterpret_cast<const __m256(&)[Rows * GN]>(acc), sums);
     for (int r = 0; r < Rows; ++r) {
-      const float scale = decoder.block_scale(first_row + size_t(r) * decoder.row_bytes(), 0);
+      const float scale = decoder.block_scale(rows[r], 0);
       for (int g = 0; g < GN; ++g) scores[size_t(g) * size_t(n) + size_t(r)] = scale * sums[r * GN + g];
     }
     return;
   }
   for (int block = 0; block < decoder.blocks(); ++block) {
     typename D::BlockParams params[Rows];
-    for (int r = 0; r < Rows; ++r) params[r] = decoder.block_params(first_row + size_t(r) * decoder.row_bytes(), block);
+    for (int r = 0; r < Rows; ++r) params[r] = decoder.block_params(rows[r], block);
     const int block_end = std::min((block + 1) * per_block, decoder.head_size() / 8);  // the last block may be short
     for (int k = block * per_block; k < block_end; ++k) {
       const bool overread = decoder.may_overread(k);
       __m256 x[Rows];
-      for (int r = 0; r < Rows; ++r)
-        x[r] = decoder.group_in_block(first_row + size_t(r) * decoder.row_bytes(), k, params[r], overread);
+      for (int r = 0; r < Rows; ++r) x[r] = decoder.group_in_block(rows[r], k, params[r], overread);
       for (int g = 0; g < GN; ++g) {
         const __m256 q = _mm256_loadu_ps(queries + size_t(g) * stride + 8 * k);
         for (int r = 0; r < Rows; ++r) acc[r][g] = _mm256_fmadd_ps(q, x[r], acc[r][g]);
@@ -201,11 +200,10 @@ inline void score_rows(const D& decoder, const uint8_t* first_row, int n, const 
 }
 
 template <class D, int GN>
-void score_heads(const D& decoder, const uint8_t* rows, int n, const float* queries, int stride, float* scores) {
+void score_heads(const D& decoder, const uint8_t* const* rows, int n, const float* queries, int stride, float* scores) {
   int j = 0;
-  for (; j + 2 <= n; j += 2)
-    score_rows<D, GN, 2>(decoder, rows + size_t(j) * decoder.row_bytes(), n, queries, stride, scores + j);
-  if (j < n) score_rows<D, GN, 1>(decoder, rows + size_t(j) * decoder.row_bytes(), n, queries, stride, scores + j);
+  for (; j + 2 <= n; j += 2) score_rows<D, GN, 2>(decoder, rows + j, n, queries, stride, scores + j);
+  if (j < n) score_rows<D, GN, 1>(decoder, rows + j, n, queries, stride, scores + j);
 }
 
 // Where the folded weights p[g][j] * scale_b(row j) lie: weights[(j * heads + g) * blocks + b], so one
@@ -219,7 +217,7 @@ struct WeightLayout {
 // weights first; two groups of 8 coordinates at a time, so each broadcast weight serves both and the
 // two groups' FMA chains interleave.  `w` points at head 0, block b of row 0.
 template <class D, int GN, int Groups>
-inline void accumulate_groups(const D& decoder, const uint8_t* rows, int n, const float* w, WeightLayout layout,
+inline void accumulate_groups(const D& decoder, const uint8_t* const* rows, int n, const float* w, WeightLayout layout,
                               float* acc, int acc_stride, int k) {
   bool overread[Groups];
   __m256 sum[Groups][GN];
@@ -228,7 +226,7 @@ inline void accumulate_groups(const D& decoder, const uint8_t* rows, int n, cons
     for (int g = 0; g < GN; ++g) sum[c][g] = _mm256_loadu_ps(acc + size_t(g) * acc_stride + 8 * (k + c));
   }
   for (int j = 0; j < n; ++j) {
-    const uint8_t* row = rows + size_t(j) * decoder.row_bytes();
+    const uint8_t* row = rows[j];
     __m256 x[Groups];
     for (int c = 0; c < Groups; ++c) x[c] = decoder.centroids(row, k + c, overread[c]);
     for (int g = 0; g < GN; ++g) {
@@ -241,7 +239,7 @@ inline void accumulate_groups(const D& decoder, const uint8_t* rows, int n, cons
 }
 
 template <class D, int GN>
-void accumulate_heads(const D& decoder, const uint8_t* rows, int n, const float* weights, WeightLayout layout,
+void accumulate_heads(const D& decoder, const uint8_t* const* rows, int n, const float* weights, WeightLayout layout,
                       float* acc, int acc_stride) {
   const int groups = decoder.head_size() / 8, per_block = decoder.groups_per_block();
   for (int block = 0; block * per_block < groups; ++block) {
@@ -257,7 +255,8 @@ template <class D>
 class Avx2KeyKernel final : public KeyKernel {
  public:
   explicit Avx2KeyKernel(const tq::Quantizer& quantizer) : decoder_(quantizer) {}
-  void score(const uint8_t* rows, int n, const float* queries, int count, int stride, float* scores) const override {
+  void score(const uint8_t* const* rows, int n, const float* queries, int count, int stride,
+             float* scores) const override {
     for_head_runs(count, [&](auto heads, int g) {
       score_heads<D, heads()>(decoder_, rows, n, queries + size_t(g) * stride, stride, scores + size_t(g) * size_t(n));
     });
@@ -271,26 +270,24 @@ template <class D>
 class Avx2ValueKernel final : public ValueKernel {
  public:
   explicit Avx2ValueKernel(const tq::Quantizer& quantizer) : decoder_(quantizer) {}
-  void accumulate(const uint8_t* rows, int n, const float* probs, int count, float* acc) const override {
+  void accumulate(const uint8_t* const* rows, int n, const float* probs, int count, float* acc) const override {
     // Rows in chunks and heads in runs of at most 8, so the folded weights fit on the stack.
     for (int j0 = 0; j0 < n; j0 += kChunkRows)
       for (int g0 = 0; g0 < count; g0 += 8)
-        accumulate_chunk(rows + size_t(j0) * decoder_.row_bytes(), std::min(kChunkRows, n - j0), probs + j0, n,
-                         std::min(8, count - g0), g0, acc);
+        accumulate_chunk(rows + j0, std::min(kChunkRows, n - j0), probs + j0, n, std::min(8, count - g0), g0, acc);
   }
 
  private:
   static constexpr int kChunkRows = 32;
   static constexpr int kMaxBlocks = tq::kMaxRotationSize / tq::kScaleBlock;  // blocks are 32 or the whole row
 
-  void accumulate_chunk(const uint8_t* rows, int n, const float* probs, int probs_stride, int count, int g0,
+  void accumulate_chunk(const uint8_t* const* rows, int n, const float* probs, int probs_stride, int count, int g0,
                         float* acc) const {
     const int d = decoder_.head_size();
     const WeightLayout layout{count, decoder_.blocks()};
     float weights[kMaxBlocks * 8 * kChunkRows];
     for (int j = 0; j < n; ++j)
-      fold_row_weights(rows + size_t(j) * decoder_.row_bytes(), probs + j, probs_stride, g0, weights + layout.at(j, 0),
-                       layout);
+      fold_row_weights(rows[j], probs + j, probs_stride, g0, weights + layout.at(j, 0), layout);
     for_head_runs(count, [&](auto heads, int g) {
       accumulate_heads<D, heads()>(decoder_, rows, n, weights + layout.at(0, g), layout,
                                    acc + size_t(g0 + g) * size_t(d), d);

@@ -256,7 +256,8 @@ class Int8KeyKernel final : public KeyKernel {
     }
   }
 
-  void score(const uint8_t* rows, int n, const float* queries, int count, int stride, float* scores) const override {
+  void score(const uint8_t* const* rows, int n, const float* queries, int count, int stride,
+             float* scores) const override {
     for_head_runs(count, [&](auto heads, int g) {
       score_heads<heads()>(rows, n, queries + size_t(g) * stride, stride, scores + size_t(g) * size_t(n));
     });
@@ -290,10 +291,10 @@ class Int8KeyKernel final : public KeyKernel {
 
   // GN heads (a template argument, so their sums stay in registers) against every row.
   template <int GN>
-  void score_heads(const uint8_t* rows, int n, const float* queries, int stride, float* scores) const {
+  void score_heads(const uint8_t* const* rows, int n, const float* queries, int stride, float* scores) const {
     const int d = layout_.head_size;
     for (int j = 0; j < n; ++j) {
-      const uint8_t* row = rows + size_t(j) * layout_.row_bytes;
+      const uint8_t* row = rows[j];
       __m256 sums[GN];
       for (auto& sum : sums) sum = _mm256_setzero_ps();
       for (int c = 0; c < query_.chunks(); ++c) {

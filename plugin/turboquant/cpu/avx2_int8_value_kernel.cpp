@@ -43,25 +43,25 @@ float block_scale(const tq::RowLayout& layout, const uint8_t* row, int coordinat
 
 }  // namespace
 
-std::vector<double> int8_accumulate_error_bound(const tq::Quantizer& quantizer, const uint8_t* rows, int n,
+std::vector<double> int8_accumulate_error_bound(const tq::Quantizer& quantizer, const uint8_t* const* rows, int n,
                                                 const float* probs) {
   const int d = quantizer.head_size();
   const tq::RowLayout& layout = quantizer.layout();
   const double step = centroid_grid(*quantizer.codebook()).step;
   std::vector<double> bound(size_t(d), 0.0);
   std::vector<float> values(size_t(n) * size_t(d));
-  for (int j = 0; j < n; ++j) quantizer.decode(rows + size_t(j) * layout.row_bytes, values.data() + size_t(j) * d);
+  for (int j = 0; j < n; ++j) quantizer.decode(rows[j], values.data() + size_t(j) * d);
   for (int j0 = 0; j0 < n; j0 += kInt8ValueTileRows) {
     const int end = std::min(n, j0 + kInt8ValueTileRows);
     for (int i = 0; i < d; ++i) {
       double total = 0, largest = 0;  // the tile's weights in this coordinate's block
       for (int j = j0; j < end; ++j) {
-        const double w = double(probs[j]) * block_scale(layout, rows + size_t(j) * layout.row_bytes, i);
+        const double w = double(probs[j]) * block_scale(layout, rows[j], i);
         total += w, largest = std::max(largest, std::abs(w));
       }
       const double weight_step = int8_weight_step(largest, std::abs(total));
       for (int j = j0; j < end; ++j) {
-        const double scale = block_scale(layout, rows + size_t(j) * layout.row_bytes, i), p = std::abs(probs[j]);
+        const double scale = block_scale(layout, rows[j], i), p = std::abs(probs[j]);
         const double value = std::abs(values[size_t(j) * d + i]), centroid = scale > 0 ? value / scale : 0;
         bound[size_t(i)] +=
             0.5 * weight_step * (centroid + step / 2) + p * scale * step / 2 + 1e-5 * p * (value + scale * step);
@@ -132,11 +132,11 @@ class Int8ValueKernel final : public ValueKernel {
     table_ = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes.data())));
   }
 
-  void accumulate(const uint8_t* rows, int n, const float* probs, int count, float* acc) const override {
+  void accumulate(const uint8_t* const* rows, int n, const float* probs, int count, float* acc) const override {
     for (int j0 = 0; j0 < n; j0 += kInt8ValueTileRows)
       for (int g0 = 0; g0 < count; g0 += kHeadsPerRun) {
         const int heads = std::min(kHeadsPerRun, count - g0), tile_rows = std::min(kInt8ValueTileRows, n - j0);
-        const uint8_t* tile = rows + size_t(j0) * layout_.row_bytes;
+        const uint8_t* const* tile = rows + j0;
         if (heads == 4)
           accumulate_tile<4>(tile, tile_rows, probs + j0, n, g0, acc);
         else if (heads == 3)
@@ -156,7 +156,7 @@ class Int8ValueKernel final : public ValueKernel {
     float factor[kMaxBlocks][kHeadsPerRun];
   };
 
-  void quantize_weights(const uint8_t* rows, int n, const float* probs, int probs_stride, int g0, int heads,
+  void quantize_weights(const uint8_t* const* rows, int n, const float* probs, int probs_stride, int g0, int heads,
                         TileWeights& weights) const {
     constexpr int kVectors = kInt8ValueTileRows / 8;
     const int blocks = block_scales_ ? layout_.blocks : 1, vectors = (n + 7) / 8;
@@ -164,8 +164,7 @@ class Int8ValueKernel final : public ValueKernel {
     for (int b = 0; b < blocks; ++b) std::fill_n(scales[b] + n, kInt8ValueTileRows - n, 0.0f);
     for (int j = 0; j < n; ++j)
       for (int b = 0; b < blocks; ++b)
-        scales[b][j] =
-            _cvtsh_ss(load_u16(rows + size_t(j) * layout_.row_bytes + layout_.scales_offset + 2 * size_t(b)));
+        scales[b][j] = _cvtsh_ss(load_u16(rows[j] + layout_.scales_offset + 2 * size_t(b)));
     __m256i in_tile[kVectors];
     for (int v = 0; v < kVectors; ++v)
       in_tile[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - 8 * v), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -211,7 +210,8 @@ class Int8ValueKernel final : public ValueKernel {
   __m256i values(const uint8_t* row, int k) const { return _mm256_shuffle_epi8(table_, codes_(row, k)); }
 
   template <int GN>
-  void accumulate_tile(const uint8_t* rows, int n, const float* probs, int probs_stride, int g0, float* acc) const {
+  void accumulate_tile(const uint8_t* const* rows, int n, const float* probs, int probs_stride, int g0,
+                       float* acc) const {
     TileWeights weights;
     quantize_weights(rows, n, probs, probs_stride, g0, GN, weights);
     const int d = layout_.head_size;
@@ -220,9 +220,8 @@ class Int8ValueKernel final : public ValueKernel {
       __m256i sums[GN][2];
       for (int g = 0; g < GN; ++g) sums[g][0] = sums[g][1] = _mm256_setzero_si256();
       for (int j = 0; j < n; j += 2) {
-        const uint8_t* row = rows + size_t(j) * layout_.row_bytes;
-        const __m256i first = values(row, k);
-        const __m256i second = j + 1 < n ? values(row + layout_.row_bytes, k) : first;  // its weight is 0
+        const __m256i first = values(rows[j], k);
+        const __m256i second = j + 1 < n ? values(rows[j + 1], k) : first;  // its weight is 0
         const __m256i low = _mm256_unpacklo_epi8(first, second), high = _mm256_unpackhi_epi8(first, second);
         for (int g = 0; g < GN; ++g) {
           uint16_t pair;

@@ -31,7 +31,7 @@ std::unique_ptr<ValueKernel> make_avx2_int8_value_kernel(const tq::Quantizer& qu
 // How far, per coordinate, the integer kernel's sum over `n` rows with probabilities `probs` (one
 // head) may lie from the exact sum over the decoded rows: each weight rounded to its tile's byte
 // grid, each centroid to the table's grid, and f32 rounding.
-std::vector<double> int8_accumulate_error_bound(const tq::Quantizer& quantizer, const uint8_t* rows, int n,
+std::vector<double> int8_accumulate_error_bound(const tq::Quantizer& quantizer, const uint8_t* const* rows, int n,
                                                 const float* probs);
 
 }  // namespace atb::turboquant

@@ -1,5 +1,7 @@
 #include "code_kernels.hpp"
 
+#include <vector>
+
 #include "avx2_code_kernels.hpp"
 #include "avx2_int8_key_kernel.hpp"
 #include "avx2_int8_value_kernel.hpp"
@@ -9,15 +11,33 @@
 namespace atb::turboquant {
 namespace {
 
+// The shared row kernels take untyped row pointers.
+class UntypedRows {
+ public:
+  UntypedRows(const uint8_t* const* rows, int n) {
+    const void** out = n <= kOnStack ? on_stack_ : (spilled_.resize(size_t(n)), spilled_.data());
+    for (int j = 0; j < n; ++j) out[j] = rows[j];
+    rows_ = out;
+  }
+  const void* const* get() const { return rows_; }
+
+ private:
+  static constexpr int kOnStack = 64;  // a span of keys (the driver's) fits
+  const void* on_stack_[kOnStack];
+  std::vector<const void*> spilled_;
+  const void* const* rows_;
+};
+
 // Plain rows through the shared uncompressed kernels (the reference backend's own).
 class PlainKeyKernel final : public KeyKernel {
  public:
   PlainKeyKernel(const tq::Quantizer& quantizer, std::string_view kernel)
       : kernels_(plugin::select_row_kernels(quantizer.format().plain_dtype, kernel)),
         head_size_(quantizer.head_size()) {}
-  void score(const uint8_t* rows, int n, const float* queries, int count, int stride, float* scores) const override {
+  void score(const uint8_t* const* rows, int n, const float* queries, int count, int stride,
+             float* scores) const override {
     (void)stride;  // plain keys keep no extra floats: the stride is the head size
-    kernels_.dot(queries, count, reinterpret_cast<const std::byte*>(rows), n, head_size_, scores);
+    kernels_.dot(queries, count, UntypedRows(rows, n).get(), n, head_size_, scores);
   }
 
  private:
@@ -30,8 +50,8 @@ class PlainValueKernel final : public ValueKernel {
   PlainValueKernel(const tq::Quantizer& quantizer, std::string_view kernel)
       : kernels_(plugin::select_row_kernels(quantizer.format().plain_dtype, kernel)),
         head_size_(quantizer.head_size()) {}
-  void accumulate(const uint8_t* rows, int n, const float* probs, int count, float* acc) const override {
-    kernels_.accumulate(probs, count, reinterpret_cast<const std::byte*>(rows), n, head_size_, acc);
+  void accumulate(const uint8_t* const* rows, int n, const float* probs, int count, float* acc) const override {
+    kernels_.accumulate(probs, count, UntypedRows(rows, n).get(), n, head_size_, acc);
   }
 
  private:

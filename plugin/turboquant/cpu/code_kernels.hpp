@@ -22,16 +22,17 @@ class KeyKernel {
   virtual int extra_floats() const { return 0; }
   // `query`: head_size rotated coordinates, then extra_floats() for this kernel to fill.
   virtual void prepare(float* query) const { (void)query; }
-  // scores[g * n + j] = <query g, decoded key row j>, rows contiguous `row_bytes` apart, query g at
-  // queries + g * stride.
-  virtual void score(const uint8_t* rows, int n, const float* queries, int count, int stride, float* scores) const = 0;
+  // scores[g * n + j] = <query g, decoded key row j>, row j at rows[j] (the rows of a span of keys lie
+  // on several pages), query g at queries + g * stride.
+  virtual void score(const uint8_t* const* rows, int n, const float* queries, int count, int stride,
+                     float* scores) const = 0;
 };
 
 class ValueKernel {
  public:
   virtual ~ValueKernel() = default;
-  // acc[g * head_size + i] += sum_j probs[g * n + j] * decoded value row j [i].
-  virtual void accumulate(const uint8_t* rows, int n, const float* probs, int count, float* acc) const = 0;
+  // acc[g * head_size + i] += sum_j probs[g * n + j] * decoded value row j [i], row j at rows[j].
+  virtual void accumulate(const uint8_t* const* rows, int n, const float* probs, int count, float* acc) const = 0;
 };
 
 // `kernel` is "scalar", "avx2" or "avx2_int8" (already resolved from "auto"; avx2_int8 keeps the

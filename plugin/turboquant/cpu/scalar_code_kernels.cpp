@@ -28,10 +28,11 @@ class AffineKeyKernel final : public KeyKernel {
       query[layout_.head_size + b] = sum;
     }
   }
-  void score(const uint8_t* rows, int n, const float* queries, int count, int stride, float* scores) const override {
+  void score(const uint8_t* const* rows, int n, const float* queries, int count, int stride,
+             float* scores) const override {
     uint8_t codes[tq::kMaxRotationSize];
     for (int j = 0; j < n; ++j) {
-      const uint8_t* row = rows + size_t(j) * layout_.row_bytes;
+      const uint8_t* row = rows[j];
       tq::unpack_codes(row + layout_.codes_offset, layout_.head_size, layout_.code_bits, codes);
       for (int g = 0; g < count; ++g) {
         const float* q = queries + size_t(g) * size_t(stride);
@@ -58,10 +59,11 @@ class CodebookKeyKernel final : public KeyKernel {
  public:
   explicit CodebookKeyKernel(const tq::Quantizer& quantizer)
       : layout_(quantizer.layout()), centroids_(quantizer.codebook()->centroids.data()) {}
-  void score(const uint8_t* rows, int n, const float* queries, int count, int stride, float* scores) const override {
+  void score(const uint8_t* const* rows, int n, const float* queries, int count, int stride,
+             float* scores) const override {
     uint8_t codes[tq::kMaxRotationSize];
     for (int j = 0; j < n; ++j) {
-      const uint8_t* row = rows + size_t(j) * layout_.row_bytes;
+      const uint8_t* row = rows[j];
       tq::unpack_codes(row + layout_.codes_offset, layout_.head_size, layout_.code_bits, codes);
       for (int g = 0; g < count; ++g) {
         const float* q = queries + size_t(g) * size_t(stride);
@@ -99,12 +101,13 @@ class ProdKeyKernel final : public KeyKernel {
       query[d + k] = sum;
     }
   }
-  void score(const uint8_t* rows, int n, const float* queries, int count, int stride, float* scores) const override {
+  void score(const uint8_t* const* rows, int n, const float* queries, int count, int stride,
+             float* scores) const override {
     const int d = layout_.head_size;
     uint8_t codes[tq::kMaxRotationSize], signs[tq::kMaxRotationSize];
     const float factor = float(std::sqrt(M_PI / 2) / d);
     for (int j = 0; j < n; ++j) {
-      const uint8_t* row = rows + size_t(j) * layout_.row_bytes;
+      const uint8_t* row = rows[j];
       tq::unpack_codes(row + layout_.codes_offset, d, layout_.code_bits, codes);
       tq::unpack_codes(row + layout_.sketch_offset, d, 1, signs);
       const float scale = tq::load_f16(row + layout_.scales_offset);
@@ -129,11 +132,11 @@ class ProdKeyKernel final : public KeyKernel {
 class DecodingValueKernel final : public ValueKernel {
  public:
   explicit DecodingValueKernel(const tq::Quantizer& quantizer) : quantizer_(quantizer) {}
-  void accumulate(const uint8_t* rows, int n, const float* probs, int count, float* acc) const override {
+  void accumulate(const uint8_t* const* rows, int n, const float* probs, int count, float* acc) const override {
     const int d = quantizer_.head_size();
     float decoded[tq::kMaxRotationSize];
     for (int j = 0; j < n; ++j) {
-      quantizer_.decode(rows + size_t(j) * quantizer_.row_bytes(), decoded);
+      quantizer_.decode(rows[j], decoded);
       for (int g = 0; g < count; ++g) {
         const float p = probs[size_t(g) * size_t(n) + size_t(j)];
         float* out = acc + size_t(g) * size_t(d);

@@ -130,21 +130,35 @@ void TurboquantBackend::prepare_queries(int kv_head, float* rows, int count) con
   }
 }
 
-void TurboquantBackend::score(const std::byte* page, int kv_head, int first_slot, int n, const float* queries,
-                              int count, float* scores) const {
-  const auto* rows = reinterpret_cast<const uint8_t*>(page + layout_.k_row_offset(kv_head, first_slot));
-  key_kernel_->score(rows, n, queries, count, query_stride(spec_.head_size_k), scores);
+void TurboquantBackend::score(const plugin::KeySpan& span, int kv_head, const float* queries, int count,
+                              float* scores) const {
+  const uint8_t* rows[plugin::kSpanKeys];
+  plugin::gather_rows(
+      span,
+      [&](const std::byte* page, int slot) {
+        return reinterpret_cast<const uint8_t*>(page + layout_.k_row_offset(kv_head, slot));
+      },
+      rows);
+  key_kernel_->score(rows, span.keys, queries, count, query_stride(spec_.head_size_k), scores);
 }
 
-void TurboquantBackend::accumulate(const std::byte* page, int kv_head, int first_slot, int n, const float* probs,
-                                   int count, float* acc) const {
-  const auto* rows = reinterpret_cast<const uint8_t*>(page + layout_.v_row_offset(kv_head, first_slot));
-  value_kernel_->accumulate(rows, n, probs, count, acc);
+void TurboquantBackend::accumulate(const plugin::KeySpan& span, int kv_head, const float* probs, int count,
+                                   float* acc) const {
+  const uint8_t* rows[plugin::kSpanKeys];
+  plugin::gather_rows(
+      span,
+      [&](const std::byte* page, int slot) {
+        return reinterpret_cast<const uint8_t*>(page + layout_.v_row_offset(kv_head, slot));
+      },
+      rows);
+  value_kernel_->accumulate(rows, span.keys, probs, count, acc);
 }
 
-void TurboquantBackend::prefetch(const std::byte* page, int kv_head, int first_slot, int n) const {
-  plugin::prefetch_bytes(page + layout_.k_row_offset(kv_head, first_slot), size_t(n) * layout_.k_row_bytes);
-  plugin::prefetch_bytes(page + layout_.v_row_offset(kv_head, first_slot), size_t(n) * layout_.v_row_bytes);
+void TurboquantBackend::prefetch(const plugin::KeySpan& span, int kv_head) const {
+  plugin::prefetch_rows(span, layout_.k_row_bytes,
+                        [&](const std::byte* page, int slot) { return page + layout_.k_row_offset(kv_head, slot); });
+  plugin::prefetch_rows(span, layout_.v_row_bytes,
+                        [&](const std::byte* page, int slot) { return page + layout_.v_row_offset(kv_head, slot); });
 }
 
 void TurboquantBackend::finish_outputs(int kv_head, float* rows, int count) const {

@@ -46,11 +46,9 @@ class TurboquantBackend final : public kit::BackendImpl, private plugin::TileOps
 
   int query_stride(int head_size_k) const override;
   void prepare_queries(int kv_head, float* rows, int count) const override;
-  void score(const std::byte* page, int kv_head, int first_slot, int n, const float* queries, int count,
-             float* scores) const override;
-  void accumulate(const std::byte* page, int kv_head, int first_slot, int n, const float* probs, int count,
-                  float* acc) const override;
-  void prefetch(const std::byte* page, int kv_head, int first_slot, int n) const override;
+  void score(const plugin::KeySpan& span, int kv_head, const float* queries, int count, float* scores) const override;
+  void accumulate(const plugin::KeySpan& span, int kv_head, const float* probs, int count, float* acc) const override;
+  void prefetch(const plugin::KeySpan& span, int kv_head) const override;
   void finish_outputs(int kv_head, float* rows, int count) const override;
 
   atb_layer_spec spec_;

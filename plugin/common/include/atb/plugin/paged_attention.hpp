@@ -1,17 +1,57 @@
 // The paged-attention driver shared by every backend: it walks each sequence's block table, applies
 // causality, the sliding window and the soft-cap, runs the online softmax in f32, splits long
 // contexts into fixed-size parts and merges their partial softmax states in a fixed order (so any
-// thread count gives bit-identical results).  A backend supplies only how to score a tile of keys
-// and how to accumulate a tile of values from its own page format: TileOps.
+// thread count gives bit-identical results).  A backend supplies only how to score a span of keys
+// and how to accumulate its values from its own page format: TileOps.
 #pragma once
 
 #include <atb/kit/forward_batch.hpp>
 #include <atb/plugin/vector_math.hpp>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 
 namespace atb::plugin {
+
+// Keys the driver scores, weighs and accumulates at once: a backend's per-call costs (its weights
+// rounded per tile, its sums converted per tile, the softmax's reductions) are paid per 64 keys,
+// not per page (vLLM's pages hold 16).
+inline constexpr int kSpanKeys = 64;
+
+// Consecutive keys of one sequence, handed to a backend as pieces of pages in key order: slots
+// first_slot .. first_slot + n - 1 of each piece's page.
+struct KeySpan {
+  struct Piece {
+    const std::byte* page;
+    int first_slot;
+    int n;
+  };
+  std::array<Piece, kSpanKeys> pieces;
+  int count = 0;  // pieces in use
+  int keys = 0;   // their n summed, at most kSpanKeys
+
+  void add(const std::byte* page, int first_slot, int n) {
+    pieces[size_t(count++)] = {page, first_slot, n};
+    keys += n;
+  }
+  // Keys begin .. end - 1 of this span, 0 <= begin < end <= keys.
+  KeySpan slice(int begin, int end) const;
+};
+
+// out[j] = row_at(page, slot) for every key j of the span (a backend's rows of one KV head).
+template <class Row, class RowAt>
+void gather_rows(const KeySpan& span, RowAt row_at, Row* out) {
+  for (int i = 0; i < span.count; ++i) {
+    const KeySpan::Piece& piece = span.pieces[size_t(i)];
+    for (int slot = piece.first_slot; slot < piece.first_slot + piece.n; ++slot) *out++ = row_at(piece.page, slot);
+  }
+}
+
+// Prefetches every piece's rows of the span, `row_bytes` each from row_at(page, first_slot) on (rows
+// of one KV head are consecutive within a page).
+template <class RowAt>
+void prefetch_rows(const KeySpan& span, size_t row_bytes, RowAt row_at);
 
 class TileOps {
  public:
@@ -27,19 +67,16 @@ class TileOps {
   // domain.  Default: unchanged.
   virtual void prepare_queries(int kv_head, float* rows, int count) const;
 
-  // scores[g * n + j] = <query row g, key of slot first_slot + j of `page`>, for g < count, j < n;
-  // query rows at the query_stride.  Slots first_slot .. first_slot + n - 1 lie in one page.
-  virtual void score(const std::byte* page, int kv_head, int first_slot, int n, const float* queries, int count,
-                     float* scores) const = 0;
+  // scores[g * span.keys + j] = <query row g, key j of the span>, for g < count; query rows at the
+  // query_stride.
+  virtual void score(const KeySpan& span, int kv_head, const float* queries, int count, float* scores) const = 0;
 
-  // acc[g * head_size_v + d] += sum_j probs[g * n + j] * value(slot first_slot + j)[d].
-  virtual void accumulate(const std::byte* page, int kv_head, int first_slot, int n, const float* probs, int count,
-                          float* acc) const = 0;
+  // acc[g * head_size_v + d] += sum_j probs[g * span.keys + j] * value(key j of the span)[d].
+  virtual void accumulate(const KeySpan& span, int kv_head, const float* probs, int count, float* acc) const = 0;
 
-  // A hint that slots first_slot .. first_slot + n - 1 of `page` come next: a backend may prefetch
-  // them while the current tile computes (pages are scattered, so hardware prefetchers cannot
-  // follow).  Default: nothing.
-  virtual void prefetch(const std::byte* page, int kv_head, int first_slot, int n) const;
+  // A hint that the span's keys come next: a backend may prefetch them while the current span
+  // computes (pages are scattered, so hardware prefetchers cannot follow).  Default: nothing.
+  virtual void prefetch(const KeySpan& span, int kv_head) const;
 
   // Called on the `count` normalised output rows (f32) before they are stored, e.g. to rotate
   // back.  Default: unchanged.
@@ -50,6 +87,14 @@ class TileOps {
 inline void prefetch_bytes(const std::byte* data, size_t bytes) {
   constexpr size_t kLine = 64;
   for (size_t offset = 0; offset < bytes; offset += kLine) __builtin_prefetch(data + offset);
+}
+
+template <class RowAt>
+void prefetch_rows(const KeySpan& span, size_t row_bytes, RowAt row_at) {
+  for (int i = 0; i < span.count; ++i) {
+    const KeySpan::Piece& piece = span.pieces[size_t(i)];
+    prefetch_bytes(row_at(piece.page, piece.first_slot), size_t(piece.n) * row_bytes);
+  }
 }
 
 // Devices the plugins serve: the CPU always, CUDA where the build has it.

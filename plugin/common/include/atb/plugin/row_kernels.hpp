@@ -8,10 +8,11 @@
 namespace atb::plugin {
 
 struct RowKernels {
-  // scores[g * n + j] = sum_x queries[g * d + x] * rows[j * d + x], g < count, j < n.
-  void (*dot)(const float* queries, int count, const void* rows, int n, int d, float* scores);
-  // acc[g * d + x] += sum_j probs[g * n + j] * rows[j * d + x].
-  void (*accumulate)(const float* probs, int count, const void* rows, int n, int d, float* acc);
+  // scores[g * n + j] = sum_x queries[g * d + x] * rows[j][x], g < count, j < n (row j at rows[j]: the
+  // rows of a span of keys lie on several pages).
+  void (*dot)(const float* queries, int count, const void* const* rows, int n, int d, float* scores);
+  // acc[g * d + x] += sum_j probs[g * n + j] * rows[j][x].
+  void (*accumulate)(const float* probs, int count, const void* const* rows, int n, int d, float* acc);
   // out[x] = row[x] as f32, x < d (the conversion is exact for every dtype).
   void (*to_f32)(const void* row, int d, float* out);
   const char* name;

@@ -73,7 +73,7 @@ void score(benchmark::State& state, const std::string& format, const std::string
 }
 
 std::unique_ptr<ValueKernel> value_kernel(const tq::Quantizer& quantizer, const std::string& kernel) {
-  if (kernel == "avx2_int8") return make_avx2_int8_value_kernel(quantizer, /*with_block_scales=*/true);
+  if (kernel == "avx2_int8") return make_avx2_int8_value_kernel(quantizer);
   return kernel == "avx2" ? make_avx2_value_kernel(quantizer) : make_scalar_value_kernel(quantizer);
 }
 

@@ -157,7 +157,7 @@ TEST(CodeKernels, Int8ValueKernelStaysWithinItsBoundOfTheScalarKernel) {
   for (const tq::Format& format : tq::formats_for(tq::Role::value))
     for (int d : {32, 64, 96, 128, 256}) {
       auto quantizer = std::move(*tq::make_quantizer(format, d));
-      const auto fast = make_avx2_int8_value_kernel(*quantizer, /*with_block_scales=*/true);
+      const auto fast = make_avx2_int8_value_kernel(*quantizer);
       if (!fast) continue;
       ++covered;
       const auto slow = make_scalar_value_kernel(*quantizer);

@@ -26,13 +26,11 @@ namespace {
 
 constexpr int kGroup = 32;  // coordinates per decoded vector (and per scale block of q*_0 formats)
 
-// Formats with a scale per block (q3_0, q4_0) stay on the f32 kernel: rounding weights per block
-// costs more than the integer products save (cpu/PERFORMANCE.md); the kernel handles them, and the
-// tests run it on them all.
-[[maybe_unused]] bool covered(const tq::Quantizer& quantizer, bool with_block_scales) {
+// Codebook formats with one scale per row (tq3, tq4) or per block (q3_0, q4_0: their weights are
+// rounded per block, which pays once the driver's spans fill 32-row tiles; cpu/PERFORMANCE.md).
+[[maybe_unused]] bool covered(const tq::Quantizer& quantizer) {
   const tq::Format& format = quantizer.format();
-  const bool codebook = format.scheme == tq::Scheme::turboquant_mse ||
-                        (with_block_scales && format.scheme == tq::Scheme::lloyd_max_block);
+  const bool codebook = format.scheme == tq::Scheme::turboquant_mse || format.scheme == tq::Scheme::lloyd_max_block;
   const int bits = quantizer.layout().code_bits;
   return codebook && (bits == 3 || bits == 4) && quantizer.head_size() % kGroup == 0;
 }
@@ -254,15 +252,15 @@ class Int8ValueKernel final : public ValueKernel {
 
 }  // namespace
 
-std::unique_ptr<ValueKernel> make_avx2_int8_value_kernel(const tq::Quantizer& quantizer, bool with_block_scales) {
-  if (!covered(quantizer, with_block_scales)) return nullptr;
+std::unique_ptr<ValueKernel> make_avx2_int8_value_kernel(const tq::Quantizer& quantizer) {
+  if (!covered(quantizer)) return nullptr;
   if (quantizer.layout().code_bits == 3) return std::make_unique<Int8ValueKernel<3>>(quantizer);
   return std::make_unique<Int8ValueKernel<4>>(quantizer);
 }
 
 #else  // no AVX2 in this build: callers keep the other kernels
 
-std::unique_ptr<ValueKernel> make_avx2_int8_value_kernel(const tq::Quantizer&, bool) { return nullptr; }
+std::unique_ptr<ValueKernel> make_avx2_int8_value_kernel(const tq::Quantizer&) { return nullptr; }
 
 #endif
 

@@ -1,8 +1,7 @@
 // The integer AVX2 value kernel (config kernel "avx2_int8"): probabilities times codebook values
 // summed as int16 with vpmaddubsw, back to f32 once per tile.  It covers the codebook V formats of 3
-// and 4 bits with one scale per row (tq3, tq4) at head sizes that are multiples of 32, and with
-// `with_block_scales` those with a scale per block too (q3_0, q4_0: slower than f32, so the plugin
-// does not pick it for them); for anything else it returns nullptr and callers keep the f32 kernel.
+// and 4 bits, with one scale per row (tq3, tq4) or per block (q3_0, q4_0), at head sizes that are
+// multiples of 32; for anything else it returns nullptr and callers keep the f32 kernel.
 #pragma once
 
 #include <algorithm>
@@ -25,8 +24,7 @@ inline double int8_weight_step(double largest, double total) {
   return total > 0 ? std::max(largest / 255, total / kInt8WeightTotal) : 0.0;
 }
 
-std::unique_ptr<ValueKernel> make_avx2_int8_value_kernel(const tq::Quantizer& quantizer,
-                                                         bool with_block_scales = false);
+std::unique_ptr<ValueKernel> make_avx2_int8_value_kernel(const tq::Quantizer& quantizer);
 
 // How far, per coordinate, the integer kernel's sum over `n` rows with probabilities `probs` (one
 // head) may lie from the exact sum over the decoded rows: each weight rounded to its tile's byte

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -11,6 +13,40 @@
 
 namespace atb::kit {
 namespace {
+
+// How long an idle worker, or a caller waiting for its helpers, polls before it sleeps: $ATB_POOL_POLL_US
+// microseconds, default 100.  Waking a sleeping thread costs 15-35 us on a virtual machine
+// (thread-pool-bench), more than a short decode step's whole work; polling keeps a worker ready
+// between the calls of a step and of consecutive layers, at the price of up to that much CPU time
+// after each call (0 where the host needs every core between its attention calls).
+std::chrono::microseconds poll_time() {
+  static const std::chrono::microseconds chosen = [] {
+    const char* text = std::getenv("ATB_POOL_POLL_US");
+    char* end = nullptr;
+    const long value = text ? std::strtol(text, &end, 10) : -1;
+    return std::chrono::microseconds(text && end != text && *end == '\0' && value >= 0 ? std::min(value, 100000L)
+                                                                                       : 100L);
+  }();
+  return chosen;
+}
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Polls `ready` for up to poll_time(); true once it holds.
+template <class Ready>
+bool poll_for(Ready ready) {
+  if (poll_time().count() == 0) return ready();
+  const auto deadline = std::chrono::steady_clock::now() + poll_time();
+  for (int spins = 0;; ++spins) {
+    if (ready()) return true;
+    if (spins % 64 == 63 && std::chrono::steady_clock::now() > deadline) return false;
+    cpu_relax();
+  }
+}
 
 struct Job {
   const std::function<void(int64_t)>* task;
@@ -40,6 +76,7 @@ class Pool {
     {
       std::lock_guard lock(mutex_);
       stopping_ = true;
+      stopping_flag_.store(true);
     }
     wake_.notify_all();
     for (auto& worker : workers_) worker.join();
@@ -58,9 +95,11 @@ class Pool {
       std::lock_guard lock(mutex_);
       ensure_workers(helpers);
       for (int h = 0; h < helpers; ++h) queue_.push_back(job);
+      queued_.store(queue_.size(), std::memory_order_release);
     }
     wake_.notify_all();
     job->work();
+    if (poll_for([&] { return job->finished.load() == count; })) return;
     std::unique_lock lock(job->done_mutex);
     job->done.wait(lock, [&] { return job->finished.load() == count; });
     // Stale queue entries of this job are harmless: workers find no indices left in it.
@@ -73,6 +112,7 @@ class Pool {
 
   void loop() {
     for (;;) {
+      poll_for([&] { return queued_.load(std::memory_order_acquire) > 0 || stopping_flag_.load(); });
       std::shared_ptr<Job> job;
       {
         std::unique_lock lock(mutex_);
@@ -80,6 +120,7 @@ class Pool {
         if (stopping_) return;
         job = std::move(queue_.front());
         queue_.pop_front();
+        queued_.store(queue_.size(), std::memory_order_release);
       }
       job->work();
     }
@@ -90,6 +131,9 @@ class Pool {
   std::deque<std::shared_ptr<Job>> queue_;
   std::vector<std::thread> workers_;
   bool stopping_ = false;
+  // Mirrors of queue_.size() and stopping_ that idle workers poll without the mutex.
+  std::atomic<size_t> queued_{0};
+  std::atomic<bool> stopping_flag_{false};
 };
 
 Pool& pool() {

@@ -23,9 +23,9 @@ inline constexpr int kSpanKeys = 64;
 // first_slot .. first_slot + n - 1 of each piece's page.
 struct KeySpan {
   struct Piece {
-    const std::byte* page;
-    int first_slot;
-    int n;
+    const std::byte* page = nullptr;
+    int first_slot = 0;
+    int n = 0;
   };
   std::array<Piece, kSpanKeys> pieces;
   int count = 0;  // pieces in use

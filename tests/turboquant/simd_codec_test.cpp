@@ -20,7 +20,7 @@ TEST(SimdCodec, EncodeIsBitIdenticalToTheScalarReference) {
   std::normal_distribution<float> normal;
   for (Role role : {Role::key, Role::value})
     for (const Format& format : formats_for(role))
-      for (int d : {8, 48, 64, 80, 96, 112, 128, 256}) {
+      for (int d : {8, 32, 48, 64, 80, 96, 112, 128, 256}) {
         auto quantizer = std::move(*make_quantizer(format, d));
         const Rotation rotation(d, kDefaultRotationSeed, 5, 3);
         std::vector<float> x(static_cast<size_t>(d)), scratch(static_cast<size_t>(d));
@@ -44,17 +44,25 @@ TEST(SimdCodec, RotationIsBitIdenticalToTheScalarReference) {
   if (!simd_enabled()) GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C: only the scalar codec runs here";
   std::mt19937_64 rng(atb::test::test_seed());
   std::normal_distribution<float> normal;
-  for (int d : {8, 16, 48, 64, 80, 96, 128, 256, 1024}) {
+  for (int d : {8, 16, 32, 40, 48, 64, 80, 96, 128, 200, 256, 1024}) {
     const Rotation rotation(d, kDefaultRotationSeed, 1, 7);
     std::vector<float> fast(static_cast<size_t>(d)), slow(static_cast<size_t>(d));
-    for (float& v : fast) v = normal(rng);
-    slow = fast;
-    rotation.rotate(fast.data());
-    {
-      ScopedScalarCodec scalar;
-      rotation.rotate(slow.data());
+    for (int trial = 0; trial < 4; ++trial) {
+      for (float& v : fast) v = std::exp(normal(rng)) * normal(rng);
+      slow = fast;
+      rotation.rotate(fast.data());
+      {
+        ScopedScalarCodec scalar;
+        rotation.rotate(slow.data());
+      }
+      ASSERT_EQ(std::memcmp(fast.data(), slow.data(), fast.size() * sizeof(float)), 0) << "rotate, d=" << d;
+      rotation.unrotate(fast.data());
+      {
+        ScopedScalarCodec scalar;
+        rotation.unrotate(slow.data());
+      }
+      ASSERT_EQ(std::memcmp(fast.data(), slow.data(), fast.size() * sizeof(float)), 0) << "unrotate, d=" << d;
     }
-    ASSERT_EQ(std::memcmp(fast.data(), slow.data(), fast.size() * sizeof(float)), 0) << "d=" << d;
   }
 }
 

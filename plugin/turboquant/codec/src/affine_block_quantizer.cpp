@@ -24,9 +24,12 @@ class AffineBlockQuantizer final : public Quantizer {
     const bool is_signed = format().signed_codes;
     const int top = affine_top(layout.code_bits, is_signed);
     const bool simd = simd_enabled();
+    // Sized by blocks, not coordinates: AffineFields start zeroed, and 1024 of them cost more to
+    // clear than a row of 128 costs to encode.
+    constexpr int kMaxBlocks = (kMaxRotationSize + kScaleBlock - 1) / kScaleBlock;
     uint8_t codes[kMaxRotationSize];
-    float lows[kMaxRotationSize], highs[kMaxRotationSize];
-    AffineFields fields[kMaxRotationSize];
+    float lows[kMaxBlocks], highs[kMaxBlocks];
+    AffineFields fields[kMaxBlocks];
     for (int block = 0; block < layout.blocks; ++block) {
       const int begin = block * layout.block_size;
       const int end = std::min(layout.head_size, begin + layout.block_size);

@@ -16,6 +16,12 @@ ScalarCodebook to_scalar(const Codebook& book, int bits) {
   scalar.boundaries.assign(book.boundaries.begin(), book.boundaries.end());
   scalar.distortion = book.distortion;
   for (size_t i = 0; i < 16 && i < scalar.centroids.size(); ++i) scalar.first16[i] = scalar.centroids[i];
+  if (bits <= 4)
+    for (int level = 0; level < bits; ++level) {
+      const int span = 1 << (bits - level);  // codes per interval at this level
+      for (int prefix = 0; prefix < (1 << level); ++prefix)
+        scalar.search_levels[level][prefix] = scalar.boundaries[size_t(prefix * span + span / 2 - 1)];
+    }
   return scalar;
 }
 

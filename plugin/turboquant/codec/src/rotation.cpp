@@ -61,11 +61,15 @@ void Rotation::apply_blocks(float* x) const {
   int offset = 0;
   const bool vectorised = simd_enabled();
   for (int block : blocks_) {
+    const float norm = 1.0f / std::sqrt(float(block));
+    if (vectorised && avx2::rotate_block(x + offset, nullptr, block, norm)) {
+      offset += block;
+      continue;
+    }
     if (vectorised && block >= 8)
       avx2::hadamard(x + offset, block);
     else
       hadamard(x + offset, block);
-    const float norm = 1.0f / std::sqrt(float(block));
     if (vectorised)
       avx2::scale(x + offset, block, norm);
     else
@@ -75,6 +79,9 @@ void Rotation::apply_blocks(float* x) const {
 }
 
 void Rotation::rotate(float* x) const {
+  if (is_power_of_two() && simd_enabled() &&
+      avx2::rotate_block(x, rounds_[0].signs.data(), dimension_, 1.0f / std::sqrt(float(dimension_))))
+    return;
   std::vector<float> scratch;
   for (const Round& round : rounds_) {
     if (simd_enabled())

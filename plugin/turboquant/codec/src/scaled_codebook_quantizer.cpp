@@ -25,12 +25,10 @@ class ScaledCodebookQuantizer final : public Quantizer {
   void encode(const float* x, uint8_t* row) const override {
     const RowLayout& layout = this->layout();
     uint8_t codes[kMaxRotationSize];
-    for (int block = 0; block < layout.blocks; ++block) {
-      const int begin = block * layout.block_size;
-      const int count = std::min(layout.head_size, begin + layout.block_size) - begin;
-      store_f16(row + layout.scales_offset + 2 * size_t(block),
-                fit_scaled_codes(x + begin, count, codebook_, codes + begin));
-    }
+    uint16_t scales[kMaxRotationSize / kScaleBlock];
+    fit_scaled_blocks(x, layout.head_size, layout.block_size, codebook_, codes, scales);
+    for (int block = 0; block < layout.blocks; ++block)
+      store_f16(row + layout.scales_offset + 2 * size_t(block), scales[block]);
     pack_codes(codes, layout.head_size, layout.code_bits, row + layout.codes_offset);
   }
 

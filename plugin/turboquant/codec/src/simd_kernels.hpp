@@ -11,6 +11,11 @@ namespace tq::avx2 {
 // Unnormalised Walsh–Hadamard transform of n = 2^k >= 8 values, butterflies in the scalar order.
 void hadamard(float* x, int n);
 
+// x <- norm * hadamard(signs * x) (signs: nullptr for none), each step rounded as the scalar steps
+// are, with the n values held in registers.  Returns false, leaving x alone, unless n is 8, 16, 32,
+// 64 or 128.
+bool rotate_block(float* x, const float* signs, int n, float norm);
+
 // Codes of `count` (a multiple of 8) values: the number of codebook boundaries <= x[i] * inverse;
 // and, in the same pass, cross = sum x[i] * c[code], self = sum c[code]^2 (lane sums).
 void nearest_codes(const float* x, int count, float inverse, const ScalarCodebook& codebook, uint8_t* codes,

@@ -28,27 +28,73 @@ inline void store_codes(__m256i codes, uint8_t* out) {
 
 }  // namespace
 
-void hadamard(float* x, int n) {
-  // Butterflies of span 1, 2, 4 inside each vector, then spans >= 8 across vectors: each output is
-  // the same a + b or a - b of the same operands as in the scalar loop.
-  for (int i = 0; i < n; i += 8) {
-    __m256 v = _mm256_loadu_ps(x + i);
-    // span 1: (a, b) -> (a + b, a - b) on lane pairs.
-    __m256 swapped = _mm256_permute_ps(v, 0xb1);                                     // (x1, x0, x3, x2, ...)
-    __m256 sum = _mm256_add_ps(v, swapped), difference = _mm256_sub_ps(swapped, v);  // odd lanes: a - b
-    v = _mm256_blend_ps(sum, difference, 0xaa);
-    // span 2.
-    swapped = _mm256_permute_ps(v, 0x4e);  // (x2, x3, x0, x1, ...)
-    sum = _mm256_add_ps(v, swapped);
-    difference = _mm256_sub_ps(swapped, v);
-    v = _mm256_blend_ps(sum, difference, 0xcc);
-    // span 4.
-    swapped = _mm256_permute2f128_ps(v, v, 0x01);
-    sum = _mm256_add_ps(v, swapped);
-    difference = _mm256_sub_ps(swapped, v);
-    v = _mm256_blend_ps(sum, difference, 0xf0);
-    _mm256_storeu_ps(x + i, v);
+namespace {
+
+// The butterflies of span 1, 2 and 4 inside one vector: each output is the same a + b or a - b of
+// the same operands as in the scalar loop.
+inline __m256 hadamard8(__m256 v) {
+  // span 1: (a, b) -> (a + b, a - b) on lane pairs.
+  __m256 swapped = _mm256_permute_ps(v, 0xb1);                                     // (x1, x0, x3, x2, ...)
+  __m256 sum = _mm256_add_ps(v, swapped), difference = _mm256_sub_ps(swapped, v);  // odd lanes: a - b
+  v = _mm256_blend_ps(sum, difference, 0xaa);
+  // span 2.
+  swapped = _mm256_permute_ps(v, 0x4e);  // (x2, x3, x0, x1, ...)
+  sum = _mm256_add_ps(v, swapped);
+  difference = _mm256_sub_ps(swapped, v);
+  v = _mm256_blend_ps(sum, difference, 0xcc);
+  // span 4.
+  swapped = _mm256_permute2f128_ps(v, v, 0x01);
+  sum = _mm256_add_ps(v, swapped);
+  difference = _mm256_sub_ps(swapped, v);
+  return _mm256_blend_ps(sum, difference, 0xf0);
+}
+
+// signs, hadamard, scale of kVectors * 8 values held in registers: one load and one store per value
+// instead of one per butterfly stage.
+template <int kVectors>
+void rotate_block_in_registers(float* x, const float* signs, float norm) {
+  __m256 v[kVectors];
+#pragma GCC unroll 16
+  for (int i = 0; i < kVectors; ++i) {
+    v[i] = _mm256_loadu_ps(x + 8 * i);
+    if (signs) v[i] = _mm256_mul_ps(v[i], _mm256_loadu_ps(signs + 8 * i));
+    v[i] = hadamard8(v[i]);
   }
+#pragma GCC unroll 4
+  for (int half = 1; half < kVectors; half *= 2)
+#pragma GCC unroll 16
+    for (int i = 0; i < kVectors; ++i)
+      if ((i & half) == 0) {
+        const __m256 a = v[i], b = v[i + half];
+        v[i] = _mm256_add_ps(a, b);
+        v[i + half] = _mm256_sub_ps(a, b);
+      }
+  const __m256 scale = _mm256_set1_ps(norm);
+#pragma GCC unroll 16
+  for (int i = 0; i < kVectors; ++i) _mm256_storeu_ps(x + 8 * i, _mm256_mul_ps(v[i], scale));
+}
+
+}  // namespace
+
+bool rotate_block(float* x, const float* signs, int n, float norm) {
+  switch (n) {
+    case 8:
+      return rotate_block_in_registers<1>(x, signs, norm), true;
+    case 16:
+      return rotate_block_in_registers<2>(x, signs, norm), true;
+    case 32:
+      return rotate_block_in_registers<4>(x, signs, norm), true;
+    case 64:
+      return rotate_block_in_registers<8>(x, signs, norm), true;
+    case 128:
+      return rotate_block_in_registers<16>(x, signs, norm), true;
+    default:
+      return false;
+  }
+}
+
+void hadamard(float* x, int n) {
+  for (int i = 0; i < n; i += 8) _mm256_storeu_ps(x + i, hadamard8(_mm256_loadu_ps(x + i)));
   for (int half = 8; half < n; half *= 2)
     for (int start = 0; start < n; start += 2 * half)
       for (int i = start; i < start + half; i += 8) {
@@ -60,23 +106,59 @@ void hadamard(float* x, int n) {
 
 namespace {
 
-// Codebooks of up to 16 codes (the formats' 1 to 4 bits): the count of boundaries <= v as a sum of
-// comparison masks, unrolled for the codebook's size, and the centroid by one or two permutes.
+// The number of a codebook's ascending boundaries that are <= v, per lane (NaN: 0).
+template <int kBounds>
+class BoundarySearch {
+ public:
+  explicit BoundarySearch(const ScalarCodebook& codebook) {
+    if constexpr (kSearched)
+      for (int level = 0; level < kLevels; ++level) middles_[level] = _mm256_loadu_ps(codebook.search_levels[level]);
+    else
+      for (int t = 0; t < kBounds; ++t) bounds_[t] = _mm256_set1_ps(codebook.boundaries[size_t(t)]);
+  }
+
+  __m256i count_at_most(__m256 v) const {
+    __m256i code = _mm256_setzero_si256();
+    if constexpr (kSearched) {
+      // A binary search, one comparison per level: ascending boundaries make "b <= v" monotone, so
+      // it counts what the comparison chain counts, in log2 steps.
+#pragma GCC unroll 4
+      for (int level = 0; level < kLevels; ++level) {
+        const int bit = kLevels - 1 - level;
+        const __m256 middle = _mm256_permutevar8x32_ps(middles_[level], _mm256_srli_epi32(code, bit + 1));
+        const __m256i at_most = _mm256_castps_si256(_mm256_cmp_ps(middle, v, _CMP_LE_OQ));
+        code = _mm256_or_si256(code, _mm256_and_si256(at_most, _mm256_set1_epi32(1 << bit)));
+      }
+    } else {
+#pragma GCC unroll 15
+      for (int t = 0; t < kBounds; ++t)
+        code = _mm256_sub_epi32(code, _mm256_castps_si256(_mm256_cmp_ps(bounds_[t], v, _CMP_LE_OQ)));
+    }
+    return code;
+  }
+
+ private:
+  // 15 boundaries (4-bit codes) are searched; up to 7 are as cheap or cheaper as a chain (measured).
+  static constexpr bool kSearched = kBounds == 15;
+  static constexpr int kLevels = 4;
+  __m256 middles_[kSearched ? kLevels : 1];
+  __m256 bounds_[kSearched ? 1 : kBounds];
+};
+
+// Codebooks of up to 16 codes (the formats' 1 to 4 bits): the count of boundaries <= v, and the
+// centroid by one or two permutes.
 template <int kBounds>
 void nearest_codes_small(const float* x, int count, float inverse, const ScalarCodebook& codebook, uint8_t* codes,
                          float& cross, float& self) {
   static_assert(kBounds >= 1 && kBounds <= 15);
-  const float* bounds = codebook.boundaries.data();
+  const BoundarySearch<kBounds> search(codebook);
   const __m256 scale = _mm256_set1_ps(inverse);
   const __m256 low = _mm256_loadu_ps(codebook.first16), high = _mm256_loadu_ps(codebook.first16 + 8);
   __m256 cross_acc = _mm256_setzero_ps(), self_acc = _mm256_setzero_ps();
   for (int i = 0; i < count; i += 8) {
     const __m256 raw = _mm256_loadu_ps(x + i);
     const __m256 v = _mm256_mul_ps(raw, scale);
-    __m256i code = _mm256_setzero_si256();
-#pragma GCC unroll 15
-    for (int t = 0; t < kBounds; ++t)
-      code = _mm256_sub_epi32(code, _mm256_castps_si256(_mm256_cmp_ps(_mm256_set1_ps(bounds[t]), v, _CMP_LE_OQ)));
+    const __m256i code = search.count_at_most(v);
     __m256 c = _mm256_permutevar8x32_ps(low, code);
     if constexpr (kBounds > 7)
       c = _mm256_blendv_ps(c, _mm256_permutevar8x32_ps(high, code), _mm256_castsi256_ps(_mm256_slli_epi32(code, 28)));
@@ -298,6 +380,7 @@ void affine_codes(const float* x, int count, float zero, float inverse, float lo
 
 namespace tq::avx2 {
 void hadamard(float*, int) { std::abort(); }
+bool rotate_block(float*, const float*, int, float) { std::abort(); }
 void nearest_codes(const float*, int, float, const ScalarCodebook&, uint8_t*, float&, float&) { std::abort(); }
 float sum_of_squares(const float*, int) { std::abort(); }
 void min_max(const float*, int, float&, float&) { std::abort(); }

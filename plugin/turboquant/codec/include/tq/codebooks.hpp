@@ -16,6 +16,9 @@ struct ScalarCodebook {
   std::vector<float> boundaries;  // 2^bits - 1 midpoints
   double distortion = 0;          // E[(X - Q(X))^2] of the density it was fitted to
   float first16[16] = {};         // the first 16 centroids, zero-padded: permute tables for SIMD look-ups
+  // Binary-search tables of codebooks of up to 16 codes (SIMD look-ups): level l holds the middle
+  // boundary of each of the 2^l intervals the levels above leave, zero-padded.
+  float search_levels[4][8] = {};
 
   // Index of the nearest centroid (ties go up).
   int nearest(float x) const { return nearest_code(boundaries.data(), int(boundaries.size()), x); }

@@ -18,4 +18,10 @@ namespace tq {
 // `count` is a multiple of 8.  Sums run in lanes combined as combine_lanes does.
 uint16_t fit_scaled_codes(const float* x, int count, const ScalarCodebook& codebook, uint8_t* codes);
 
+// fit_scaled_codes of each block of `block_size` values (the last may be shorter, every one a
+// multiple of 8) of x[0 .. count): codes[count], scale_bits[one per block].  The same results as one
+// call per block.  block_size >= 32 or >= count (at most 32 blocks).
+void fit_scaled_blocks(const float* x, int count, int block_size, const ScalarCodebook& codebook, uint8_t* codes,
+                       uint16_t* scale_bits);
+
 }  // namespace tq

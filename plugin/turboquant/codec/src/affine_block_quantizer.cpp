@@ -24,12 +24,12 @@ class AffineBlockQuantizer final : public Quantizer {
     const bool is_signed = format().signed_codes;
     const int top = affine_top(layout.code_bits, is_signed);
     const bool simd = simd_enabled();
-    // Sized by blocks, not coordinates: AffineFields start zeroed, and 1024 of them cost more to
-    // clear than a row of 128 costs to encode.
+    // Sized by blocks, and plain bit fields rather than AffineFields (which start zeroed): clearing
+    // the fields cost more than a row of 128 costs to encode.
     constexpr int kMaxBlocks = (kMaxRotationSize + kScaleBlock - 1) / kScaleBlock;
     uint8_t codes[kMaxRotationSize];
     float lows[kMaxBlocks], highs[kMaxBlocks];
-    AffineFields fields[kMaxBlocks];
+    uint16_t scale_bits[kMaxBlocks], zero_bits[kMaxBlocks];
     for (int block = 0; block < layout.blocks; ++block) {
       const int begin = block * layout.block_size;
       const int end = std::min(layout.head_size, begin + layout.block_size);
@@ -43,25 +43,26 @@ class AffineBlockQuantizer final : public Quantizer {
     }
     int done = 0;
     if (simd)
-      for (; done + 4 <= layout.blocks; done += 4) {
-        uint16_t scales[4], zeros[4];
-        avx2::affine_fields4(lows + done, highs + done, top, is_signed, scales, zeros);
-        for (int i = 0; i < 4; ++i) fields[done + i] = AffineFields{scales[i], zeros[i]};
-      }
-    for (int block = done; block < layout.blocks; ++block)
-      fields[block] = affine_fields(lows[block], highs[block], top, is_signed);
+      for (; done + 4 <= layout.blocks; done += 4)
+        avx2::affine_fields4(lows + done, highs + done, top, is_signed, scale_bits + done, zero_bits + done);
+    for (int block = done; block < layout.blocks; ++block) {
+      const AffineFields fields = affine_fields(lows[block], highs[block], top, is_signed);
+      scale_bits[block] = fields.scale_bits;
+      zero_bits[block] = fields.zero_bits;
+    }
     for (int block = 0; block < layout.blocks; ++block) {
       const int begin = block * layout.block_size;
       const int end = std::min(layout.head_size, begin + layout.block_size);
-      const float zero = f16_bits_value(fields[block].zero_bits), inverse = affine_inverse(fields[block]);
+      const float zero = f16_bits_value(zero_bits[block]);
+      const float inverse = affine_inverse(AffineFields{scale_bits[block], zero_bits[block]});
       const float low_code = is_signed ? -float(top) : 0.0f;
       if (simd) {
         avx2::affine_codes(x + begin, end - begin, zero, inverse, low_code, float(top), codes + begin);
       } else {
         for (int i = begin; i < end; ++i) codes[i] = affine_code(x[i], zero, inverse, low_code, float(top));
       }
-      store_f16(row + layout.scales_offset + 4 * size_t(block), fields[block].scale_bits);
-      store_f16(row + layout.scales_offset + 4 * size_t(block) + 2, fields[block].zero_bits);
+      store_f16(row + layout.scales_offset + 4 * size_t(block), scale_bits[block]);
+      store_f16(row + layout.scales_offset + 4 * size_t(block) + 2, zero_bits[block]);
     }
     pack_codes(codes, layout.head_size, layout.code_bits, row + layout.codes_offset);
   }

@@ -53,13 +53,15 @@ void expect_blocks_match_single_fits(bool scalar) {
       for (int block_size : {32, count}) {
         const ScalarCodebook& codebook = unit_normal_codebook(bits);
         for (int trial = 0; trial < 10; ++trial) {
+          const int refinements = trial % 3;
           const std::vector<float> x = mixed_blocks(rng, count, block_size);
           std::vector<uint8_t> together(static_cast<size_t>(count)), alone(static_cast<size_t>(count));
           std::vector<uint16_t> scales(size_t((count + block_size - 1) / block_size));
-          fit_scaled_blocks(x.data(), count, block_size, codebook, together.data(), scales.data());
+          fit_scaled_blocks(x.data(), count, block_size, codebook, refinements, together.data(), scales.data());
           for (int b = 0, begin = 0; begin < count; ++b, begin += block_size) {
             const int length = std::min(block_size, count - begin);
-            const uint16_t alone_scale = fit_scaled_codes(x.data() + begin, length, codebook, alone.data() + begin);
+            const uint16_t alone_scale =
+                fit_scaled_codes(x.data() + begin, length, codebook, refinements, alone.data() + begin);
             ASSERT_EQ(scales[size_t(b)], alone_scale) << "bits " << bits << " count " << count << " block " << b;
             // Never worse than the RMS start, up to the fp16 rounding of the stored scale: a relative
             // error of at most 2^-11 in the scale adds up to 2^-22 of the energy at the fitted optimum.
@@ -104,11 +106,12 @@ TEST(ScaledCodes, SimdFitsMatchScalarFitsForEveryCodebookSize) {
         const float scale = std::exp(2 * normal(rng));
         for (float& v : x) v = scale * normal(rng);
         std::vector<uint8_t> fast(x.size()), slow(x.size());
-        const uint16_t fast_scale = fit_scaled_codes(x.data(), count, codebook, fast.data());
+        const int refinements = trial % 3;
+        const uint16_t fast_scale = fit_scaled_codes(x.data(), count, codebook, refinements, fast.data());
         uint16_t slow_scale;
         {
           ScopedScalarCodec scalar;
-          slow_scale = fit_scaled_codes(x.data(), count, codebook, slow.data());
+          slow_scale = fit_scaled_codes(x.data(), count, codebook, refinements, slow.data());
         }
         ASSERT_EQ(fast_scale, slow_scale) << "bits " << bits << " count " << count << " trial " << trial;
         ASSERT_EQ(fast, slow) << "bits " << bits << " count " << count << " trial " << trial;

@@ -6,6 +6,7 @@
 #include <tq/byte_accounting.hpp>
 #include <tq/quantizer.hpp>
 #include <tq/rotation.hpp>
+#include <tq/scaled_codes.hpp>
 
 #include <algorithm>
 #include <cstdint>
@@ -42,6 +43,7 @@ Expected<RowCodec> row_codec(const tq::Format& format, int head_size, const Turb
   if (!made) return made.error();
   const tq::ScalarCodebook& book = *(*made)->codebook();
   codec.table_size = int32_t(book.centroids.size());
+  codec.refinements = tq::scaled_code_refinements(format.scheme);
   std::copy(book.centroids.begin(), book.centroids.end(), codec.table);
   std::copy(book.boundaries.begin(), book.boundaries.end(), codec.boundaries);
   return codec;

@@ -55,6 +55,7 @@ struct RowCodec {
   float table[256] = {};  // centroids (kCodebook); their boundaries (encode) follow
   float boundaries[255] = {};
   int32_t table_size = 0;
+  int32_t refinements = 0;  // kCodebook: fit rounds after the first, tq::scaled_code_refinements
 };
 
 // A layer's format for K or V and the codec built from it (cuda_layer.cpp).

@@ -33,7 +33,6 @@ using plugin::cuda::WriteParams;
 constexpr int kWarps = 8;
 constexpr int kMinBlocks = 65536 / (kWarps * 32 * 64);
 constexpr int kMaxHead = 256;
-constexpr int kRefinements = 2;  // as tq::fit_scaled_codes
 
 __device__ inline void store_half_bits(uint8_t* at, uint16_t bits) {
   at[0] = uint8_t(bits & 0xff);
@@ -74,7 +73,7 @@ struct WarpScratch {
 // tq::fit_scaled_codes over x[first .. first + count) by one team: codes into s.codes[first..],
 // returns the fp16 scale bits.
 __device__ uint16_t fit_scaled_codes(const Team& team, WarpScratch& s, int first, int count, const float* table,
-                                     const float* boundaries, int boundary_count) {
+                                     const float* boundaries, int boundary_count, int refinements) {
   const int lane = team.rank, lanes = team.size;
   const float* x = s.x + first;
   const float energy = lane_ordered_dot(team, x, x, count);
@@ -86,7 +85,7 @@ __device__ uint16_t fit_scaled_codes(const Team& team, WarpScratch& s, int first
   }
   float best_error = energy, best_scale = 0.0f;
   float scale = __fsqrt_rn(__fdiv_rn(energy, float(count)));
-  for (int round = 0; round <= kRefinements; ++round) {
+  for (int round = 0; round <= refinements; ++round) {
     const float inverse = __fdiv_rn(1.0f, scale);
     for (int i = lane; i < count; i += lanes) {
       const int code = tq::nearest_code(boundaries, boundary_count, __fmul_rn(x[i], inverse));
@@ -197,7 +196,7 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks)
     const int teams = 32 / team.size, team_index = team.base / team.size;
     for (int first = team_index * codec.block_size; first < d; first += teams * codec.block_size) {
       const uint16_t bits = fit_scaled_codes(team, s, first, min(codec.block_size, d - first), tables[which],
-                                             bounds[which], codec.table_size - 1);
+                                             bounds[which], codec.table_size - 1, codec.refinements);
       if (team.rank == 0) store_half_bits(row + codec.scales_offset + 2 * (first / codec.block_size), bits);
     }
     __syncwarp();

@@ -26,7 +26,8 @@ class ScaledCodebookQuantizer final : public Quantizer {
     const RowLayout& layout = this->layout();
     uint8_t codes[kMaxRotationSize];
     uint16_t scales[kMaxRotationSize / kScaleBlock];
-    fit_scaled_blocks(x, layout.head_size, layout.block_size, codebook_, codes, scales);
+    fit_scaled_blocks(x, layout.head_size, layout.block_size, codebook_, scaled_code_refinements(format().scheme),
+                      codes, scales);
     for (int block = 0; block < layout.blocks; ++block)
       store_f16(row + layout.scales_offset + 2 * size_t(block), scales[block]);
     pack_codes(codes, layout.head_size, layout.code_bits, row + layout.codes_offset);

@@ -13,9 +13,6 @@
 namespace tq {
 namespace {
 
-// Refinement rounds after the RMS start: the error settles after one or two.
-constexpr int kRefinements = 2;
-
 float sum_of_squares(const float* x, int count) {
   if (simd_enabled()) return avx2::sum_of_squares(x, count);
   float lanes[8] = {};
@@ -94,8 +91,8 @@ uint16_t finish_fit(const BlockFit& fit, uint8_t zero_code) {
 
 }  // namespace
 
-void fit_scaled_blocks(const float* x, int count, int block_size, const ScalarCodebook& codebook, uint8_t* codes,
-                       uint16_t* scale_bits) {
+void fit_scaled_blocks(const float* x, int count, int block_size, const ScalarCodebook& codebook, int refinements,
+                       uint8_t* codes, uint16_t* scale_bits) {
   // Round by round over all blocks rather than block by block: the blocks are independent, so one
   // block's round overlaps the latency of the others' (a round of a 32-value block is a short chain
   // of dependent sums, a division and the next round's reciprocal).
@@ -105,15 +102,15 @@ void fit_scaled_blocks(const float* x, int count, int block_size, const ScalarCo
   for (int b = 0; b < blocks; ++b)
     start_fit(fits[b], x + b * block_size, std::min(block_size, count - b * block_size), codes + b * block_size);
   uint8_t trial[kMaxRotationSize];
-  for (int round = 0; round <= kRefinements; ++round)
+  for (int round = 0; round <= refinements; ++round)
     for (int b = 0; b < blocks; ++b)
       if (fits[b].refining) refine(fits[b], codebook, trial + b * block_size);
   for (int b = 0; b < blocks; ++b) scale_bits[b] = finish_fit(fits[b], zero_code);
 }
 
-uint16_t fit_scaled_codes(const float* x, int count, const ScalarCodebook& codebook, uint8_t* codes) {
+uint16_t fit_scaled_codes(const float* x, int count, const ScalarCodebook& codebook, int refinements, uint8_t* codes) {
   uint16_t scale_bits = 0;
-  fit_scaled_blocks(x, count, count, codebook, codes, &scale_bits);
+  fit_scaled_blocks(x, count, count, codebook, refinements, codes, &scale_bits);
   return scale_bits;
 }
 

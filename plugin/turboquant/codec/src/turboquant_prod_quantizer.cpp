@@ -52,7 +52,7 @@ class TurboQuantProdQuantizer final : public Quantizer {
     const RowLayout& layout = this->layout();
     const int d = layout.head_size;
     uint8_t codes[kMaxRotationSize];
-    const uint16_t scale_bits = fit_scaled_codes(y, d, codebook_, codes);
+    const uint16_t scale_bits = fit_scaled_codes(y, d, codebook_, scaled_code_refinements(format().scheme), codes);
     pack_codes(codes, d, layout.code_bits, row + layout.codes_offset);
     store_f16(row + layout.scales_offset, scale_bits);
 

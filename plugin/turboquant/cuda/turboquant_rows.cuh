@@ -115,6 +115,24 @@ __device__ inline void scale_channels(float* x, int count, int d, const float* s
   __syncthreads();
 }
 
+// Pair tables of the prefill's fp16 decoding: up to 256 entries, then the largest magnitude.
+constexpr int kPairTableEntries = 256;
+static_assert(kPairTableEntries + 1 <= plugin::cuda::kPairTableWords, "the table and its largest magnitude fit");
+// Decoded values stay below this (fp16's largest is 65504; the margin covers the rounding of the
+// centroids and of the products).
+constexpr float kHalfLimit = 65000.0f;
+
+__device__ inline void fill_pair_table(const RowCodec& codec, const float* table, uint32_t* pairs) {
+  if (codec.kind != kCodebook || codec.bits < 2 || codec.bits > 4) return;
+  const int entries = 1 << (2 * codec.bits), mask = (1 << codec.bits) - 1;
+  for (int i = threadIdx.x; i < entries; i += blockDim.x) {
+    const __half2 pair = __floats2half2_rn(table[i & mask], table[i >> codec.bits]);
+    pairs[i] = *reinterpret_cast<const uint32_t*>(&pair);
+  }
+  if (threadIdx.x == 0)
+    pairs[kPairTableEntries] = __float_as_uint(fmaxf(fabsf(table[0]), fabsf(table[codec.table_size - 1])));
+}
+
 struct TurboQuantRows {
   using Codec = RowCodec;
   using Codecs = plugin::cuda::Codecs<TurboQuantRows>;
@@ -150,6 +168,84 @@ struct TurboQuantRows {
     for (int i = threadIdx.x; i < codebook_entries(codecs.key); i += blockDim.x) key_table[i] = codecs.key.table[i];
     for (int i = threadIdx.x; i < codebook_entries(codecs.value); i += blockDim.x)
       value_table[i] = codecs.value.table[i];
+  }
+
+  // The forms decode_half16 serves: 8-bit signed and 4-bit unsigned affine codes, 2- to 4-bit codebooks.
+  template <int FORM>
+  __host__ __device__ static constexpr bool decodes_half() {
+    constexpr int kind = FORM / 16, bits = FORM % 16;
+    return FORM != kAnyForm && ((kind == kAffineSigned && bits == 8) || (kind == kAffineUnsigned && bits == 4) ||
+                                (kind == kCodebook && bits >= 2 && bits <= 4));
+  }
+
+  // Block-wide, after copy_tables' tables are visible: each 2- to 4-bit codebook's pair table, entry
+  // i = (c[i & mask], c[i >> bits]) as an fp16 pair (the lower code in the low half), and at
+  // kPairTableEntries the largest centroid magnitude as a float.
+  __device__ static void copy_pair_tables(const Codecs& codecs, const float* key_table, const float* value_table,
+                                          uint32_t* key_pairs, uint32_t* value_pairs) {
+    fill_pair_table(codecs.key, key_table, key_pairs);
+    fill_pair_table(codecs.value, value_table, value_pairs);
+  }
+
+  // A lane's 16 coordinates of a row in shared memory as 8 fp16 pairs, each zero + scale * code
+  // rounded once (codebooks: scale times the centroid's fp16), with a few instructions a pair: bytes
+  // and nibbles become fp16 by exponent bits (0x6400 | u is 1024 + u), codebook pairs are one
+  // look-up.  Rows outside the context (valid false) give zeros.  False where the row's values may
+  // pass 65000 (the caller then decodes in f32 and scales the row); FORM: decodes_half<FORM>().
+  template <int FORM>
+  __device__ static bool decode_half16(const Codec& codec, const uint8_t* row, bool valid, int sub,
+                                       const uint32_t* pairs, uint32_t (&h)[8]) {
+    constexpr int kKind = FORM / 16, kBits = FORM % 16, kBytes = 2 * kBits;
+    uint32_t words[(kBytes + 3) / 4];
+    plugin::cuda::load_words<kBytes>(row + codec.codes_offset + sub * kBytes, words);
+    const int block = sub * 16 / codec.block_size;
+    if constexpr (kKind == kCodebook) {
+      const float scale = valid ? plugin::cuda::load_half_bytes(row + codec.scales_offset + 2 * block) : 0.0f;
+      const __half2 scale2 = __float2half2_rn(scale);
+#pragma unroll
+      for (int k = 0; k < 8; ++k) {
+        const uint32_t pair = pairs[plugin::cuda::code_in<2 * kBits>(words, k)];
+        const __half2 product = __hmul2(*reinterpret_cast<const __half2*>(&pair), scale2);
+        h[k] = *reinterpret_cast<const uint32_t*>(&product);
+      }
+      return fabsf(scale) * __uint_as_float(pairs[kPairTableEntries]) < kHalfLimit;
+    } else {
+      const uint8_t* fields = row + codec.scales_offset + 4 * block;
+      const float scale = valid ? plugin::cuda::load_half_bytes(fields) : 0.0f;
+      const float zero = valid ? plugin::cuda::load_half_bytes(fields + 2) : 0.0f;
+      const __half2 scale2 = __float2half2_rn(scale), zero2 = __float2half2_rn(zero);
+      auto affine = [&](uint32_t codes) {  // codes: fp16 pair of exact integers
+        const __half2 value = __hfma2(*reinterpret_cast<const __half2*>(&codes), scale2, zero2);
+        return *reinterpret_cast<const uint32_t*>(&value);
+      };
+      auto as_word = [](__half2 pair) { return *reinterpret_cast<const uint32_t*>(&pair); };
+      auto as_pair = [](uint32_t word) { return *reinterpret_cast<const __half2*>(&word); };
+      if constexpr (kKind == kAffineSigned) {  // bytes b: (b ^ 0x80) | 0x6400 is 1152 + b
+        const __half2 offset = __float2half2_rn(1152.0f);
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const uint32_t biased = words[j] ^ 0x80808080u;
+          h[2 * j] = affine(as_word(__hsub2(as_pair(__byte_perm(biased, 0x64646464u, 0x5140)), offset)));
+          h[2 * j + 1] = affine(as_word(__hsub2(as_pair(__byte_perm(biased, 0x64646464u, 0x7362)), offset)));
+        }
+        return fabsf(zero) + 127.0f * fabsf(scale) < kHalfLimit;
+      } else {  // nibbles n0..n7 of a word: (n0, n4) and (16 n1, 16 n5) over 1024, then n2.. after a shift
+        const __half2 offset = __float2half2_rn(1024.0f), sixteenth = __float2half2_rn(0.0625f),
+                      sixty_four = __float2half2_rn(-64.0f);
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+#pragma unroll
+          for (int half = 0; half < 2; ++half) {
+            const uint32_t w = words[j] >> (8 * half);
+            const uint32_t even = as_word(__hsub2(as_pair((w & 0x000f000fu) | 0x64006400u), offset));
+            const uint32_t odd = as_word(__hfma2(as_pair((w & 0x00f000f0u) | 0x64006400u), sixteenth, sixty_four));
+            h[4 * j + half] = affine(__byte_perm(even, odd, 0x5410));      // codes 8j + 2 half, + 1
+            h[4 * j + 2 + half] = affine(__byte_perm(even, odd, 0x7632));  // codes 8j + 4 + 2 half, + 1
+          }
+        }
+        return fabsf(zero) + 15.0f * fabsf(scale) < kHalfLimit;
+      }
+    }
   }
 
   template <int C, int FORM>

@@ -92,6 +92,35 @@ struct PlainRows {
 
   __device__ static void copy_tables(const Codecs<PlainRows>&, float*, float*) {}
 
+  // 16-bit rows become fp16 pairs in a few instructions: f16 rows are copied, bf16 rows converted
+  // (false where a value passes fp16's range: the caller then scales the row in f32).
+  template <int FORM>
+  __host__ __device__ static constexpr bool decodes_half() {
+    return FORM == row_form(kPlainF16, 0) || FORM == row_form(kPlainBf16, 0);
+  }
+  __device__ static void copy_pair_tables(const Codecs<PlainRows>&, const float*, const float*, uint32_t*, uint32_t*) {}
+  template <int FORM>
+  __device__ static bool decode_half16(const Codec&, const uint8_t* row, bool valid, int sub, const uint32_t*,
+                                       uint32_t (&h)[8]) {
+    uint32_t words[8];
+    load_words<32>(row + sub * 32, words);
+    if constexpr (FORM == row_form(kPlainF16, 0)) {
+#pragma unroll
+      for (int k = 0; k < 8; ++k) h[k] = valid ? words[k] : 0u;
+      return true;
+    } else {
+      __half2 largest = __float2half2_rn(0.0f);
+#pragma unroll
+      for (int k = 0; k < 8; ++k) {
+        const uint32_t w = valid ? words[k] : 0u;
+        const __half2 pair = __floats2half2_rn(__uint_as_float(w << 16), __uint_as_float(w & 0xffff0000u));
+        largest = __hmax2(largest, __habs2(pair));
+        h[k] = *reinterpret_cast<const uint32_t*>(&pair);
+      }
+      return !__hisinf(__low2half(largest)) && !__hisinf(__high2half(largest));
+    }
+  }
+
   template <int C, int FORM>
   __device__ static LaneRow decode(const Codec& codec, const uint8_t* row, int sub, const float*, float (&x)[C]) {
     if constexpr (FORM != kAnyForm)

@@ -1,17 +1,25 @@
 // The tensor-core prefill kernel: head size 128, up to 8 query heads per KV head, every row format.
 //
-// A block of 8 warps serves 128 (query token, head) columns of one sequence and KV head: 128 / Gp
-// consecutive query tokens times the group's heads (Gp: the group size rounded up to a power of two).  Per
-// step of 64 context tokens (four 16-token tiles, each from its page) the block copies the K and V
-// codes into shared memory (16-byte cp.async, one step ahead), decodes them once into fp16 planes
-// (value = high + remainder), and each warp runs 16 of the columns through tensor cores as in
-// FlashAttention-2: S^T = Q K^T with the query rows as A (in registers), then O += P V with P taken
-// straight from the S accumulators.  A step of 64 keys, not 16, gives each warp eight independent
-// score accumulators and pays the barriers, the running-max update and the rescale once per 64 keys.
+// A block's 8 multiplying warps serve 128 (query token, head) columns of one sequence and KV head:
+// 128 / Gp consecutive query tokens times the group's heads (Gp: the group size rounded up to a power
+// of two).  Per step of 64 context tokens (four 16-token tiles, each from its page) the block copies
+// the K and V codes into shared memory (16-byte cp.async, ahead of the step), decodes them once into
+// fp16 planes (value = high + remainder), and each multiplying warp runs 16 of the columns through
+// tensor cores as in FlashAttention-2: S^T = Q K^T with the query rows as A (in registers), then
+// O += P V with P taken straight from the S accumulators.  A step of 64 keys, not 16, gives each warp
+// eight independent score accumulators and pays the barriers, the running-max update and the rescale
+// once per 64 keys.
+// 16-bit layers: warp-specialised.  kProducerWarps more warps only copy and decode, a step ahead, into
+// one of two plane buffers, and hand it over by named barriers (full / empty per buffer), so that the
+// decoding runs beside the products instead of between barriers that every warp waits at.  f32
+// layers (four planes a step, no room for a second set): every warp decodes, then every warp multiplies.
 // f32 layers (SPLIT): every product is high*high + low*high + high*low of fp16 splits with fp32
 // accumulation, so the result matches fp32 arithmetic to ~1e-6.  bf16/f16 layers: the queries, K and
 // V values and the weights are single fp16 values (2^-11 relative, as in the decode kernel's 16-bit
 // mode): one MMA per product.  One block covers a token's whole context (no splits).
+// Instances of a format fixed at compile time (16-bit layers) decode codes straight into fp16 pairs
+// where the policy has such a decoding (Rows::decode_half16: a few instructions a pair, not a few a
+// value); a warp holding a row that may pass fp16's range decodes in f32 as the others do.
 // Rows with values past fp16's range enter the planes divided by a power of two (plane_factor).
 // Queries times the softmax scale must stay below 65504 (|q| below ~7e5 at head size 128).
 #pragma once
@@ -44,9 +52,24 @@ constexpr int kColumns = 16 * kWarps;  // (query token, head) pairs of a block, 
 constexpr int kPlaneStride = 136;      // halves per plane row: 128 + 8, so ldmatrix rows miss each other's banks
 constexpr int kStepTiles = 4;          // 16-row tiles of a step
 constexpr int kStepRows = kStepTiles * kTileRows;
-constexpr int kScoreTiles = kStepRows / 8;      // MMA n-tiles of a step's scores
-constexpr int kStages = 2;                      // steps in shared memory: the one decoded, the next arriving
-constexpr size_t kMaxSharedBytes = 226 * 1024;  // 227 KB a block on Hopper, less the static row factors
+constexpr int kScoreTiles = kStepRows / 8;  // MMA n-tiles of a step's scores
+constexpr int kProducerWarps = 4;  // 16-bit layers: warps that only copy and decode, beside the kWarps that multiply
+constexpr int kPlaneBuffers = 2;   // 16-bit layers: plane sets, one decoded while the other is multiplied
+// Threads of a block, and raw steps in shared memory (f32 layers: the one decoded and the next
+// arriving; 16-bit layers: one more, since their decoding runs a step ahead of the products).
+template <bool SPLIT>
+constexpr int kThreadsOf = SPLIT ? kThreads : kThreads + 32 * kProducerWarps;
+template <bool SPLIT>
+constexpr int kStagesOf = SPLIT ? 2 : 3;
+// Named barriers of the 16-bit kernel (0 is __syncthreads'): a plane buffer is full (producers
+// arrive, multipliers wait) or empty (the other way round); the producers among themselves.
+constexpr int kFullBarrier = 1;
+constexpr int kEmptyBarrier = kFullBarrier + kPlaneBuffers;
+constexpr int kProducerBarrier = kEmptyBarrier + kPlaneBuffers;
+constexpr int kMultiplierBarrier = kProducerBarrier + 1;  // the multipliers among themselves
+// Dynamic shared memory of a block: 227 KB on Hopper, less the kernel's static arrays (row factors
+// and flags per plane buffer, below); more, and cudaFuncSetAttribute refuses the launch.
+constexpr size_t kMaxSharedBytes = 225 * 1024;
 
 // Four 8x8 fp16 matrices from shared memory; lane l names row l % 8 of matrix l / 8.
 __device__ inline void load_matrices(const __half* row, uint32_t (&r)[4]) {
@@ -60,6 +83,13 @@ __device__ inline void load_matrices_transposed(const __half* row, uint32_t (&r)
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(address));
+}
+
+__device__ inline void named_sync(int barrier, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(barrier), "r"(threads) : "memory");
+}
+__device__ inline void named_arrive(int barrier, int threads) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(barrier), "r"(threads) : "memory");
 }
 
 struct Planes {
@@ -87,7 +117,20 @@ __device__ inline float plane_factor(float largest) {
 // written (f32 layers only: 16-bit layers multiply the high parts alone).
 template <class Rows, int FORM, bool LOW>
 __device__ inline bool decode_into(const typename Rows::Codec& codec, const uint8_t* row, bool row_valid, int sub,
-                                   const float* table, __half* high, __half* low, float* factor) {
+                                   const float* table, const uint32_t* pairs, __half* high, __half* low,
+                                   float* factor) {
+  if constexpr (!LOW && Rows::template decodes_half<FORM>()) {
+    // fp16 pairs straight from the codes; a warp with a row that may pass fp16's range takes the f32
+    // decoding below instead (every lane of a row agrees; the check below is warp-wide).
+    uint32_t h[8];
+    const bool fits = Rows::template decode_half16<FORM>(codec, row, row_valid, sub, pairs, h);
+    if (__all_sync(0xffffffffu, fits)) {
+      reinterpret_cast<uint4*>(high + sub * 16)[0] = make_uint4(h[0], h[1], h[2], h[3]);
+      reinterpret_cast<uint4*>(high + sub * 16)[1] = make_uint4(h[4], h[5], h[6], h[7]);
+      if (sub == 0) *factor = 1.0f;
+      return false;
+    }
+  }
   float x[16];
   const LaneRow lane = Rows::template decode<16, FORM>(codec, row, sub, table, x);
   __half2 largest[8];  // a tree of maxima
@@ -134,7 +177,7 @@ __device__ inline bool decode_into(const typename Rows::Codec& codec, const uint
 }
 
 template <class Rows, int GP, bool SPLIT, int KFORM, int VFORM>
-__global__ void __launch_bounds__(kThreads, 1)
+__global__ void __launch_bounds__(kThreadsOf<SPLIT>, 1)
     prefill_attention_kernel(const AttentionParams p, const __grid_constant__ Codecs<Rows> codecs, uint32_t tile_bytes,
                              int chunks) {
   constexpr int kTokens = kColumns / GP;  // query tokens of the block
@@ -151,19 +194,29 @@ __global__ void __launch_bounds__(kThreads, 1)
   const int first_position = seq_len - q_len + first_local;
 
   extern __shared__ __align__(16) float shared[];
-  float* queries = shared;                     // [kColumns][kD]; the outputs at the end
-  float* key_table = queries + kColumns * kD;  // [256]
-  float* value_table = key_table + 256;        // [256]
-  __half* plane_memory = reinterpret_cast<__half*>(value_table + 256);
+  constexpr int kBlockThreads = kThreadsOf<SPLIT>, kStages = kStagesOf<SPLIT>;
+  float* key_table = shared;                                             // [256]
+  float* value_table = key_table + 256;                                  // [256]
+  uint32_t* key_pairs = reinterpret_cast<uint32_t*>(value_table + 256);  // [kPairTableWords]: Rows::copy_pair_tables
+  uint32_t* value_pairs = key_pairs + kPairTableWords;
+  __half* plane_memory = reinterpret_cast<__half*>(value_pairs + kPairTableWords);
+  // [kColumns][kD] before the first step and after the last: the queries, then the outputs.
+  float* queries = reinterpret_cast<float*>(plane_memory);
+  static_assert(sizeof(float) * kColumns * kD <= sizeof(__half) * 4 * kStepRows * kPlaneStride,
+                "the queries fit in the planes' memory");
   const Planes planes{plane_memory, plane_memory + kStepRows * kPlaneStride,
                       plane_memory + 2 * kStepRows * kPlaneStride, plane_memory + 3 * kStepRows * kPlaneStride};
   uint8_t* raw = reinterpret_cast<uint8_t*>(plane_memory + 4 * kStepRows * kPlaneStride);  // [kStages][kStepTiles]
-  __shared__ float row_factors[2][kStepRows];  // K, V: each plane row's plane_factor
+  __shared__ float row_factors[kPlaneBuffers][2][kStepRows];  // plane buffer, K or V: each plane row's plane_factor
+  __shared__ unsigned step_tiles_ok[kPlaneBuffers];           // 16-bit layers: decode_step's tiles_ok per buffer
+  __shared__ int step_scaled[kPlaneBuffers][kProducerWarps];  // and whether a producer warp scaled a row
+  static_assert(kMaxSharedBytes + sizeof(row_factors) + sizeof(step_tiles_ok) + sizeof(step_scaled) <= 227 * 1024,
+                "static and dynamic shared memory must fit a Hopper block's 227 KB");
   const typename Rows::Codec& kc = codecs.key;
   const typename Rows::Codec& vc = codecs.value;
 
   Rows::copy_tables(codecs, key_table, value_table);
-  for (int i = threadIdx.x; i < kColumns * kD; i += kThreads) {
+  for (int i = threadIdx.x; i < kColumns * kD; i += kBlockThreads) {
     const int column = i / kD, c = i % kD, local = column / GP, head = column % GP;
     float q = 0.0f;
     if (local < tokens_here && head < group) {
@@ -175,18 +228,23 @@ __global__ void __launch_bounds__(kThreads, 1)
     queries[i] = q;
   }
   __syncthreads();
+  Rows::copy_pair_tables(codecs, key_table, value_table, key_pairs, value_pairs);  // seen after the step barrier
   Rows::rotate_queries_by_block(p, kc, kv_head, queries, kColumns, kD);
 
   // Warp w: columns 16w .. 16w + 15 as MMA rows g and g + 8.
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const bool multiplies = warp < kWarps;  // the others (16-bit layers) only copy and decode
   uint32_t q_high[kD / 16][4], q_low[kD / 16][4];
+  if (multiplies) {
 #pragma unroll
-  for (int s = 0; s < kD / 16; ++s)
+    for (int s = 0; s < kD / 16; ++s)
 #pragma unroll
-    for (int r = 0; r < 4; ++r) {  // a0: (g, 2t), a1: (g + 8, 2t), a2: (g, 2t + 8), a3: (g + 8, 2t + 8)
-      const float* x = queries + (16 * warp + g + 8 * (r % 2)) * kD + 16 * s + 2 * t + 8 * (r / 2);
-      split_pair(x[0], x[1], q_high[s][r], q_low[s][r]);
-    }
+      for (int r = 0; r < 4; ++r) {  // a0: (g, 2t), a1: (g + 8, 2t), a2: (g, 2t + 8), a3: (g + 8, 2t + 8)
+        const float* x = queries + (16 * warp + g + 8 * (r % 2)) * kD + 16 * s + 2 * t + 8 * (r / 2);
+        split_pair(x[0], x[1], q_high[s][r], q_low[s][r]);
+      }
+  }
+  __syncthreads();                // the planes' memory is free
   int low_of[2], position_of[2];  // the context of this lane's two columns
   bool column_ok[2];
 #pragma unroll
@@ -206,12 +264,13 @@ __global__ void __launch_bounds__(kThreads, 1)
   const uint32_t stage_bytes = kStepTiles * tile_bytes;
   const int first_step = first_tile / kStepTiles, end_step = (end_tile + kStepTiles - 1) / kStepTiles;
   auto tile_in_range = [&](int tile) { return tile >= first_tile && tile < end_tile; };
-  auto issue = [&](int step) {  // every iteration commits one group, empty past the last step
+  // Copies a step's raw tiles with `workers` threads; every call commits one group, empty past the last step.
+  auto issue = [&](int step, int worker, int workers) {
     if (step < end_step)
       for (int i = 0; i < kStepTiles; ++i) {
         const int tile = step * kStepTiles + i;
         if (tile_in_range(tile))
-          source.copy(tile, raw + size_t(step % kStages) * stage_bytes + i * tile_bytes, threadIdx.x, kThreads);
+          source.copy(tile, raw + size_t(step % kStages) * stage_bytes + i * tile_bytes, worker, workers);
       }
     commit_copies();
   };
@@ -221,51 +280,63 @@ __global__ void __launch_bounds__(kThreads, 1)
 #pragma unroll
   for (int j = 0; j < kD / 8; ++j) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.0f;
 
-  for (int k = 0; k < kStages - 1; ++k) issue(first_step + k);
-  for (int step = first_step; step < end_step; ++step) {
-    issue(step + kStages - 1);
-    wait_copies(kStages - 1);
-    __syncthreads();  // the raw step is in, and every warp is done with the previous planes
-    const int step_position = step * kStepRows;
-    unsigned tiles_ok = 0;     // bit i: tile i of the step in range and on a page of the pool
+  // The planes of buffer b: 16-bit layers keep two buffers where f32 layers keep the remainder planes.
+  auto planes_of = [&](int buffer) {
+    if constexpr (SPLIT) return planes;
+    return buffer == 0 ? Planes{planes.key_high, planes.key_high, planes.value_high, planes.value_high}
+                       : Planes{planes.key_low, planes.key_low, planes.value_low, planes.value_low};
+  };
+  // A step's raw tiles (stage step % kStages) decoded into plane buffer `buffer` by W threads (worker:
+  // this one's index among them); tiles_ok: bit i set where tile i of the step is in range and on a
+  // page of the pool.  Returns whether a row this thread decoded entered its planes divided
+  // (plane_factor).  A tile is 256 tasks (8 lanes a row, K rows then V rows), W of them a round.
+  auto decode_step = [&](int step, int buffer, int worker, auto workers, unsigned& tiles_ok) {
+    constexpr int W = decltype(workers)::value, kRoundsPerTile = 256 / W, kRounds = kStepTiles * kRoundsPerTile;
+    static_assert(W % 32 == 0 && 256 % W == 0, "whole warps decode K rows or V rows");
+    const Planes planes = planes_of(buffer);
+    tiles_ok = 0;
     bool scaled_rows = false;  // a row this thread decoded entered its planes divided (plane_factor)
-    // Generic formats decode one tile at a time (unrolled, their decoding made the kernel's code a
-    // fifth larger and slower); formats fixed at compile time decode the four unrolled.
-#pragma unroll(KFORM == kAnyForm ? 1 : kStepTiles)
-    for (int i = 0; i < kStepTiles; ++i) {
-      const int tile = step * kStepTiles + i;
+    // Generic formats decode one round at a time (unrolled, their decoding made the kernel's code a
+    // fifth larger and slower); formats fixed at compile time decode them all unrolled.
+#pragma unroll(KFORM == kAnyForm ? 1 : kRounds)
+    for (int k = 0; k < kRounds; ++k) {
+      const int i = k / kRoundsPerTile, tile = step * kStepTiles + i;
       const bool in_range = tile_in_range(tile);
       const bool page_ok = in_range && source.page_ok(source.page(tile));
       poisoned |= in_range && !page_ok;
       tiles_ok |= unsigned(page_ok) << i;
       const uint8_t* raw_tile = raw + size_t(step % kStages) * stage_bytes + i * tile_bytes;
-      const int row = (threadIdx.x / 8) % kTileRows, sub = threadIdx.x % 8, position = tile * kTileRows + row;
+      const int task = worker + W * (k % kRoundsPerTile);  // of the tile's 256
+      const int row = (task / 8) % kTileRows, sub = task % 8, position = tile * kTileRows + row;
       const bool row_valid = page_ok && position >= block_low && position < block_high;
       const int plane_row = i * kTileRows + row;
-      // The first half of the threads (whole warps) decodes K rows, the second V rows.
-      const int which = threadIdx.x < kThreads / 2 ? 0 : 1;
+      // Whole warps decode K rows (the first half of a tile's tasks) or V rows (the second).
+      const int which = task / 128;
       const uint8_t* source_row =
           which == 0 ? raw_tile + row * p.k_row_bytes : raw_tile + k_tile_bytes + row * p.v_row_bytes;
       __half* high = (which == 0 ? planes.key_high : planes.value_high) + plane_row * kPlaneStride;
       __half* low = (which == 0 ? planes.key_low : planes.value_low) + plane_row * kPlaneStride;
       if constexpr (KFORM == kAnyForm && VFORM == kAnyForm) {
         // One call site for both kinds: two made the object a fifth larger and the prefill slower.
-        scaled_rows |= decode_into<Rows, kAnyForm, SPLIT>(which == 0 ? kc : vc, source_row, row_valid, sub,
-                                                          which == 0 ? key_table : value_table, high, low,
-                                                          &row_factors[which][plane_row]);
+        scaled_rows |= decode_into<Rows, kAnyForm, SPLIT>(
+            which == 0 ? kc : vc, source_row, row_valid, sub, which == 0 ? key_table : value_table,
+            which == 0 ? key_pairs : value_pairs, high, low, &row_factors[buffer][which][plane_row]);
       } else if (which == 0) {
-        scaled_rows |= decode_into<Rows, KFORM, SPLIT>(kc, source_row, row_valid, sub, key_table, high, low,
-                                                       &row_factors[0][plane_row]);
+        scaled_rows |= decode_into<Rows, KFORM, SPLIT>(kc, source_row, row_valid, sub, key_table, key_pairs, high, low,
+                                                       &row_factors[buffer][0][plane_row]);
       } else {
-        scaled_rows |= decode_into<Rows, VFORM, SPLIT>(vc, source_row, row_valid, sub, value_table, high, low,
-                                                       &row_factors[1][plane_row]);
+        scaled_rows |= decode_into<Rows, VFORM, SPLIT>(vc, source_row, row_valid, sub, value_table, value_pairs, high,
+                                                       low, &row_factors[buffer][1][plane_row]);
       }
     }
-    // The planes are complete; whether any row of the step took a factor (rows past fp16's range,
-    // rarely) decides, for the whole block, whether scores and weights are multiplied by them.
-    const bool any_scaled = __syncthreads_or(scaled_rows);
+    return scaled_rows;
+  };
+  // The products and the softmax of a decoded step.
+  auto compute_step = [&](int step, int buffer, unsigned tiles_ok, bool any_scaled) {
+    const Planes planes = planes_of(buffer);
+    const int step_position = step * kStepRows;
     // The plane factors of the lane's tokens 8n + 2t + e % 2 (score and weight slots [n][e]), K then V.
-    auto factor_of = [&](int which, int n, int e) { return row_factors[which][8 * n + 2 * t + e % 2]; };
+    auto factor_of = [&](int which, int n, int e) { return row_factors[buffer][which][8 * n + 2 * t + e % 2]; };
 
     // S^T = Q K^T: rows = columns g, g + 8; n-tile n = tokens 8n .. 8n + 7 of the step, eight
     // independent accumulators.
@@ -386,26 +457,85 @@ __global__ void __launch_bounds__(kThreads, 1)
         }
       }
     }
+  };
+
+  // o / l of the warp's columns into the planes' memory (the outputs before their rotation back).
+  float* outputs = queries;
+  auto write_outputs = [&] {
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+      l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+    }
+#pragma unroll
+    for (int j = 0; j < kD / 8; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = e / 2;
+        outputs[(16 * warp + g + 8 * r) * kD + 8 * j + 2 * t + e % 2] = o[j][e] / l[r];
+      }
+  };
+
+  if constexpr (SPLIT) {
+    for (int k = 0; k < kStages - 1; ++k) issue(first_step + k, threadIdx.x, kBlockThreads);
+    for (int step = first_step; step < end_step; ++step) {
+      issue(step + kStages - 1, threadIdx.x, kBlockThreads);
+      wait_copies(kStages - 1);
+      __syncthreads();  // the raw step is in, and every warp is done with the previous planes
+      unsigned tiles_ok;
+      const bool scaled_rows =
+          decode_step(step, 0, threadIdx.x, std::integral_constant<int, kBlockThreads>{}, tiles_ok);
+      // The planes are complete; whether any row of the step took a factor (rows past fp16's range,
+      // rarely) decides, for the whole block, whether scores and weights are multiplied by them.
+      compute_step(step, 0, tiles_ok, __syncthreads_or(scaled_rows));
+    }
+  } else if (!multiplies) {
+    // 16-bit layers, the producers: copy each step kStages - 1 ahead and decode it into a free plane
+    // buffer, while the multipliers run the step before.
+    constexpr int kWorkers = 32 * kProducerWarps;
+    const int worker = threadIdx.x - kThreads;
+    for (int k = 0; k < kStages - 1; ++k) issue(first_step + k, worker, kWorkers);
+    for (int step = first_step; step < end_step; ++step) {
+      const int n = step - first_step, buffer = n % kPlaneBuffers;
+      wait_copies(kStages - 2);  // this thread's copies of the step
+      // Every producer's copies of the step are in, and every producer is done with the stage that
+      // the next copies overwrite (the previous step's).
+      named_sync(kProducerBarrier, kWorkers);
+      issue(step + kStages - 1, worker, kWorkers);
+      if (n >= kPlaneBuffers) named_sync(kEmptyBarrier + buffer, kBlockThreads);  // its last step is multiplied
+      unsigned tiles_ok;
+      const bool scaled_rows = decode_step(step, buffer, worker, std::integral_constant<int, kWorkers>{}, tiles_ok);
+      const bool warp_scaled = __any_sync(0xffffffffu, scaled_rows);
+      if (lane == 0) step_scaled[buffer][warp - kWarps] = warp_scaled;
+      if (worker == 0) step_tiles_ok[buffer] = tiles_ok;
+      named_arrive(kFullBarrier + buffer, kBlockThreads);
+    }
+  } else {
+    // 16-bit layers, the multipliers.
+    for (int step = first_step; step < end_step; ++step) {
+      const int buffer = (step - first_step) % kPlaneBuffers;
+      named_sync(kFullBarrier + buffer, kBlockThreads);
+      bool any_scaled = false;
+#pragma unroll
+      for (int w = 0; w < kProducerWarps; ++w) any_scaled |= step_scaled[buffer][w] != 0;
+      compute_step(step, buffer, step_tiles_ok[buffer], any_scaled);
+      // Only a step the producers will wait for is announced (no arrival is left pending at the end).
+      if (step + kPlaneBuffers < end_step) named_arrive(kEmptyBarrier + buffer, kBlockThreads);
+    }
+    // Written here, not after the block-wide barrier, so that the producers' path keeps none of the
+    // accumulators alive; the planes are free once every multiplier is past its last step (the
+    // producers wrote their last buffer before it).
+    named_sync(kMultiplierBarrier, kThreads);
+    write_outputs();
   }
   wait_copies(0);
-
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
-    l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
-  }
-  poisoned = __syncthreads_or(poisoned);  // every warp is done with the queries: they hold the outputs now
-  float* outputs = queries;
-#pragma unroll
-  for (int j = 0; j < kD / 8; ++j)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int r = e / 2;
-      outputs[(16 * warp + g + 8 * r) * kD + 8 * j + 2 * t + e % 2] = o[j][e] / l[r];
-    }
+  // f32 layers: every warp is done with the planes, which hold the outputs now; 16-bit layers: the
+  // multipliers' outputs are in.
+  poisoned = __syncthreads_or(poisoned);
+  if constexpr (SPLIT) write_outputs();
   __syncthreads();
   Rows::rotate_outputs(p, vc, kv_head, outputs, kColumns, kD);
-  for (int i = threadIdx.x; i < kColumns * kD; i += kThreads) {
+  for (int i = threadIdx.x; i < kColumns * kD; i += kBlockThreads) {
     const int column = i / kD, c = i % kD, local = column / GP, head = column % GP;
     if (local >= tokens_here || head >= group) continue;
     const int token = q_begin + first_local + local;
@@ -425,7 +555,7 @@ Status launch(const AttentionParams& p, const Codecs<Rows>& codecs, const Prefil
   const int chunks = (p.num_tokens + kTokens - 1) / kTokens;  // the longest sequence has at most every token
   const dim3 grid(unsigned(p.num_seqs) * unsigned(chunks), unsigned(p.num_kv_heads));
   prefill_attention_kernel<Rows, GP, SPLIT, KFORM, VFORM>
-      <<<grid, kThreads, plan.shared_bytes, stream>>>(p, codecs, plan.tile_bytes, chunks);
+      <<<grid, kThreadsOf<SPLIT>, plan.shared_bytes, stream>>>(p, codecs, plan.tile_bytes, chunks);
   return last_launch_status("prefill attention kernel");
 }
 
@@ -473,8 +603,9 @@ PrefillPlan plan_prefill_attention(const AttentionParams& p, const typename Rows
   if (p.head_size != kD || group > 8 || !aligned || !Rows::prefill_serves(key) || !Rows::prefill_serves(value))
     return plan;  // a layer this kernel does not serve
   plan.tile_bytes = uint32_t((kTileRows * (p.k_row_bytes + p.v_row_bytes) + kStageSlack + 15) / 16 * 16);
-  plan.shared_bytes = sizeof(float) * (size_t(kColumns) * kD + 512) + sizeof(__half) * 4 * kStepRows * kPlaneStride +
-                      size_t(kStages) * kStepTiles * plan.tile_bytes;
+  const int stages = p.io_dtype == ATB_DTYPE_F32 ? kStagesOf<true> : kStagesOf<false>;
+  plan.shared_bytes = sizeof(float) * (512 + 2 * kPairTableWords) + sizeof(__half) * 4 * kStepRows * kPlaneStride +
+                      size_t(stages) * kStepTiles * plan.tile_bytes;
   if (plan.shared_bytes > kMaxSharedBytes) return PrefillPlan{};
   plan.heads_padded = group <= 1 ? 1 : group <= 2 ? 2 : group <= 4 ? 4 : 8;
   const std::array<int, 2> forms{Rows::form_of(key), Rows::form_of(value)};

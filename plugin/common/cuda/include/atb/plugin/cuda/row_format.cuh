@@ -17,6 +17,12 @@
 //   copy_tables(codecs, k, v)      device, block-wide: the codecs' value tables into shared memory
 //   decode<C, FORM>(codec, row, sub, table, x)  device: a lane's C coordinates of a row in shared
 //                                  memory (sub: its run) as raw values, returning scale and zero
+//   decodes_half<FORM>()           whether decode_half16 serves a form fixed at compile time
+//   copy_pair_tables(codecs, k, v, kp, vp)      device, block-wide, after copy_tables' tables are
+//                                  visible: what decode_half16 looks up (kPairTableWords words each)
+//   decode_half16<FORM>(codec, row, valid, sub, pairs, h)  device: a lane's 16 coordinates as 8 fp16
+//                                  pairs of values (the prefill planes of 16-bit layers); false where
+//                                  the row's values may pass fp16's range
 //   decode_at<C>(codec, table, row, first, x)   device: coordinates first .. first + C - 1 of a row
 //                                  in global memory, as values
 //   rotate_queries(p, codec, kv_head, x, count, d)          device, block-wide: x <- R x, or nothing
@@ -33,8 +39,11 @@
 namespace atb::plugin::cuda {
 
 // A row format fixed at compile time: kind * 16 + code bits; kAnyForm reads the codec at run time.
-constexpr int row_form(int kind, int bits) { return kind * 16 + bits; }
+__host__ __device__ constexpr int row_form(int kind, int bits) { return kind * 16 + bits; }
 constexpr int kAnyForm = -1;
+
+// Shared-memory words of one pair table (Rows::copy_pair_tables), K's and V's each.
+constexpr int kPairTableWords = 260;
 
 // A row's lane coordinates as raw values x (the row is scale * x + zero over the lane's block).
 struct LaneRow {

@@ -35,10 +35,6 @@ void nearest_codes(const float* x, int count, float inverse, const ScalarCodeboo
   self = combine_lanes(self_lanes);
 }
 
-}  // namespace
-
-namespace {
-
 // One block's fit in progress: the state kept between its rounds.  No member initialisers: the
 // fits of a row are an array on the stack, set by start_fit.
 struct BlockFit {

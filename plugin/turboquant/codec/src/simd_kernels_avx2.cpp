@@ -111,9 +111,10 @@ template <int kBounds>
 class BoundarySearch {
  public:
   explicit BoundarySearch(const ScalarCodebook& codebook) {
-    if constexpr (kSearched)
-      for (int level = 0; level < kLevels; ++level) middles_[level] = _mm256_loadu_ps(codebook.search_levels[level]);
-    else
+    if constexpr (kSearched) {
+      middles_[0] = _mm256_set1_ps(codebook.search_levels[0][0]);  // one interval: no look-up needed
+      for (int level = 1; level < kLevels; ++level) middles_[level] = _mm256_loadu_ps(codebook.search_levels[level]);
+    } else
       for (int t = 0; t < kBounds; ++t) bounds_[t] = _mm256_set1_ps(codebook.boundaries[size_t(t)]);
   }
 
@@ -125,7 +126,8 @@ class BoundarySearch {
 #pragma GCC unroll 4
       for (int level = 0; level < kLevels; ++level) {
         const int bit = kLevels - 1 - level;
-        const __m256 middle = _mm256_permutevar8x32_ps(middles_[level], _mm256_srli_epi32(code, bit + 1));
+        const __m256 middle =
+            level == 0 ? middles_[0] : _mm256_permutevar8x32_ps(middles_[level], _mm256_srli_epi32(code, bit + 1));
         const __m256i at_most = _mm256_castps_si256(_mm256_cmp_ps(middle, v, _CMP_LE_OQ));
         code = _mm256_or_si256(code, _mm256_and_si256(at_most, _mm256_set1_epi32(1 << bit)));
       }

@@ -146,8 +146,10 @@ struct TurboQuantRows {
     return codec.kind < plugin::cuda::kPlainKinds ||
            (codec.bits >= 1 && codec.bits <= 8 && codec.block_size > 0 && codec.block_size % per_lane == 0);
   }
+  // Blocks of a power of two coordinates (16 or more): decode_half16 finds a lane's block by a shift.
   static bool prefill_serves(const Codec& codec) {
-    return codec.kind < plugin::cuda::kPlainKinds || (codec.bits >= 1 && codec.bits <= 8 && codec.block_size % 16 == 0);
+    const bool power_of_two_blocks = codec.block_size >= 16 && (codec.block_size & (codec.block_size - 1)) == 0;
+    return codec.kind < plugin::cuda::kPlainKinds || (codec.bits >= 1 && codec.bits <= 8 && power_of_two_blocks);
   }
   // None: the quantized pairs that matter have the tensor-core kernel.
   static constexpr std::array<std::array<int, 2>, 0> kFastPairs{};
@@ -198,7 +200,7 @@ struct TurboQuantRows {
     constexpr int kKind = FORM / 16, kBits = FORM % 16, kBytes = 2 * kBits;
     uint32_t words[(kBytes + 3) / 4];
     plugin::cuda::load_words<kBytes>(row + codec.codes_offset + sub * kBytes, words);
-    const int block = sub * 16 / codec.block_size;
+    const int block = (sub * 16) >> (__ffs(codec.block_size) - 1);  // a power of two (prefill_serves)
     if constexpr (kKind == kCodebook) {
       const float scale = valid ? plugin::cuda::load_half_bytes(row + codec.scales_offset + 2 * block) : 0.0f;
       const __half2 scale2 = __float2half2_rn(scale);

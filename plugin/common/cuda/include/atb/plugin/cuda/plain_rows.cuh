@@ -102,8 +102,11 @@ struct PlainRows {
   template <int FORM>
   __device__ static bool decode_half16(const Codec&, const uint8_t* row, bool valid, int sub, const uint32_t*,
                                        uint32_t (&h)[8]) {
-    uint32_t words[8];
-    load_words<32>(row + sub * 32, words);
+    // The prefill kernel's 16-bit rows are 256 bytes (head size 128) in 16-byte aligned stages: two
+    // 16-byte loads, not the any-alignment word loader's nine loads and eight funnel shifts.
+    const uint4 first = reinterpret_cast<const uint4*>(row + sub * 32)[0];
+    const uint4 second = reinterpret_cast<const uint4*>(row + sub * 32)[1];
+    const uint32_t words[8] = {first.x, first.y, first.z, first.w, second.x, second.y, second.z, second.w};
     if constexpr (FORM == row_form(kPlainF16, 0)) {
 #pragma unroll
       for (int k = 0; k < 8; ++k) h[k] = valid ? words[k] : 0u;

@@ -21,7 +21,7 @@
 // where the policy has such a decoding (Rows::decode_half16: a few instructions a pair, not a few a
 // value); a warp holding a row that may pass fp16's range decodes in f32 as the others do.
 // Rows with values past fp16's range enter the planes divided by a power of two (plane_factor).
-// Queries times the softmax scale must stay below 65504 (|q| below ~7e5 at head size 128).
+// Queries times the softmax scale and log2 e must stay below 65504 (|q| below ~5e5 at head size 128).
 #pragma once
 
 #include <atb/plugin/cuda/attention_params.hpp>
@@ -110,27 +110,10 @@ __device__ inline float plane_factor(float largest) {
   return exponent > 15 ? ldexpf(1.0f, exponent - 15) : 1.0f;
 }
 
-// One row's coordinates sub * 16 .. + 15 of a raw tile, decoded and split into the planes; zeros for
-// a row outside the context (its bytes may be anything, and a zero weight times NaN is NaN).  The
-// row's 8 lanes (sub = lane % 8) agree on its plane_factor, which lane 0 of them writes to `factor`;
-// true where it is not 1.  FORM: the row format fixed at compile time, or kAnyForm; LOW: whether the remainder plane is
-// written (f32 layers only: 16-bit layers multiply the high parts alone).
+// decode_into's f32 path: decode to f32, then split (or round) into the planes.
 template <class Rows, int FORM, bool LOW>
-__device__ inline bool decode_into(const typename Rows::Codec& codec, const uint8_t* row, bool row_valid, int sub,
-                                   const float* table, const uint32_t* pairs, __half* high, __half* low,
-                                   float* factor) {
-  if constexpr (!LOW && Rows::template decodes_half<FORM>()) {
-    // fp16 pairs straight from the codes; a warp with a row that may pass fp16's range takes the f32
-    // decoding below instead (every lane of a row agrees; the check below is warp-wide).
-    uint32_t h[8];
-    const bool fits = Rows::template decode_half16<FORM>(codec, row, row_valid, sub, pairs, h);
-    if (__all_sync(0xffffffffu, fits)) {
-      reinterpret_cast<uint4*>(high + sub * 16)[0] = make_uint4(h[0], h[1], h[2], h[3]);
-      reinterpret_cast<uint4*>(high + sub * 16)[1] = make_uint4(h[4], h[5], h[6], h[7]);
-      if (sub == 0) *factor = 1.0f;
-      return false;
-    }
-  }
+__device__ inline bool decode_into_f32(const typename Rows::Codec& codec, const uint8_t* row, bool row_valid, int sub,
+                                       const float* table, __half* high, __half* low, float* factor) {
   float x[16];
   const LaneRow lane = Rows::template decode<16, FORM>(codec, row, sub, table, x);
   __half2 largest[8];  // a tree of maxima
@@ -176,6 +159,41 @@ __device__ inline bool decode_into(const typename Rows::Codec& codec, const uint
   return false;
 }
 
+// The f32 path where the fp16 one usually serves: a call, so that its code (unrolled over a step's
+// rounds, it was most of the kernel's) stays out of the instruction cache.
+template <class Rows, int FORM, bool LOW>
+__device__ __noinline__ bool decode_into_f32_rarely(const typename Rows::Codec& codec, const uint8_t* row,
+                                                    bool row_valid, int sub, const float* table, __half* high,
+                                                    __half* low, float* factor) {
+  return decode_into_f32<Rows, FORM, LOW>(codec, row, row_valid, sub, table, high, low, factor);
+}
+
+// One row's coordinates sub * 16 .. + 15 of a raw tile, decoded and split into the planes; zeros for
+// a row outside the context (its bytes may be anything, and a zero weight times NaN is NaN).  The
+// row's 8 lanes (sub = lane % 8) agree on its plane_factor, which lane 0 of them writes to `factor`;
+// true where it is not 1.  FORM: the row format fixed at compile time, or kAnyForm; LOW: whether the
+// remainder plane is written (f32 layers only: 16-bit layers multiply the high parts alone).
+template <class Rows, int FORM, bool LOW>
+__device__ inline bool decode_into(const typename Rows::Codec& codec, const uint8_t* row, bool row_valid, int sub,
+                                   const float* table, const uint32_t* pairs, __half* high, __half* low,
+                                   float* factor) {
+  if constexpr (!LOW && Rows::template decodes_half<FORM>()) {
+    // fp16 pairs straight from the codes; a warp with a row that may pass fp16's range takes the f32
+    // decoding instead (every lane of a row agrees; the check is warp-wide).
+    uint32_t h[8];
+    const bool fits = Rows::template decode_half16<FORM>(codec, row, row_valid, sub, pairs, h);
+    if (__all_sync(0xffffffffu, fits)) {
+      reinterpret_cast<uint4*>(high + sub * 16)[0] = make_uint4(h[0], h[1], h[2], h[3]);
+      reinterpret_cast<uint4*>(high + sub * 16)[1] = make_uint4(h[4], h[5], h[6], h[7]);
+      if (sub == 0) *factor = 1.0f;
+      return false;
+    }
+    return decode_into_f32_rarely<Rows, FORM, LOW>(codec, row, row_valid, sub, table, high, low, factor);
+  } else {
+    return decode_into_f32<Rows, FORM, LOW>(codec, row, row_valid, sub, table, high, low, factor);
+  }
+}
+
 template <class Rows, int GP, bool SPLIT, int KFORM, int VFORM>
 __global__ void __launch_bounds__(kThreadsOf<SPLIT>, 1)
     prefill_attention_kernel(const AttentionParams p, const __grid_constant__ Codecs<Rows> codecs, uint32_t tile_bytes,
@@ -216,6 +234,9 @@ __global__ void __launch_bounds__(kThreadsOf<SPLIT>, 1)
   const typename Rows::Codec& vc = codecs.value;
 
   Rows::copy_tables(codecs, key_table, value_table);
+  // Scores come out in log2 units (queries times the softmax scale and log2 e), ready for exp2: the
+  // soft cap is applied in the same units.
+  const float query_factor = p.scale * kLog2e, log2_cap = p.soft_cap * kLog2e;
   for (int i = threadIdx.x; i < kColumns * kD; i += kBlockThreads) {
     const int column = i / kD, c = i % kD, local = column / GP, head = column % GP;
     float q = 0.0f;
@@ -223,7 +244,7 @@ __global__ void __launch_bounds__(kThreadsOf<SPLIT>, 1)
       const int token = q_begin + first_local + local;
       q = load_element(p.query, token * p.query_token_stride + (kv_head * group + head) * p.query_head_stride + c,
                        p.io_dtype) *
-          p.scale;
+          query_factor;
     }
     queries[i] = q;
   }
@@ -264,15 +285,50 @@ __global__ void __launch_bounds__(kThreadsOf<SPLIT>, 1)
   const uint32_t stage_bytes = kStepTiles * tile_bytes;
   const int first_step = first_tile / kStepTiles, end_step = (end_tile + kStepTiles - 1) / kStepTiles;
   auto tile_in_range = [&](int tile) { return tile >= first_tile && tile < end_tile; };
-  // Copies a step's raw tiles with `workers` threads; every call commits one group, empty past the last step.
+  // The threads that copy walk the tiles' pages in order: a cursor (block-table index, first row
+  // within the page) moved a tile at a time, and each step's pages read one step before its copies
+  // are issued, so that neither a division nor a block-table load sits on the copies' path.
+  const int tiles_per_page = p.block_size / kTileRows;  // whole tiles (plan_prefill_attention)
+  int cursor_index = first_step * kStepTiles / tiles_per_page;
+  int cursor_row = first_step * kStepTiles % tiles_per_page * kTileRows;
+  struct StepPages {
+    int64_t id[kStepTiles];  // -1 for a tile out of range
+    int row[kStepTiles];
+  };
+  auto look_up = [&](int step) {
+    StepPages pages;
+#pragma unroll
+    for (int i = 0; i < kStepTiles; ++i) {
+      pages.id[i] = tile_in_range(step * kStepTiles + i) ? source.page_at(cursor_index) : -1;
+      pages.row[i] = cursor_row;
+      cursor_row += kTileRows;
+      if (cursor_row == p.block_size) cursor_row = 0, ++cursor_index;
+    }
+    return pages;
+  };
+  StepPages ahead{};     // the pages of the next step to issue
+  uint32_t ok_ring = 0;  // tiles_ok of the steps in the raw stages, oldest in the low kStepTiles bits
+  // Copies a step's raw tiles with `workers` threads; every call commits one group, empty past the
+  // last step, and pushes the step's tiles_ok (bit i: tile i in range and on a page of the pool).
   auto issue = [&](int step, int worker, int workers) {
-    if (step < end_step)
-      for (int i = 0; i < kStepTiles; ++i) {
-        const int tile = step * kStepTiles + i;
-        if (tile_in_range(tile))
-          source.copy(tile, raw + size_t(step % kStages) * stage_bytes + i * tile_bytes, worker, workers);
-      }
+    unsigned ok = 0;
+    if (step < end_step) {
+      const StepPages now = ahead;
+      ahead = look_up(step + 1);
+#pragma unroll
+      for (int i = 0; i < kStepTiles; ++i)
+        if (source.page_ok(now.id[i])) {
+          source.copy_rows(now.id[i], now.row[i], raw + size_t(step % kStages) * stage_bytes + i * tile_bytes, worker,
+                           workers);
+          ok |= 1u << i;
+        }
+    }
+    ok_ring = (ok_ring >> kStepTiles) | (ok << (kStepTiles * (kStages - 1)));
     commit_copies();
+  };
+  auto start_copies = [&](int worker, int workers) {
+    ahead = look_up(first_step);
+    for (int k = 0; k < kStages - 1; ++k) issue(first_step + k, worker, workers);
   };
 
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // columns g, g + 8
@@ -288,13 +344,12 @@ __global__ void __launch_bounds__(kThreadsOf<SPLIT>, 1)
   };
   // A step's raw tiles (stage step % kStages) decoded into plane buffer `buffer` by W threads (worker:
   // this one's index among them); tiles_ok: bit i set where tile i of the step is in range and on a
-  // page of the pool.  Returns whether a row this thread decoded entered its planes divided
-  // (plane_factor).  A tile is 256 tasks (8 lanes a row, K rows then V rows), W of them a round.
-  auto decode_step = [&](int step, int buffer, int worker, auto workers, unsigned& tiles_ok) {
+  // page of the pool (from issue()).  Returns whether a row this thread decoded entered its planes
+  // divided (plane_factor).  A tile is 256 tasks (8 lanes a row, K rows then V rows), W of them a round.
+  auto decode_step = [&](int step, int buffer, int worker, auto workers, unsigned tiles_ok) {
     constexpr int W = decltype(workers)::value, kRoundsPerTile = 256 / W, kRounds = kStepTiles * kRoundsPerTile;
     static_assert(W % 32 == 0 && 256 % W == 0, "whole warps decode K rows or V rows");
     const Planes planes = planes_of(buffer);
-    tiles_ok = 0;
     bool scaled_rows = false;  // a row this thread decoded entered its planes divided (plane_factor)
     // Generic formats decode one round at a time (unrolled, their decoding made the kernel's code a
     // fifth larger and slower); formats fixed at compile time decode them all unrolled.
@@ -302,9 +357,8 @@ __global__ void __launch_bounds__(kThreadsOf<SPLIT>, 1)
     for (int k = 0; k < kRounds; ++k) {
       const int i = k / kRoundsPerTile, tile = step * kStepTiles + i;
       const bool in_range = tile_in_range(tile);
-      const bool page_ok = in_range && source.page_ok(source.page(tile));
+      const bool page_ok = (tiles_ok >> i) & 1u;
       poisoned |= in_range && !page_ok;
-      tiles_ok |= unsigned(page_ok) << i;
       const uint8_t* raw_tile = raw + size_t(step % kStages) * stage_bytes + i * tile_bytes;
       const int task = worker + W * (k % kRoundsPerTile);  // of the tile's 256
       const int row = (task / 8) % kTileRows, sub = task % 8, position = tile * kTileRows + row;
@@ -382,8 +436,8 @@ __global__ void __launch_bounds__(kThreadsOf<SPLIT>, 1)
           const bool valid = !decltype(masked)::value || (((tiles_ok >> (n / 2)) & 1u) && column_ok[r] &&
                                                           position >= low_of[r] && position <= position_of[r]);
           float score = s[n][e];
-          if (p.soft_cap > 0) score = p.soft_cap * tanhf(score / p.soft_cap);
-          s[n][e] = valid ? score * kLog2e : -INFINITY;
+          if (p.soft_cap > 0) score = log2_cap * tanhf(score / log2_cap);
+          s[n][e] = valid ? score : -INFINITY;
           step_max[r] = fmaxf(step_max[r], s[n][e]);
         }
     };
@@ -477,12 +531,12 @@ __global__ void __launch_bounds__(kThreadsOf<SPLIT>, 1)
   };
 
   if constexpr (SPLIT) {
-    for (int k = 0; k < kStages - 1; ++k) issue(first_step + k, threadIdx.x, kBlockThreads);
+    start_copies(threadIdx.x, kBlockThreads);
     for (int step = first_step; step < end_step; ++step) {
       issue(step + kStages - 1, threadIdx.x, kBlockThreads);
       wait_copies(kStages - 1);
       __syncthreads();  // the raw step is in, and every warp is done with the previous planes
-      unsigned tiles_ok;
+      const unsigned tiles_ok = ok_ring & ((1u << kStepTiles) - 1);
       const bool scaled_rows =
           decode_step(step, 0, threadIdx.x, std::integral_constant<int, kBlockThreads>{}, tiles_ok);
       // The planes are complete; whether any row of the step took a factor (rows past fp16's range,
@@ -494,7 +548,7 @@ __global__ void __launch_bounds__(kThreadsOf<SPLIT>, 1)
     // buffer, while the multipliers run the step before.
     constexpr int kWorkers = 32 * kProducerWarps;
     const int worker = threadIdx.x - kThreads;
-    for (int k = 0; k < kStages - 1; ++k) issue(first_step + k, worker, kWorkers);
+    start_copies(worker, kWorkers);
     for (int step = first_step; step < end_step; ++step) {
       const int n = step - first_step, buffer = n % kPlaneBuffers;
       wait_copies(kStages - 2);  // this thread's copies of the step
@@ -503,7 +557,7 @@ __global__ void __launch_bounds__(kThreadsOf<SPLIT>, 1)
       named_sync(kProducerBarrier, kWorkers);
       issue(step + kStages - 1, worker, kWorkers);
       if (n >= kPlaneBuffers) named_sync(kEmptyBarrier + buffer, kBlockThreads);  // its last step is multiplied
-      unsigned tiles_ok;
+      const unsigned tiles_ok = ok_ring & ((1u << kStepTiles) - 1);
       const bool scaled_rows = decode_step(step, buffer, worker, std::integral_constant<int, kWorkers>{}, tiles_ok);
       const bool warp_scaled = __any_sync(0xffffffffu, scaled_rows);
       if (lane == 0) step_scaled[buffer][warp - kWarps] = warp_scaled;

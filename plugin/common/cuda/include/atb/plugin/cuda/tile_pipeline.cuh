@@ -116,6 +116,8 @@ class PageTiles {
         kv_head_(kv_head) {}
 
   __device__ int64_t page(int tile) const { return block_table_[tile * kTileRows / block_size_]; }
+  // Entry `index` of the sequence's block table: the page of its tokens index * block_size ...
+  __device__ int64_t page_at(int index) const { return block_table_[index]; }
   __device__ bool page_ok(int64_t page) const { return pool_.holds(page); }
   __device__ uint32_t key_bytes() const { return kTileRows * k_row_bytes_; }
 
@@ -125,7 +127,15 @@ class PageTiles {
   __device__ void copy(int tile, uint8_t* destination, int thread, int threads, Policy... policy) const {
     const int64_t page_id = page(tile);
     if (!page_ok(page_id)) return;
-    const int64_t first_row = int64_t(kv_head_) * block_size_ + (tile * kTileRows) % block_size_;
+    copy_rows(page_id, (tile * kTileRows) % block_size_, destination, thread, threads, policy...);
+  }
+
+  // As copy(), for the 16 rows from `row_in_page` on of page `page_id`, which must be in the pool:
+  // for callers that walk the pages themselves.
+  template <class... Policy>
+  __device__ void copy_rows(int64_t page_id, int row_in_page, uint8_t* destination, int thread, int threads,
+                            Policy... policy) const {
+    const int64_t first_row = int64_t(kv_head_) * block_size_ + row_in_page;
     const uint8_t* k_source = pool_.key_rows(page_id, first_row, k_row_bytes_);
     const uint8_t* v_source = pool_.value_rows(page_id, first_row, v_row_bytes_);
     const uint32_t k_bytes = key_bytes(), v_bytes = kTileRows * v_row_bytes_, step = 16 * uint32_t(threads);

@@ -228,8 +228,11 @@ __global__ void __launch_bounds__(kThreadsOf<SPLIT>, 1)
   __shared__ float row_factors[kPlaneBuffers][2][kStepRows];  // plane buffer, K or V: each plane row's plane_factor
   __shared__ unsigned step_tiles_ok[kPlaneBuffers];           // 16-bit layers: decode_step's tiles_ok per buffer
   __shared__ int step_scaled[kPlaneBuffers][kProducerWarps];  // and whether a producer warp scaled a row
-  static_assert(kMaxSharedBytes + sizeof(row_factors) + sizeof(step_tiles_ok) + sizeof(step_scaled) <= 227 * 1024,
-                "static and dynamic shared memory must fit a Hopper block's 227 KB");
+  __shared__ uint64_t raw_landed[kStagesOf<false>];           // 16-bit layers: mbarriers of the raw stages
+  static_assert(
+      kMaxSharedBytes + sizeof(row_factors) + sizeof(step_tiles_ok) + sizeof(step_scaled) + sizeof(raw_landed) <=
+          227 * 1024,
+      "static and dynamic shared memory must fit a Hopper block's 227 KB");
   const typename Rows::Codec& kc = codecs.key;
   const typename Rows::Codec& vc = codecs.value;
 
@@ -292,14 +295,14 @@ __global__ void __launch_bounds__(kThreadsOf<SPLIT>, 1)
   int cursor_index = first_step * kStepTiles / tiles_per_page;
   int cursor_row = first_step * kStepTiles % tiles_per_page * kTileRows;
   struct StepPages {
-    int64_t id[kStepTiles];  // -1 for a tile out of range
+    int32_t id[kStepTiles];  // block-table entries; -1 for a tile out of range
     int row[kStepTiles];
   };
   auto look_up = [&](int step) {
     StepPages pages;
 #pragma unroll
     for (int i = 0; i < kStepTiles; ++i) {
-      pages.id[i] = tile_in_range(step * kStepTiles + i) ? source.page_at(cursor_index) : -1;
+      pages.id[i] = tile_in_range(step * kStepTiles + i) ? int32_t(source.page_at(cursor_index)) : -1;
       pages.row[i] = cursor_row;
       cursor_row += kTileRows;
       if (cursor_row == p.block_size) cursor_row = 0, ++cursor_index;
@@ -310,7 +313,7 @@ __global__ void __launch_bounds__(kThreadsOf<SPLIT>, 1)
   uint32_t ok_ring = 0;  // tiles_ok of the steps in the raw stages, oldest in the low kStepTiles bits
   // Copies a step's raw tiles with `workers` threads; every call commits one group, empty past the
   // last step, and pushes the step's tiles_ok (bit i: tile i in range and on a page of the pool).
-  auto issue = [&](int step, int worker, int workers) {
+  [[maybe_unused]] auto issue = [&](int step, int worker, int workers) {
     unsigned ok = 0;
     if (step < end_step) {
       const StepPages now = ahead;
@@ -326,9 +329,41 @@ __global__ void __launch_bounds__(kThreadsOf<SPLIT>, 1)
     ok_ring = (ok_ring >> kStepTiles) | (ok << (kStepTiles * (kStages - 1)));
     commit_copies();
   };
-  auto start_copies = [&](int worker, int workers) {
+  [[maybe_unused]] auto start_copies = [&](int worker, int workers) {
     ahead = look_up(first_step);
     for (int k = 0; k < kStages - 1; ++k) issue(first_step + k, worker, workers);
+  };
+  // 16-bit layers: the producers' copies of a step are bulk copies, producer warp w issuing tile w's
+  // K and V rows, which land on the step's mbarrier (raw_landed[(step - first_step) % kStages],
+  // kProducerWarps arrivals a phase): a tile is two instructions of one lane, not 16-byte copies
+  // by every producer thread.  Pushes the step's tiles_ok as issue() does.
+  auto landed_barrier = [&](int step) {
+    return static_cast<uint32_t>(__cvta_generic_to_shared(&raw_landed[(step - first_step) % kStages]));
+  };
+  [[maybe_unused]] auto issue_bulk = [&](int step, int producer_warp) {
+    unsigned ok = 0;
+    if (step < end_step) {
+      const StepPages now = ahead;
+      ahead = look_up(step + 1);
+      int32_t id = now.id[0];
+      int row = now.row[0];
+#pragma unroll
+      for (int i = 0; i < kStepTiles; ++i) {
+        ok |= unsigned(source.page_ok(now.id[i])) << i;
+        if (producer_warp == i) id = now.id[i], row = now.row[i];
+      }
+      // Every lane holds the same values; the reductions make that visible to the compiler, so that
+      // the elected lane's copies take no loop over the active lanes.
+      id = int32_t(__reduce_or_sync(~0u, uint32_t(id)));
+      row = int(__reduce_or_sync(~0u, uint32_t(row)));
+      const uint32_t destination = static_cast<uint32_t>(
+          __cvta_generic_to_shared(raw + size_t(step % kStages) * stage_bytes + producer_warp * tile_bytes));
+      if (source.page_ok(id))
+        source.bulk_copy_rows(id, row, destination, landed_barrier(step));
+      else
+        arrive_once(landed_barrier(step));
+    }
+    ok_ring = (ok_ring >> kStepTiles) | (ok << (kStepTiles * (kStages - 1)));
   };
 
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // columns g, g + 8
@@ -422,6 +457,14 @@ __global__ void __launch_bounds__(kThreadsOf<SPLIT>, 1)
 #pragma unroll
         for (int e = 0; e < 4; ++e) s[n][e] *= factor_of(0, n, e);
     }
+    // Apart from the loop below: inside it, the branch over each score's tanh made that loop ~2,000
+    // instructions long, and the jumps over them cost instruction fetches every step.
+    if (p.soft_cap > 0) {
+#pragma unroll
+      for (int n = 0; n < kScoreTiles; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) s[n][e] = log2_cap * tanhf(s[n][e] / log2_cap);
+    }
     // A step every column of the block sees whole needs no per-score test (padding columns have zero
     // queries and are never written): the block takes the unmasked copy of the loop below.
     const bool step_ok = tiles_ok == (1u << kStepTiles) - 1;
@@ -435,9 +478,7 @@ __global__ void __launch_bounds__(kThreadsOf<SPLIT>, 1)
           const int r = e / 2, position = step_position + 8 * n + 2 * t + e % 2;
           const bool valid = !decltype(masked)::value || (((tiles_ok >> (n / 2)) & 1u) && column_ok[r] &&
                                                           position >= low_of[r] && position <= position_of[r]);
-          float score = s[n][e];
-          if (p.soft_cap > 0) score = log2_cap * tanhf(score / log2_cap);
-          s[n][e] = valid ? score : -INFINITY;
+          s[n][e] = valid ? s[n][e] : -INFINITY;
           step_max[r] = fmaxf(step_max[r], s[n][e]);
         }
     };
@@ -547,15 +588,22 @@ __global__ void __launch_bounds__(kThreadsOf<SPLIT>, 1)
     // 16-bit layers, the producers: copy each step kStages - 1 ahead and decode it into a free plane
     // buffer, while the multipliers run the step before.
     constexpr int kWorkers = 32 * kProducerWarps;
-    const int worker = threadIdx.x - kThreads;
-    start_copies(worker, kWorkers);
+    static_assert(kProducerWarps == kStepTiles, "a producer warp issues each tile of a step");
+    const int worker = threadIdx.x - kThreads, producer_warp = warp - kWarps;
+    if (worker == 0) {
+      for (int s = 0; s < kStages; ++s)
+        init_barrier(static_cast<uint32_t>(__cvta_generic_to_shared(&raw_landed[s])), kProducerWarps);
+      fence_barrier_inits();
+    }
+    named_sync(kProducerBarrier, kWorkers);
+    ahead = look_up(first_step);
+    for (int k = 0; k < kStages - 1; ++k) issue_bulk(first_step + k, producer_warp);
     for (int step = first_step; step < end_step; ++step) {
       const int n = step - first_step, buffer = n % kPlaneBuffers;
-      wait_copies(kStages - 2);  // this thread's copies of the step
-      // Every producer's copies of the step are in, and every producer is done with the stage that
-      // the next copies overwrite (the previous step's).
+      wait_barrier(landed_barrier(step), uint32_t(n / kStages) & 1u);  // the step's tiles are in
+      // Every producer is done with the stage that the next copies overwrite (the previous step's).
       named_sync(kProducerBarrier, kWorkers);
-      issue(step + kStages - 1, worker, kWorkers);
+      issue_bulk(step + kStages - 1, producer_warp);
       if (n >= kPlaneBuffers) named_sync(kEmptyBarrier + buffer, kBlockThreads);  // its last step is multiplied
       const unsigned tiles_ok = ok_ring & ((1u << kStepTiles) - 1);
       const bool scaled_rows = decode_step(step, buffer, worker, std::integral_constant<int, kWorkers>{}, tiles_ok);
@@ -653,7 +701,7 @@ PrefillPlan plan_prefill_attention(const AttentionParams& p, const typename Rows
   using namespace prefill;
   PrefillPlan plan;
   const int group = p.num_query_heads / p.num_kv_heads;
-  const bool aligned = p.v_region_offset % 16 == 0 && p.block_size % kTileRows == 0;
+  const bool aligned = p.v_region_offset % 16 == 0 && p.page_stride % 16 == 0 && p.block_size % kTileRows == 0;
   if (p.head_size != kD || group > 8 || !aligned || !Rows::prefill_serves(key) || !Rows::prefill_serves(value))
     return plan;  // a layer this kernel does not serve
   plan.tile_bytes = uint32_t((kTileRows * (p.k_row_bytes + p.v_row_bytes) + kStageSlack + 15) / 16 * 16);

@@ -42,6 +42,30 @@ __device__ inline void copy16_async(void* shared_destination, const void* global
 
 __device__ inline void commit_copies() { asm volatile("cp.async.commit_group;\n" ::); }
 
+// mbarriers in shared memory (addresses from __cvta_generic_to_shared): set up for `arrivals`
+// arrivals a phase (one thread; fence_barrier_inits() and a barrier before anyone uses them), one
+// arrival without bytes by an elected lane of a converged warp, and a wait until the phase of
+// `parity` has completed.
+__device__ inline void init_barrier(uint32_t barrier, int arrivals) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(barrier), "r"(arrivals));
+}
+__device__ inline void fence_barrier_inits() { asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory"); }
+__device__ inline void arrive_once(uint32_t barrier) {
+  asm volatile(
+      "{ .reg .pred one; elect.sync _|one, 0xffffffff; @one mbarrier.arrive.shared::cta.b64 _, [%0]; }" ::"r"(barrier)
+      : "memory");
+}
+__device__ inline void wait_barrier(uint32_t barrier, uint32_t parity) {
+  uint32_t done = 0;
+  do {
+    asm volatile(
+        "{ .reg .pred ready; mbarrier.try_wait.parity.shared::cta.b64 ready, [%1], %2; selp.u32 %0, 1, 0, ready; }"
+        : "=r"(done)
+        : "r"(barrier), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+
 // Waits until at most `pending` (0..3) of this thread's copy groups are still in flight.
 __device__ inline void wait_copies(int pending) {
   switch (pending) {
@@ -143,6 +167,27 @@ class PageTiles {
       copy16_async(destination + at, k_source + at, policy...);
     for (uint32_t at = 16 * uint32_t(thread); at < v_bytes; at += step)
       copy16_async(destination + k_bytes + at, v_source + at, policy...);
+  }
+
+  // The whole warp, converged, with warp-uniform arguments: one lane elected inside the asm starts
+  // two bulk copies (the tensor memory accelerator) of the 16 K rows and the 16 V rows from
+  // `row_in_page` on of page `page_id` (in the pool) into `destination` (a shared-memory address: K
+  // rows, then V rows), which complete their bytes on the mbarrier at `barrier` after announcing
+  // them there (one arrival).  Rows of a tile are 16-byte multiples, and their pages 16-byte aligned.
+  __device__ void bulk_copy_rows(int64_t page_id, int row_in_page, uint32_t destination, uint32_t barrier) const {
+    const int64_t first_row = int64_t(kv_head_) * block_size_ + row_in_page;
+    const uint8_t* k_source = pool_.key_rows(page_id, first_row, k_row_bytes_);
+    const uint8_t* v_source = pool_.value_rows(page_id, first_row, v_row_bytes_);
+    const uint32_t k_bytes = key_bytes(), v_bytes = kTileRows * v_row_bytes_;
+    asm volatile(
+        "{ .reg .pred one;\n"
+        "elect.sync _|one, 0xffffffff;\n"
+        "@one mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n"
+        "@one cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%2], [%3], %4, [%0];\n"
+        "@one cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%5], [%6], %7, [%0]; }" ::"r"(barrier),
+        "r"(k_bytes + v_bytes), "r"(destination), "l"(k_source), "r"(k_bytes), "r"(destination + k_bytes),
+        "l"(v_source), "r"(v_bytes)
+        : "memory");
   }
 
  private:

@@ -11,8 +11,11 @@
 // once per 64 keys.
 // 16-bit layers: warp-specialised.  kProducerWarps more warps only copy and decode, a step ahead, into
 // one of two plane buffers, and hand it over by named barriers (full / empty per buffer), so that the
-// decoding runs beside the products instead of between barriers that every warp waits at.  f32
-// layers (four planes a step, no room for a second set): every warp decodes, then every warp multiplies.
+// decoding runs beside the products instead of between barriers that every warp waits at.  Producer
+// warp w brings tile w of each step in by two bulk copies (K rows, V rows) on the raw stage's
+// mbarrier; the pages come from a cursor over the block table read a step ahead.  f32 layers (four
+// planes a step, no room for a second set): every warp copies (cp.async) and decodes, then every warp
+// multiplies.
 // f32 layers (SPLIT): every product is high*high + low*high + high*low of fp16 splits with fp32
 // accumulation, so the result matches fp32 arithmetic to ~1e-6.  bf16/f16 layers: the queries, K and
 // V values and the weights are single fp16 values (2^-11 relative, as in the decode kernel's 16-bit

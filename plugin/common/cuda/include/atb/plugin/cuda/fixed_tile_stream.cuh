@@ -59,8 +59,8 @@ class FixedTileStream {
   __device__ void start(int lane, bool& poisoned) {
     if (lane == 0) {
 #pragma unroll
-      for (int s = 0; s < STAGES; ++s) asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;" ::"r"(barrier(s)));
-      asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");  // visible to the copy engine
+      for (int s = 0; s < STAGES; ++s) init_barrier<1>(barrier(s));
+      fence_barrier_inits();  // visible to the copy engine
     }
     __syncwarp();
     if (count_ > 0) next_page_ = block_table_[slot_];
@@ -105,9 +105,7 @@ class FixedTileStream {
     const uint32_t bar = barrier(k % STAGES);
     if (!pool_.holds(page)) {
       poisoned = true;
-      asm volatile(
-          "{ .reg .pred one; elect.sync _|one, 0xffffffff; @one mbarrier.arrive.shared::cta.b64 _, [%0]; }" ::"r"(bar)
-          : "memory");
+      arrive_once(bar);
       return;
     }
     const uint32_t destination = tiles_ + (k % STAGES) * kStageBytes;
@@ -130,17 +128,7 @@ class FixedTileStream {
   }
 
   // Every lane: until tile k's stage has landed (its barrier's (k / STAGES)-th phase completed).
-  __device__ void wait(int k) const {
-    const uint32_t bar = barrier(k % STAGES), parity = uint32_t(k / STAGES) & 1u;
-    uint32_t done = 0;
-    do {
-      asm volatile(
-          "{ .reg .pred ready; mbarrier.try_wait.parity.shared::cta.b64 ready, [%1], %2; selp.u32 %0, 1, 0, ready; }"
-          : "=r"(done)
-          : "r"(bar), "r"(parity)
-          : "memory");
-    } while (!done);
-  }
+  __device__ void wait(int k) const { wait_barrier(barrier(k % STAGES), uint32_t(k / STAGES) & 1u); }
 
   const int32_t* block_table_;
   PagePool pool_;

@@ -595,7 +595,7 @@ __global__ void __launch_bounds__(kThreadsOf<SPLIT>, 1)
     const int worker = threadIdx.x - kThreads, producer_warp = warp - kWarps;
     if (worker == 0) {
       for (int s = 0; s < kStages; ++s)
-        init_barrier(static_cast<uint32_t>(__cvta_generic_to_shared(&raw_landed[s])), kProducerWarps);
+        init_barrier<kProducerWarps>(static_cast<uint32_t>(__cvta_generic_to_shared(&raw_landed[s])));
       fence_barrier_inits();
     }
     named_sync(kProducerBarrier, kWorkers);

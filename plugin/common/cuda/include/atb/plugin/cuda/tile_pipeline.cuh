@@ -42,12 +42,13 @@ __device__ inline void copy16_async(void* shared_destination, const void* global
 
 __device__ inline void commit_copies() { asm volatile("cp.async.commit_group;\n" ::); }
 
-// mbarriers in shared memory (addresses from __cvta_generic_to_shared): set up for `arrivals`
+// mbarriers in shared memory (addresses from __cvta_generic_to_shared): set up for ARRIVALS
 // arrivals a phase (one thread; fence_barrier_inits() and a barrier before anyone uses them), one
 // arrival without bytes by an elected lane of a converged warp, and a wait until the phase of
 // `parity` has completed.
-__device__ inline void init_barrier(uint32_t barrier, int arrivals) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(barrier), "r"(arrivals));
+template <int ARRIVALS>
+__device__ inline void init_barrier(uint32_t barrier) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(barrier), "n"(ARRIVALS));
 }
 __device__ inline void fence_barrier_inits() { asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory"); }
 __device__ inline void arrive_once(uint32_t barrier) {

@@ -4,6 +4,7 @@
 #include <atb/plugin/cuda/device_common.cuh>
 #include <atb/plugin/cuda/merge_splits.cuh>
 #include <atb/plugin/cuda/paged_attention.cuh>
+#include <atb/plugin/cuda/plain_decode_kernel.cuh>
 #include <atb/plugin/cuda/plain_rows.cuh>
 #include <atb/plugin/cuda/plain_rows.hpp>
 #include <atb/plugin/cuda/prefill_attention.cuh>
@@ -50,7 +51,9 @@ Status PlainRows::write_rows(const WriteParams& params, const Codecs<PlainRows>&
 
 Expected<std::unique_ptr<LayerKernels>> make_plain_kernels(const atb_layer_spec& spec, const CudaLayout& layout,
                                                            PlainCodec rows) {
-  return PagedKernels<PlainRows>::create(layer_shape(spec, layout), Codecs<PlainRows>{rows, rows}, {});
+  const AttentionParams shape = layer_shape(spec, layout);
+  return PagedKernels<PlainRows>::create(shape, Codecs<PlainRows>{rows, rows}, {},
+                                         plain_decode_kernel_for(shape, rows));
 }
 
 }  // namespace atb::plugin::cuda

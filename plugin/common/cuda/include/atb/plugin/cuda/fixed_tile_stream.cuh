@@ -11,6 +11,9 @@
 // tile is issued (its stage's barrier is then completed without bytes), so that the loop body reads
 // no block-table entry.  Where the write kernel of the forward still runs (overlaps_write), a tile
 // holding one of the sequence's new positions is issued only once that kernel has completed.
+// With a PITCH, each row lands PITCH bytes after the one before (one bulk copy per row): rows whose
+// length is a multiple of 128 bytes, read 8 rows at a time by ldmatrix, would otherwise all start
+// in the same banks.
 #pragma once
 
 #include <cstdint>
@@ -20,12 +23,17 @@
 
 namespace atb::plugin::cuda {
 
-template <uint32_t K_ROW, uint32_t V_ROW, int STAGES>
+template <uint32_t K_ROW, uint32_t V_ROW, int STAGES, uint32_t PITCH = 0>
 class FixedTileStream {
  public:
   static_assert(STAGES >= 2 && STAGES <= kMaxStages, "stages in flight: 2 .. kMaxStages");
-  static constexpr uint32_t kKeyBytes = kTileRows * K_ROW;
-  static constexpr uint32_t kStageBytes = (kTileRows * (K_ROW + V_ROW) + kStageSlack + 15) / 16 * 16;
+  static_assert(PITCH == 0 ||
+                    (PITCH >= K_ROW && PITCH >= V_ROW && PITCH % 16 == 0 && K_ROW % 16 == 0 && V_ROW % 16 == 0),
+                "pitched rows: 16-byte multiples, the pitch no shorter than a row");
+  static constexpr uint32_t kKeyPitch = PITCH == 0 ? K_ROW : PITCH;  // bytes from one row to the next in a stage
+  static constexpr uint32_t kValuePitch = PITCH == 0 ? V_ROW : PITCH;
+  static constexpr uint32_t kKeyBytes = kTileRows * kKeyPitch;  // a stage's K rows, then its V rows
+  static constexpr uint32_t kStageBytes = (kTileRows * (kKeyPitch + kValuePitch) + kStageSlack + 15) / 16 * 16;
 
   // The warp's tiles are warp_tiles(p, w, splits, warp), as WarpTileStream's.
   // `block_barriers`: kTileWarps x STAGES mbarriers in shared memory.
@@ -84,8 +92,8 @@ class FixedTileStream {
   }
 
  private:
-  static constexpr uint32_t kValueBytes = kTileRows * V_ROW;
-  static_assert(kKeyBytes % 16 == 0 && kValueBytes % 16 == 0 && kStageBytes % 16 == 0,
+  static constexpr uint32_t kKeyCopyBytes = kTileRows * K_ROW, kValueCopyBytes = kTileRows * V_ROW;
+  static_assert(kKeyCopyBytes % 16 == 0 && kValueCopyBytes % 16 == 0 && kStageBytes % 16 == 0,
                 "bulk copies move 16-byte multiples");
 
   __device__ uint32_t barrier(int stage) const { return barriers_ + 8u * uint32_t(stage); }
@@ -111,9 +119,17 @@ class FixedTileStream {
     const uint32_t destination = tiles_ + (k % STAGES) * kStageBytes;
     const uint8_t* key_source = pool_.key_rows(page, row, K_ROW);
     const uint8_t* value_source = pool_.value_rows(page, row, V_ROW);
-    // One elected lane, chosen inside the asm: behind `if (lane == 0)` the compiler cannot tell that
-    // one lane executes the copies and wraps each in a loop over the active lanes (~10 instructions
-    // and a dependency stall per tile).  The rows are read once a step (read_once_policy).
+    if constexpr (PITCH == 0)
+      copy_tile(bar, destination, key_source, value_source);
+    else
+      copy_rows(bar, destination, key_source, value_source);
+  }
+
+  // One lane, elected inside the asm: behind `if (lane == 0)` the compiler cannot tell that one lane
+  // executes the copies and wraps each in a loop over the active lanes (~10 instructions and a
+  // dependency stall per tile).  The rows are read once a step (read_once_policy).
+  __device__ void copy_tile(uint32_t bar, uint32_t destination, const uint8_t* key_source,
+                            const uint8_t* value_source) const {
     asm volatile(
         "{ .reg .pred one;\n"
         "elect.sync _|one, 0xffffffff;\n"
@@ -122,9 +138,32 @@ class FixedTileStream {
         "%8;\n"
         "@one cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%5], [%6], %7, [%0], "
         "%8; }" ::"r"(bar),
-        "r"(kKeyBytes + kValueBytes), "r"(destination), "l"(key_source), "r"(kKeyBytes), "r"(destination + kKeyBytes),
-        "l"(value_source), "r"(kValueBytes), "l"(read_once_policy())
+        "r"(kKeyCopyBytes + kValueCopyBytes), "r"(destination), "l"(key_source), "r"(kKeyCopyBytes),
+        "r"(destination + kKeyBytes), "l"(value_source), "r"(kValueCopyBytes), "l"(read_once_policy())
         : "memory");
+  }
+
+  // The same, a bulk copy per row (its K row and its V row) to the pitched places.
+  __device__ void copy_rows(uint32_t bar, uint32_t destination, const uint8_t* key_source,
+                            const uint8_t* value_source) const {
+    asm volatile(
+        "{ .reg .pred one; elect.sync _|one, 0xffffffff; @one mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1; "
+        "}" ::"r"(bar),
+        "r"(kKeyCopyBytes + kValueCopyBytes)
+        : "memory");
+    const uint64_t policy = read_once_policy();
+#pragma unroll
+    for (int r = 0; r < kTileRows; ++r)
+      asm volatile(
+          "{ .reg .pred one;\n"
+          "elect.sync _|one, 0xffffffff;\n"
+          "@one cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%1], [%2], %3, [%0], "
+          "%7;\n"
+          "@one cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.L2::cache_hint [%4], [%5], %6, [%0], "
+          "%7; }" ::"r"(bar),
+          "r"(destination + r * kKeyPitch), "l"(key_source + r * K_ROW), "r"(K_ROW),
+          "r"(destination + kKeyBytes + r * kValuePitch), "l"(value_source + r * V_ROW), "r"(V_ROW), "l"(policy)
+          : "memory");
   }
 
   // Every lane: until tile k's stage has landed (its barrier's (k / STAGES)-th phase completed).

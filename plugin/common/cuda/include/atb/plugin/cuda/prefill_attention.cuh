@@ -74,20 +74,6 @@ constexpr int kMultiplierBarrier = kProducerBarrier + 1;  // the multipliers amo
 // and flags per plane buffer, below); more, and cudaFuncSetAttribute refuses the launch.
 constexpr size_t kMaxSharedBytes = 225 * 1024;
 
-// Four 8x8 fp16 matrices from shared memory; lane l names row l % 8 of matrix l / 8.
-__device__ inline void load_matrices(const __half* row, uint32_t (&r)[4]) {
-  const unsigned address = static_cast<unsigned>(__cvta_generic_to_shared(row));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(address));
-}
-__device__ inline void load_matrices_transposed(const __half* row, uint32_t (&r)[4]) {
-  const unsigned address = static_cast<unsigned>(__cvta_generic_to_shared(row));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(address));
-}
-
 __device__ inline void named_sync(int barrier, int threads) {
   asm volatile("bar.sync %0, %1;\n" ::"r"(barrier), "r"(threads) : "memory");
 }

@@ -387,13 +387,16 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       {"turboquant", R"({"k_quant":"q4_0","v_quant":"q3_0"})", 128, 16, 4, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0,
        4600},
       {"reference", "{}", 128, 8, 8, 0, 0, 16, ATB_DTYPE_F16, 1.0f, 1.0f, 0, 4600},
-      // The tensor-core decode kernel of plain 16-bit rows (queries of the cache's type): groups of 1
-      // to 16, windows, soft caps, pages of 16 to 48 rows, contexts split over several blocks.  (Keys
+      // The tensor-core decode kernel of plain 16-bit rows (queries of the cache's type): head sizes 64
+      // and 128, groups of 1 to 16, windows, soft caps, pages of 16 to 48 rows, contexts split over
+      // several blocks.  (Keys
       // of ~2e4 in a bf16 layer are left out: the prefill kernel's fp16 queries then err by 2e-2.)
       {"reference", "{}", 128, 32, 2, 0, 30.0f, 16, ATB_DTYPE_BF16},
       {"reference", "{}", 128, 16, 16, 50, 0, 48, ATB_DTYPE_F16, 1.0f, 1.0f, 0, 2600},
       {"reference", "{}", 128, 24, 8, 0, 0, 32, ATB_DTYPE_BF16, 1.0f, 1.0f, 0, 4600},
       {"reference", "{}", 128, 8, 1, 700, 20.0f, 16, ATB_DTYPE_F16, 1.0f, 1.0f, 0, 2600},
+      {"reference", "{}", 64, 16, 4, 0, 25.0f, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0, 2600},
+      {"reference", "{}", 64, 32, 2, 90, 0, 32, ATB_DTYPE_F16},
       // 2- and 4-bit V codes (pair tables of 16 and 256 entries), blocks of 32 and 128, every K kind.
       {"turboquant", R"({"k_quant":"q4_0","v_quant":"q4_0"})", 128, 32, 8},
       {"turboquant", R"({"k_quant":"q8_0","v_quant":"q2_0"})", 128, 16, 4, 60, 0},

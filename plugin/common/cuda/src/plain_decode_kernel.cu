@@ -1,6 +1,6 @@
 // The tensor-core decode kernel of plain 16-bit rows (the `reference` plugin's bf16 and f16 caches
-// with queries and outputs of the same type): head size 128, up to 16 query heads of one KV head a
-// block.  The rows are MMA operands as they are stored, so a tile costs no decoding: per 16-row tile
+// with queries and outputs of the same type): head sizes 64 and 128, up to 16 query heads of one KV
+// head a block.  The rows are MMA operands as they are stored, so a tile costs no decoding: per 16-row tile
 // a warp computes S = Q K^T and O += P V with mma.sync m16n8k16 in the cache's own type (bf16 or
 // fp16 operands, fp32 accumulation), FlashAttention-2's register layout: the score accumulators are
 // the weights' operand registers, query heads are the MMA rows.  The queries enter unscaled, as the
@@ -20,25 +20,34 @@
 namespace atb::plugin::cuda {
 namespace {
 
-constexpr int kD = 128;
-constexpr int kHeads = 16;              // MMA rows: query heads of one KV head (rows past the group stay zero)
-constexpr uint32_t kRowBytes = 2 * kD;  // a 16-bit row
-// Shared-memory bytes from one row to the next: 16 more than a row, so that the 8 rows one
-// ldmatrix reads start 16 bytes apart in the banks instead of all in the same four.
-constexpr uint32_t kPitch = kRowBytes + 16;
-constexpr int kStages = 2;            // one tile in flight per warp while it multiplies another
-constexpr int kScoreSteps = kD / 16;  // k-steps of S = Q K^T
-constexpr int kOutputTiles = kD / 8;  // n-tiles of O
+constexpr int kHeads = 16;            // MMA rows: query heads of one KV head (rows past the group stay zero)
 constexpr float kRescaleLog2 = 8.0f;  // the running max is raised when a tile passes it by more
-using Stream = FixedTileStream<kRowBytes, kRowBytes, kStages, kPitch>;
+
+// A block's geometry at head size D (64 or 128).
+template <int D>
+struct Geometry {
+  static constexpr uint32_t kRowBytes = 2 * D;  // a 16-bit row
+  // Shared-memory bytes from one row to the next: 16 more than a row, so that the 8 rows one
+  // ldmatrix reads start 16 bytes apart in the banks instead of all in the same four.
+  static constexpr uint32_t kPitch = kRowBytes + 16;
+  // One tile in flight per warp while it multiplies another; two at head size 64, whose tiles are
+  // half the bytes.
+  static constexpr int kStages = D == 64 ? 3 : 2;
+  static constexpr int kMinBlocks = D == 64 ? 4 : 3;  // resident blocks a multiprocessor (launch bounds)
+  static constexpr int kScoreSteps = D / 16;          // k-steps of S = Q K^T
+  static constexpr int kOutputTiles = D / 8;          // n-tiles of O
+  using Stream = FixedTileStream<kRowBytes, kRowBytes, kStages, kPitch>;
+};
 
 // The block's shared memory: the queries ([kHeads] rows at kPitch, raw 16-bit), then the warps' tile
 // stages, which the warps' states and the merge's scratch reuse once the tiles are done.
+template <int D>
 struct SharedMemory {
-  static constexpr size_t kTiles = size_t(kHeads) * kPitch;
-  static constexpr size_t kStates = sizeof(float) * kTileWarps * kHeads * (kD + 2);
-  static constexpr size_t kMerged = sizeof(float) * kHeads * kD;
-  static constexpr size_t kStageArea = size_t(kStages) * kTileWarps * Stream::kStageBytes;
+  using G = Geometry<D>;
+  static constexpr size_t kTiles = size_t(kHeads) * G::kPitch;
+  static constexpr size_t kStates = sizeof(float) * kTileWarps * kHeads * (D + 2);
+  static constexpr size_t kMerged = sizeof(float) * kHeads * D;
+  static constexpr size_t kStageArea = size_t(G::kStages) * kTileWarps * G::Stream::kStageBytes;
   static constexpr size_t kBytes = kTiles + (kStageArea > kStates + kMerged ? kStageArea : kStates + kMerged);
   static_assert(kTiles % 16 == 0, "stages start 16-byte aligned");
   __device__ static uint8_t* at(size_t offset) {
@@ -87,8 +96,13 @@ __device__ inline void mma16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
 
 // One warp's share of a block: the query operands in registers and the softmax state (running max m
 // and sum l of heads g and g + 8, O of both) over the warp's tiles.
-template <bool BF16>
+template <int D, bool BF16>
 class PlainTileAttention {
+  using G = Geometry<D>;
+  using Shared = SharedMemory<D>;
+  static constexpr uint32_t kPitch = G::kPitch;
+  static constexpr int kScoreSteps = G::kScoreSteps, kOutputTiles = G::kOutputTiles;
+
  public:
   // After the raw queries are in shared memory.
   __device__ explicit PlainTileAttention(const AttentionParams& p)
@@ -104,7 +118,7 @@ class PlainTileAttention {
     rows_lane_ = uint32_t((row + 8 * (matrix % 2)) * kPitch + 16 * (matrix / 2));
     keys_lane_ = uint32_t((row + 8 * (matrix / 2)) * kPitch + 16 * (matrix % 2));
 #pragma unroll
-    for (int s = 0; s < kScoreSteps; ++s) load_matrices(SharedMemory::queries() + rows_lane_ + 32 * s, q_[s]);
+    for (int s = 0; s < kScoreSteps; ++s) load_matrices(Shared::queries() + rows_lane_ + 32 * s, q_[s]);
 #pragma unroll
     for (int n = 0; n < kOutputTiles; ++n)
 #pragma unroll
@@ -121,14 +135,14 @@ class PlainTileAttention {
     accumulate_values(value_rows, high, low);
   }
 
-  // The warp's state of heads g and g + 8 into `states` ([warp][head][m, l, kD outputs]).
+  // The warp's state of heads g and g + 8 into `states` ([warp][head][m, l, D outputs]).
   __device__ void store_state(float* states) {
 #pragma unroll
     for (int e = 0; e < 2; ++e) {
       float l = l_[e];
       l += __shfl_xor_sync(0xffffffffu, l, 1);
       l += __shfl_xor_sync(0xffffffffu, l, 2);
-      float* state = states + ((threadIdx.x / 32) * kHeads + g_ + 8 * e) * (kD + 2);
+      float* state = states + ((threadIdx.x / 32) * kHeads + g_ + 8 * e) * (D + 2);
       if (t_ == 0) state[0] = m_[e] * kLn2, state[1] = l;
 #pragma unroll
       for (int n = 0; n < kOutputTiles; ++n) {
@@ -171,7 +185,7 @@ class PlainTileAttention {
         const int position = tile * kTileRows + 8 * j + 2 * t_ + e % 2;
         if (position < w.low || position >= w.high) s[j][e] = -INFINITY;
       }
-    constexpr int kChunks = int(kRowBytes / 16);  // 16-byte pieces of a row
+    constexpr int kChunks = int(G::kRowBytes / 16);  // 16-byte pieces of a row
 #pragma unroll
     for (int i = lane_; i < kTileRows * kChunks; i += 32) {
       const int row = i / kChunks, position = tile * kTileRows + row;
@@ -240,10 +254,13 @@ class PlainTileAttention {
   float o_[kOutputTiles][4];  // O of n-tile n: [0], [1] head g at coordinates 8n + 2t (+ 1); [2], [3] head g + 8
 };
 
-template <bool BF16>
-__global__ void __launch_bounds__(kTileThreads, 3)
+template <int D, bool BF16>
+__global__ void __launch_bounds__(kTileThreads, Geometry<D>::kMinBlocks)
     plain_decode_kernel(const AttentionParams p, const __grid_constant__ Codecs<PlainRows> codecs, int splits) {
-  const QueryBits<kD, kHeads, kTileThreads> query_bits(p, block_heads<kHeads>(p));
+  using Shared = SharedMemory<D>;
+  using Stream = typename Geometry<D>::Stream;
+  constexpr int kStages = Geometry<D>::kStages;
+  const QueryBits<D, kHeads, kTileThreads> query_bits(p, block_heads<kHeads>(p));
   const BlockWork w = block_work<kHeads>(p);
   if (w.skip) {                  // the same for every thread of the block
     wait_for_previous_kernel();  // this kernel completes after the write kernel (see overlaps_write)
@@ -251,43 +268,50 @@ __global__ void __launch_bounds__(kTileThreads, 3)
     return;
   }
   if (w.split >= splits_used(w, splits)) {  // the token's split 0 holds positions and waits for the write kernel
-    write_empty_state<kD>(p, w, splits);
+    write_empty_state<D>(p, w, splits);
     return;
   }
   allow_dependent_launch();  // the merge kernel's blocks set up on spare resources meanwhile
   __shared__ uint64_t tile_barriers[kTileWarps * kStages];
-  Stream stream(p, w, splits, SharedMemory::tiles(), tile_barriers);
+  Stream stream(p, w, splits, Shared::tiles(), tile_barriers);
   bool poisoned = w.poisoned;
   stream.start(threadIdx.x % 32, poisoned);  // the first tiles' copies overlap the set-up below
 #pragma unroll
   for (int k = 0; k < query_bits.kCount; ++k) {
     const int i = int(threadIdx.x) + k * kTileThreads;
-    reinterpret_cast<unsigned short*>(SharedMemory::queries() + (i / kD) * kPitch)[i % kD] =
+    reinterpret_cast<unsigned short*>(Shared::queries() + (i / D) * Geometry<D>::kPitch)[i % D] =
         static_cast<unsigned short>(query_bits.bits[k]);
   }
   __syncthreads();
-  PlainTileAttention<BF16> attention(p);
+  PlainTileAttention<D, BF16> attention(p);
   stream.for_each_tile(poisoned, [&](int tile, const uint8_t* key_rows, uint8_t* value_rows) {
     attention.attend(w, tile, key_rows, value_rows);
   });
   wait_for_previous_kernel();             // this kernel completes after the write kernel, whatever its tiles
   poisoned = __syncthreads_or(poisoned);  // every warp is done with its tiles: the states may reuse them
-  attention.store_state(SharedMemory::states());
+  attention.store_state(Shared::states());
   __syncthreads();
-  finish_block<PlainRows, kD, kHeads, kTileWarps>(p, codecs.value, w, splits, SharedMemory::states(),
-                                                  SharedMemory::merged(), poisoned);
+  finish_block<PlainRows, D, kHeads, kTileWarps>(p, codecs.value, w, splits, Shared::states(), Shared::merged(),
+                                                 poisoned);
+}
+
+template <int D>
+OwnDecodeKernel<PlainRows> kernel_for(bool bf16) {
+  return {bf16 ? &plain_decode_kernel<D, true> : &plain_decode_kernel<D, false>, SharedMemory<D>::kBytes, kHeads,
+          kTileThreads};
 }
 
 }  // namespace
 
 OwnDecodeKernel<PlainRows> plain_decode_kernel_for(const AttentionParams& shape, const PlainCodec& rows) {
-  if (shape.head_size != kD || shape.k_row_bytes != kRowBytes || shape.v_row_bytes != kRowBytes) return {};
+  if (shape.head_size != 64 && shape.head_size != 128) return {};
+  const uint64_t row_bytes = 2 * uint64_t(shape.head_size);
+  if (shape.k_row_bytes != row_bytes || shape.v_row_bytes != row_bytes) return {};
   // The queries must be exact operands of the cache's type: the same 16-bit type.
-  if (rows.kind == kPlainBf16 && shape.io_dtype == ATB_DTYPE_BF16)
-    return {&plain_decode_kernel<true>, SharedMemory::kBytes, kHeads, kTileThreads};
-  if (rows.kind == kPlainF16 && shape.io_dtype == ATB_DTYPE_F16)
-    return {&plain_decode_kernel<false>, SharedMemory::kBytes, kHeads, kTileThreads};
-  return {};
+  const bool bf16 = rows.kind == kPlainBf16 && shape.io_dtype == ATB_DTYPE_BF16;
+  const bool f16 = rows.kind == kPlainF16 && shape.io_dtype == ATB_DTYPE_F16;
+  if (!bf16 && !f16) return {};
+  return shape.head_size == 64 ? kernel_for<64>(bf16) : kernel_for<128>(bf16);
 }
 
 }  // namespace atb::plugin::cuda

@@ -85,11 +85,13 @@ void ReferenceBackend::accumulate(const plugin::KeySpan& span, int kv_head, cons
   kernels_.accumulate(probs, count, rows, span.keys, spec_.head_size_v, acc);
 }
 
-void ReferenceBackend::prefetch(const plugin::KeySpan& span, int kv_head) const {
-  plugin::prefetch_rows(span, size_t(spec_.head_size_k) * element_bytes_,
-                        [&](const std::byte* page, int slot) { return page + key_offset(kv_head, slot); });
-  plugin::prefetch_rows(span, size_t(spec_.head_size_v) * element_bytes_,
-                        [&](const std::byte* page, int slot) { return page + value_offset(kv_head, slot); });
+void ReferenceBackend::prefetch(const plugin::KeySpan& span, int kv_head, Rows rows) const {
+  if (rows == Rows::keys)
+    plugin::prefetch_rows(span, size_t(spec_.head_size_k) * element_bytes_,
+                          [&](const std::byte* page, int slot) { return page + key_offset(kv_head, slot); });
+  else
+    plugin::prefetch_rows(span, size_t(spec_.head_size_v) * element_bytes_,
+                          [&](const std::byte* page, int slot) { return page + value_offset(kv_head, slot); });
 }
 
 Status ReferenceBackend::forward(const kit::ForwardBatch& batch) {

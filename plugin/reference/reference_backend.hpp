@@ -36,7 +36,7 @@ class ReferenceBackend final : public kit::BackendImpl, private plugin::TileOps 
   void write_kv(const kit::ForwardBatch& batch) const;
   void score(const plugin::KeySpan& span, int kv_head, const float* queries, int count, float* scores) const override;
   void accumulate(const plugin::KeySpan& span, int kv_head, const float* probs, int count, float* acc) const override;
-  void prefetch(const plugin::KeySpan& span, int kv_head) const override;
+  void prefetch(const plugin::KeySpan& span, int kv_head, Rows rows) const override;
 
   // Byte offsets of a K or V row inside a page.
   size_t key_offset(int kv_head, int slot) const;

@@ -13,7 +13,7 @@ namespace atb::plugin {
 int TileOps::query_stride(int head_size_k) const { return head_size_k; }
 void TileOps::prepare_queries(int, float*, int) const {}
 void TileOps::finish_outputs(int, float*, int) const {}
-void TileOps::prefetch(const KeySpan&, int) const {}
+void TileOps::prefetch(const KeySpan&, int, Rows) const {}
 
 KeySpan KeySpan::slice(int begin, int end) const {
   KeySpan part;
@@ -139,14 +139,17 @@ void softmax_step(const AttentionShape& shape, float* s, int n, float& max, floa
 // One span of keys (key .. key + span.keys - 1) for every row of the item.  A row's masked keys are
 // left out of its softmax and of its weighted sum (never weighted by zero: a row it may not see could
 // hold anything), so a token gets bit for bit what it would get alone.
+// `next`: the span after this one (none: no keys), whose rows are prefetched meanwhile.
 void run_span(const AttentionShape& shape, const TileOps& ops, const Item& item, const KeySpan& span, int64_t key,
-              Scratch& scratch) {
+              const KeySpan& next, Scratch& scratch) {
   const int group = shape.num_query_heads / shape.num_kv_heads;
   const int rows = item.tokens * group;
   const int dv = shape.head_size_v;
   const int n = span.keys;
   float* scores = scratch.scores.data();
+  if (next.keys > 0) ops.prefetch(next, item.kv_head, TileOps::Rows::keys);
   ops.score(span, item.kv_head, scratch.queries.data(), rows, scores);
+  if (next.keys > 0) ops.prefetch(next, item.kv_head, TileOps::Rows::values);
   std::array<Visible, kPrefillTokensPerItem> visible;
   bool whole = true;
   for (int t = 0; t < item.tokens; ++t) {
@@ -212,8 +215,7 @@ void run_item(const kit::ForwardBatch& batch, const AttentionShape& shape, const
   while (span.keys > 0) {
     const int64_t next_key = key + span.keys;
     const KeySpan next = next_key < item.key_end ? span_at(next_key) : KeySpan{};
-    if (next.keys > 0) ops.prefetch(next, item.kv_head);
-    run_span(shape, ops, item, span, key, scratch);
+    run_span(shape, ops, item, span, key, next, scratch);
     key = next_key;
     span = next;
   }

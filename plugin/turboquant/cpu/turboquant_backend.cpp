@@ -154,11 +154,13 @@ void TurboquantBackend::accumulate(const plugin::KeySpan& span, int kv_head, con
   value_kernel_->accumulate(rows, span.keys, probs, count, acc);
 }
 
-void TurboquantBackend::prefetch(const plugin::KeySpan& span, int kv_head) const {
-  plugin::prefetch_rows(span, layout_.k_row_bytes,
-                        [&](const std::byte* page, int slot) { return page + layout_.k_row_offset(kv_head, slot); });
-  plugin::prefetch_rows(span, layout_.v_row_bytes,
-                        [&](const std::byte* page, int slot) { return page + layout_.v_row_offset(kv_head, slot); });
+void TurboquantBackend::prefetch(const plugin::KeySpan& span, int kv_head, Rows rows) const {
+  if (rows == Rows::keys)
+    plugin::prefetch_rows(span, layout_.k_row_bytes,
+                          [&](const std::byte* page, int slot) { return page + layout_.k_row_offset(kv_head, slot); });
+  else
+    plugin::prefetch_rows(span, layout_.v_row_bytes,
+                          [&](const std::byte* page, int slot) { return page + layout_.v_row_offset(kv_head, slot); });
 }
 
 void TurboquantBackend::finish_outputs(int kv_head, float* rows, int count) const {

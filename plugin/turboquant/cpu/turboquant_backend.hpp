@@ -48,7 +48,7 @@ class TurboquantBackend final : public kit::BackendImpl, private plugin::TileOps
   void prepare_queries(int kv_head, float* rows, int count) const override;
   void score(const plugin::KeySpan& span, int kv_head, const float* queries, int count, float* scores) const override;
   void accumulate(const plugin::KeySpan& span, int kv_head, const float* probs, int count, float* acc) const override;
-  void prefetch(const plugin::KeySpan& span, int kv_head) const override;
+  void prefetch(const plugin::KeySpan& span, int kv_head, Rows rows) const override;
   void finish_outputs(int kv_head, float* rows, int count) const override;
 
   atb_layer_spec spec_;

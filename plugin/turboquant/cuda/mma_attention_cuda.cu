@@ -138,13 +138,6 @@ __device__ inline uint32_t and_or(uint32_t a, uint32_t b, uint32_t c) {
   return d;
 }
 
-// 2^x; 0 for -inf.  Relative error ~2^-22, far inside the bounds the tests state.
-__device__ inline float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
-
 // A lane's place in a tile: a word index from the 16-byte aligned tile start (it may be -1: the
 // bits before are never used) and a right shift.
 struct LaneSpot {
@@ -823,18 +816,7 @@ __global__ void __launch_bounds__(kTileThreads, 4)
   // spare for them through the set-up (ptxas spills), and prefetch them into L1 instead.
   const QueryBits<kD, SPLIT ? 0 : kHeads, kTileThreads> query_bits(p, block_heads<kHeads>(p));
   const BlockWork w = block_work<kHeads>(p);
-  if (w.skip) {                  // the same for every thread of the block
-    wait_for_previous_kernel();  // this kernel completes after the write kernel (see overlaps_write)
-    allow_dependent_launch();
-    return;
-  }
-  if (w.split >= splits_used(w, splits)) {  // the token's split 0 holds positions and waits for the write kernel
-    write_empty_state<kD>(p, w, splits);
-    return;
-  }
-  // The merge kernel may be launched now: its blocks set up on spare resources and then wait for this
-  // grid to complete (launching it when the last blocks finish put its whole latency after them).
-  allow_dependent_launch();
+  if (decode_block_done<kD>(p, w, splits)) return;
   if constexpr (SPLIT) prefetch_queries<kD>(p, w);
   __shared__ uint64_t tile_barriers[kTileWarps * Decode::Layout::kStages];
   typename Decode::Stream stream(p, w, splits, Shared::tiles(), tile_barriers);

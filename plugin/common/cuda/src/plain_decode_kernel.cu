@@ -60,13 +60,6 @@ struct SharedMemory {
   __device__ static float* merged() { return reinterpret_cast<float*>(at(kTiles + kStates)); }
 };
 
-// 2^x; 0 for -inf.
-__device__ inline float fast_exp2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
-
 // Two floats as one register of 16-bit elements of the cache's type (first in the low half), rounded
 // to nearest, and what that rounding left of them as a second register.
 template <bool BF16>
@@ -262,16 +255,7 @@ __global__ void __launch_bounds__(kTileThreads, Geometry<D>::kMinBlocks)
   constexpr int kStages = Geometry<D>::kStages;
   const QueryBits<D, kHeads, kTileThreads> query_bits(p, block_heads<kHeads>(p));
   const BlockWork w = block_work<kHeads>(p);
-  if (w.skip) {                  // the same for every thread of the block
-    wait_for_previous_kernel();  // this kernel completes after the write kernel (see overlaps_write)
-    allow_dependent_launch();
-    return;
-  }
-  if (w.split >= splits_used(w, splits)) {  // the token's split 0 holds positions and waits for the write kernel
-    write_empty_state<D>(p, w, splits);
-    return;
-  }
-  allow_dependent_launch();  // the merge kernel's blocks set up on spare resources meanwhile
+  if (decode_block_done<D>(p, w, splits)) return;
   __shared__ uint64_t tile_barriers[kTileWarps * kStages];
   Stream stream(p, w, splits, Shared::tiles(), tile_barriers);
   bool poisoned = w.poisoned;

@@ -256,6 +256,27 @@ __device__ inline void write_empty_state(const AttentionParams& p, const BlockWo
   }
 }
 
+// The start of a split decode kernel's block: true where the block has nothing to attend to and is
+// done.  A token the prefill kernel serves only waits for the write kernel (this kernel completes
+// after it: see overlaps_write); a split past the ones the context uses writes an empty state (the
+// token's split 0 holds positions and waits for the write kernel).  Otherwise the merge kernel may
+// be launched now: its blocks set up on spare resources and then wait for this grid to complete
+// (launching it when the last blocks finish put its whole latency after them).
+template <int D>
+__device__ inline bool decode_block_done(const AttentionParams& p, const BlockWork& w, int splits) {
+  if (w.skip) {  // the same for every thread of the block
+    wait_for_previous_kernel();
+    allow_dependent_launch();
+    return true;
+  }
+  if (w.split >= splits_used(w, splits)) {
+    write_empty_state<D>(p, w, splits);
+    return true;
+  }
+  allow_dependent_launch();
+  return false;
+}
+
 // COUNT partial states in shared memory, each [G][D + 2] = (max, sum, D weighted values), with
 // the max in natural-log units, are merged; the result is written as the output (one split; rotated
 // back when V rows are rotated) or as this split's state in the workspace (still rotated).  `merged`

@@ -74,9 +74,9 @@ class TileOps {
   // acc[g * head_size_v + d] += sum_j probs[g * span.keys + j] * value(key j of the span)[d].
   virtual void accumulate(const KeySpan& span, int kv_head, const float* probs, int count, float* acc) const = 0;
 
-  // A hint that the span's keys come next: a backend may prefetch their K rows (`rows` keys) or V
-  // rows (values) while the current span computes (pages are scattered, so hardware prefetchers
-  // cannot follow).  The driver asks for the K rows before the current span's scores and for the V
+  // A hint that the span's keys come next: a backend may prefetch their K rows (`rows` is keys) or
+  // their V rows (values) while the current span computes (pages are scattered, so hardware
+  // prefetchers cannot follow).  The driver asks for the K rows before the current span's scores and for the V
   // rows after them, so that the two bursts of prefetches do not queue behind each other.  Default:
   // nothing.
   enum class Rows { keys, values };

@@ -17,6 +17,7 @@ namespace {
 
 constexpr std::array<std::string_view, 4> kKernels = {"auto", "scalar", "avx2", "avx2_int8"};
 constexpr std::array<std::string_view, 3> kSmoothings = {"none", "online", "file"};
+constexpr std::array<std::string_view, 2> kKeyRules = {"outliers", "balanced"};
 
 std::vector<std::string_view> format_names(tq::Role role) {
   std::vector<std::string_view> names;
@@ -42,6 +43,8 @@ struct ConfigKeys {
   int64_t seed = int64_t(tq::kDefaultRotationSeed);
   std::string k_smoothing = "none", v_smoothing = "none", smoothing_file;
   int64_t smoothing_strength = 75, smoothing_min_ratio = 4;
+  std::string k_smoothing_rule = "outliers";
+  bool k_centering = false, v_centering = false;
 };
 
 Status read_keys(kit::ConfigReader& reader, ConfigKeys& keys) {
@@ -71,12 +74,40 @@ Status read_keys(kit::ConfigReader& reader, ConfigKeys& keys) {
                                       "percent of the way outlier channels are brought to the median"));
   ATB_RETURN_IF_ERROR(reader.read_int("smoothing_min_ratio", 1, 1000, keys.smoothing_min_ratio,
                                       "a channel is smoothed where its maximum is this many times the head's median"));
+  ATB_RETURN_IF_ERROR(reader.read_choice(
+      "k_smoothing_rule", kKeyRules, keys.k_smoothing_rule,
+      "K scales: outliers (from the maxima) or balanced (every channel, from K and Q mean squares; online)"));
+  ATB_RETURN_IF_ERROR(reader.read_bool("k_centering", keys.k_centering,
+                                       "subtract K's channel means before the rotation (online; no soft cap)"));
+  ATB_RETURN_IF_ERROR(
+      reader.read_bool("v_centering", keys.v_centering,
+                       "subtract V's channel means before the rotation, add them to the output (online)"));
   return reader.reject_unknown_keys();
+}
+
+// The keys that estimate more than maxima (the balanced rule, centering) need the role's smoothing
+// online: a calibration file holds maxima only.  K centering shifts every score of a query by the same
+// q . mu, which a logit soft cap would not ignore.
+Status check_online_statistics(const ConfigKeys& keys, const atb_layer_spec& spec) {
+  const auto needs_online = [](std::string_view key, std::string_view role_key, const std::string& smoothing) {
+    if (smoothing == "online") return Status::ok();
+    return Status::invalid(std::string(key) + " needs " + std::string(role_key) + " = online (it is \"" + smoothing +
+                           "\"; a smoothing_file holds channel maxima only)");
+  };
+  if (keys.k_smoothing_rule == "balanced")
+    ATB_RETURN_IF_ERROR(needs_online("k_smoothing_rule = balanced", "k_smoothing", keys.k_smoothing));
+  if (keys.k_centering) ATB_RETURN_IF_ERROR(needs_online("k_centering = true", "k_smoothing", keys.k_smoothing));
+  if (keys.v_centering) ATB_RETURN_IF_ERROR(needs_online("v_centering = true", "v_smoothing", keys.v_smoothing));
+  if (keys.k_centering && spec.logits_soft_cap > 0)
+    return Status::unsupported("k_centering = true with logits_soft_cap = " + std::to_string(spec.logits_soft_cap) +
+                               ": the cap would not ignore the shift of the scores; allowed: false");
+  return Status::ok();
 }
 
 // The smoothing keys: online estimation needs a CPU layer that writes its own cache; a file serves
 // every layer (a layer reading another's cache takes that layer's entries, as its owner does).
 Status read_smoothing(const ConfigKeys& keys, const atb_layer_spec& spec, TurboquantConfig& config) {
+  ATB_RETURN_IF_ERROR(check_online_statistics(keys, spec));
   const bool online = keys.k_smoothing == "online" || keys.v_smoothing == "online";
   const bool file = keys.k_smoothing == "file" || keys.v_smoothing == "file";
   if (online && spec.kv_shared_with_layer >= 0)
@@ -92,7 +123,9 @@ Status read_smoothing(const ConfigKeys& keys, const atb_layer_spec& spec, Turboq
                                       "\" is read only with k_smoothing or v_smoothing = file");
   config.smooth_keys = keys.k_smoothing != "none" && tq::is_rotated(config.key);
   config.smooth_values = keys.v_smoothing != "none" && tq::is_rotated(config.value);
-  config.smoothing = {double(keys.smoothing_strength) / 100.0, double(keys.smoothing_min_ratio)};
+  const double strength = double(keys.smoothing_strength) / 100.0, min_ratio = double(keys.smoothing_min_ratio);
+  config.key_smoothing = {strength, min_ratio, keys.k_smoothing_rule == "balanced", keys.k_centering};
+  config.value_smoothing = {strength, min_ratio, false, keys.v_centering};
   const bool keys_from_file = config.smooth_keys && keys.k_smoothing == "file";
   const bool values_from_file = config.smooth_values && keys.v_smoothing == "file";
   if (!keys_from_file && !values_from_file) return Status::ok();

@@ -20,6 +20,12 @@
 //                                       median channel (default 75)
 //   smoothing_min_ratio        int      1 .. 1000: a channel is an outlier (smoothed) where its
 //                                       maximum is at least this many times the head's median (default 4)
+//   k_smoothing_rule           string   "outliers" (default: the rule above) or "balanced": every K
+//                                       channel scaled by (sqrt(rms k / rms q) / median)^strength, from
+//                                       the first write's keys and queries (k_smoothing online)
+//   k_centering, v_centering   bool     subtract the role's channel means (first write) before the
+//                                       rotation; V's come back in the output (the role's smoothing
+//                                       online; K not with a logit soft cap)
 //
 // Uncompressed layers store the layer's own dtype, exactly as the reference backend does.
 #pragma once
@@ -45,7 +51,7 @@ struct TurboquantConfig {
   int threads;
   std::string kernel;                               // "scalar", "avx2" or "avx2_int8", resolved from "auto"
   bool smooth_keys = false, smooth_values = false;  // only where the format is rotated
-  SmoothingRule smoothing;
+  SmoothingRule key_smoothing, value_smoothing;
   // "file" smoothing: the channel maxima of the layer's KV heads, [kv_heads][head_size]; empty for
   // "online" (estimated from the first write).
   std::vector<float> key_maxima, value_maxima;

@@ -87,6 +87,17 @@ Expected<StepOutput> Scenario::step(const std::vector<host::PagedKvManager::Sequ
   return StepOutput{std::move(*batch), std::move(query), std::move(output)};
 }
 
+void Scenario::rewrite_history(const StoredRow& stored_row) {
+  for (auto& [id, history] : histories_) {
+    const size_t rows = history.keys.size() / size_t(shape_.head_size_k);
+    for (size_t r = 0; r < rows; ++r) {
+      const int kv_head = int(r % size_t(shape_.num_kv_heads));
+      stored_row(true, kv_head, history.keys.data() + r * size_t(shape_.head_size_k));
+      stored_row(false, kv_head, history.values.data() + r * size_t(shape_.head_size_v));
+    }
+  }
+}
+
 void Scenario::release(int64_t sequence_id) {
   manager_.release(sequence_id);
   histories_.erase(sequence_id);

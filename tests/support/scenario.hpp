@@ -79,6 +79,9 @@ class Scenario {
   // the oracle: a compressed backend's tests pass its codec's encode-then-decode here.
   using StoredRow = std::function<void(bool is_key, int kv_head, float* row)>;
   void set_stored_row(StoredRow stored_row) { stored_row_ = std::move(stored_row); }
+  // Passes every row stored so far through `stored_row` (what a backend learned from its first write
+  // decides how it holds those rows too).
+  void rewrite_history(const StoredRow& stored_row);
   // Steps pass ATB_FORWARD_WRITE_KV_ONLY with NULL query and output.
   void set_write_kv_only(bool write_only) { write_kv_only_ = write_only; }
   const LayerShape& shape() const { return shape_; }

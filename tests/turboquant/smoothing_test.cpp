@@ -66,6 +66,76 @@ TEST(ChannelSmoothing, ZerosAndNonFiniteValuesLeaveScalesAtOne) {
   for (int j = 0; j < 4; ++j) EXPECT_EQ(smoothing.scales(0)[j], 1.0f);
 }
 
+// The balanced rule scales every K channel by sqrt(rms k / rms q), over the head's median, to the
+// power of the strength; a channel with no query energy keeps scale 1; without queries the outliers
+// rule decides.
+TEST(ChannelSmoothing, BalancedScalesFollowKeyOverQueryEnergy) {
+  std::mt19937_64 rng(3);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  constexpr int kDim = 8;
+  const float key_rms[kDim] = {1, 4, 1, 0.25f, 2, 1, 16, 1}, query_rms[kDim] = {1, 0.25f, 1, 4, 2, 1, 1, 0};
+  for (const double strength : {0.5, 1.0}) {
+    turboquant::ChannelSmoothing smoothing(1, kDim, {strength, 4, /*balanced=*/true, /*centered=*/false});
+    std::vector<double> keys(kDim), queries(kDim);
+    for (int token = 0; token < 64; ++token) {
+      float k[kDim], q[kDim];
+      for (int j = 0; j < kDim; ++j) {
+        k[j] = key_rms[j] * normal(rng);
+        q[j] = query_rms[j] * normal(rng);
+        keys[size_t(j)] += double(k[j]) * k[j];
+        queries[size_t(j)] += double(q[j]) * q[j];
+      }
+      smoothing.observe(0, k);
+      smoothing.observe_query(0, q);
+    }
+    smoothing.freeze();
+    std::vector<double> ratios(kDim);
+    for (int j = 0; j < kDim; ++j)
+      ratios[size_t(j)] = queries[size_t(j)] > 0 ? std::pow(keys[size_t(j)] / queries[size_t(j)], 0.25) : 0;
+    std::vector<double> sorted = ratios;
+    std::nth_element(sorted.begin(), sorted.begin() + kDim / 2, sorted.end());
+    for (int j = 0; j < kDim; ++j) {
+      const double expected = ratios[size_t(j)] > 0 ? std::pow(ratios[size_t(j)] / sorted[kDim / 2], strength) : 1.0;
+      EXPECT_NEAR(smoothing.scales(0)[j], expected, 1e-6 * expected) << "channel " << j << ", strength " << strength;
+    }
+    EXPECT_GT(smoothing.scales(0)[1], 2.0f * smoothing.scales(0)[3]) << "big keys over small queries: larger scales";
+  }
+  turboquant::ChannelSmoothing keys_only(1, kDim, {1.0, 4, /*balanced=*/true, /*centered=*/false});
+  const float row[kDim] = {1, 1, 1, 1, 1, 1, 16, 1};
+  keys_only.observe(0, row);
+  keys_only.freeze();
+  EXPECT_EQ(keys_only.scales(0)[6], 16.0f) << "no queries seen: the outliers rule";
+  EXPECT_EQ(keys_only.scales(0)[0], 1.0f);
+}
+
+// Centering stores x / s - mu with mu the mean of x / s over the observed rows; restore adds it back.
+TEST(ChannelSmoothing, CenteringSubtractsTheChannelMeans) {
+  for (const bool centered : {false, true}) {
+    turboquant::ChannelSmoothing smoothing(2, 4, {1.0, 4, false, centered});
+    const float rows[3][4] = {{1, 64, 3, -2}, {3, 64, 5, -2}, {2, 32, 4, -2}};
+    for (const auto& row : rows) smoothing.observe(1, row);
+    smoothing.observe(0, rows[0]);
+    smoothing.freeze();
+    const float scale = smoothing.scales(1)[1];
+    ASSERT_GT(scale, 1.0f) << "channel 1 is an outlier";
+    const float expected[4] = {2, 160.0f / 3.0f / scale, 4, -2};
+    for (int j = 0; j < 4; ++j) EXPECT_FLOAT_EQ(smoothing.means(1)[j], centered ? expected[j] : 0.0f) << j;
+    float x[4] = {2, 40, 4, -2};
+    float y[4];
+    std::memcpy(y, x, sizeof(x));
+    smoothing.shrink(1, y);
+    if (centered) {
+      EXPECT_EQ(y[0], 0.0f);
+      EXPECT_EQ(y[3], 0.0f);
+    }
+    smoothing.restore(1, y);
+    for (int j = 0; j < 4; ++j) EXPECT_NEAR(y[j], x[j], 1e-5f * std::fabs(x[j])) << j;
+    float q[4] = {1, 1, 1, 1};
+    smoothing.scale_query(1, q);
+    EXPECT_EQ(q[1], scale) << "queries take the scales, never the means";
+  }
+}
+
 // Random K/V where a few channels of each KV head are `k_factor` / `v_factor` times the rest (and the
 // query's matching channels 1/k_factor, as a model with such keys has): relative L2 of the outputs
 // against f64 over the exact K/V, with and without smoothing, on the same schedule.
@@ -76,12 +146,13 @@ struct Errors {
 const std::set<int> kOutlierChannels = {6, 7, 70, 71, 100, 101};
 
 Errors errors_with_outliers(const std::string& formats, const std::string& smoothing, float k_factor, float v_factor,
-                            bool expect_identical = false) {
+                            bool expect_identical = false, float k_v_mean = 0.0f) {
   LayerShape shape;
   shape.num_query_heads = 8;
   shape.num_kv_heads = 2;
   auto generator = [&](std::mt19937_64& rng, int kind, int, int dim) {
     float x = std::normal_distribution<float>(0.0f, 1.0f)(rng);
+    if (kind > 0 && dim % 5 == 0) x += k_v_mean;
     if (kOutlierChannels.count(dim)) x *= kind == 0 ? 1.0f / k_factor : kind == 1 ? k_factor : v_factor;
     return x;
   };
@@ -230,6 +301,86 @@ TEST(Smoothing, OutputsMatchF64OverTheSmoothedDecodedCache) {
   }
 }
 
+// Balanced K scales and centering, estimated online from the first write: the test replays that
+// estimation (the first step's rows and queries), rewrites those rows as the backend then stored them,
+// and the outputs of that step and later ones match the f64 oracle over the decoded cache to f32
+// rounding.  K and V have channel means and outlier channels (the query's matching ones small), in
+// f32, bf16 and f16 layers.
+TEST(Smoothing, OnlineBalancedCenteredOutputsMatchF64OverTheDecodedCache) {
+  const std::string online = R"("k_smoothing": "online", "v_smoothing": "online", "smoothing_strength": 100, )"
+                             R"("k_smoothing_rule": "balanced", "k_centering": true, "v_centering": true)";
+  const auto channel_mean = [](int kind, int dim) {
+    return kind == 0 ? 0.0f : (dim % 5 == 0 ? 3.0f : -0.5f) * float(kind);
+  };
+  for (const int32_t dtype : {ATB_DTYPE_F32, ATB_DTYPE_BF16, ATB_DTYPE_F16})
+    for (const auto& [k_name, v_name] :
+         std::vector<std::pair<std::string, std::string>>{{"tq3", "tq2"}, {"q4_0", "q3_0"}, {"tq4", "q8_0"}}) {
+      LayerShape shape;
+      shape.dtype = dtype;
+      const std::string config =
+          R"({"k_quant": ")" + k_name + R"(", "v_quant": ")" + v_name + R"(", "kernel": "avx2", )" + online + "}";
+      SCOPED_TRACE(config + " dtype " + std::to_string(dtype));
+      auto backend = create_backend("turboquant", shape.layer_spec(), config);
+      ASSERT_TRUE(backend) << backend.error().message();
+      DecodedCache decoded(shape, k_name, v_name, 0, 0);
+      Scenario scenario(shape, *backend, 256, /*seed=*/11, 3);
+      scenario.set_generator([&](std::mt19937_64& rng, int kind, int, int dim) {
+        float x = std::normal_distribution<float>(0.0f, 1.0f)(rng) + channel_mean(kind, dim);
+        if (kOutlierChannels.count(dim)) x *= kind == 0 ? 1.0f / 16 : kind == 1 ? 16.0f : 8.0f;
+        return x;
+      });
+      turboquant::ChannelSmoothing keys(shape.num_kv_heads, 128, {1.0, 4, true, true});
+      turboquant::ChannelSmoothing values(shape.num_kv_heads, 128, {1.0, 4, false, true});
+      scenario.set_stored_row([&](bool is_key, int h, float* row) { (is_key ? keys : values).observe(h, row); });
+      auto first = scenario.step({{0, 300}, {1, 17}});
+      ASSERT_TRUE(first) << first.error().message();
+      const int group = shape.num_query_heads / shape.num_kv_heads;
+      float query[128];
+      for (int32_t t = 0; t < first->batch.num_tokens; ++t)
+        for (int h = 0; h < shape.num_query_heads; ++h) {
+          for (int d = 0; d < 128; ++d) query[d] = first->query.get(t, h, d);
+          keys.observe_query(h / group, query);
+        }
+      keys.freeze();
+      values.freeze();
+      ASSERT_NE(keys.means(0)[5], 0.0f);
+      ASSERT_GT(keys.scales(1)[100], 4.0f) << "an outlier K channel with a small query channel";
+      const auto stored = [&, codec = decoded.stored_row()](bool is_key, int h, float* row) {
+        const turboquant::ChannelSmoothing& smoothing = is_key ? keys : values;
+        smoothing.shrink(h, row);
+        codec(is_key, h, row);
+        smoothing.restore(h, row);
+      };
+      scenario.rewrite_history(stored);
+      scenario.set_stored_row(stored);
+      const Bound bound = bound_for(shape.dtype);
+      const auto check = [&](const StepOutput& out) {
+        const auto result = scenario.compare(out, bound.atol, bound.rtol);
+        EXPECT_LE(result.worst_ratio, 1.0) << "max |error| " << result.max_abs_error;
+        EXPECT_GT(result.checked_tokens, 0);
+      };
+      check(*first);
+      for (const auto& steps :
+           std::vector<std::vector<host::PagedKvManager::SequenceStep>>{{{0, 1}, {1, 1}, {2, 40}}, {{0, 9}, {2, 1}}}) {
+        auto out = scenario.step(steps);
+        ASSERT_TRUE(out) << out.error().message();
+        check(*out);
+      }
+    }
+}
+
+// Centering and the balanced rule, online, cut the error of K/V with channel means and outliers
+// against f64 over the exact K/V, beyond what the outliers rule alone gives.
+TEST(Smoothing, CenteringAndBalancedScalesShrinkTheErrorOfMeansAndOutliers) {
+  const std::string formats = R"("k_quant": "tq3", "v_quant": "tq2")";
+  const std::string outliers = R"("k_smoothing": "online", "v_smoothing": "online")";
+  const Errors before = errors_with_outliers(formats, outliers, 16.0f, 8.0f, false, 2.0f);
+  const Errors after = errors_with_outliers(
+      formats, outliers + R"(, "k_smoothing_rule": "balanced", "k_centering": true, "v_centering": true)", 16.0f, 8.0f,
+      false, 2.0f);
+  EXPECT_LT(after.smoothed, 0.9 * before.smoothed);
+}
+
 // A layer reading layer 0's cache takes layer 0's entries of the file, as its owner does: with the
 // owner's queries it gives the owner's outputs exactly (without smoothing it would not).
 TEST(Smoothing, AFileServesAKvSharingLayerWithItsOwnersScales) {
@@ -289,6 +440,41 @@ TEST(Smoothing, FileRefusalsNameTheKeyAndWhatIsAllowed) {
     EXPECT_EQ(refused.error().code(), ATB_ERR_INVALID_ARGUMENT) << c.config;
     EXPECT_NE(refused.error().message().find(c.message), std::string::npos) << refused.error().message();
   }
+}
+
+// The balanced rule and centering learn more than maxima: a calibration file cannot give them, and a
+// logit soft cap would not ignore the shift that K centering gives every score of a query.
+TEST(Smoothing, BalancedAndCenteringAreRefusedWhereTheyCannotHold) {
+  LayerShape shape;
+  const TempFile file = maxima_file("balanced.json", 1, 4, 4);
+  const struct {
+    std::string config, message;
+    int32_t code;
+  } cases[] = {
+      {R"({"k_smoothing_rule": "balanced"})", "k_smoothing_rule = balanced needs k_smoothing = online (it is \"none\"",
+       ATB_ERR_INVALID_ARGUMENT},
+      {"{\"k_smoothing\": \"file\", \"k_smoothing_rule\": \"balanced\", \"smoothing_file\": \"" + file.string() + "\"}",
+       "a smoothing_file holds channel maxima only", ATB_ERR_INVALID_ARGUMENT},
+      {R"({"v_centering": true, "k_smoothing": "online"})", "v_centering = true needs v_smoothing = online",
+       ATB_ERR_INVALID_ARGUMENT},
+      {R"({"k_centering": 1})", "config key 'k_centering'", ATB_ERR_INVALID_ARGUMENT},
+      {R"({"k_smoothing_rule": "even"})", "allowed: outliers, balanced", ATB_ERR_INVALID_ARGUMENT},
+  };
+  for (const auto& c : cases) {
+    auto refused = create_backend("turboquant", shape.layer_spec(), c.config);
+    ASSERT_FALSE(refused) << c.config;
+    EXPECT_EQ(refused.error().code(), c.code) << c.config;
+    EXPECT_NE(refused.error().message().find(c.message), std::string::npos) << refused.error().message();
+  }
+  LayerShape capped;
+  capped.soft_cap = 30.0f;
+  auto refused = create_backend("turboquant", capped.layer_spec(), R"({"k_smoothing": "online", "k_centering": true})");
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), ATB_ERR_UNSUPPORTED);
+  EXPECT_NE(refused.error().message().find("k_centering = true with logits_soft_cap"), std::string::npos)
+      << refused.error().message();
+  EXPECT_TRUE(create_backend("turboquant", capped.layer_spec(), R"({"v_smoothing": "online", "v_centering": true})"))
+      << "V centering needs no shift-free softmax";
 }
 
 TEST(Smoothing, IsRefusedWhereItsScalesCouldNotFollowThePages) {

@@ -34,13 +34,13 @@ TurboquantBackend::TurboquantBackend(const atb_layer_spec& spec, const Turboquan
     value_rotations_.emplace_back(spec.head_size_v, config.rotation_seed, config.cache_layer, global_head);
   }
   if (config.smooth_keys && config.key_maxima.empty())
-    key_smoothing_.emplace(spec.num_kv_heads, spec.head_size_k, config.smoothing);
+    key_smoothing_.emplace(spec.num_kv_heads, spec.head_size_k, config.key_smoothing);
   else if (config.smooth_keys)
-    key_smoothing_.emplace(spec.num_kv_heads, spec.head_size_k, config.smoothing, config.key_maxima);
+    key_smoothing_.emplace(spec.num_kv_heads, spec.head_size_k, config.key_smoothing, config.key_maxima);
   if (config.smooth_values && config.value_maxima.empty())
-    value_smoothing_.emplace(spec.num_kv_heads, spec.head_size_v, config.smoothing);
+    value_smoothing_.emplace(spec.num_kv_heads, spec.head_size_v, config.value_smoothing);
   else if (config.smooth_values)
-    value_smoothing_.emplace(spec.num_kv_heads, spec.head_size_v, config.smoothing, config.value_maxima);
+    value_smoothing_.emplace(spec.num_kv_heads, spec.head_size_v, config.value_smoothing, config.value_maxima);
 }
 
 atb_kv_cache_spec cache_spec_of(const atb_layer_spec& spec, const tq::PageLayout& layout) {
@@ -68,6 +68,16 @@ void TurboquantBackend::encode_row(const std::byte* source, const plugin::RowKer
   quantizer.encode(x, reinterpret_cast<uint8_t*>(destination));
 }
 
+void TurboquantBackend::observe_queries(const kit::ForwardBatch& batch, int32_t token, int kv_head) {
+  const auto query_rows = plugin::select_row_kernels(batch.query.dtype, config_.simd());
+  const int group = spec_.num_query_heads / spec_.num_kv_heads;
+  float x[tq::kMaxRotationSize];
+  for (int g = 0; g < group; ++g) {
+    query_rows.to_f32(batch.query.row(token, int64_t(kv_head) * group + g), spec_.head_size_k, x);
+    key_smoothing_->observe_query(kv_head, x);
+  }
+}
+
 void TurboquantBackend::estimate_smoothing(const kit::ForwardBatch& batch) {
   const bool keys = key_smoothing_ && !key_smoothing_->frozen();
   const bool values = value_smoothing_ && !value_smoothing_->frozen();
@@ -83,6 +93,7 @@ void TurboquantBackend::estimate_smoothing(const kit::ForwardBatch& batch) {
       if (keys) {
         key_rows.to_f32(batch.key.row(t, h), spec_.head_size_k, x);
         key_smoothing_->observe(h, x);
+        if (!batch.write_kv_only) observe_queries(batch, t, h);
       }
       if (values) {
         value_rows.to_f32(batch.value.row(t, h), spec_.head_size_v, x);
@@ -124,7 +135,7 @@ void TurboquantBackend::prepare_queries(int kv_head, float* rows, int count) con
   const int stride = query_stride(spec_.head_size_k);
   for (int g = 0; g < count; ++g) {
     float* query = rows + size_t(g) * size_t(stride);
-    if (key_smoothing_) key_smoothing_->restore(kv_head, query);
+    if (key_smoothing_) key_smoothing_->scale_query(kv_head, query);
     if (tq::is_rotated(config_.key)) key_rotations_[size_t(kv_head)].rotate(query);
     key_kernel_->prepare(query);
   }

@@ -95,9 +95,9 @@ Expected<std::unique_ptr<kit::BackendImpl>> make_cuda_backend(const atb_layer_sp
     return Status::unsupported("k_smoothing/v_smoothing = online on a CUDA layer; allowed there: none, file");
   std::vector<uint8_t> tables = rotation_tables(spec, config);
   if (config.smooth_keys)
-    append_smoothing(config.key_maxima, spec.num_kv_heads, spec.head_size_k, config.smoothing, *key, tables);
+    append_smoothing(config.key_maxima, spec.num_kv_heads, spec.head_size_k, config.key_smoothing, *key, tables);
   if (config.smooth_values)
-    append_smoothing(config.value_maxima, spec.num_kv_heads, spec.head_size_v, config.smoothing, *value, tables);
+    append_smoothing(config.value_maxima, spec.num_kv_heads, spec.head_size_v, config.value_smoothing, *value, tables);
   auto kernels = make_turboquant_kernels(spec, layout, {config.key, *key}, {config.value, *value}, std::move(tables));
   if (!kernels) return kernels.error();
   return plugin::cuda::CudaBackend::create(spec, layout, std::move(*kernels));

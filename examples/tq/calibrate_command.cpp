@@ -77,6 +77,7 @@ int calibrate_command(int argc, const char* const* argv) {
   }
   const std::string source = arguments->value("model").value_or("") + " on " + arguments->value("text").value_or("") +
                              ", " + std::to_string(rows) + " tokens";
+  maxima.finish_means();
   std::ofstream file(*out, std::ios::binary);
   file << tq::channel_maxima_json(maxima, source);
   if (!file.flush()) {

@@ -78,26 +78,28 @@ Status read_keys(kit::ConfigReader& reader, ConfigKeys& keys) {
       "k_smoothing_rule", kKeyRules, keys.k_smoothing_rule,
       "K scales: outliers (from the maxima) or balanced (every channel, from K and Q mean squares; online)"));
   ATB_RETURN_IF_ERROR(reader.read_bool("k_centering", keys.k_centering,
-                                       "subtract K's channel means before the rotation (online; no soft cap)"));
+                                       "subtract K's channel means before the rotation (online or file; no soft cap)"));
   ATB_RETURN_IF_ERROR(
       reader.read_bool("v_centering", keys.v_centering,
-                       "subtract V's channel means before the rotation, add them to the output (online)"));
+                       "subtract V's channel means before the rotation, add them to the output (online or file)"));
   return reader.reject_unknown_keys();
 }
 
-// The keys that estimate more than maxima (the balanced rule, centering) need the role's smoothing
-// online: a calibration file holds maxima only.  K centering shifts every score of a query by the same
-// q . mu, which a logit soft cap would not ignore.
-Status check_online_statistics(const ConfigKeys& keys, const atb_layer_spec& spec) {
-  const auto needs_online = [](std::string_view key, std::string_view role_key, const std::string& smoothing) {
-    if (smoothing == "online") return Status::ok();
-    return Status::invalid(std::string(key) + " needs " + std::string(role_key) + " = online (it is \"" + smoothing +
-                           "\"; a smoothing_file holds channel maxima only)");
+// The balanced rule learns from queries, which a calibration file does not hold: it needs the keys'
+// smoothing online.  Centering takes its means from where the role's scales come from (online or the
+// file).  K centering shifts every score of a query by the same q . mu, which a logit soft cap would
+// not ignore.
+Status check_rule_and_centering(const ConfigKeys& keys, const atb_layer_spec& spec) {
+  if (keys.k_smoothing_rule == "balanced" && keys.k_smoothing != "online")
+    return Status::invalid("k_smoothing_rule = balanced needs k_smoothing = online (it is \"" + keys.k_smoothing +
+                           "\"; the rule learns from queries, which a smoothing_file does not hold)");
+  const auto needs_smoothing = [](std::string_view key, std::string_view role_key, const std::string& smoothing) {
+    if (smoothing != "none") return Status::ok();
+    return Status::invalid(std::string(key) + " needs " + std::string(role_key) +
+                           " = online or file (it is \"none\"; the means come from where the scales do)");
   };
-  if (keys.k_smoothing_rule == "balanced")
-    ATB_RETURN_IF_ERROR(needs_online("k_smoothing_rule = balanced", "k_smoothing", keys.k_smoothing));
-  if (keys.k_centering) ATB_RETURN_IF_ERROR(needs_online("k_centering = true", "k_smoothing", keys.k_smoothing));
-  if (keys.v_centering) ATB_RETURN_IF_ERROR(needs_online("v_centering = true", "v_smoothing", keys.v_smoothing));
+  if (keys.k_centering) ATB_RETURN_IF_ERROR(needs_smoothing("k_centering = true", "k_smoothing", keys.k_smoothing));
+  if (keys.v_centering) ATB_RETURN_IF_ERROR(needs_smoothing("v_centering = true", "v_smoothing", keys.v_smoothing));
   if (keys.k_centering && spec.logits_soft_cap > 0)
     return Status::unsupported("k_centering = true with logits_soft_cap = " + std::to_string(spec.logits_soft_cap) +
                                ": the cap would not ignore the shift of the scores; allowed: false");
@@ -107,7 +109,7 @@ Status check_online_statistics(const ConfigKeys& keys, const atb_layer_spec& spe
 // The smoothing keys: online estimation needs a CPU layer that writes its own cache; a file serves
 // every layer (a layer reading another's cache takes that layer's entries, as its owner does).
 Status read_smoothing(const ConfigKeys& keys, const atb_layer_spec& spec, TurboquantConfig& config) {
-  ATB_RETURN_IF_ERROR(check_online_statistics(keys, spec));
+  ATB_RETURN_IF_ERROR(check_rule_and_centering(keys, spec));
   const bool online = keys.k_smoothing == "online" || keys.v_smoothing == "online";
   const bool file = keys.k_smoothing == "file" || keys.v_smoothing == "file";
   if (online && spec.kv_shared_with_layer >= 0)
@@ -136,12 +138,24 @@ Status read_smoothing(const ConfigKeys& keys, const atb_layer_spec& spec, Turboq
                                  spec.first_global_kv_head, spec.num_kv_heads, spec.head_size_k);
     if (!rows) return rows.error();
     config.key_maxima = std::move(*rows);
+    if (keys.k_centering) {
+      auto means = tq::layer_means(*maxima, keys.smoothing_file, tq::Role::key, config.cache_layer,
+                                   spec.first_global_kv_head, spec.num_kv_heads, spec.head_size_k);
+      if (!means) return means.error();
+      config.key_means = std::move(*means);
+    }
   }
   if (values_from_file) {
     auto rows = tq::layer_maxima(*maxima, keys.smoothing_file, tq::Role::value, config.cache_layer,
                                  spec.first_global_kv_head, spec.num_kv_heads, spec.head_size_v);
     if (!rows) return rows.error();
     config.value_maxima = std::move(*rows);
+    if (keys.v_centering) {
+      auto means = tq::layer_means(*maxima, keys.smoothing_file, tq::Role::value, config.cache_layer,
+                                   spec.first_global_kv_head, spec.num_kv_heads, spec.head_size_v);
+      if (!means) return means.error();
+      config.value_means = std::move(*means);
+    }
   }
   return Status::ok();
 }

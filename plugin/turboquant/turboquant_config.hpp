@@ -23,9 +23,10 @@
 //   k_smoothing_rule           string   "outliers" (default: the rule above) or "balanced": every K
 //                                       channel scaled by (sqrt(rms k / rms q) / median)^strength, from
 //                                       the first write's keys and queries (k_smoothing online)
-//   k_centering, v_centering   bool     subtract the role's channel means (first write) before the
-//                                       rotation; V's come back in the output (the role's smoothing
-//                                       online; K not with a logit soft cap)
+//   k_centering, v_centering   bool     subtract the role's channel means before the rotation, from
+//                                       where its scales come (first write, or smoothing_file's
+//                                       key_mean/value_mean); V's come back in the output (K: not with a
+//                                       logit soft cap)
 //
 // Uncompressed layers store the layer's own dtype, exactly as the reference backend does.
 #pragma once
@@ -55,6 +56,8 @@ struct TurboquantConfig {
   // "file" smoothing: the channel maxima of the layer's KV heads, [kv_heads][head_size]; empty for
   // "online" (estimated from the first write).
   std::vector<float> key_maxima, value_maxima;
+  // "file" centering: the channel means of the same heads (empty without centering or online).
+  std::vector<float> key_means, value_means;
 
   std::string_view simd() const;
 };

@@ -502,7 +502,8 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
 
 // Per-channel smoothing from a calibration file (tq/channel_maxima.hpp): the GPU's rows shrink before
 // the rotation and its queries and outputs take the scales back exactly as the CPU's do, so pages
-// stay byte-identical; scales sit in the layer tables after any rotation permutations (head size 80).
+// stay byte-identical; scales (and centering's means) sit in the layer tables after any rotation
+// permutations (head size 80).
 TEST(CudaAttention, SmoothingFromAFileMatchesTheCpuPath) {
   if (!host::cuda::device_present())
     GTEST_SKIP() << "no CUDA device on this machine: the CUDA path is compiled but cannot run here";
@@ -512,6 +513,11 @@ TEST(CudaAttention, SmoothingFromAFileMatchesTheCpuPath) {
     std::uniform_real_distribution<float> spread(0.5f, 2.0f);
     for (float* values : {maxima.key.data(), maxima.value.data()})
       for (size_t i = 0; i < maxima.key.size(); ++i) values[i] = (i % 17 == 3 ? 40.0f : 2.0f) * spread(rng);
+    std::normal_distribution<float> mean(0.0f, 0.7f);
+    for (std::vector<float>* means : {&maxima.key_mean, &maxima.value_mean}) {
+      means->resize(maxima.key.size());
+      for (float& m : *means) m = mean(rng);
+    }
     const test::TempFile file("cuda_maxima_" + std::to_string(d) + ".json");
     std::ofstream(file.path()) << tq::channel_maxima_json(maxima, "cuda_attention_test");
     const std::string smoothing =
@@ -519,11 +525,19 @@ TEST(CudaAttention, SmoothingFromAFileMatchesTheCpuPath) {
     const auto pair = [&](const char* k, const char* v) {
       return std::string(R"({"k_quant":")") + k + R"(","v_quant":")" + v + "\"" + smoothing;
     };
+    const auto centered = [&](const char* k, const char* v) {
+      return std::string(R"({"k_quant":")") + k + R"(","v_quant":")" + v +
+             R"(","k_centering":true,"v_centering":true)" + smoothing;
+    };
     const std::vector<Case> cases = {
         {"turboquant", pair("tq4", "tq3"), d, 32, 8},
         {"turboquant", pair("q4_0", "q3_0"), d, 8, 2, 0, 0, 16, ATB_DTYPE_BF16},
         {"turboquant", pair("tq3", "tq3"), d, 16, 4, 0, 0, 32, ATB_DTYPE_BF16},
         {"turboquant", pair("q8_0", "tq3"), d, 32, 2},  // group 16: the CUDA-core kernel
+        // Centering: rows stored as x / s - mu (one fmaf, as the CPU's fma), outputs given mu back.
+        {"turboquant", centered("tq3", "tq2"), d, 32, 8},
+        {"turboquant", centered("q4_0", "q3_0"), d, 8, 2, 0, 0, 16, ATB_DTYPE_BF16},
+        {"turboquant", centered("q8_0", "tq3"), d, 32, 2},
     };
     for (const Case& c : cases) run_case(c, rng);
   }

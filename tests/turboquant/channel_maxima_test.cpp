@@ -37,6 +37,41 @@ TEST(ChannelMaxima, WhatIsWrittenReadsBackExactly) {
   EXPECT_EQ(read->value, written.value);
 }
 
+// The means of what was observed travel in key_mean / value_mean; a file without them still reads,
+// and asking it for means names what is missing.
+TEST(ChannelMaxima, MeansAreWrittenAndReadBack) {
+  ChannelMaxima written = random_maxima(2, 4, 32, 9);
+  const std::string without = channel_maxima_json(written, "test");
+  written.finish_means();
+  ASSERT_EQ(written.key_mean.size(), written.key.size());
+  auto read = parse_channel_maxima(channel_maxima_json(written, "test"), "test.json");
+  ASSERT_TRUE(read) << read.error().message();
+  EXPECT_EQ(read->key_mean, written.key_mean);
+  EXPECT_EQ(read->value_mean, written.value_mean);
+  auto means = layer_means(*read, "m.json", Role::value, 1, 2, 2, 32);
+  ASSERT_TRUE(means) << means.error().message();
+  EXPECT_EQ(means->front(), written.value_mean[(size_t(1) * 4 + 2) * 32]);
+  auto old = parse_channel_maxima(without, "old.json");
+  ASSERT_TRUE(old) << old.error().message();
+  EXPECT_TRUE(old->key_mean.empty());
+  auto missing = layer_means(*old, "old.json", Role::key, 0, 0, 4, 32);
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message().find("old.json has no key_mean"), std::string::npos) << missing.error().message();
+  EXPECT_NE(missing.error().message().find("allowed with it: k_centering = false"), std::string::npos);
+}
+
+TEST(ChannelMaxima, MeansAreOfTheFiniteRows) {
+  ChannelMaxima maxima(1, 1, 2);
+  const float a[2] = {1, -4}, b[2] = {3, 8}, bad[2] = {100, NAN};
+  maxima.observe(Role::key, 0, 0, a);
+  maxima.observe(Role::key, 0, 0, bad);
+  maxima.observe(Role::key, 0, 0, b);
+  maxima.finish_means();
+  EXPECT_EQ(maxima.key_mean, (std::vector<float>{2, 2})) << "the row with a NaN is left out of the means";
+  EXPECT_EQ(maxima.key[0], 100.0f) << "its finite values still widen the maxima";
+  EXPECT_EQ(maxima.value_mean, (std::vector<float>{0, 0})) << "nothing observed: zero means";
+}
+
 TEST(ChannelMaxima, ObserveKeepsTheLargestFiniteMagnitude) {
   ChannelMaxima maxima(1, 1, 4);
   const float first[4] = {1, -5, NAN, 0}, second[4] = {-2, 3, INFINITY, -0.5f};

@@ -381,6 +381,63 @@ TEST(Smoothing, CenteringAndBalancedScalesShrinkTheErrorOfMeansAndOutliers) {
   EXPECT_LT(after.smoothed, 0.9 * before.smoothed);
 }
 
+// Centering from a calibration file: the file's means (of the raw rows) are subtracted after the
+// scales; the outputs match the f64 oracle over that cache, and a file without means is refused for it.
+TEST(Smoothing, CenteringFromAFileMatchesF64OverTheDecodedCache) {
+  LayerShape shape;
+  tq::ChannelMaxima maxima = outlier_maxima(1, 16, 8);
+  maxima.key_mean.assign(maxima.key.size(), 0.0f);
+  maxima.value_mean.assign(maxima.key.size(), 0.0f);
+  for (size_t i = 0; i < maxima.key.size(); ++i) {
+    maxima.key_mean[i] = i % 5 == 0 ? 2.5f : -0.25f;
+    maxima.value_mean[i] = i % 5 == 0 ? -1.5f : 0.5f;
+  }
+  const TempFile file("centering.json");
+  std::ofstream(file.path()) << tq::channel_maxima_json(maxima, "smoothing_test");
+  const turboquant::SmoothingRule rule{0.75, 4, false, true};
+  const turboquant::ChannelSmoothing keys(2, 128, rule, maxima.key, maxima.key_mean);
+  const turboquant::ChannelSmoothing values(2, 128, rule, maxima.value, maxima.value_mean);
+  ASSERT_EQ(keys.means(0)[5], 2.5f);
+  ASSERT_EQ(values.means(1)[100], 0.5f / values.scales(1)[100]) << "means in the scaled domain";
+  for (const auto& [k_name, v_name] :
+       std::vector<std::pair<std::string, std::string>>{{"tq3", "tq2"}, {"q4_0", "q3_0"}, {"tq4", "q8_0"}}) {
+    const std::string config =
+        R"({"k_quant": ")" + k_name + R"(", "v_quant": ")" + v_name + R"(", "kernel": "avx2", )" +
+        file_smoothing(file,
+                       R"("k_smoothing": "file", "v_smoothing": "file", "k_centering": true, "v_centering": true)") +
+        "}";
+    SCOPED_TRACE(config);
+    auto backend = create_backend("turboquant", shape.layer_spec(), config);
+    ASSERT_TRUE(backend) << backend.error().message();
+    DecodedCache decoded(shape, k_name, v_name, 0, 0);
+    Scenario scenario(shape, *backend, 256, /*seed=*/13, 3);
+    scenario.set_generator([&](std::mt19937_64& rng, int kind, int, int dim) {
+      float x = std::normal_distribution<float>(0.0f, 1.0f)(rng) + (kind > 0 && dim % 5 == 0 ? 2.0f : 0.0f);
+      if (kOutlierChannels.count(dim)) x *= kind == 0 ? 1.0f / 16 : kind == 1 ? 16.0f : 8.0f;
+      return x;
+    });
+    scenario.set_stored_row([&, codec = decoded.stored_row()](bool is_key, int h, float* row) {
+      const turboquant::ChannelSmoothing& smoothing = is_key ? keys : values;
+      smoothing.shrink(h, row);
+      codec(is_key, h, row);
+      smoothing.restore(h, row);
+    });
+    for (const auto& steps :
+         std::vector<std::vector<host::PagedKvManager::SequenceStep>>{{{0, 200}, {1, 17}}, {{0, 1}, {1, 1}, {2, 40}}}) {
+      auto out = scenario.step(steps);
+      ASSERT_TRUE(out) << out.error().message();
+      const Bound bound = bound_for(shape.dtype);
+      const auto result = scenario.compare(*out, bound.atol, bound.rtol);
+      EXPECT_LE(result.worst_ratio, 1.0) << "max |error| " << result.max_abs_error;
+    }
+  }
+  const TempFile old_file = maxima_file("no_means.json", 1, 16, 8);
+  auto refused = create_backend("turboquant", shape.layer_spec(),
+                                "{" + file_smoothing(old_file, R"("v_smoothing": "file", "v_centering": true)") + "}");
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message().find("has no value_mean"), std::string::npos) << refused.error().message();
+}
+
 // A layer reading layer 0's cache takes layer 0's entries of the file, as its owner does: with the
 // owner's queries it gives the owner's outputs exactly (without smoothing it would not).
 TEST(Smoothing, AFileServesAKvSharingLayerWithItsOwnersScales) {
@@ -442,8 +499,8 @@ TEST(Smoothing, FileRefusalsNameTheKeyAndWhatIsAllowed) {
   }
 }
 
-// The balanced rule and centering learn more than maxima: a calibration file cannot give them, and a
-// logit soft cap would not ignore the shift that K centering gives every score of a query.
+// The balanced rule learns from queries, which a calibration file does not hold; centering needs the
+// role's smoothing; a logit soft cap would not ignore the shift K centering gives every score of a query.
 TEST(Smoothing, BalancedAndCenteringAreRefusedWhereTheyCannotHold) {
   LayerShape shape;
   const TempFile file = maxima_file("balanced.json", 1, 4, 4);
@@ -454,8 +511,8 @@ TEST(Smoothing, BalancedAndCenteringAreRefusedWhereTheyCannotHold) {
       {R"({"k_smoothing_rule": "balanced"})", "k_smoothing_rule = balanced needs k_smoothing = online (it is \"none\"",
        ATB_ERR_INVALID_ARGUMENT},
       {"{\"k_smoothing\": \"file\", \"k_smoothing_rule\": \"balanced\", \"smoothing_file\": \"" + file.string() + "\"}",
-       "a smoothing_file holds channel maxima only", ATB_ERR_INVALID_ARGUMENT},
-      {R"({"v_centering": true, "k_smoothing": "online"})", "v_centering = true needs v_smoothing = online",
+       "the rule learns from queries, which a smoothing_file does not hold", ATB_ERR_INVALID_ARGUMENT},
+      {R"({"v_centering": true, "k_smoothing": "online"})", "v_centering = true needs v_smoothing = online or file",
        ATB_ERR_INVALID_ARGUMENT},
       {R"({"k_centering": 1})", "config key 'k_centering'", ATB_ERR_INVALID_ARGUMENT},
       {R"({"k_smoothing_rule": "even"})", "allowed: outliers, balanced", ATB_ERR_INVALID_ARGUMENT},

@@ -29,9 +29,14 @@ ChannelSmoothing::ChannelSmoothing(int kv_heads, int head_size, SmoothingRule ru
       inverses_(maxima_.size(), 1.0f),
       means_(maxima_.size(), 0.0f) {}
 
-ChannelSmoothing::ChannelSmoothing(int kv_heads, int head_size, SmoothingRule rule, const std::vector<float>& maxima)
-    : ChannelSmoothing(kv_heads, head_size, SmoothingRule{rule.strength, rule.min_ratio, false, false}) {
+ChannelSmoothing::ChannelSmoothing(int kv_heads, int head_size, SmoothingRule rule, const std::vector<float>& maxima,
+                                   const std::vector<float>& means)
+    : ChannelSmoothing(kv_heads, head_size, SmoothingRule{rule.strength, rule.min_ratio, false, rule.centered}) {
   std::copy(maxima.begin(), maxima.begin() + std::min(maxima.size(), maxima_.size()), maxima_.begin());
+  // Given means stand for the sums of one row each.
+  const size_t given = std::min(means.size(), sums_.size());
+  std::copy(means.begin(), means.begin() + std::ptrdiff_t(given), sums_.begin());
+  if (given > 0) std::fill(rows_seen_.begin(), rows_seen_.end(), 1);
   freeze();
 }
 

@@ -45,8 +45,10 @@ struct SmoothingRule {
 class ChannelSmoothing {
  public:
   ChannelSmoothing(int kv_heads, int head_size, SmoothingRule rule);
-  // Frozen at once from given maxima, [kv_heads][head_size] (the outliers rule; no means).
-  ChannelSmoothing(int kv_heads, int head_size, SmoothingRule rule, const std::vector<float>& maxima);
+  // Frozen at once from given maxima and (where the rule centers) means, [kv_heads][head_size]: the
+  // outliers rule.
+  ChannelSmoothing(int kv_heads, int head_size, SmoothingRule rule, const std::vector<float>& maxima,
+                   const std::vector<float>& means = {});
 
   bool frozen() const { return frozen_; }
 

@@ -36,11 +36,13 @@ TurboquantBackend::TurboquantBackend(const atb_layer_spec& spec, const Turboquan
   if (config.smooth_keys && config.key_maxima.empty())
     key_smoothing_.emplace(spec.num_kv_heads, spec.head_size_k, config.key_smoothing);
   else if (config.smooth_keys)
-    key_smoothing_.emplace(spec.num_kv_heads, spec.head_size_k, config.key_smoothing, config.key_maxima);
+    key_smoothing_.emplace(spec.num_kv_heads, spec.head_size_k, config.key_smoothing, config.key_maxima,
+                           config.key_means);
   if (config.smooth_values && config.value_maxima.empty())
     value_smoothing_.emplace(spec.num_kv_heads, spec.head_size_v, config.value_smoothing);
   else if (config.smooth_values)
-    value_smoothing_.emplace(spec.num_kv_heads, spec.head_size_v, config.value_smoothing, config.value_maxima);
+    value_smoothing_.emplace(spec.num_kv_heads, spec.head_size_v, config.value_smoothing, config.value_maxima,
+                             config.value_means);
 }
 
 atb_kv_cache_spec cache_spec_of(const atb_layer_spec& spec, const tq::PageLayout& layout) {

@@ -65,17 +65,28 @@ std::vector<uint8_t> rotation_tables(const atb_layer_spec& spec, const Turboquan
   return tables;
 }
 
-// Appends a role's smoothing scales, [KV heads][head_size] f32 (the CPU backend's, from the same
-// maxima), to the layer tables and points the codec at them.
-void append_smoothing(const std::vector<float>& maxima, int kv_heads, int head_size, SmoothingRule rule,
-                      RowCodec& codec, std::vector<uint8_t>& tables) {
-  const ChannelSmoothing smoothing(kv_heads, head_size, rule, maxima);
+// Appends [KV heads][head_size] f32 of `rows_of` to the layer tables; returns where they start.
+template <typename RowsOf>
+int32_t append_rows(int kv_heads, int head_size, RowsOf rows_of, std::vector<uint8_t>& tables) {
   tables.resize((tables.size() + 15) / 16 * 16);
-  codec.smoothing_offset = int32_t(tables.size());
+  const auto start = int32_t(tables.size());
   for (int h = 0; h < kv_heads; ++h) {
-    const auto* bytes = reinterpret_cast<const uint8_t*>(smoothing.scales(h));
+    const auto* bytes = reinterpret_cast<const uint8_t*>(rows_of(h));
     tables.insert(tables.end(), bytes, bytes + sizeof(float) * size_t(head_size));
   }
+  return start;
+}
+
+// Appends a role's smoothing scales and, where it centers, its means (the CPU backend's, from the same
+// file) to the layer tables and points the codec at them.
+void append_smoothing(const std::vector<float>& maxima, const std::vector<float>& means, int kv_heads, int head_size,
+                      SmoothingRule rule, RowCodec& codec, std::vector<uint8_t>& tables) {
+  const ChannelSmoothing smoothing(kv_heads, head_size, rule, maxima, means);
+  codec.smoothing_offset = append_rows(
+      kv_heads, head_size, [&](int h) { return smoothing.scales(h); }, tables);
+  if (rule.centered)
+    codec.centering_offset = append_rows(
+        kv_heads, head_size, [&](int h) { return smoothing.means(h); }, tables);
 }
 
 }  // namespace
@@ -95,9 +106,11 @@ Expected<std::unique_ptr<kit::BackendImpl>> make_cuda_backend(const atb_layer_sp
     return Status::unsupported("k_smoothing/v_smoothing = online on a CUDA layer; allowed there: none, file");
   std::vector<uint8_t> tables = rotation_tables(spec, config);
   if (config.smooth_keys)
-    append_smoothing(config.key_maxima, spec.num_kv_heads, spec.head_size_k, config.key_smoothing, *key, tables);
+    append_smoothing(config.key_maxima, config.key_means, spec.num_kv_heads, spec.head_size_k, config.key_smoothing,
+                     *key, tables);
   if (config.smooth_values)
-    append_smoothing(config.value_maxima, spec.num_kv_heads, spec.head_size_v, config.value_smoothing, *value, tables);
+    append_smoothing(config.value_maxima, config.value_means, spec.num_kv_heads, spec.head_size_v,
+                     config.value_smoothing, *value, tables);
   auto kernels = make_turboquant_kernels(spec, layout, {config.key, *key}, {config.value, *value}, std::move(tables));
   if (!kernels) return kernels.error();
   return plugin::cuda::CudaBackend::create(spec, layout, std::move(*kernels));

@@ -52,6 +52,9 @@ struct RowCodec {
   // (powers of two: rows are stored as x / s before the rotation, queries or outputs take s back);
   // -1: none.
   int32_t smoothing_offset = -1;
+  // Bytes into the layer tables of this role's channel means, [KV heads][head_size] f32 in the scaled
+  // domain (rows are stored as x / s - mu; outputs take mu back before s); -1: none.
+  int32_t centering_offset = -1;
   float table[256] = {};  // centroids (kCodebook); their boundaries (encode) follow
   float boundaries[255] = {};
   int32_t table_size = 0;

@@ -108,6 +108,21 @@ __device__ inline const float* smoothing_of(const uint8_t* layer_tables, const R
   return reinterpret_cast<const float*>(layer_tables + codec.smoothing_offset) + int64_t(kv_head) * d;
 }
 
+// The channel means of local KV head `kv_head` under `codec` (in the scaled domain), or null where the
+// role is not centered.
+__device__ inline const float* centering_of(const uint8_t* layer_tables, const RowCodec& codec, int kv_head, int d) {
+  if (codec.centering_offset < 0 || layer_tables == nullptr) return nullptr;
+  return reinterpret_cast<const float*>(layer_tables + codec.centering_offset) + int64_t(kv_head) * d;
+}
+
+// Block-wide: x[i][j] = (x[i][j] + means[j]) * scales[j] for `count` vectors of d (means may be null).
+__device__ inline void restore_channels(float* x, int count, int d, const float* scales, const float* means) {
+  __syncthreads();
+  for (int i = threadIdx.x; i < count * d; i += blockDim.x)
+    x[i] = (x[i] + (means ? means[i % d] : 0.0f)) * scales[i % d];
+  __syncthreads();
+}
+
 // Block-wide: x[i][j] *= scales[j] for `count` vectors of d.
 __device__ inline void scale_channels(float* x, int count, int d, const float* scales) {
   __syncthreads();
@@ -306,19 +321,22 @@ struct TurboQuantRows {
     if (const float* scales = smoothing_of(p.layer_tables, codec, kv_head, d)) scale_channels(x, count, d, scales);
     if (codec.rotated) rotate_by_block(x, count, d, rotation_of(p, codec, kv_head), false);
   }
-  // Smoothed V rows hold x / s: the outputs take s once rotated back.
+  // Smoothed V rows hold x / s - mu: the outputs take mu and s once rotated back (the probabilities
+  // sum to one).
   __device__ static void rotate_outputs(const AttentionParams& p, const Codec& codec, int kv_head, float* x, int count,
                                         int d) {
     if (codec.rotated) rotate_by_block(x, count, d, rotation_of(p, codec, kv_head), true);
-    if (const float* scales = smoothing_of(p.layer_tables, codec, kv_head, d)) scale_channels(x, count, d, scales);
+    if (const float* scales = smoothing_of(p.layer_tables, codec, kv_head, d))
+      restore_channels(x, count, d, scales, centering_of(p.layer_tables, codec, kv_head, d));
   }
   template <int J>
   __device__ static void rotate_output_lanes(const AttentionParams& p, const Codec& codec, int kv_head, float (&v)[J]) {
     if (codec.rotated) rotate_back_in_registers(v, rotation_of(p, codec, kv_head));
     if (const float* scales = smoothing_of(p.layer_tables, codec, kv_head, 32 * J)) {
+      const float* means = centering_of(p.layer_tables, codec, kv_head, 32 * J);
       const int lane = threadIdx.x % 32;
 #pragma unroll
-      for (int j = 0; j < J; ++j) v[j] *= scales[lane + 32 * j];
+      for (int j = 0; j < J; ++j) v[j] = (v[j] + (means ? means[lane + 32 * j] : 0.0f)) * scales[lane + 32 * j];
     }
   }
 };

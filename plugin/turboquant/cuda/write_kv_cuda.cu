@@ -181,7 +181,9 @@ __global__ void __launch_bounds__(kWarps * 32, kMinBlocks)
     return;
   }
   if (const float* scales = smoothing_of(p.layer_tables, codec, head, d)) {
-    for (int i = lane; i < d; i += 32) s.x[i] /= scales[i];  // exact: powers of two, as the CPU's x * (1 / s)
+    // One rounding, as the CPU's fma(x, 1 / s, -mu) (s a power of two: 1 / s is exact).
+    const float* means = centering_of(p.layer_tables, codec, head, d);
+    for (int i = lane; i < d; i += 32) s.x[i] = fmaf(s.x[i], 1.0f / scales[i], means ? -means[i] : -0.0f);
     __syncwarp();
   }
   if (codec.rotated) {

@@ -306,7 +306,9 @@ __device__ inline void finish_block(const AttentionParams& p, const typename Row
     float total = 0.0f;
 #pragma unroll
     for (int t = 0; t < COUNT; ++t) total += states[(t * G + g) * (D + 2) + 2 + c] * state_weight[t][g];
-    merged[i] = total;
+    // One split: the outputs are normalized before the inverse rotation, which may add the channel
+    // means of centered V rows (they need the weights to sum to one).
+    merged[i] = splits == 1 ? total / merged_sum[g] : total;
   }
   __syncthreads();
   if (splits == 1)  // split states stay rotated: the merge kernel rotates their sum once
@@ -315,7 +317,7 @@ __device__ inline void finish_block(const AttentionParams& p, const typename Row
   for (int i = threadIdx.x; i < w.heads * D; i += blockDim.x) {
     const int g = i / D, c = i % D;
     if (splits == 1) {
-      const float out = poisoned ? NAN : merged[i] / merged_sum[g];
+      const float out = poisoned ? NAN : merged[i];
       store_element(p.output, w.token * p.output_token_stride + (w.head0 + g) * p.output_head_stride + c, p.io_dtype,
                     out);
     } else {

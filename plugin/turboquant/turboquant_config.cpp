@@ -106,6 +106,23 @@ Status check_rule_and_centering(const ConfigKeys& keys, const atb_layer_spec& sp
   return Status::ok();
 }
 
+// One role's entries of a smoothing_file for this layer's KV heads: its maxima, and its means where it
+// is centered.
+Status read_role_from_file(const tq::ChannelMaxima& file, const std::string& path, tq::Role role, bool centered,
+                           const atb_layer_spec& spec, int head_size, const TurboquantConfig& config,
+                           std::vector<float>& maxima, std::vector<float>& means) {
+  auto rows =
+      tq::layer_maxima(file, path, role, config.cache_layer, spec.first_global_kv_head, spec.num_kv_heads, head_size);
+  if (!rows) return rows.error();
+  maxima = std::move(*rows);
+  if (!centered) return Status::ok();
+  auto role_means =
+      tq::layer_means(file, path, role, config.cache_layer, spec.first_global_kv_head, spec.num_kv_heads, head_size);
+  if (!role_means) return role_means.error();
+  means = std::move(*role_means);
+  return Status::ok();
+}
+
 // The smoothing keys: online estimation needs a CPU layer that writes its own cache; a file serves
 // every layer (a layer reading another's cache takes that layer's entries, as its owner does).
 Status read_smoothing(const ConfigKeys& keys, const atb_layer_spec& spec, TurboquantConfig& config) {
@@ -133,30 +150,12 @@ Status read_smoothing(const ConfigKeys& keys, const atb_layer_spec& spec, Turboq
   if (!keys_from_file && !values_from_file) return Status::ok();
   auto maxima = tq::read_channel_maxima(keys.smoothing_file);
   if (!maxima) return maxima.error();
-  if (keys_from_file) {
-    auto rows = tq::layer_maxima(*maxima, keys.smoothing_file, tq::Role::key, config.cache_layer,
-                                 spec.first_global_kv_head, spec.num_kv_heads, spec.head_size_k);
-    if (!rows) return rows.error();
-    config.key_maxima = std::move(*rows);
-    if (keys.k_centering) {
-      auto means = tq::layer_means(*maxima, keys.smoothing_file, tq::Role::key, config.cache_layer,
-                                   spec.first_global_kv_head, spec.num_kv_heads, spec.head_size_k);
-      if (!means) return means.error();
-      config.key_means = std::move(*means);
-    }
-  }
-  if (values_from_file) {
-    auto rows = tq::layer_maxima(*maxima, keys.smoothing_file, tq::Role::value, config.cache_layer,
-                                 spec.first_global_kv_head, spec.num_kv_heads, spec.head_size_v);
-    if (!rows) return rows.error();
-    config.value_maxima = std::move(*rows);
-    if (keys.v_centering) {
-      auto means = tq::layer_means(*maxima, keys.smoothing_file, tq::Role::value, config.cache_layer,
-                                   spec.first_global_kv_head, spec.num_kv_heads, spec.head_size_v);
-      if (!means) return means.error();
-      config.value_means = std::move(*means);
-    }
-  }
+  if (keys_from_file)
+    ATB_RETURN_IF_ERROR(read_role_from_file(*maxima, keys.smoothing_file, tq::Role::key, keys.k_centering, spec,
+                                            spec.head_size_k, config, config.key_maxima, config.key_means));
+  if (values_from_file)
+    ATB_RETURN_IF_ERROR(read_role_from_file(*maxima, keys.smoothing_file, tq::Role::value, keys.v_centering, spec,
+                                            spec.head_size_v, config, config.value_maxima, config.value_means));
   return Status::ok();
 }
 

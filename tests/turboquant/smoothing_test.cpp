@@ -145,17 +145,42 @@ struct Errors {
 
 const std::set<int> kOutlierChannels = {6, 7, 70, 71, 100, 101};
 
-Errors errors_with_outliers(const std::string& formats, const std::string& smoothing, float k_factor, float v_factor,
-                            bool expect_identical = false, float k_v_mean = 0.0f) {
-  LayerShape shape;
-  shape.num_query_heads = 8;
-  shape.num_kv_heads = 2;
-  auto generator = [&](std::mt19937_64& rng, int kind, int, int dim) {
+// N(0, 1) Q/K/V where kOutlierChannels are `k_factor` times larger in K (1 / k_factor in the query, as a
+// model with such keys has) and `v_factor` in V, after K and V channels j % 5 == 0 are shifted by
+// `k_v_mean`.
+ValueGenerator outlier_channels(float k_factor, float v_factor, float k_v_mean = 0.0f) {
+  return [=](std::mt19937_64& rng, int kind, int, int dim) {
     float x = std::normal_distribution<float>(0.0f, 1.0f)(rng);
     if (kind > 0 && dim % 5 == 0) x += k_v_mean;
     if (kOutlierChannels.count(dim)) x *= kind == 0 ? 1.0f / k_factor : kind == 1 ? k_factor : v_factor;
     return x;
   };
+}
+
+// What a smoothed cache holds of a row: shrunk, coded by `codec` (the decoded cache's), read back.
+Scenario::StoredRow smoothed_rows(const turboquant::ChannelSmoothing& keys, const turboquant::ChannelSmoothing& values,
+                                  Scenario::StoredRow codec) {
+  return [&keys, &values, codec = std::move(codec)](bool is_key, int h, float* row) {
+    const turboquant::ChannelSmoothing& smoothing = is_key ? keys : values;
+    smoothing.shrink(h, row);
+    codec(is_key, h, row);
+    smoothing.restore(h, row);
+  };
+}
+
+// A step's outputs match the f64 oracle over the stored rows within the layer dtype's bound.
+void expect_matches_oracle(const Scenario& scenario, const StepOutput& out) {
+  const Bound bound = bound_for(scenario.shape().dtype);
+  const auto result = scenario.compare(out, bound.atol, bound.rtol);
+  EXPECT_LE(result.worst_ratio, 1.0) << "max |error| " << result.max_abs_error;
+  EXPECT_GT(result.checked_tokens, 0);
+}
+
+Errors errors_with_outliers(const std::string& formats, const std::string& smoothing, float k_factor, float v_factor,
+                            bool expect_identical = false, float k_v_mean = 0.0f) {
+  LayerShape shape;
+  shape.num_query_heads = 8;
+  shape.num_kv_heads = 2;
   Errors errors;
   std::vector<std::vector<std::byte>> outputs;
   for (const bool smoothed : {false, true}) {
@@ -165,7 +190,7 @@ Errors errors_with_outliers(const std::string& formats, const std::string& smoot
     EXPECT_TRUE(backend) << backend.error().message();
     if (!backend) return errors;
     Scenario scenario(shape, *backend, 256, /*seed=*/42, 3);
-    scenario.set_generator(generator);
+    scenario.set_generator(outlier_channels(k_factor, v_factor, k_v_mean));
     double error = 0;
     for (const auto& steps : std::vector<std::vector<host::PagedKvManager::SequenceStep>>{
              {{0, 400}, {1, 30}}, {{0, 1}, {1, 1}, {2, 50}}, {{0, 1}, {2, 1}}}) {
@@ -278,25 +303,13 @@ TEST(Smoothing, OutputsMatchF64OverTheSmoothedDecodedCache) {
     ASSERT_TRUE(backend) << backend.error().message();
     DecodedCache decoded(shape, k_name, v_name, 0, 0);
     Scenario scenario(shape, *backend, 256, /*seed=*/7, 3);
-    scenario.set_generator([&](std::mt19937_64& rng, int kind, int, int dim) {
-      float x = std::normal_distribution<float>(0.0f, 1.0f)(rng);
-      if (kOutlierChannels.count(dim)) x *= kind == 0 ? 1.0f / k_factor : kind == 1 ? k_factor : v_factor;
-      return x;
-    });
-    scenario.set_stored_row([&, codec = decoded.stored_row()](bool is_key, int h, float* row) {
-      const turboquant::ChannelSmoothing& smoothing = is_key ? keys : values;
-      smoothing.shrink(h, row);
-      codec(is_key, h, row);
-      smoothing.restore(h, row);
-    });
+    scenario.set_generator(outlier_channels(k_factor, v_factor));
+    scenario.set_stored_row(smoothed_rows(keys, values, decoded.stored_row()));
     for (const auto& steps : std::vector<std::vector<host::PagedKvManager::SequenceStep>>{
              {{0, 300}, {1, 17}}, {{0, 1}, {1, 1}, {2, 40}}, {{0, 9}, {2, 1}}}) {
       auto out = scenario.step(steps);
       ASSERT_TRUE(out) << out.error().message();
-      const Bound bound = bound_for(shape.dtype);
-      const auto result = scenario.compare(*out, bound.atol, bound.rtol);
-      EXPECT_LE(result.worst_ratio, 1.0) << "max |error| " << result.max_abs_error;
-      EXPECT_GT(result.checked_tokens, 0);
+      expect_matches_oracle(scenario, *out);
     }
   }
 }
@@ -345,26 +358,15 @@ TEST(Smoothing, OnlineBalancedCenteredOutputsMatchF64OverTheDecodedCache) {
       values.freeze();
       ASSERT_NE(keys.means(0)[5], 0.0f);
       ASSERT_GT(keys.scales(1)[100], 4.0f) << "an outlier K channel with a small query channel";
-      const auto stored = [&, codec = decoded.stored_row()](bool is_key, int h, float* row) {
-        const turboquant::ChannelSmoothing& smoothing = is_key ? keys : values;
-        smoothing.shrink(h, row);
-        codec(is_key, h, row);
-        smoothing.restore(h, row);
-      };
+      const Scenario::StoredRow stored = smoothed_rows(keys, values, decoded.stored_row());
       scenario.rewrite_history(stored);
       scenario.set_stored_row(stored);
-      const Bound bound = bound_for(shape.dtype);
-      const auto check = [&](const StepOutput& out) {
-        const auto result = scenario.compare(out, bound.atol, bound.rtol);
-        EXPECT_LE(result.worst_ratio, 1.0) << "max |error| " << result.max_abs_error;
-        EXPECT_GT(result.checked_tokens, 0);
-      };
-      check(*first);
+      expect_matches_oracle(scenario, *first);
       for (const auto& steps :
            std::vector<std::vector<host::PagedKvManager::SequenceStep>>{{{0, 1}, {1, 1}, {2, 40}}, {{0, 9}, {2, 1}}}) {
         auto out = scenario.step(steps);
         ASSERT_TRUE(out) << out.error().message();
-        check(*out);
+        expect_matches_oracle(scenario, *out);
       }
     }
 }
@@ -411,24 +413,13 @@ TEST(Smoothing, CenteringFromAFileMatchesF64OverTheDecodedCache) {
     ASSERT_TRUE(backend) << backend.error().message();
     DecodedCache decoded(shape, k_name, v_name, 0, 0);
     Scenario scenario(shape, *backend, 256, /*seed=*/13, 3);
-    scenario.set_generator([&](std::mt19937_64& rng, int kind, int, int dim) {
-      float x = std::normal_distribution<float>(0.0f, 1.0f)(rng) + (kind > 0 && dim % 5 == 0 ? 2.0f : 0.0f);
-      if (kOutlierChannels.count(dim)) x *= kind == 0 ? 1.0f / 16 : kind == 1 ? 16.0f : 8.0f;
-      return x;
-    });
-    scenario.set_stored_row([&, codec = decoded.stored_row()](bool is_key, int h, float* row) {
-      const turboquant::ChannelSmoothing& smoothing = is_key ? keys : values;
-      smoothing.shrink(h, row);
-      codec(is_key, h, row);
-      smoothing.restore(h, row);
-    });
+    scenario.set_generator(outlier_channels(16.0f, 8.0f, 2.0f));
+    scenario.set_stored_row(smoothed_rows(keys, values, decoded.stored_row()));
     for (const auto& steps :
          std::vector<std::vector<host::PagedKvManager::SequenceStep>>{{{0, 200}, {1, 17}}, {{0, 1}, {1, 1}, {2, 40}}}) {
       auto out = scenario.step(steps);
       ASSERT_TRUE(out) << out.error().message();
-      const Bound bound = bound_for(shape.dtype);
-      const auto result = scenario.compare(*out, bound.atol, bound.rtol);
-      EXPECT_LE(result.worst_ratio, 1.0) << "max |error| " << result.max_abs_error;
+      expect_matches_oracle(scenario, *out);
     }
   }
   const TempFile old_file = maxima_file("no_means.json", 1, 16, 8);
@@ -454,10 +445,7 @@ TEST(Smoothing, AFileServesAKvSharingLayerWithItsOwnersScales) {
   auto unsmoothed = create_backend("turboquant", sharing, R"({"k_quant": "tq3", "v_quant": "tq3"})");
   ASSERT_TRUE(unsmoothed);
   Scenario scenario(shape, *owner, 64, 5);
-  scenario.set_generator([](std::mt19937_64& rng, int kind, int, int dim) {
-    const float x = std::normal_distribution<float>(0.0f, 1.0f)(rng);
-    return kOutlierChannels.count(dim) ? x * (kind == 0 ? 1.0f / 32 : 32.0f) : x;
-  });
+  scenario.set_generator(outlier_channels(32.0f, 32.0f));
   auto written = scenario.step({{0, 120}, {1, 40}});
   ASSERT_TRUE(written) << written.error().message();
   const auto read_with = [&](host::Backend& backend) {

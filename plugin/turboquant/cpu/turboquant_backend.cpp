@@ -70,8 +70,8 @@ void TurboquantBackend::encode_row(const std::byte* source, const plugin::RowKer
   quantizer.encode(x, reinterpret_cast<uint8_t*>(destination));
 }
 
-void TurboquantBackend::observe_queries(const kit::ForwardBatch& batch, int32_t token, int kv_head) {
-  const auto query_rows = plugin::select_row_kernels(batch.query.dtype, config_.simd());
+void TurboquantBackend::observe_queries(const kit::ForwardBatch& batch, const plugin::RowKernels& query_rows,
+                                        int32_t token, int kv_head) {
   const int group = spec_.num_query_heads / spec_.num_kv_heads;
   float x[tq::kMaxRotationSize];
   for (int g = 0; g < group; ++g) {
@@ -86,6 +86,7 @@ void TurboquantBackend::estimate_smoothing(const kit::ForwardBatch& batch) {
   if (!keys && !values) return;
   const auto key_rows = plugin::select_row_kernels(batch.key.dtype, config_.simd());
   const auto value_rows = plugin::select_row_kernels(batch.value.dtype, config_.simd());
+  const auto query_rows = plugin::select_row_kernels(batch.query.dtype, config_.simd());
   float x[tq::kMaxRotationSize];
   bool observed = false;
   for (int32_t t = 0; t < batch.num_tokens; ++t) {
@@ -95,7 +96,7 @@ void TurboquantBackend::estimate_smoothing(const kit::ForwardBatch& batch) {
       if (keys) {
         key_rows.to_f32(batch.key.row(t, h), spec_.head_size_k, x);
         key_smoothing_->observe(h, x);
-        if (!batch.write_kv_only) observe_queries(batch, t, h);
+        if (!batch.write_kv_only) observe_queries(batch, query_rows, t, h);
       }
       if (values) {
         value_rows.to_f32(batch.value.row(t, h), spec_.head_size_v, x);

@@ -39,7 +39,8 @@ class TurboquantBackend final : public kit::BackendImpl, private plugin::TileOps
 
   void estimate_smoothing(const kit::ForwardBatch& batch);
   // The query rows of `token` that KV head `kv_head` serves, into its K smoothing statistics.
-  void observe_queries(const kit::ForwardBatch& batch, int32_t token, int kv_head);
+  void observe_queries(const kit::ForwardBatch& batch, const plugin::RowKernels& query_rows, int32_t token,
+                       int kv_head);
   void write_kv(const kit::ForwardBatch& batch) const;
   // `to_f32` reads the host's row (the batch's dtype), chosen once per write.
   void encode_row(const std::byte* source, const plugin::RowKernels& to_f32, const tq::Quantizer& quantizer,

@@ -353,7 +353,7 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       {"turboquant", R"({"k_quant":"uint8","v_quant":"q5_0"})", 64, 32, 4, 0, 50.0f},
       {"turboquant", R"({"k_quant":"tq1","v_quant":"q2_0"})", 128, 6, 2},
       {"reference", "{}", 256, 4, 4, 0, 0, 16},
-      {"turboquant", R"({"k_quant":"q4_0","v_quant":"q3_0"})", 128, 32, 2},  // group 16: CUDA-core kernel
+      {"turboquant", R"({"k_quant":"q4_0","v_quant":"q3_0"})", 128, 32, 2},  // group 16: two blocks a KV head
       {"turboquant", R"({"k_quant":"q8_0","v_quant":"tq3"})", 128, 8, 1, 64, 20.0f},
       {"reference", "{}", 128, 32, 8, 0, 0, 16, ATB_DTYPE_BF16},
       {"turboquant", R"({"k_quant":"tq4","v_quant":"tq3"})", 128, 32, 8, 0, 0, 32, ATB_DTYPE_BF16},
@@ -387,16 +387,18 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       {"turboquant", R"({"k_quant":"q4_0","v_quant":"q3_0"})", 128, 16, 4, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0,
        4600},
       {"reference", "{}", 128, 8, 8, 0, 0, 16, ATB_DTYPE_F16, 1.0f, 1.0f, 0, 4600},
-      // The tensor-core decode kernel of plain 16-bit rows (queries of the cache's type): head sizes 64
-      // and 128, groups of 1 to 16, windows, soft caps, pages of 16 to 48 rows, contexts split over
-      // several blocks.  (Keys
-      // of ~2e4 in a bf16 layer are left out: the prefill kernel's fp16 queries then err by 2e-2.)
+      // The tensor-core decode kernel of plain 16-bit rows (queries of the cache's type): head sizes 64,
+      // 128 and 256, groups of 1 to 16, windows, soft caps, pages of 16 to 48 rows, contexts split
+      // over several blocks.  (Keys of ~2e4 in a bf16 layer are left out: the prefill kernel's fp16
+      // queries then err by 2e-2.)
       {"reference", "{}", 128, 32, 2, 0, 30.0f, 16, ATB_DTYPE_BF16},
       {"reference", "{}", 128, 16, 16, 50, 0, 48, ATB_DTYPE_F16, 1.0f, 1.0f, 0, 2600},
       {"reference", "{}", 128, 24, 8, 0, 0, 32, ATB_DTYPE_BF16, 1.0f, 1.0f, 0, 4600},
       {"reference", "{}", 128, 8, 1, 700, 20.0f, 16, ATB_DTYPE_F16, 1.0f, 1.0f, 0, 2600},
       {"reference", "{}", 64, 16, 4, 0, 25.0f, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0, 2600},
       {"reference", "{}", 64, 32, 2, 90, 0, 32, ATB_DTYPE_F16},
+      {"reference", "{}", 256, 16, 4, 0, 20.0f, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0, 2600},
+      {"reference", "{}", 256, 8, 8, 60, 0, 32, ATB_DTYPE_F16},
       // 2- and 4-bit V codes (pair tables of 16 and 256 entries), blocks of 32 and 128, every K kind.
       {"turboquant", R"({"k_quant":"q4_0","v_quant":"q4_0"})", 128, 32, 8},
       {"turboquant", R"({"k_quant":"q8_0","v_quant":"q2_0"})", 128, 16, 4, 60, 0},
@@ -429,6 +431,26 @@ TEST(CudaAttention, MatchesTheCpuPathForEveryFormatPair) {
       {"turboquant", R"({"k_quant":"int2","v_quant":"tq2"})", 128, 32, 8, 0, 0, 16, ATB_DTYPE_BF16},
       {"turboquant", R"({"k_quant":"uint2","v_quant":"q4_0"})", 128, 8, 2, 0, 0, 16, ATB_DTYPE_F32, 1.0f, 1.0f, 0,
        2600},
+      // The tensor-core kernel at head sizes 64 and 256 (affine K of 2, 4, 5 and 8 bits, codebook K of
+      // 2 to 4 bits; V blocks of 32 coordinates or the whole row; 2- to 5- and 8-bit V codes), and
+      // groups past its 8 heads a block (12, 16, 32: several blocks a KV head).
+      {"turboquant", R"({"k_quant":"tq4","v_quant":"tq3"})", 64, 32, 8, 0, 0, 16, ATB_DTYPE_BF16},
+      {"turboquant", R"({"k_quant":"q8_0","v_quant":"q3_0"})", 64, 16, 4, 40, 0, 32},
+      {"turboquant", R"({"k_quant":"tq3","v_quant":"tq2"})", 64, 8, 2, 0, 20.0f, 16, ATB_DTYPE_F16},
+      {"turboquant", R"({"k_quant":"q4_0","v_quant":"q4_0"})", 64, 8, 8, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0, 2600},
+      {"turboquant", R"({"k_quant":"uint2","v_quant":"tq3"})", 64, 12, 4},
+      {"turboquant", R"({"k_quant":"tq2","v_quant":"q8_0"})", 64, 16, 2, 0, 0, 48, ATB_DTYPE_BF16},
+      {"turboquant", R"({"k_quant":"q8_0","v_quant":"q3_0"})", 256, 32, 8, 0, 0, 16, ATB_DTYPE_BF16},
+      {"turboquant", R"({"k_quant":"tq3","v_quant":"tq3"})", 256, 16, 4, 0, 25.0f, 32},
+      {"turboquant", R"({"k_quant":"q4_0","v_quant":"tq4"})", 256, 8, 2, 50, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0,
+       2600},
+      {"turboquant", R"({"k_quant":"tq2","v_quant":"q5_0"})", 256, 8, 8, 0, 0, 16, ATB_DTYPE_F16},
+      {"turboquant", R"({"k_quant":"q5_0","v_quant":"q8_0"})", 256, 12, 4, 0, 0, 16, ATB_DTYPE_F32, 20000.0f},
+      {"turboquant", R"({"k_quant":"int8","v_quant":"q2_0"})", 256, 8, 4, 0, 0, 48, ATB_DTYPE_F32, 1.0f, 1.0f, 0, 2600},
+      {"turboquant", R"({"k_quant":"tq4","v_quant":"tq3"})", 128, 32, 2, 0, 0, 16, ATB_DTYPE_BF16, 1.0f, 1.0f, 0, 2600},
+      {"turboquant", R"({"k_quant":"q8_0","v_quant":"q3_0"})", 128, 24, 2, 0, 30.0f},
+      {"turboquant", R"({"k_quant":"tq4","v_quant":"tq2"})", 64, 32, 2, 0, 0, 16, ATB_DTYPE_BF16},
+      {"turboquant", R"({"k_quant":"int8","v_quant":"tq3"})", 256, 32, 1, 0, 0, 16, ATB_DTYPE_F16},
       // Every other head size the plugins list: the simple kernel; sizes that are not powers of two
       // rotate in two rounds through seeded permutations, and affine rows end in a partial block.
       {"reference", "{}", 16, 4, 2},

@@ -1,6 +1,6 @@
 // The tensor-core decode kernel of plain 16-bit rows (the `reference` plugin's bf16 and f16 caches
-// with queries and outputs of the same type): head sizes 64 and 128, up to 16 query heads of one KV
-// head a block.  The rows are MMA operands as they are stored, so a tile costs no decoding: per 16-row tile
+// with queries and outputs of the same type): head sizes 64, 128 and 256, up to 16 query heads of one
+// KV head a block.  The rows are MMA operands as they are stored, so a tile costs no decoding: per 16-row tile
 // a warp computes S = Q K^T and O += P V with mma.sync m16n8k16 in the cache's own type (bf16 or
 // fp16 operands, fp32 accumulation), FlashAttention-2's register layout: the score accumulators are
 // the weights' operand registers, query heads are the MMA rows.  The queries enter unscaled, as the
@@ -23,7 +23,7 @@ namespace {
 constexpr int kHeads = 16;            // MMA rows: query heads of one KV head (rows past the group stay zero)
 constexpr float kRescaleLog2 = 8.0f;  // the running max is raised when a tile passes it by more
 
-// A block's geometry at head size D (64 or 128).
+// A block's geometry at head size D (64, 128 or 256).
 template <int D>
 struct Geometry {
   static constexpr uint32_t kRowBytes = 2 * D;  // a 16-bit row
@@ -31,11 +31,12 @@ struct Geometry {
   // ldmatrix reads start 16 bytes apart in the banks instead of all in the same four.
   static constexpr uint32_t kPitch = kRowBytes + 16;
   // One tile in flight per warp while it multiplies another; two at head size 64, whose tiles are
-  // half the bytes.
+  // half the bytes.  Head size 256 keeps one block a multiprocessor (144 KB of shared memory; its
+  // query and output registers take ~190 a thread).
   static constexpr int kStages = D == 64 ? 3 : 2;
-  static constexpr int kMinBlocks = D == 64 ? 4 : 3;  // resident blocks a multiprocessor (launch bounds)
-  static constexpr int kScoreSteps = D / 16;          // k-steps of S = Q K^T
-  static constexpr int kOutputTiles = D / 8;          // n-tiles of O
+  static constexpr int kMinBlocks = D == 64 ? 4 : D == 128 ? 3 : 1;  // resident blocks a multiprocessor
+  static constexpr int kScoreSteps = D / 16;                         // k-steps of S = Q K^T
+  static constexpr int kOutputTiles = D / 8;                         // n-tiles of O
   using Stream = FixedTileStream<kRowBytes, kRowBytes, kStages, kPitch>;
 };
 
@@ -95,6 +96,10 @@ class PlainTileAttention {
   using Shared = SharedMemory<D>;
   static constexpr uint32_t kPitch = G::kPitch;
   static constexpr int kScoreSteps = G::kScoreSteps, kOutputTiles = G::kOutputTiles;
+  // Q's operands stay in registers up to head size 128; at 256 they are read from shared memory at
+  // each k-step (held, they and the outputs took every register and spilled).
+  static constexpr bool kQueriesHeld = D <= 128;
+  static constexpr int kHeldSteps = kQueriesHeld ? kScoreSteps : 1;
 
  public:
   // After the raw queries are in shared memory.
@@ -111,7 +116,8 @@ class PlainTileAttention {
     rows_lane_ = uint32_t((row + 8 * (matrix % 2)) * kPitch + 16 * (matrix / 2));
     keys_lane_ = uint32_t((row + 8 * (matrix / 2)) * kPitch + 16 * (matrix % 2));
 #pragma unroll
-    for (int s = 0; s < kScoreSteps; ++s) load_matrices(Shared::queries() + rows_lane_ + 32 * s, q_[s]);
+    for (int s = 0; s < kHeldSteps; ++s)
+      if constexpr (kQueriesHeld) load_matrices(Shared::queries() + rows_lane_ + 32 * s, q_[s]);
 #pragma unroll
     for (int n = 0; n < kOutputTiles; ++n)
 #pragma unroll
@@ -156,8 +162,11 @@ class PlainTileAttention {
     for (int step = 0; step < kScoreSteps; ++step) {
       uint32_t k[4];  // tokens 0-7 then 8-15, each at columns 16 step .. + 7 and + 8 .. + 15
       load_matrices(key_rows + keys_lane_ + 32 * step, k);
-      mma16<BF16>(s[0], q_[step], k[0], k[1]);
-      mma16<BF16>(s[1], q_[step], k[2], k[3]);
+      uint32_t fetched[4];
+      if constexpr (!kQueriesHeld) load_matrices(Shared::queries() + rows_lane_ + 32 * step, fetched);
+      const uint32_t(&q)[4] = kQueriesHeld ? q_[step % kHeldSteps] : fetched;
+      mma16<BF16>(s[0], q, k[0], k[1]);
+      mma16<BF16>(s[1], q, k[2], k[3]);
     }
 #pragma unroll
     for (int j = 0; j < 2; ++j)
@@ -242,7 +251,7 @@ class PlainTileAttention {
   const float score_factor_;                // the softmax scale in log2 units
   const float soft_cap_;                    // the cap of scores in log2 units
   uint32_t rows_lane_ = 0, keys_lane_ = 0;  // the lane's ldmatrix row address, from a tile's (or Q's) start
-  uint32_t q_[kScoreSteps][4];              // A operands of Q: heads g, g + 8 at columns 16 step + 2t ..
+  uint32_t q_[kHeldSteps][4];               // A operands of Q: heads g, g + 8 at columns 16 step + 2t ..
   float m_[2] = {-1e30f, -1e30f}, l_[2] = {0.0f, 0.0f};  // heads g, g + 8; a finite start keeps s - m finite
   float o_[kOutputTiles][4];  // O of n-tile n: [0], [1] head g at coordinates 8n + 2t (+ 1); [2], [3] head g + 8
 };
@@ -288,14 +297,21 @@ OwnDecodeKernel<PlainRows> kernel_for(bool bf16) {
 }  // namespace
 
 OwnDecodeKernel<PlainRows> plain_decode_kernel_for(const AttentionParams& shape, const PlainCodec& rows) {
-  if (shape.head_size != 64 && shape.head_size != 128) return {};
+  if (shape.head_size != 64 && shape.head_size != 128 && shape.head_size != 256) return {};
   const uint64_t row_bytes = 2 * uint64_t(shape.head_size);
   if (shape.k_row_bytes != row_bytes || shape.v_row_bytes != row_bytes) return {};
   // The queries must be exact operands of the cache's type: the same 16-bit type.
   const bool bf16 = rows.kind == kPlainBf16 && shape.io_dtype == ATB_DTYPE_BF16;
   const bool f16 = rows.kind == kPlainF16 && shape.io_dtype == ATB_DTYPE_F16;
   if (!bf16 && !f16) return {};
-  return shape.head_size == 64 ? kernel_for<64>(bf16) : kernel_for<128>(bf16);
+  switch (shape.head_size) {
+    case 64:
+      return kernel_for<64>(bf16);
+    case 128:
+      return kernel_for<128>(bf16);
+    default:
+      return kernel_for<256>(bf16);
+  }
 }
 
 }  // namespace atb::plugin::cuda

@@ -35,10 +35,13 @@ class PagedKernels final : public LayerKernels {
     std::unique_ptr<PagedKernels> kernels(new PagedKernels(codecs, std::move(tables)));
     kernels->tiled_ = *tiled;
     kernels->prefill_ = plan_prefill_attention<Rows>(shape, codecs.key, codecs.value);
-    const int group = shape.num_query_heads / shape.num_kv_heads;
-    if (own.kernel != nullptr && kernels->tiled_.kernel != nullptr && group <= own.heads_per_block) {
-      auto resident =
-          prepare_kernel(reinterpret_cast<const void*>(own.kernel), own.threads, kStageBudget + 8192, own.shared_bytes);
+    // The own kernels copy 16-row tiles of a page in 16-byte pieces, as the tiled kernel does (which
+    // may plan nothing where they serve: head size 256's tiles outgrow its stages).  A group larger
+    // than a block's heads takes several blocks per KV head, which read its rows from L2 after the first.
+    const bool tiles_fit = shape.v_region_offset % 16 == 0 && shape.block_size % kTileRows == 0;
+    if (own.kernel != nullptr && tiles_fit) {
+      auto resident = prepare_kernel(reinterpret_cast<const void*>(own.kernel), own.threads,
+                                     std::max(kStageBudget + 8192, own.shared_bytes), own.shared_bytes);
       if (!resident) return resident.error();
       kernels->own_ = own;
       kernels->own_resident_ = *resident;

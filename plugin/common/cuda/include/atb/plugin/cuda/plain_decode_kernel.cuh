@@ -8,7 +8,7 @@
 
 namespace atb::plugin::cuda {
 
-// The kernel for a layer of `shape` whose rows are `rows`: head size 64 or 128, bf16 or f16 rows with
+// The kernel for a layer of `shape` whose rows are `rows`: head size 64, 128 or 256, bf16 or f16 rows with
 // queries and outputs of the same type; none (kernel nullptr) for any other layer.
 OwnDecodeKernel<PlainRows> plain_decode_kernel_for(const AttentionParams& shape, const PlainCodec& rows);
 

@@ -1,8 +1,10 @@
-// The tensor-core decode kernel: head size 128, up to 8 query heads per KV head, affine or 2- to
-// 4-bit codebook K rows, 2- to 5- or 8-bit codebook V rows; each format pair is an instance whose
-// row layout is known at compile time.  Per 16-row tile a warp computes S = K Q^T and O^T += V^T P^T
-// with mma.sync m16n8k16 (fp16 operands, fp32 accumulation).  Why it is laid out as it is (operand
-// splits for f32 layers, pair tables, fragment slots) is in ../README.md.
+// The tensor-core decode kernel: head sizes 64, 128 and 256, 8 query heads of one KV head a block,
+// affine or 2- to 4-bit codebook K rows, 2- to 5- or 8-bit codebook V rows; each head size and
+// format pair is an instance whose row layout is known at compile time (mma_attention_d*.cu).
+// Per 16-row tile a warp computes S = K Q^T and O^T += V^T P^T with mma.sync m16n8k16 (fp16
+// operands, fp32 accumulation).  Why it is laid out as it is (operand splits for f32 layers, pair
+// tables, fragment slots) is in ../README.md.
+#pragma once
 
 #include <atb/plugin/cuda/attention_common.cuh>
 #include <atb/plugin/cuda/attention_launch.hpp>
@@ -24,14 +26,12 @@
 #include "turboquant_rows.cuh"
 
 namespace atb::turboquant::cuda {
-namespace {
+namespace mma_detail {
 
 using namespace plugin::cuda;  // the shared kernels' pieces
 using TensorCoreKernel = OwnDecodeKernel<TurboQuantRows>;
 
-constexpr int kD = 128;
 constexpr int kHeads = 8;             // query heads a block serves: MMA columns
-constexpr int kBlocks = 4;            // 32-coordinate blocks of a row
 constexpr float kRescaleLog2 = 8.0f;  // the running max is raised when a tile passes it by more
 // The V table of 2- to 4-bit codes has an entry per pair of codes (split_half of both values: the
 // two A registers of a token's k-slot pair) and holds each entry once per bank pair (entry e of
@@ -78,11 +78,13 @@ struct KeyPairs {
 // or bank conflicts (tests/cuda/PERFORMANCE.md, "Figures moved out of the kernels").
 
 // One instance's format pair, read from tq's table (K and V: indices into tq::kKeyFormats and
-// tq::kValueFormats) at head size 128, and what the kernel keeps in shared memory.
-template <int K, int V>
+// tq::kValueFormats) at head size D, and what the kernel keeps in shared memory.
+template <int D, int K, int V>
 struct PairLayout {
-  static constexpr tq::RowLayout kKeyLayout = tq::row_layout(tq::kKeyFormats[K], kD);
-  static constexpr tq::RowLayout kValueLayout = tq::row_layout(tq::kValueFormats[V], kD);
+  static_assert(D == 64 || D == 128 || D == 256, "head sizes of 2, 4 or 8 blocks of 32 coordinates");
+  static constexpr int kBlocks = D / 32;  // 32-coordinate blocks of a row
+  static constexpr tq::RowLayout kKeyLayout = tq::row_layout(tq::kKeyFormats[K], D);
+  static constexpr tq::RowLayout kValueLayout = tq::row_layout(tq::kValueFormats[V], D);
   static constexpr int kKeyKind = row_kind(tq::kKeyFormats[K]);
   static constexpr int kKeyBits = kKeyLayout.code_bits, kKeyBlock = kKeyLayout.block_size;
   static constexpr int kValueBits = kValueLayout.code_bits, kValueBlock = kValueLayout.block_size;
@@ -101,20 +103,21 @@ struct PairLayout {
   static_assert(kKeyLayout.codes_offset == 0 && kKeyLayout.scales_offset == kKeyCodes &&
                     kValueLayout.codes_offset == 0 && kValueLayout.scales_offset == kValueCodes,
                 "rows hold their codes from byte 0 and their scale fields right after");
-  static constexpr size_t kFixedBytes = sizeof(float) * kHeads * kD                         // queries
+  static constexpr size_t kFixedBytes = sizeof(float) * kHeads * D                          // queries
                                         + ValueTable<kValueBits>::kBytes                    // V table
                                         + kKeyPairBytes                                     // K pairs
                                         + sizeof(float) * kTileWarps * kTileRows * kHeads;  // weights
   static constexpr uint32_t kStageBytes = FixedTileStream<kKeyRow, kValueRow, 2>::kStageBytes;
-  // Four tiles in flight where four blocks still fit a multiprocessor, else three.
-  static constexpr int kStages = kFixedBytes + size_t(4) * kTileWarps * kStageBytes <= 56 * 1024 ? 4 : 3;
+  static constexpr size_t kStagesBytes(int stages) { return kFixedBytes + size_t(stages) * kTileWarps * kStageBytes; }
+  // Four tiles in flight where four blocks still fit a multiprocessor, else three where two blocks
+  // do, else two (head size 256's longest rows).
+  static constexpr int kStages = kStagesBytes(4) <= 56 * 1024 ? 4 : kStagesBytes(3) <= kStageBudget + 8192 ? 3 : 2;
   static constexpr size_t kTileBytes = size_t(kStages) * kTileWarps * kStageBytes;
-  static constexpr size_t kStateBytes = sizeof(float) * kTileWarps * kHeads * (kD + 2);
+  static constexpr size_t kStateBytes = sizeof(float) * kTileWarps * kHeads * (D + 2);
   static constexpr size_t kSharedBytes = kFixedBytes + (kTileBytes > kStateBytes ? kTileBytes : kStateBytes);
   static_assert(!kAffineKeys || kKeyBlock == 32, "affine rows have 32-coordinate blocks");
   static_assert(kValueRow % 2 == 0 && kKeyRow % 2 == 0, "scale fields are fp16 words");
-  static_assert(kSharedBytes <= kStageBudget + 8192,
-                "within the dynamic shared memory the launch allows (resident_blocks)");
+  static_assert(kSharedBytes <= 2 * (kStageBudget + 8192), "two stages of any row fit the 227 KB a block may have");
 };
 
 // The thread's lane and warp, read once: the compiler recomputes threadIdx.x % 32 and / 32
@@ -176,11 +179,12 @@ __device__ inline uint2 entry_at(const uint2* table, uint32_t byte_offset) {
 }
 
 // The first of the 8 K coordinates that lane t contracts in block b (k-steps 2b, 2b + 1): affine rows
-// keep the 32-coordinate blocks of their scales, 32b + 8t; codebook rows (one scale) take 32t + 8b,
-// which puts the 4 lanes of a row 4 words apart: rows 66 bytes long then read without bank conflicts.
-template <int KIND>
+// keep the 32-coordinate blocks of their scales, 32b + 8t; codebook rows (one scale) take D/4 t + 8b,
+// which puts the 4 lanes of a row D / 32 words apart (4-bit codes): rows 66 bytes long (D = 128)
+// then read without bank conflicts.
+template <int KIND, int D>
 __device__ constexpr int lane_key_coordinate(int b, int t) {
-  return KIND == kCodebook ? 32 * t + 8 * b : 32 * b + 8 * t;
+  return KIND == kCodebook ? D / 4 * t + 8 * b : 32 * b + 8 * t;
 }
 
 // Which of a lane's 8 K coordinates (lane_key_coordinate + i) fills half e of register r of k-step 2b + h: the
@@ -304,15 +308,15 @@ __device__ inline void key_pairs_of(const uint32_t (&words)[(BITS + 3) / 4], con
 }
 
 // A lane's code bits of one K row (lane_key_coordinate(0, t) on) from bit kEntryShift of word 0:
-// enough words for its 32 codes.
-template <int K_BITS>
-constexpr int kKeyRunWords = (32 * K_BITS + 7 + 31) / 32;
+// enough words for its D / 4 codes.
+template <int K_BITS, int D>
+constexpr int kKeyRunWords = (D / 4 * K_BITS + 7 + 31) / 32;
 
 // The A-operand pairs of one K row's lane coordinates in block b, [h][register], looked up in the
 // pair table (KeyPairs) from the lane's code bits `run`: register (h, r) is codes 4h + 2r and
 // 4h + 2r + 1 (slot_coordinate), whose entry sits at bits 2 x BITS x (2h + r) of the block's field.
-template <int K_BITS, bool SPLIT>
-__device__ inline void key_pairs_from_table(const uint32_t (&run)[kKeyRunWords<K_BITS>], int b, const uint8_t* table,
+template <int K_BITS, int D, bool SPLIT>
+__device__ inline void key_pairs_from_table(const uint32_t (&run)[kKeyRunWords<K_BITS, D>], int b, const uint8_t* table,
                                             uint32_t lane_bytes, uint32_t (&high)[2][2], uint32_t (&low)[2][2]) {
   using Pairs = KeyPairs<K_BITS, SPLIT>;
   constexpr int kFieldBit = 8 * K_BITS;  // a block's 8 codes
@@ -379,10 +383,12 @@ __device__ constexpr int token_row(int i) { return 4 * i; }
 
 // One warp's share of a block: the query operands it keeps in registers, its places in a tile, and
 // its softmax state (running max m, sum l and O^T per head); attend() takes one tile of 16 rows.
-template <int K, int V, bool SPLIT>
+template <int D, int K, int V, bool SPLIT>
 class TensorCoreDecode {
  public:
-  using Layout = PairLayout<K, V>;
+  using Layout = PairLayout<D, K, V>;
+  static constexpr int kBlocks = Layout::kBlocks;
+  static constexpr int kOffsetSteps = (kBlocks + 3) / 4;  // affine K: MMAs of the zero terms, 4 blocks each
   static constexpr int kKeyKind = Layout::kKeyKind, kKeyBits = Layout::kKeyBits, kKeyBlock = Layout::kKeyBlock;
   static constexpr int kValueBits = Layout::kValueBits, kValueBlock = Layout::kValueBlock;
   using Values = ValueTable<kValueBits>;
@@ -394,7 +400,7 @@ class TensorCoreDecode {
   // dynamic shared base: the lanes' addresses then fold into the instructions' offsets (pointers
   // carried in the object were recomputed from the thread index on every tile).
   struct SharedMemory {
-    static constexpr size_t kValueTable = size_t(kHeads) * kD * sizeof(float);
+    static constexpr size_t kValueTable = size_t(kHeads) * D * sizeof(float);
     static constexpr size_t kKeyTable = kValueTable + Values::kBytes;
     static constexpr size_t kWeights = kKeyTable + Layout::kKeyPairBytes;
     static constexpr size_t kTiles = kWeights + size_t(kTileWarps) * kTileRows * kHeads * sizeof(float);
@@ -402,7 +408,7 @@ class TensorCoreDecode {
       extern __shared__ __align__(16) uint8_t dynamic_shared[];
       return dynamic_shared + offset;
     }
-    __device__ static float* queries() { return reinterpret_cast<float*>(at(0)); }         // [kHeads][kD]
+    __device__ static float* queries() { return reinterpret_cast<float*>(at(0)); }         // [kHeads][D]
     __device__ static uint8_t* value_table() { return at(kValueTable); }                   // ValueTable
     __device__ static uint8_t* key_table() { return at(kKeyTable); }                       // KeyPairs
     __device__ static float* weights() { return reinterpret_cast<float*>(at(kWeights)); }  // [warp][16][kHeads]
@@ -459,7 +465,7 @@ class TensorCoreDecode {
     // Read first, so that its latency hides behind the scores; in the first and last tiles of a
     // split it is read again once rows outside the context are zeroed.
     bool large_scales =
-        has_large_value_scale<Layout::kValueRow, Layout::kValueCodes, kD / kValueBlock>(value_rows, lane_);
+        has_large_value_scale<Layout::kValueRow, Layout::kValueCodes, D / kValueBlock>(value_rows, lane_);
     float s[2][2];  // S = K Q^T: rows = tokens g (r = 0) and g + 8 (r = 1), columns = heads 2t + e
     scores(reinterpret_cast<const uint32_t*>(key_rows), s);
     if (tile * kTileRows < w.low || tile * kTileRows + kTileRows > w.high)
@@ -468,7 +474,7 @@ class TensorCoreDecode {
     accumulate_values(reinterpret_cast<const uint32_t*>(value_rows));
   }
 
-  // The warp's state of heads 2t + e into `states` ([warp][head][m, l, kD outputs]).
+  // The warp's state of heads 2t + e into `states` ([warp][head][m, l, D outputs]).
   __device__ void store_state(float* states) {
 #pragma unroll
     for (int e = 0; e < 2; ++e)
@@ -476,7 +482,7 @@ class TensorCoreDecode {
       for (int offset = 4; offset < 32; offset *= 2) l_[e] += __shfl_xor_sync(0xffffffffu, l_[e], offset);
 #pragma unroll
     for (int e = 0; e < 2; ++e) {
-      float* state = states + ((threadIdx.x / 32) * kHeads + 2 * t_ + e) * (kD + 2);
+      float* state = states + ((threadIdx.x / 32) * kHeads + 2 * t_ + e) * (D + 2);
       if (g_ == 0) state[0] = m_[e] * kLn2, state[1] = l_[e];
 #pragma unroll
       for (int b = 0; b < kBlocks; ++b)
@@ -493,7 +499,7 @@ class TensorCoreDecode {
   static constexpr uint32_t kKeyRow = Layout::kKeyRow, kValueRow = Layout::kValueRow;
   static constexpr int kKeyBlocksPerScale = kKeyBlock / 32, kValueBlocksPerScale = kValueBlock / 32;
   static constexpr int kScoreChains = kKeyBlocksPerScale > 1 ? 2 : 1;
-  static constexpr int kValueScales = kD / kValueBlock;
+  static constexpr int kValueScales = D / kValueBlock;
   // 16-bit mode: affine K codes enter the MMA biased (1024 + code, fp16-exact).  The bias cancels in
   // fp32 against the bias MMA's bias x scale x sum(Q): roundings of terms ~2^10 times the codes' (2^-24
   // each), i.e. ~2^-14 relative to a block's score, below the fp16 queries' own 2^-11.  (A function:
@@ -503,11 +509,12 @@ class TensorCoreDecode {
   // Q^T as the B operand (column g = head g), in log2 units: k-step s = 2b + h holds the lane's
   // coordinates slot_coordinate(h, 0, .) (b0) and slot_coordinate(h, 1, .) (b1) of block b.
   // Affine K: S = sum_b scale_b (Q . codes_b) + zero_b sum_b(Q) (- bias x scale_b sum_b(Q) for biased
-  // codes).  The zero and bias terms of all 4 blocks are one MMA each over k-slots (zero_t, zero_t)
+  // codes).  The zero and bias terms of 4 blocks are one MMA each over k-slots (zero_t, zero_t)
   // and (scale_t, scale_t) of lane t against sum_t(Q) / 32 split into high and remainder (fp16-exact
-  // operands, fp32 products; / 32 keeps the split inside fp16 range whatever the queries).
+  // operands, fp32 products; / 32 keeps the split inside fp16 range whatever the queries); head
+  // size 256 takes two such steps (blocks t and t + 4), 64 one whose lanes 2 and 3 hold zeros.
   __device__ void load_query_operands(const float* queries) {
-    float own_sum = 0.0f;  // head g's sum over block t (affine K: the zeros' and biases' factor)
+    float own_sum[kOffsetSteps] = {};  // head g's sums over blocks t, t + 4 (affine K: the zeros' and biases' factor)
 #pragma unroll
     for (int b = 0; b < kBlocks; ++b) {
       float sum = 0.0f;
@@ -515,7 +522,7 @@ class TensorCoreDecode {
       for (int h = 0; h < 2; ++h)
 #pragma unroll
         for (int r = 0; r < 2; ++r) {
-          const float* x = queries + g_ * kD + lane_key_coordinate<kKeyKind>(b, t_);
+          const float* x = queries + g_ * D + lane_key_coordinate<kKeyKind, D>(b, t_);
           const float x0 = x[slot_coordinate<kKeyKind, kKeyBits>(h, r, 0)] * kLog2e;
           const float x1 = x[slot_coordinate<kKeyKind, kKeyBits>(h, r, 1)] * kLog2e;
           if constexpr (SPLIT) {
@@ -529,9 +536,10 @@ class TensorCoreDecode {
         }
       sum += __shfl_xor_sync(0xffffffffu, sum, 1);
       sum += __shfl_xor_sync(0xffffffffu, sum, 2);  // head g's block sum on every lane of quad g
-      if (b == t_) own_sum = sum;
+      if (b % 4 == t_) own_sum[b / 4] = sum;
     }
-    sum_pair_ = split_half(own_sum * (1.0f / 32.0f));
+#pragma unroll
+    for (int j = 0; j < kOffsetSteps; ++j) sum_pair_[j] = split_half(own_sum[j] * (1.0f / 32.0f));
   }
 
   // The lane's fixed places in a tile.  K: its code words of block 0 of row g (row g + 8 is
@@ -543,37 +551,49 @@ class TensorCoreDecode {
   __device__ void place_lane() {
     value_lane_bytes_ = Values::kEntryBytes * (lane_ % Values::kCopies);
     key_lane_bytes_ = KeyTable::kEntryBytes * (lane_ % KeyTable::kCopies);
-    key_spot_ = spot_of_bit(8 * int(g_ * kKeyRow) + lane_key_coordinate<kKeyKind>(0, t_) * kKeyBits -
+    key_spot_ = spot_of_bit(8 * int(g_ * kKeyRow) + lane_key_coordinate<kKeyKind, D>(0, t_) * kKeyBits -
                             (Layout::kKeyPairTable ? KeyTable::kEntryShift : 0));
     key_scale_bit_ = 8 * int(g_ * kKeyRow + Layout::kKeyCodes);
     value_spot_ = spot_of_bit(8 * int(t_ * kValueRow) + 4 * kValueBits * g_ - Values::kFieldLead);
     value_scale_bit_ = 8 * int(t_ * kValueRow + Layout::kValueCodes);
   }
 
-  // Affine K rows: s <- each row's zero and bias terms of all 4 blocks (two MMAs); fields <- the
-  // (scale, zero) words of each block of rows g, g + 8, read together where aligned.
+  // Affine K rows: s <- each row's zero and bias terms of all blocks (two MMAs per 4 blocks); fields
+  // <- the (scale, zero) words of each block of rows g, g + 8, read together where aligned.
   __device__ void affine_offsets(const uint32_t* key_words, float (&s)[2][2], uint32_t (&fields)[2][kBlocks]) {
-    uint32_t zeros[2], scales[2];  // block t's (zero, zero) and (scale, scale) of rows g, g + 8
+    float offsets[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    float biases[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+    for (int j = 0; j < kOffsetSteps; ++j) {
+      uint32_t zeros[2], scales[2];  // block t + 4j's (zero, zero) and (scale, scale) of rows g, g + 8
+      const bool has_block = kBlocks % 4 == 0 || 4 * j + t_ < kBlocks;
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const int first = key_scale_bit_ / 32 + r * int(2 * kKeyRow);
+        // fields[r][4j + t], read on its own: a lane-dependent index into registers goes to local memory.
+        const uint32_t own = has_block ? key_words[first + 4 * j + t_] : 0u;
+        zeros[r] = __byte_perm(own, 0, 0x3232);
+        scales[r] = __byte_perm(own, 0, 0x1010);
+      }
+      mma(offsets, zeros[0], zeros[1], scales[0], scales[1], sum_pair_[j], 0u);
+      if constexpr (biased_keys()) mma(biases, zeros[0], zeros[1], scales[0], scales[1], 0u, sum_pair_[j]);
+    }
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       const int first = key_scale_bit_ / 32 + r * int(2 * kKeyRow);
-      // fields[r][t], read on its own: a lane-dependent index into registers goes to local memory.
-      const uint32_t own = key_words[first + t_];
-      zeros[r] = __byte_perm(own, 0, 0x3232);
-      scales[r] = __byte_perm(own, 0, 0x1010);
-      if constexpr (kKeyRow % 16 == 0 && Layout::kKeyCodes % 16 == 0) {
-        const uint4 both = *reinterpret_cast<const uint4*>(key_words + first);
-        fields[r][0] = both.x, fields[r][1] = both.y, fields[r][2] = both.z, fields[r][3] = both.w;
+      if constexpr (kKeyRow % 16 == 0 && Layout::kKeyCodes % 16 == 0 && kBlocks % 4 == 0) {
+#pragma unroll
+        for (int q = 0; q < kBlocks / 4; ++q) {
+          const uint4 four = *reinterpret_cast<const uint4*>(key_words + first + 4 * q);
+          fields[r][4 * q] = four.x, fields[r][4 * q + 1] = four.y, fields[r][4 * q + 2] = four.z,
+                        fields[r][4 * q + 3] = four.w;
+        }
       } else {
 #pragma unroll
         for (int b = 0; b < kBlocks; ++b) fields[r][b] = key_words[first + b];
       }
     }
-    float offsets[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    mma(offsets, zeros[0], zeros[1], scales[0], scales[1], sum_pair_, 0u);
     constexpr float kKeyCodeBias = kKeyKind == kAffineSigned ? 1152.0f : 1024.0f;
-    float biases[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    if constexpr (biased_keys()) mma(biases, zeros[0], zeros[1], scales[0], scales[1], 0u, sum_pair_);
 #pragma unroll
     for (int r = 0; r < 2; ++r)
 #pragma unroll
@@ -581,17 +601,18 @@ class TensorCoreDecode {
   }
 
   // The A operands of rows g (r = 0) and g + 8 (r = 1) in block b: [r][h][register].
-  __device__ void key_operands(const uint32_t* key_words, const uint32_t (&runs)[2][kKeyRunWords<kKeyBits>], int b,
+  __device__ void key_operands(const uint32_t* key_words, const uint32_t (&runs)[2][kKeyRunWords<kKeyBits, D>], int b,
                                uint32_t (&high)[2][2][2], uint32_t (&low)[2][2][2]) {
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
       if constexpr (Layout::kKeyPairTable) {
-        key_pairs_from_table<kKeyBits, SPLIT>(runs[r], b, SharedMemory::key_table(), key_lane_bytes_, high[r], low[r]);
+        key_pairs_from_table<kKeyBits, D, SPLIT>(runs[r], b, SharedMemory::key_table(), key_lane_bytes_, high[r],
+                                                 low[r]);
       } else {
         constexpr int kKeyWords = (kKeyBits + 3) / 4;  // a lane's code words of one block of a K row
         constexpr bool kKeyAligned = kKeyRow % 4 == 0 && kKeyBits % 4 == 0;
         constexpr int kKeyBlockWords =
-            (lane_key_coordinate<kKeyKind>(1, 0) - lane_key_coordinate<kKeyKind>(0, 0)) * kKeyBits / 32;
+            (lane_key_coordinate<kKeyKind, D>(1, 0) - lane_key_coordinate<kKeyKind, D>(0, 0)) * kKeyBits / 32;
         uint32_t words[kKeyWords];
         read_words<kKeyWords, kKeyAligned>(key_words, key_spot_, r * int(2 * kKeyRow) + b * kKeyBlockWords, words);
         key_pairs_of<kKeyKind, kKeyBits, biased_keys()>(words, key_planes_, high[r], low[r]);
@@ -605,11 +626,11 @@ class TensorCoreDecode {
     // Blocks that share one K scale (codebook rows: all four) accumulate into kScoreChains
     // independent accumulators, so that their MMAs do not wait on one another.
     float c[kScoreChains][4];
-    uint32_t runs[2][kKeyRunWords<kKeyBits>];  // pair-table K: rows g, g + 8's code bits
+    uint32_t runs[2][kKeyRunWords<kKeyBits, D>];  // pair-table K: rows g, g + 8's code bits
     if constexpr (Layout::kKeyPairTable)
 #pragma unroll
       for (int r = 0; r < 2; ++r)
-        read_words<kKeyRunWords<kKeyBits>, false>(key_words, key_spot_, r * int(2 * kKeyRow), runs[r]);
+        read_words<kKeyRunWords<kKeyBits, D>, false>(key_words, key_spot_, r * int(2 * kKeyRow), runs[r]);
     uint32_t fields[2][kBlocks];  // affine rows: (scale, zero) of each block
     if constexpr (kAffineKeys) affine_offsets(key_words, s, fields);
 #pragma unroll
@@ -798,7 +819,7 @@ class TensorCoreDecode {
   const KeyPlanes<SPLIT ? 4 : 2> key_planes_;  // 4-bit codebook K (unused by other rows)
   const float soft_cap_;                       // the cap of scores in log2 units
   uint32_t q_high_[2 * kBlocks][2], q_low_[2 * kBlocks][2];
-  uint32_t sum_pair_;
+  uint32_t sum_pair_[kOffsetSteps];  // lane t: head g's sums over blocks t + 4j / 32, split (zero where no block)
   uint32_t value_lane_bytes_, key_lane_bytes_;  // where the lane's copy starts in a table entry's copies
   LaneSpot key_spot_, value_spot_;
   int key_scale_bit_, value_scale_bit_;
@@ -807,24 +828,26 @@ class TensorCoreDecode {
   float o_[kBlocks][2][4];
 };
 
-template <int K, int V, bool SPLIT>
-__global__ void __launch_bounds__(kTileThreads, 4)
+// Head size 256 keeps 64 O^T accumulators and 32 query registers a lane: two blocks a
+// multiprocessor leave it the registers; the others fit four.
+template <int D, int K, int V, bool SPLIT>
+__global__ void __launch_bounds__(kTileThreads, D <= 128 ? 4 : 2)
     mma_attention_kernel(const AttentionParams p, const __grid_constant__ TurboQuantRows::Codecs codecs, int splits) {
-  using Decode = TensorCoreDecode<K, V, SPLIT>;
+  using Decode = TensorCoreDecode<D, K, V, SPLIT>;
   using Shared = typename Decode::SharedMemory;
   // 16-bit queries are loaded first thing (QueryBits); f32 layers' instances have no registers to
   // spare for them through the set-up (ptxas spills), and prefetch them into L1 instead.
-  const QueryBits<kD, SPLIT ? 0 : kHeads, kTileThreads> query_bits(p, block_heads<kHeads>(p));
+  const QueryBits<D, SPLIT ? 0 : kHeads, kTileThreads> query_bits(p, block_heads<kHeads>(p));
   const BlockWork w = block_work<kHeads>(p);
-  if (decode_block_done<kD>(p, w, splits)) return;
-  if constexpr (SPLIT) prefetch_queries<kD>(p, w);
+  if (decode_block_done<D>(p, w, splits)) return;
+  if constexpr (SPLIT) prefetch_queries<D>(p, w);
   __shared__ uint64_t tile_barriers[kTileWarps * Decode::Layout::kStages];
   typename Decode::Stream stream(p, w, splits, Shared::tiles(), tile_barriers);
   bool poisoned = w.poisoned;
   stream.start(threadIdx.x % 32, poisoned);  // the first tiles' copies overlap the set-up below
   Decode::fill_tables(codecs);
   if constexpr (SPLIT)
-    load_queries<TurboQuantRows, kD, kHeads>(p, codecs.key, w, Shared::queries());
+    load_queries<TurboQuantRows, D, kHeads>(p, codecs.key, w, Shared::queries());
   else
     query_bits.template store<TurboQuantRows>(p, codecs.key, w, Shared::queries());
 
@@ -837,23 +860,14 @@ __global__ void __launch_bounds__(kTileThreads, 4)
   float* states = reinterpret_cast<float*>(Shared::tiles());
   decode.store_state(states);
   __syncthreads();
-  finish_block<TurboQuantRows, kD, kHeads, kTileWarps>(p, codecs.value, w, splits, states, Shared::queries(), poisoned);
+  finish_block<TurboQuantRows, D, kHeads, kTileWarps>(p, codecs.value, w, splits, states, Shared::queries(), poisoned);
 }
 
 // The instance for one format pair and precision, with its shared memory.
-template <int K, int V>
+template <int D, int K, int V>
 TensorCoreKernel instance(bool split) {
-  return {split ? &mma_attention_kernel<K, V, true> : &mma_attention_kernel<K, V, false>,
-          PairLayout<K, V>::kSharedBytes, kHeads, kTileThreads};
-}
-
-// Whether a 16-entry codebook holds entry 15 - e = -entry e exactly (KeyPlanes keeps entries 0-7;
-// other tables take the CUDA-core kernel).
-bool antisymmetric(const RowCodec& codec) {
-  if (codec.table_size != 16) return false;
-  for (int e = 0; e < 8; ++e)
-    if (codec.table[15 - e] != -codec.table[e]) return false;
-  return true;
+  return {split ? &mma_attention_kernel<D, K, V, true> : &mma_attention_kernel<D, K, V, false>,
+          PairLayout<D, K, V>::kSharedBytes, kHeads, kTileThreads};
 }
 
 // The format pairs with an instance, by their names in tq's table (an alias, int4 for q4_0, takes
@@ -870,36 +884,33 @@ constexpr std::array<int, 8> kInstanceValues = {
     tq::format_index(tq::Role::value, "q8_0"), tq::format_index(tq::Role::value, "tq2"),
     tq::format_index(tq::Role::value, "tq3"),  tq::format_index(tq::Role::value, "tq4")};
 
-template <size_t KEY, size_t... VALUES>
+template <int D, size_t KEY, size_t... VALUES>
 TensorCoreKernel instance_for_value(const tq::Format& value, bool split, std::index_sequence<VALUES...>) {
   TensorCoreKernel found{};
   ((found.kernel == nullptr && value.stores_like(tq::kValueFormats[kInstanceValues[VALUES]])
-        ? (found = instance<kInstanceKeys[KEY], kInstanceValues[VALUES]>(split), 0)
+        ? (found = instance<D, kInstanceKeys[KEY], kInstanceValues[VALUES]>(split), 0)
         : 0),
    ...);
   return found;
 }
 
-template <size_t... KEYS>
+template <int D, size_t... KEYS>
 TensorCoreKernel instance_for(const tq::Format& key, const tq::Format& value, bool split,
                               std::index_sequence<KEYS...>) {
   TensorCoreKernel found{};
   ((found.kernel == nullptr && key.stores_like(tq::kKeyFormats[kInstanceKeys[KEYS]])
-        ? (found = instance_for_value<KEYS>(value, split, std::make_index_sequence<kInstanceValues.size()>()), 0)
+        ? (found = instance_for_value<D, KEYS>(value, split, std::make_index_sequence<kInstanceValues.size()>()), 0)
         : 0),
    ...);
   return found;
 }
 
-}  // namespace
+}  // namespace mma_detail
 
-OwnDecodeKernel<TurboQuantRows> mma_attention_kernel_for(const AttentionParams& shape, const RowFormat& key,
-                                                         const RowFormat& value) {
-  if (shape.head_size != kD) return {};
-  // KeyPlanes reads 4-bit codebooks as antisymmetric (the sphere's are; checked, not assumed).
-  if (key.codec.kind == kCodebook && key.codec.bits == 4 && !antisymmetric(key.codec)) return {};
-  const bool split = shape.io_dtype == ATB_DTYPE_F32;  // 16-bit queries and outputs: single fp16 operands
-  return instance_for(key.format, value.format, split, std::make_index_sequence<kInstanceKeys.size()>());
+template <int D>
+plugin::cuda::OwnDecodeKernel<TurboQuantRows> tensor_core_instance(const tq::Format& key, const tq::Format& value,
+                                                                   bool split) {
+  return mma_detail::instance_for<D>(key, value, split, std::make_index_sequence<mma_detail::kInstanceKeys.size()>());
 }
 
 }  // namespace atb::turboquant::cuda

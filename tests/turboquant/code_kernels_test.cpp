@@ -107,8 +107,9 @@ TEST(CodeKernels, Int8KeyKernelStaysWithinItsBoundOfTheScalarKernel) {
       if (!fast) continue;
       ++covered;
       const auto slow = make_scalar_key_kernel(*quantizer);
-      for (int count : {1, 2, 3, 4, 5, 8, 9, 32})
-        for (int n : {1, 2, 7, 16, 33}) {
+      // Up to a prefill item's 8 tokens x a GQA group of 4 query rows, and whole 64-key spans.
+      for (int count : {1, 2, 3, 4, 5, 8, 9, 16, 19, 32})
+        for (int n : {1, 2, 7, 16, 33, 64, 71}) {
           const std::string what = std::string(format.name) + " d=" + std::to_string(d) +
                                    " heads=" + std::to_string(count) + " rows=" + std::to_string(n);
           const Rows rows = encode_rows(*quantizer, n, rng);

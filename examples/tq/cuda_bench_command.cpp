@@ -368,6 +368,8 @@ int cuda_bench_command(int argc, const char* const* argv) {
                    "K/V format pairs, comma-separated, or all (every format once; default "
                    "q4_0/q3_0,q8_0/q3_0,tq4/tq3)"});
   flags.push_back({"head-size", "N", "head size of K and V (default 128)"});
+  flags.push_back({"query-heads", "N", "query heads (default 32)"});
+  flags.push_back({"kv-heads", "N", "KV heads, a divisor of the query heads (default 8)"});
   flags.push_back({"batches", "LIST", "decode batch sizes, or none (default 1,8,64)"});
   flags.push_back({"context", "N", "cached tokens per sequence (default 32768)"});
   flags.push_back({"page", "N", "tokens per KV-cache page (default 16, vLLM's)"});
@@ -392,11 +394,20 @@ int cuda_bench_command(int argc, const char* const* argv) {
   auto prefill_shapes =
       parse_prefill_shapes(arguments->value_or("prefill-shapes", "512@8192,2048@8192,8192@8192,512@32768"));
   auto head_size = arguments->integer_or("head-size", 128, 16, 256);
+  auto query_heads = arguments->integer_or("query-heads", 32, 1, 1024);
+  auto kv_heads = arguments->integer_or("kv-heads", 8, 1, 1024);
   const bool no_decode = arguments->value_or("batches", "") == "none";
   const auto batches = no_decode ? Expected<std::vector<int>>(std::vector<int>{})
                                  : arguments->integer_list_or("batches", "1,8,64", 1, 1 << 20);
-  if (Status bad = cli::first_error(options, context, page, runs, prefill_shapes, head_size, batches); !bad) {
+  if (Status bad =
+          cli::first_error(options, context, page, runs, prefill_shapes, head_size, query_heads, kv_heads, batches);
+      !bad) {
     std::cerr << "tq cuda-bench: " << bad.message() << "\n";
+    return 2;
+  }
+  if (*query_heads % *kv_heads != 0) {
+    std::cerr << "tq cuda-bench: --query-heads " << *query_heads << " --kv-heads " << *kv_heads
+              << ": allowed: KV heads that divide the query heads\n";
     return 2;
   }
   int devices = 0;
@@ -451,6 +462,8 @@ int cuda_bench_command(int argc, const char* const* argv) {
   shape.context = int(*context);
   shape.block_size = int(*page);
   shape.head_size = int(*head_size);
+  shape.query_heads = int(*query_heads);
+  shape.kv_heads = int(*kv_heads);
   std::printf("device: %s, %d SMs; copy bandwidth (read + write, 1 GiB device-to-device): %.0f GB/s\n", properties.name,
               properties.multiProcessorCount, *copy / 1e9);
   std::printf("shape: %d query / %d KV heads, head size %d, page %d tokens, context %d, bf16 queries\n",

@@ -2,9 +2,10 @@
 """PyTorch scaled_dot_product_attention in bf16 on the decode shape of `tq cuda-bench`.
 
 One new query token per sequence against a contiguous bf16 K/V cache: B sequences, 32 query / 8 KV
-heads (GQA), head size 128 (--head-size), context 32768.  Times the median of CUDA-event-timed calls (one call
-per timing, and 20 calls in a row per timing as the in-row figure) and counts
-the K/V bytes read (B x context x KV heads x head size x 2 bytes x 2), as tq cuda-bench does.
+heads (GQA; --query-heads, --kv-heads), head size 128 (--head-size), context 32768.  Times the
+median of CUDA-event-timed calls (one call per timing, and 20 calls in a row per timing as the
+in-row figure) and counts the K/V bytes read (B x context x KV heads x head size x 2 bytes x 2), as
+tq cuda-bench does.
 """
 import argparse
 import sys
@@ -34,11 +35,13 @@ def main():
     parser.add_argument("--context", type=int, default=32768)
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--head-size", type=int, default=128)
+    parser.add_argument("--query-heads", type=int, default=32)
+    parser.add_argument("--kv-heads", type=int, default=8)
     args = parser.parse_args()
     if not torch.cuda.is_available():
         print("sdpa_decode_baseline: no CUDA device", file=sys.stderr)
         return 1
-    hq, hkv, d = 32, 8, args.head_size
+    hq, hkv, d = args.query_heads, args.kv_heads, args.head_size
     print(f"torch {torch.__version__} on {torch.cuda.get_device_name()}: SDPA bf16, {hq}/{hkv} heads, d {d}, "
           f"context {args.context}")
     print(f"{'backend':28} {'batch':>5} {'ms/step':>12} {'ms (in row)':>12} {'cache MB':>12} {'GB/s':>10} {'GB/s row':>10}")
